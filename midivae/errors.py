@@ -1,0 +1,43 @@
+"""The library's exceptions."""
+
+from __future__ import annotations
+
+import os
+
+
+class MidivaeError(Exception):
+    """Base class of every error midivae raises on purpose."""
+
+
+class MidiReadError(MidivaeError, ValueError):
+    """A MIDI file (or bytes) could not be read.
+
+    The message names the source and the reason, e.g.
+    ``"song.mid: truncated track chunk 2 (needs 412 bytes, 37 left)"``.
+    """
+
+    def __init__(self, source: object, reason: str):
+        self.source = _describe(source)
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+
+class RollTooLargeError(MidivaeError, ValueError):
+    """A piece would need more steps than the allowed maximum (see ``quantize``)."""
+
+
+class CheckpointError(MidivaeError, ValueError):
+    """A checkpoint is missing, malformed, or does not match the model settings."""
+
+
+class DatasetError(MidivaeError, ValueError):
+    """A dataset source or a prepared set cannot be used."""
+
+
+def _describe(source: object) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<{len(source)} bytes>"
+    name = getattr(source, "filename", None)
+    return str(name) if name else f"<{type(source).__name__}>"

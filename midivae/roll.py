@@ -1,0 +1,292 @@
+"""`PianoRoll` and `Track`: the core type every other module takes or returns.
+
+A roll is a grid of steps (``steps_per_beat`` steps per quarter note) by the 128
+MIDI pitches, one layer per track. Two boolean layers make notes exact:
+``sustain`` is true on every step a note sounds, ``onset`` on its first step, so
+a re-attacked pitch stays two notes. Times are always steps, never seconds: the
+tempo map only says how long a step lasts when the roll is played.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterable, Sequence
+
+import numpy as np
+
+N_PITCHES = 128
+
+
+@dataclass(frozen=True)
+class Track:
+    """One roll track: what a DAW shows as a track."""
+
+    name: str = ""  # track name, as in the MIDI track_name event
+    program: int = 0  # General MIDI program, 0..127 (0 = acoustic grand piano)
+    is_drum: bool = False  # True: rendered on MIDI channel 10, never transposed
+
+    def __post_init__(self):
+        if not 0 <= int(self.program) <= 127:
+            raise ValueError(f"Track program must be in 0..127, got {self.program!r}")
+
+
+def _normalise_events(events: Iterable[Sequence], name: str, width: int) -> list[tuple]:
+    """Sort events by step; at equal steps the last wins; drop repeats of the value in force."""
+    by_step: dict[int, tuple] = {}
+    for event in events:
+        if len(event) != width:
+            raise ValueError(f"{name} entries must have {width} fields, got {event!r}")
+        step = int(event[0])
+        if step < 0:
+            raise ValueError(f"{name} step must be >= 0, got {event!r}")
+        by_step[step] = tuple(event[1:])
+    out: list[tuple] = []
+    for step in sorted(by_step):
+        if not out or out[-1][1:] != by_step[step]:
+            out.append((step, *by_step[step]))
+    if not out or out[0][0] != 0:
+        raise ValueError(f"{name} must start at step 0, got {out!r}")
+    return out
+
+
+class PianoRoll:
+    """A multi-track piano roll on a beat grid.
+
+    Parameters
+    ----------
+    onset, sustain : array_like of bool, shape (K, T, 128)
+        K tracks, T steps, 128 MIDI pitches. ``onset`` marks the first step of
+        each note, ``sustain`` every step it sounds; onset implies sustain and
+        every run of sustain begins with an onset.
+    velocity : array_like of uint8, shape (K, T, 128), optional
+        Velocity (1..127) of the note starting at each onset; zero elsewhere.
+        ``None`` when velocities were not kept (rendering then uses
+        ``midivae.render.DEFAULT_VELOCITY``).
+    steps_per_beat : int
+        Steps per quarter note.
+    tempos : list of (step, qpm)
+        Tempo map in quarter notes per minute; the first entry is at step 0.
+    time_signatures : list of (step, numerator, denominator)
+        Meter changes; the first entry is at step 0.
+    tracks : list of Track, length K
+    """
+
+    __slots__ = ("onset", "sustain", "velocity", "steps_per_beat", "tempos",
+                 "time_signatures", "tracks")
+
+    def __init__(self, onset, sustain, velocity=None, *, steps_per_beat: int = 4,
+                 tempos: Iterable[Sequence] = ((0, 120.0),),
+                 time_signatures: Iterable[Sequence] = ((0, 4, 4),),
+                 tracks: Sequence[Track] | None = None):
+        onset = np.asarray(onset, dtype=bool)
+        sustain = np.asarray(sustain, dtype=bool)
+        if onset.ndim != 3 or onset.shape[2] != N_PITCHES or onset.shape != sustain.shape:
+            raise ValueError("onset and sustain must both have shape (tracks, steps, 128), "
+                             f"got {onset.shape} and {sustain.shape}")
+        if (onset & ~sustain).any():
+            raise ValueError("onset implies sustain: some onset steps are not sustained")
+        starts = sustain.copy()
+        starts[:, 1:] &= ~sustain[:, :-1]
+        if (starts & ~onset).any():
+            raise ValueError("every run of sustain must begin with an onset")
+        if velocity is not None:
+            velocity = np.asarray(velocity)
+            if velocity.shape != onset.shape:
+                raise ValueError(f"velocity must have shape {onset.shape}, got {velocity.shape}")
+            if velocity.min(initial=0) < 0 or velocity.max(initial=0) > 127:
+                raise ValueError("velocity must lie in 0..127")
+            velocity = np.where(onset, velocity, 0).astype(np.uint8)
+            if (velocity[onset] == 0).any():
+                raise ValueError("every onset needs a velocity in 1..127")
+        if int(steps_per_beat) < 1:
+            raise ValueError(f"steps_per_beat must be >= 1, got {steps_per_beat!r}")
+        tracks = [Track() for _ in range(onset.shape[0])] if tracks is None else list(tracks)
+        if len(tracks) != onset.shape[0]:
+            raise ValueError(f"{len(tracks)} tracks given for {onset.shape[0]} roll tracks")
+        tempos = [(s, float(q)) for s, q in _normalise_events(tempos, "tempos", 2)]
+        if any(not q > 0 for _, q in tempos):
+            raise ValueError(f"tempos must be positive, got {tempos!r}")
+        sigs = [(s, int(n), int(d)) for s, n, d in
+                _normalise_events(time_signatures, "time_signatures", 3)]
+        if any(n < 1 or d < 1 or d & (d - 1) for _, n, d in sigs):
+            raise ValueError(f"time signatures need numerator >= 1 and a power-of-two "
+                             f"denominator, got {sigs!r}")
+        self.onset, self.sustain, self.velocity = onset, sustain, velocity
+        self.steps_per_beat = int(steps_per_beat)
+        self.tempos, self.time_signatures, self.tracks = tempos, sigs, tracks
+
+    # -- size ----------------------------------------------------------------
+    @property
+    def n_tracks(self) -> int:
+        return self.onset.shape[0]
+
+    @property
+    def n_steps(self) -> int:
+        return self.onset.shape[1]
+
+    @property
+    def n_notes(self) -> int:
+        return int(self.onset.sum())
+
+    def __repr__(self) -> str:
+        names = ", ".join(t.name or f"program {t.program}" for t in self.tracks)
+        return (f"PianoRoll({self.n_tracks} tracks x {self.n_steps} steps, {self.n_notes} notes, "
+                f"{self.steps_per_beat} steps/beat, tempos={self.tempos[:3]}"
+                f"{'...' if len(self.tempos) > 3 else ''}, "
+                f"time_signatures={self.time_signatures[:3]}"
+                f"{'...' if len(self.time_signatures) > 3 else ''}, tracks=[{names}])")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PianoRoll):
+            return NotImplemented
+        if (self.velocity is None) != (other.velocity is None):
+            return False
+        return (self.steps_per_beat == other.steps_per_beat and self.tempos == other.tempos
+                and self.time_signatures == other.time_signatures and self.tracks == other.tracks
+                and np.array_equal(self.onset, other.onset)
+                and np.array_equal(self.sustain, other.sustain)
+                and (self.velocity is None or np.array_equal(self.velocity, other.velocity)))
+
+    __hash__ = None  # mutable arrays inside
+
+    def replace(self, **changes) -> "PianoRoll":
+        """A new roll with some fields replaced (arrays are shared, not copied)."""
+        fields = dict(onset=self.onset, sustain=self.sustain, velocity=self.velocity,
+                      steps_per_beat=self.steps_per_beat, tempos=self.tempos,
+                      time_signatures=self.time_signatures, tracks=self.tracks)
+        fields.update(changes)
+        onset, sustain, velocity = fields.pop("onset"), fields.pop("sustain"), fields.pop("velocity")
+        return PianoRoll(onset, sustain, velocity, **fields)
+
+    # -- bars ----------------------------------------------------------------
+    def bar_starts(self) -> np.ndarray:
+        """Step of every bar line before ``n_steps``, for any meter and meter changes.
+
+        A bar lasts ``numerator * 4 / denominator`` beats. A time signature that
+        changes mid-bar starts a new bar there. Returns int64 array, shape (n_bars,).
+        """
+        starts: list[int] = []
+        sigs = self.time_signatures
+        for i, (step, num, den) in enumerate(sigs):
+            end = sigs[i + 1][0] if i + 1 < len(sigs) else self.n_steps
+            length = Fraction(num * 4 * self.steps_per_beat, den)
+            n = 0
+            while (bar := step + round(n * length)) < min(end, self.n_steps):
+                starts.append(bar)
+                n += 1
+        return np.asarray(starts, dtype=np.int64)
+
+    def bars(self, start: int, stop: int | None = None) -> "PianoRoll":
+        """Bars ``start`` (inclusive) to ``stop`` (exclusive) as a new roll."""
+        lines = np.append(self.bar_starts(), self.n_steps)
+        n_bars = len(lines) - 1
+        stop = n_bars if stop is None else stop
+        if not 0 <= start <= stop <= n_bars:
+            raise ValueError(f"bars({start}, {stop}) outside the roll's {n_bars} bars")
+        return self[int(lines[start]):int(lines[stop])]
+
+    # -- slicing and transposition -------------------------------------------
+    def __getitem__(self, key: slice) -> "PianoRoll":
+        """Steps ``key.start`` to ``key.stop`` as a new roll.
+
+        Tempo and meter in force at the start move to step 0. A note cut by the
+        start gets an onset at step 0 (with its velocity), so the slice is a
+        valid roll that renders and re-quantizes to itself.
+        """
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError(f"a PianoRoll is sliced by steps, e.g. roll[16:32]; got {key!r}")
+        start, stop, _ = key.indices(self.n_steps)
+        stop = max(start, stop)
+        onset = self.onset[:, start:stop].copy()
+        sustain = self.sustain[:, start:stop].copy()
+        velocity = None if self.velocity is None else self.velocity[:, start:stop].copy()
+        if start > 0 and stop > start:
+            cut = sustain[:, 0] & ~onset[:, 0]  # notes that began before the slice
+            for k, p in zip(*np.nonzero(cut)):
+                onset[k, 0, p] = True
+                if velocity is not None:
+                    began = np.flatnonzero(self.onset[k, :start + 1, p])
+                    velocity[k, 0, p] = self.velocity[k, began[-1], p] if len(began) else 1
+        return PianoRoll(onset, sustain, velocity, steps_per_beat=self.steps_per_beat,
+                         tempos=_shift(self.tempos, start, stop),
+                         time_signatures=_shift(self.time_signatures, start, stop),
+                         tracks=self.tracks)
+
+    def transpose(self, semitones: int) -> "PianoRoll":
+        """Shift every pitched track by ``semitones``; drum tracks are untouched.
+
+        Raises ``ValueError`` naming the track and pitch when a note would leave 0..127.
+        """
+        semitones = int(semitones)
+        onset, sustain = self.onset.copy(), self.sustain.copy()
+        velocity = None if self.velocity is None else self.velocity.copy()
+        for k, track in enumerate(self.tracks):
+            if track.is_drum or semitones == 0:
+                continue
+            used = np.flatnonzero(self.sustain[k].any(axis=0))
+            if len(used) and not (0 <= used[0] + semitones and used[-1] + semitones <= 127):
+                bad = used[0] if used[0] + semitones < 0 else used[-1]
+                raise ValueError(f"transpose({semitones}): track {k} ({track.name or 'unnamed'}) "
+                                 f"has pitch {bad}, which would become {bad + semitones}, "
+                                 "outside 0..127")
+            for arr, src in ((onset, self.onset), (sustain, self.sustain), (velocity, self.velocity)):
+                if arr is not None:
+                    arr[k] = np.roll(src[k], semitones, axis=1)
+        return self.replace(onset=onset, sustain=sustain, velocity=velocity)
+
+    def pitch_range(self, pitched_only: bool = True) -> tuple[int, int] | None:
+        """(lowest, highest) pitch sounding in the roll, or None when it is empty."""
+        keep = [k for k, t in enumerate(self.tracks) if not (pitched_only and t.is_drum)]
+        used = np.flatnonzero(self.sustain[keep].any(axis=(0, 1))) if keep else []
+        return (int(used[0]), int(used[-1])) if len(used) else None
+
+    # -- notes ---------------------------------------------------------------
+    def notes(self) -> np.ndarray:
+        """Every note as a structured array sorted by (track, start, pitch).
+
+        Fields: ``track``, ``pitch``, ``start`` and ``end`` (steps, end exclusive),
+        ``velocity`` (0 when the roll keeps none). Shape (n_notes,).
+        """
+        K, T, P = self.onset.shape
+        # columns (K, P, T+1): a note ends at the first later step that is silent or re-attacked
+        boundary = np.ones((K, P, T + 1), dtype=bool)
+        boundary[:, :, 1:T] = ~self.sustain.transpose(0, 2, 1)[:, :, 1:] | \
+            self.onset.transpose(0, 2, 1)[:, :, 1:]
+        starts = np.flatnonzero(self.onset.transpose(0, 2, 1))  # flat index into (K, P, T)
+        k, rest = np.divmod(starts, P * T)
+        p, t = np.divmod(rest, T)
+        flat_b = np.flatnonzero(boundary)
+        nxt = flat_b[np.searchsorted(flat_b, k * P * (T + 1) + p * (T + 1) + t, side="right")]
+        out = np.zeros(len(starts), dtype=[("track", "i4"), ("pitch", "i4"), ("start", "i8"),
+                                           ("end", "i8"), ("velocity", "u1")])
+        out["track"], out["pitch"], out["start"] = k, p, t
+        out["end"] = nxt - (k * P * (T + 1) + p * (T + 1))
+        if self.velocity is not None:
+            out["velocity"] = self.velocity[k, t, p]
+        return np.sort(out, order=["track", "start", "pitch"])
+
+    # -- conversions (thin wrappers over the free functions) -----------------
+    def to_midi(self, path=None, **kwargs):
+        """Render to MIDI; see `midivae.render`."""
+        from midivae.render import render
+        return render(self, path, **kwargs)
+
+    def to_musicxml(self, path):
+        """Write MusicXML for notation programs; see `midivae.render.write_musicxml`."""
+        from midivae.render import write_musicxml
+        return write_musicxml(self, path)
+
+    @classmethod
+    def empty(cls, n_tracks: int, n_steps: int, *, velocity: bool = True, **kwargs) -> "PianoRoll":
+        """A silent roll of the given size; keyword arguments as for the constructor."""
+        shape = (n_tracks, n_steps, N_PITCHES)
+        vel = np.zeros(shape, np.uint8) if velocity else None
+        return cls(np.zeros(shape, bool), np.zeros(shape, bool), vel, **kwargs)
+
+
+def _shift(events: list[tuple], start: int, stop: int) -> list[tuple]:
+    """Events in force in [start, stop), moved so that ``start`` becomes step 0."""
+    in_force = [e for e in events if e[0] <= start][-1]
+    later = [e for e in events if start < e[0] < stop]
+    return [(0, *in_force[1:])] + [(e[0] - start, *e[1:]) for e in later]
