@@ -1,22 +1,18 @@
-"""midivae: variational autoencoders for multi-track MIDI."""
+"""midivae: variational autoencoders for multi-track MIDI.
+
+Importing the package loads numpy and mido only; torch, pretty_midi and
+music21 load when a function that needs them is first called.
+"""
 
 from midivae.errors import (CheckpointError, DatasetError, MidiReadError, MidivaeError,
                             RollTooLargeError)
 from midivae.layout import RollLayout
+from midivae.quantize import GM_FAMILY_ROLES, Role, assign_roles, quantize
+from midivae.render import DEFAULT_VELOCITY, render
 from midivae.roll import PianoRoll, Track
 
 __version__ = "0.1.0"
 
-__all__ = ["PianoRoll", "Track", "RollLayout", "quantize", "render", "MidiReadError",
-           "MidivaeError", "RollTooLargeError", "CheckpointError", "DatasetError"]
-
-
-def __getattr__(name):
-    # quantize/render load mido and pretty_midi: import them on first use only.
-    if name == "quantize":
-        from midivae.quantize import quantize
-        return quantize
-    if name == "render":
-        from midivae.render import render
-        return render
-    raise AttributeError(f"module 'midivae' has no attribute {name!r}")
+__all__ = ["PianoRoll", "Track", "RollLayout", "quantize", "render", "assign_roles", "Role",
+           "GM_FAMILY_ROLES", "DEFAULT_VELOCITY", "MidiReadError", "MidivaeError",
+           "RollTooLargeError", "CheckpointError", "DatasetError"]

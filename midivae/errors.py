@@ -22,7 +22,7 @@ class MidiReadError(MidivaeError, ValueError):
         super().__init__(f"{self.source}: {reason}")
 
 
-class RollTooLargeError(MidivaeError, ValueError):
+class RollTooLargeError(MidiReadError):
     """A piece would need more steps than the allowed maximum (see ``quantize``)."""
 
 

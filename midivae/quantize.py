@@ -1,0 +1,272 @@
+"""MIDI -> `PianoRoll`: snap notes to a beat grid in integer ticks.
+
+Every note's onset and end are rounded to the nearest grid step separately, in
+ticks (``step = round(tick * steps_per_beat / ticks_per_beat)``), so tempo
+changes never move the grid; a note lasts at least one step. Tempo and
+time-signature events are read from every track. numpy + mido only.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from midivae.errors import MidiReadError, RollTooLargeError
+from midivae.roll import N_PITCHES, PianoRoll, Track
+from midivae.smf import Smf, read_smf
+
+DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
+MAX_STEPS = 500_000  # default step limit: ~35 hours at 120 bpm and 4 steps per beat
+MAX_CELLS = 2**30  # tracks x steps x 128 pitches; about 3 GiB of arrays at the limit
+
+
+@dataclass(frozen=True)
+class Role:
+    """A slot of a fixed track layout: tracks that ``match`` are merged into it."""
+
+    name: str  # the roll track's name
+    program: int = 0  # General MIDI program written for the slot
+    is_drum: bool = False  # the slot holds drums
+    match: Callable[[Track], bool] | None = None  # default: by_programs over the slot's family
+
+    def matches(self, track: Track) -> bool:
+        if self.match is not None:
+            return bool(self.match(track))
+        return track.is_drum == self.is_drum and (self.is_drum or track.program // 8 == self.program // 8)
+
+
+GM_FAMILIES = ("piano", "chromatic percussion", "organ", "guitar", "bass", "strings",
+               "ensemble", "brass", "reed", "pipe", "synth lead", "synth pad",
+               "synth effects", "ethnic", "percussive", "sound effects")
+# One role per General MIDI program family (programs 8f..8f+7), plus drums.
+GM_FAMILY_ROLES = tuple(Role(name, program=8 * f) for f, name in enumerate(GM_FAMILIES)) + (
+    Role("drums", program=0, is_drum=True),)
+
+
+def by_name(*substrings: str) -> Callable[[Track], bool]:
+    """A role matcher: the track name contains one of ``substrings`` (case-insensitive)."""
+    subs = [s.lower() for s in substrings]
+    return lambda track: any(s in track.name.lower() for s in subs)
+
+
+def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
+             beat_times: Sequence[float] | None = None,
+             time_signatures: Sequence[tuple[int, int, int]] | None = None,
+             roles: Sequence[Role] | None = None,
+             max_steps: int = MAX_STEPS) -> PianoRoll:
+    """Quantize a MIDI file to a `PianoRoll`.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes, mido.MidiFile or pretty_midi.PrettyMIDI
+    steps_per_beat : int
+        Grid steps per quarter note.
+    velocity : bool
+        Keep note velocities (else ``roll.velocity`` is None).
+    beat_times : sequence of float, optional
+        Seconds of each beat, for performance-timed MIDI whose notes are off the
+        tick grid: notes are placed by their time in seconds, interpolated
+        between the given beats (extrapolated past the ends), then rounded to the
+        step grid. The roll's tempo map then follows the beats.
+    time_signatures : list of (step, numerator, denominator), optional
+        Meter to use instead of the file's.
+    roles : sequence of Role, optional
+        A fixed track layout: each track goes to the first role that matches,
+        tracks in one role are merged, tracks matching none are dropped with a
+        warning, roles with no tracks stay empty. See ``GM_FAMILY_ROLES``.
+    max_steps : int
+        Longest roll allowed; a longer piece raises `RollTooLargeError` before
+        any array is allocated. ``MAX_CELLS`` bounds tracks x steps x 128.
+
+    Returns
+    -------
+    PianoRoll
+        One track per (MIDI track, channel, program) that has notes, in file
+        order; channel 10 is drums; track names kept.
+    """
+    if int(steps_per_beat) < 1:
+        raise ValueError(f"steps_per_beat must be >= 1, got {steps_per_beat!r}")
+    data, name = _read_source(source)
+    smf = read_smf(data, name)
+    roll = _smf_to_roll(smf, name, int(steps_per_beat), velocity, beat_times, max_steps)
+    if time_signatures is not None:
+        roll = roll.replace(time_signatures=time_signatures)
+    if roles is not None:
+        roll = assign_roles(roll, roles)
+    return roll
+
+
+def _read_source(source) -> tuple[bytes, object]:
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            return f.read(), os.fspath(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), source
+    kind = type(source).__module__.split(".")[0]
+    if kind in ("mido", "pretty_midi"):
+        buf = io.BytesIO()
+        try:
+            source.save(file=buf) if kind == "mido" else source.write(buf)
+        except Exception as err:  # a malformed in-memory object cannot be serialised
+            raise MidiReadError(source, f"cannot serialise the {type(source).__name__}: {err}") from err
+        return buf.getvalue(), source
+    raise TypeError("source must be a path, bytes, mido.MidiFile or pretty_midi.PrettyMIDI, "
+                    f"got {type(source).__name__}")
+
+
+def _smf_to_roll(smf: Smf, name, spb: int, keep_velocity: bool, beat_times, max_steps) -> PianoRoll:
+    tpb = smf.ticks_per_beat
+    keys, cols = _gather_notes(smf)
+    tempos, sigs = _gather_meta(smf)
+    end_tick = max([t.last_tick + off for t, off in zip(smf.tracks, _offsets(smf))], default=0)
+    end_tick = max(end_tick, int(cols["start"].max(initial=0)))
+    cols["end"][cols["end"] < 0] = end_tick  # never switched off: sounds to the end
+    if beat_times is None:
+        to_step = lambda ticks: (2 * np.asarray(ticks, np.int64) * spb + tpb) // (2 * tpb)  # noqa: E731
+        n_steps = int(to_step(end_tick))
+        qpm = [(int(to_step(t)), 60e6 / m) for t, m in tempos]
+    else:
+        to_step, n_steps, qpm = _beat_grid(smf, tempos, beat_times, spb, end_tick, name)
+    start, end = to_step(cols["start"]), to_step(cols["end"])
+    end = np.maximum(end, start + 1)
+    n_steps = int(max(n_steps, end.max(initial=0)))
+    if n_steps > max_steps or len(keys) * n_steps * N_PITCHES > MAX_CELLS:
+        raise RollTooLargeError(name, f"{n_steps} steps x {len(keys)} tracks exceeds the limit "
+                                f"(max_steps={max_steps}, MAX_CELLS={MAX_CELLS}); "
+                                "use fewer steps_per_beat or raise max_steps")
+    onset, sustain, vel = _fill(len(keys), n_steps, cols["track"], cols["pitch"], start, end,
+                                cols["velocity"] if keep_velocity else None)
+    tracks = [Track(name=smf.tracks[t].name or "", program=p, is_drum=c == DRUM_CHANNEL)
+              for t, c, p in keys]
+    return PianoRoll(onset, sustain, vel, steps_per_beat=spb,
+                     tempos=[(0, 120.0)] + qpm,
+                     time_signatures=[(0, 4, 4)] + [(int(to_step(t)), n, d) for t, n, d in sigs],
+                     tracks=tracks)
+
+
+def _offsets(smf: Smf) -> list[int]:
+    """Tick offset of each track: 0, except in type 2 where tracks play one after another."""
+    if smf.format != 2:
+        return [0] * len(smf.tracks)
+    return list(np.cumsum([0] + [t.last_tick for t in smf.tracks[:-1]]))
+
+
+def _gather_notes(smf: Smf):
+    """All notes as flat arrays, with a roll-track index per (MIDI track, channel, program)."""
+    keys: dict[tuple[int, int, int], int] = {}
+    parts = []
+    for ti, (t, off) in enumerate(zip(smf.tracks, _offsets(smf))):
+        if not t.pitch:
+            continue
+        ch, prog = np.asarray(t.channel), np.asarray(t.program)
+        pairs = np.unique(ch * 128 + prog)  # sorted by channel, then program
+        lookup = {}
+        for pair in pairs:
+            lookup[int(pair)] = keys.setdefault((ti, int(pair) // 128, int(pair) % 128), len(keys))
+        track_idx = np.vectorize(lookup.__getitem__, otypes=[np.int64])(ch * 128 + prog)
+        start, end = np.asarray(t.start, np.int64) + off, np.asarray(t.end, np.int64)
+        end = np.where(end < 0, -1, end + off)
+        parts.append((track_idx, np.asarray(t.pitch), start, end, np.asarray(t.velocity)))
+    names = ("track", "pitch", "start", "end", "velocity")
+    if not parts:
+        return [], {n: np.zeros(0, np.int64) for n in names}
+    cols = {n: np.concatenate([p[i] for p in parts]).astype(np.int64) for i, n in enumerate(names)}
+    return list(keys), cols
+
+
+def _gather_meta(smf: Smf):
+    """Tempo and time-signature events of every track, sorted by tick (track order breaks ties)."""
+    tempos, sigs = [], []
+    for t, off in zip(smf.tracks, _offsets(smf)):
+        tempos += [(tick + off, m) for tick, m in t.tempos]
+        sigs += [(tick + off, n, d) for tick, n, d in t.time_signatures]
+    if smf.seconds_per_tick is not None:  # SMPTE: a fixed 120 bpm defines the beat
+        tempos = []
+    return sorted(tempos, key=lambda e: e[0]), sorted(sigs, key=lambda e: e[0])
+
+
+def _fill(n_tracks, n_steps, track, pitch, start, end, velocity):
+    """Onset, sustain and velocity arrays (K, T, 128) from note columns."""
+    shape = (n_tracks, n_steps, N_PITCHES)
+    onset = np.zeros(shape, bool)
+    base = track * n_steps * N_PITCHES + pitch  # flat index of step 0 of each note's column
+    onset.flat[base + start * N_PITCHES] = True
+    # sustain by a difference array along steps: +1 at the start, -1 at the end
+    size = n_tracks * (n_steps + 1) * N_PITCHES
+    base1 = track * (n_steps + 1) * N_PITCHES + pitch
+    diff = (np.bincount(base1 + start * N_PITCHES, minlength=size)
+            - np.bincount(base1 + end * N_PITCHES, minlength=size))
+    sustain = diff.reshape(n_tracks, n_steps + 1, N_PITCHES).cumsum(axis=1)[:, :n_steps] > 0
+    vel = None
+    if velocity is not None:
+        vel = np.zeros(shape, np.uint8)
+        order = np.argsort(start, kind="stable")  # a later note wins a shared onset
+        vel.flat[(base + start * N_PITCHES)[order]] = velocity[order]
+    return onset, sustain, vel
+
+
+def _beat_grid(smf: Smf, tempos, beat_times, spb: int, end_tick: int, name):
+    """Step mapping, length and tempo map for quantizing against given beat times."""
+    beats = np.asarray(beat_times, dtype=float)
+    if beats.ndim != 1 or len(beats) < 2 or not np.all(np.diff(beats) > 0):
+        raise ValueError(f"beat_times for {name} must be at least two increasing times in seconds")
+    seconds = _tick_to_seconds(smf, tempos)
+    index = np.arange(len(beats), dtype=float)
+    first, last = beats[1] - beats[0], beats[-1] - beats[-2]
+
+    def to_beats(ticks):
+        s = seconds(np.asarray(ticks, np.int64))
+        pos = np.interp(s, beats, index)
+        pos = np.where(s < beats[0], (s - beats[0]) / first, pos)
+        return np.where(s > beats[-1], index[-1] + (s - beats[-1]) / last, pos)
+
+    def to_step(ticks):
+        return np.maximum(np.rint(to_beats(ticks) * spb).astype(np.int64), 0)
+
+    n_steps = int(to_step(end_tick))
+    mpqn = np.rint(np.diff(beats) * 1e6).astype(np.int64)
+    qpm = [(i * spb, 60e6 / m) for i, m in enumerate(mpqn)]
+    return to_step, n_steps, qpm
+
+
+def _tick_to_seconds(smf: Smf, tempos):
+    """A vectorised tick -> seconds function for the file's tempo map."""
+    if smf.seconds_per_tick is not None:
+        return lambda ticks: ticks * smf.seconds_per_tick
+    tpb = smf.ticks_per_beat
+    ticks = np.array([0] + [t for t, _ in tempos], np.int64)
+    mpqn = np.array([500_000] + [m for _, m in tempos], float)
+    secs = np.concatenate([[0.0], np.cumsum(np.diff(ticks) * mpqn[:-1] / (tpb * 1e6))])
+
+    def seconds(t):
+        i = np.searchsorted(ticks, t, side="right") - 1  # the tempo segment of each tick
+        return secs[i] + (t - ticks[i]) * mpqn[i] / (tpb * 1e6)
+    return seconds
+
+
+def assign_roles(roll: PianoRoll, roles: Sequence[Role]) -> PianoRoll:
+    """Map a roll's tracks onto a fixed layout of ``roles`` (see `quantize`)."""
+    if not roles:
+        raise ValueError("roles must name at least one role")
+    shape = (len(roles), roll.n_steps, N_PITCHES)
+    onset, sustain = np.zeros(shape, bool), np.zeros(shape, bool)
+    vel = None if roll.velocity is None else np.zeros(shape, np.uint8)
+    dropped = []
+    for k, track in enumerate(roll.tracks):
+        r = next((i for i, role in enumerate(roles) if role.matches(track)), None)
+        if r is None:
+            dropped.append(track.name or f"program {track.program}")
+            continue
+        onset[r] |= roll.onset[k]
+        sustain[r] |= roll.sustain[k]
+        if vel is not None:
+            vel[r] = np.maximum(vel[r], roll.velocity[k])
+    if dropped:
+        warnings.warn(f"tracks matching no role were dropped: {', '.join(dropped)}", stacklevel=3)
+    return roll.replace(onset=onset, sustain=sustain, velocity=vel,
+                        tracks=[Track(r.name, r.program, r.is_drum) for r in roles])

@@ -1,0 +1,146 @@
+"""`PianoRoll` -> MIDI (and MusicXML): the inverse of `quantize`.
+
+Writes a type-1 Standard MIDI File at exact ticks: track 0 holds the whole
+tempo map and every time signature; each roll track becomes one named MIDI
+track with its program; drums go to channel 10 and other tracks to distinct
+channels that skip it. ``quantize(render(roll)) == roll`` for every roll whose
+tracks all have notes (a silent track is written but, having no notes, does not
+come back).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+
+import mido
+import numpy as np
+
+from midivae.roll import PianoRoll
+
+DEFAULT_VELOCITY = 100  # written when the roll keeps no velocities
+TICKS_PER_BEAT = 480  # the resolution written, rounded to a multiple of steps_per_beat
+MELODIC_CHANNELS = tuple(c for c in range(16) if c != 9)
+
+
+def to_midi_file(roll: PianoRoll) -> mido.MidiFile:
+    """The roll as a type-1 `mido.MidiFile` (see module docstring)."""
+    spb = roll.steps_per_beat
+    tps = max(1, TICKS_PER_BEAT // spb)  # ticks per step
+    if spb * tps > 32767:
+        raise ValueError(f"steps_per_beat={spb} exceeds what a MIDI file can resolve (32767)")
+    end = roll.n_steps * tps
+    conductor = [(s * tps, mido.MetaMessage("set_tempo", tempo=_mpqn(q))) for s, q in roll.tempos]
+    conductor += [(s * tps, mido.MetaMessage("time_signature", numerator=n, denominator=d))
+                  for s, n, d in roll.time_signatures]
+    mf = mido.MidiFile(type=1, ticks_per_beat=spb * tps)
+    mf.tracks.append(_track(conductor, max(end, max(t for t, _ in conductor))))
+    notes = roll.notes()
+    channels = _channels(roll)
+    for k, track in enumerate(roll.tracks):
+        ch = channels[k]
+        events = [(0, mido.MetaMessage("track_name", name=_encode_name(track.name))),
+                  (0, mido.Message("program_change", channel=ch, program=track.program))]
+        mine = notes[notes["track"] == k]
+        vel = mine["velocity"] if roll.velocity is not None else np.full(len(mine), DEFAULT_VELOCITY)
+        # offs sort before ons at the same tick, so a re-attacked pitch stays two notes
+        events += [(int(e) * tps, mido.Message("note_off", channel=ch, note=int(p), velocity=0))
+                   for p, e in zip(mine["pitch"], mine["end"])]
+        events += [(int(s) * tps, mido.Message("note_on", channel=ch, note=int(p), velocity=int(v)))
+                   for p, s, v in zip(mine["pitch"], mine["start"], vel)]
+        mf.tracks.append(_track(events, end))
+    return mf
+
+
+def render(roll: PianoRoll, path: str | os.PathLike | None = None):
+    """Render a roll to MIDI, optionally writing it to ``path``.
+
+    The file is written under a temporary name in the target folder and then
+    renamed, so an interrupted write never leaves a half-written file.
+
+    Returns
+    -------
+    pretty_midi.PrettyMIDI
+        The written MIDI, as pretty_midi reads it back.
+    """
+    import pretty_midi
+
+    buf = io.BytesIO()
+    to_midi_file(roll).save(file=buf)
+    data = buf.getvalue()
+    if path is not None:
+        write_bytes_atomic(path, data)
+    buf.seek(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pretty_midi's tick-scale notes
+        return pretty_midi.PrettyMIDI(buf)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename."""
+    path = os.fspath(path)
+    tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_musicxml(roll: PianoRoll, path: str | os.PathLike) -> None:
+    """Write the roll as MusicXML through music21 (one part per track)."""
+    import tempfile
+
+    import music21
+
+    buf = io.BytesIO()
+    to_midi_file(roll).save(file=buf)
+    score = music21.converter.parseData(buf.getvalue(), format="midi")
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(suffix=".musicxml", dir=os.path.dirname(path) or ".")
+    os.close(fd)
+    try:
+        score.write("musicxml", fp=tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _mpqn(qpm: float) -> int:
+    return min(max(round(60e6 / qpm), 1), 0xFFFFFF)
+
+
+def _encode_name(name: str) -> str:
+    """mido writes text as Latin-1; names beyond it are written as UTF-8 bytes."""
+    try:
+        name.encode("latin-1")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8").decode("latin-1")
+
+
+def _channels(roll: PianoRoll) -> list[int]:
+    melodic = [k for k, t in enumerate(roll.tracks) if not t.is_drum]
+    if len(melodic) > len(MELODIC_CHANNELS):
+        warnings.warn(f"{len(melodic)} pitched tracks share {len(MELODIC_CHANNELS)} MIDI channels; "
+                      "tracks on a shared channel keep their own MIDI track and program",
+                      stacklevel=3)
+    out = [9] * roll.n_tracks
+    for i, k in enumerate(melodic):
+        out[k] = MELODIC_CHANNELS[i % len(MELODIC_CHANNELS)]
+    return out
+
+
+def _track(events: list[tuple[int, object]], end: int) -> mido.MidiTrack:
+    """A track from (absolute tick, message) pairs, stable-sorted, ending at ``end``."""
+    track = mido.MidiTrack()
+    now = 0
+    for tick, msg in sorted(events, key=lambda e: e[0]):
+        track.append(msg.copy(time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=max(end - now, 0)))
+    return track
