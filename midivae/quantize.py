@@ -18,7 +18,7 @@ import numpy as np
 
 from midivae.errors import MidiReadError, RollTooLargeError
 from midivae.roll import N_PITCHES, PianoRoll, Track
-from midivae.smf import Smf, read_smf
+from midivae.smf import Smf, SmfTrack, read_smf
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
 MAX_STEPS = 500_000  # default step limit: ~35 hours at 120 bpm and 4 steps per beat
@@ -91,8 +91,11 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
     """
     if int(steps_per_beat) < 1:
         raise ValueError(f"steps_per_beat must be >= 1, got {steps_per_beat!r}")
-    data, name = _read_source(source)
-    smf = read_smf(data, name)
+    if type(source).__module__.split(".")[0] == "pretty_midi":
+        smf, name = _smf_from_pretty_midi(source), source
+    else:
+        data, name = _read_source(source)
+        smf = read_smf(data, name)
     roll = _smf_to_roll(smf, name, int(steps_per_beat), velocity, beat_times, max_steps)
     if time_signatures is not None:
         roll = roll.replace(time_signatures=time_signatures)
@@ -107,16 +110,41 @@ def _read_source(source) -> tuple[bytes, object]:
             return f.read(), os.fspath(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), source
-    kind = type(source).__module__.split(".")[0]
-    if kind in ("mido", "pretty_midi"):
+    if type(source).__module__.split(".")[0] == "mido":
         buf = io.BytesIO()
         try:
-            source.save(file=buf) if kind == "mido" else source.write(buf)
+            source.save(file=buf)
         except Exception as err:  # a malformed in-memory object cannot be serialised
-            raise MidiReadError(source, f"cannot serialise the {type(source).__name__}: {err}") from err
+            raise MidiReadError(source, f"cannot serialise the MidiFile: {err}") from err
         return buf.getvalue(), source
     raise TypeError("source must be a path, bytes, mido.MidiFile or pretty_midi.PrettyMIDI, "
                     f"got {type(source).__name__}")
+
+
+def _smf_from_pretty_midi(pm) -> Smf:
+    """A PrettyMIDI's instruments, tempo map and meters at its own tick resolution.
+
+    Read directly (not through ``pm.write``, which truncates tempos to whole
+    microseconds the wrong way): one track per instrument, drums on channel 10.
+    """
+    res = pm.resolution
+    conductor = SmfTrack(tempos=[(int(t), round(scale * res * 1e6)) for t, scale in pm._tick_scales],
+                         time_signatures=[(pm.time_to_tick(ts.time), ts.numerator, ts.denominator)
+                                          for ts in pm.time_signature_changes])
+    tracks = [conductor]
+    for inst in pm.instruments:
+        t = SmfTrack(name=inst.name)
+        for n in inst.notes:
+            t.channel.append(DRUM_CHANNEL if inst.is_drum else 0)
+            t.program.append(int(inst.program))
+            t.pitch.append(int(n.pitch))
+            t.start.append(pm.time_to_tick(n.start))
+            t.end.append(pm.time_to_tick(n.end))
+            t.velocity.append(int(n.velocity))
+        t.last_tick = max(t.end, default=0)
+        tracks.append(t)
+    conductor.last_tick = max([e[0] for e in conductor.tempos + conductor.time_signatures], default=0)
+    return Smf(1, res, tracks)
 
 
 def _smf_to_roll(smf: Smf, name, spb: int, keep_velocity: bool, beat_times, max_steps) -> PianoRoll:

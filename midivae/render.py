@@ -34,6 +34,11 @@ def to_midi_file(roll: PianoRoll) -> mido.MidiFile:
     conductor = [(s * tps, mido.MetaMessage("set_tempo", tempo=_mpqn(q))) for s, q in roll.tempos]
     conductor += [(s * tps, mido.MetaMessage("time_signature", numerator=n, denominator=d))
                   for s, n, d in roll.time_signatures]
+    if roll.n_steps > max(s for s, _, _ in roll.time_signatures):
+        # The meter in force, restated at the end: a no-op in MIDI, but it keeps
+        # trailing silence through readers that drop end_of_track (pretty_midi).
+        _, n, d = roll.time_signatures[-1]
+        conductor.append((end, mido.MetaMessage("time_signature", numerator=n, denominator=d)))
     mf = mido.MidiFile(type=1, ticks_per_beat=spb * tps)
     mf.tracks.append(_track(conductor, max(end, max(t for t, _ in conductor))))
     notes = roll.notes()

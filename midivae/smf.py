@@ -84,8 +84,8 @@ def read_smf(data: bytes, source: object) -> Smf:
             tracks.append(_read_track(data, pos, pos + length, source, len(tracks)))
         pos += length  # alien chunks are skipped, as the standard asks
     if len(tracks) < n_declared and pos < len(data):
-        raise MidiReadError(source, f"{len(data) - pos} stray bytes where track chunk "
-                            f"{len(tracks) + 1} of {n_declared} should start")
+        raise MidiReadError(source, f"truncated: the file ends inside the header of track chunk "
+                            f"{len(tracks) + 1} of {n_declared}")
     return Smf(fmt, division, tracks, seconds_per_tick)
 
 
