@@ -193,10 +193,9 @@ def _gather_notes(smf: Smf):
             continue
         ch, prog = np.asarray(t.channel), np.asarray(t.program)
         pairs = np.unique(ch * 128 + prog)  # sorted by channel, then program
-        lookup = {}
-        for pair in pairs:
-            lookup[int(pair)] = keys.setdefault((ti, int(pair) // 128, int(pair) % 128), len(keys))
-        track_idx = np.vectorize(lookup.__getitem__, otypes=[np.int64])(ch * 128 + prog)
+        index = np.array([keys.setdefault((ti, int(c) // 128, int(c) % 128), len(keys))
+                          for c in pairs])
+        track_idx = index[np.searchsorted(pairs, ch * 128 + prog)]
         start, end = np.asarray(t.start, np.int64) + off, np.asarray(t.end, np.int64)
         end = np.where(end < 0, -1, end + off)
         parts.append((track_idx, np.asarray(t.pitch), start, end, np.asarray(t.velocity)))
@@ -224,12 +223,12 @@ def _fill(n_tracks, n_steps, track, pitch, start, end, velocity):
     onset = np.zeros(shape, bool)
     base = track * n_steps * N_PITCHES + pitch  # flat index of step 0 of each note's column
     onset.flat[base + start * N_PITCHES] = True
-    # sustain by a difference array along steps: +1 at the start, -1 at the end
-    size = n_tracks * (n_steps + 1) * N_PITCHES
-    base1 = track * (n_steps + 1) * N_PITCHES + pitch
-    diff = (np.bincount(base1 + start * N_PITCHES, minlength=size)
-            - np.bincount(base1 + end * N_PITCHES, minlength=size))
-    sustain = diff.reshape(n_tracks, n_steps + 1, N_PITCHES).cumsum(axis=1)[:, :n_steps] > 0
+    # sustain: every (note, step) cell it covers, as flat indices; O(notes x length)
+    length = end - start
+    first = np.repeat(base + start * N_PITCHES, length)
+    within = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
+    sustain = np.zeros(shape, bool)
+    sustain.flat[first + within * N_PITCHES] = True
     vel = None
     if velocity is not None:
         vel = np.zeros(shape, np.uint8)
