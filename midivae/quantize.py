@@ -18,7 +18,7 @@ import numpy as np
 
 from midivae.errors import MidiReadError, RollTooLargeError
 from midivae.roll import N_PITCHES, PianoRoll, Track
-from midivae.smf import Smf, SmfTrack, read_smf
+from midivae.smf import Smf, SmfTrack, decode_text as _decode_text, read_smf
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
 MAX_STEPS = 500_000  # default step limit: ~35 hours at 120 bpm and 4 steps per beat
@@ -133,7 +133,7 @@ def _smf_from_pretty_midi(pm) -> Smf:
                                           for ts in pm.time_signature_changes])
     tracks = [conductor]
     for inst in pm.instruments:
-        t = SmfTrack(name=inst.name)
+        t = SmfTrack(name=_decode_text(inst.name.encode("latin-1", "replace")))
         for n in inst.notes:
             t.channel.append(DRUM_CHANNEL if inst.is_drum else 0)
             t.program.append(int(inst.program))
@@ -143,7 +143,10 @@ def _smf_from_pretty_midi(pm) -> Smf:
             t.velocity.append(int(n.velocity))
         t.last_tick = max(t.end, default=0)
         tracks.append(t)
-    conductor.last_tick = max([e[0] for e in conductor.tempos + conductor.time_signatures], default=0)
+    # pretty_midi keeps no end_of_track; its private tick->time table (sized from
+    # the file's last tick, when read from a file) is the only trace of trailing silence.
+    file_end = len(getattr(pm, "_PrettyMIDI__tick_to_time", ())) - 2
+    conductor.last_tick = max([file_end, 0] + [e[0] for e in conductor.tempos + conductor.time_signatures])
     return Smf(1, res, tracks)
 
 

@@ -18,14 +18,19 @@ import mido
 import numpy as np
 
 from midivae.roll import PianoRoll
+from midivae.smf import decode_text
 
 DEFAULT_VELOCITY = 100  # written when the roll keeps no velocities
 TICKS_PER_BEAT = 480  # the resolution written, rounded to a multiple of steps_per_beat
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != 9)
 
 
-def to_midi_file(roll: PianoRoll) -> mido.MidiFile:
-    """The roll as a type-1 `mido.MidiFile` (see module docstring)."""
+def to_midi_file(roll: PianoRoll, restate_meter: bool = True) -> mido.MidiFile:
+    """The roll as a type-1 `mido.MidiFile` (see module docstring).
+
+    ``restate_meter`` writes the meter in force again at the roll's last step,
+    so that readers which drop end_of_track (pretty_midi) keep trailing silence.
+    """
     spb = roll.steps_per_beat
     tps = max(1, TICKS_PER_BEAT // spb)  # ticks per step
     if spb * tps > 32767:
@@ -34,7 +39,7 @@ def to_midi_file(roll: PianoRoll) -> mido.MidiFile:
     conductor = [(s * tps, mido.MetaMessage("set_tempo", tempo=_mpqn(q))) for s, q in roll.tempos]
     conductor += [(s * tps, mido.MetaMessage("time_signature", numerator=n, denominator=d))
                   for s, n, d in roll.time_signatures]
-    if roll.n_steps > max(s for s, _, _ in roll.time_signatures):
+    if restate_meter and roll.n_steps > max(s for s, _, _ in roll.time_signatures):
         # The meter in force, restated at the end: a no-op in MIDI, but it keeps
         # trailing silence through readers that drop end_of_track (pretty_midi).
         _, n, d = roll.time_signatures[-1]
@@ -102,7 +107,7 @@ def write_musicxml(roll: PianoRoll, path: str | os.PathLike) -> None:
     import music21
 
     buf = io.BytesIO()
-    to_midi_file(roll).save(file=buf)
+    to_midi_file(roll, restate_meter=False).save(file=buf)
     score = music21.converter.parseData(buf.getvalue(), format="midi")
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(suffix=".musicxml", dir=os.path.dirname(path) or ".")
@@ -120,12 +125,17 @@ def _mpqn(qpm: float) -> int:
 
 
 def _encode_name(name: str) -> str:
-    """mido writes text as Latin-1; names beyond it are written as UTF-8 bytes."""
+    """The str whose Latin-1 bytes (what mido writes) `smf.decode_text` reads back as ``name``.
+
+    Latin-1 where it reads back unchanged, UTF-8 bytes otherwise (names beyond
+    Latin-1, and Latin-1 names whose bytes happen to be valid UTF-8).
+    """
     try:
-        name.encode("latin-1")
-        return name
+        if decode_text(name.encode("latin-1")) == name:
+            return name
     except UnicodeEncodeError:
-        return name.encode("utf-8").decode("latin-1")
+        pass
+    return name.encode("utf-8").decode("latin-1")
 
 
 def _channels(roll: PianoRoll) -> list[int]:

@@ -83,9 +83,9 @@ def read_smf(data: bytes, source: object) -> Smf:
         if kind == b"MTrk":
             tracks.append(_read_track(data, pos, pos + length, source, len(tracks)))
         pos += length  # alien chunks are skipped, as the standard asks
-    if len(tracks) < n_declared and pos < len(data):
-        raise MidiReadError(source, f"truncated: the file ends inside the header of track chunk "
-                            f"{len(tracks) + 1} of {n_declared}")
+    if len(tracks) < n_declared:
+        raise MidiReadError(source, f"truncated: the header declares {n_declared} tracks, "
+                            f"the file ends after {len(tracks)}")
     return Smf(fmt, division, tracks, seconds_per_tick)
 
 
@@ -100,7 +100,8 @@ def _read_vlq(data: bytes, i: int, source: object, where: str) -> tuple[int, int
     raise MidiReadError(source, f"{where}: variable-length number longer than 4 bytes")
 
 
-def _decode_text(raw: bytes) -> str:
+def decode_text(raw: bytes) -> str:
+    """Text of a meta event: UTF-8 when it is valid UTF-8, else Latin-1."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -187,7 +188,7 @@ def _parse_events(data, i, end, source, where) -> SmfTrack:  # noqa: C901 - one 
                 if payload[0] >= 1 and payload[1] <= 7:
                     t.time_signatures.append((tick, payload[0], 2 ** payload[1]))
             elif mtype == 0x03 and t.name is None:
-                t.name = _decode_text(payload)
+                t.name = decode_text(payload)
             elif mtype == 0x2F:
                 break
         elif status == 0xF0 or status == 0xF7:

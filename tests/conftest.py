@@ -1,0 +1,157 @@
+"""Shared fixtures (the ../shared data folder) and helpers that build MIDI in code.
+
+MIDI fixtures are built with mido at exact ticks, so every expected roll in the
+tests can be computed by hand. Test modules import the helpers directly
+(``from conftest import note, track, midi_file``): pytest puts tests/ on the path.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+from hypothesis import settings
+
+# Property tests are seeded (the same examples every run) unless HYPOTHESIS_PROFILE=explore.
+settings.register_profile("seeded", derandomize=True, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "seeded"))
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # ../shared/data from the repo root
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (relative to the repo root); skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real MIDI data not found at {SHARED_DATA} (a fresh clone has no ../shared)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def nottingham(shared_data) -> list[Path]:
+    files = sorted((shared_data / "nottingham" / "midi").glob("*.mid"))
+    if not files:
+        pytest.skip(f"no Nottingham MIDI files under {shared_data / 'nottingham' / 'midi'}")
+    return files
+
+
+@pytest.fixture(scope="session")
+def pop909(shared_data) -> list[Path]:
+    files = sorted((shared_data / "pop909").glob("*/*.mid"))
+    if not files:
+        pytest.skip(f"no POP909 MIDI files under {shared_data / 'pop909'}")
+    return files
+
+
+# -- building MIDI in code ----------------------------------------------------
+
+def note(start: int, end: int, pitch: int, velocity: int = 64, channel: int = 0) -> list[tuple]:
+    """A note as two (absolute tick, message) events."""
+    return [(start, mido.Message("note_on", note=pitch, velocity=velocity, channel=channel)),
+            (end, mido.Message("note_off", note=pitch, velocity=0, channel=channel))]
+
+
+def tempo(tick: int, mpqn: int) -> tuple:
+    return (tick, mido.MetaMessage("set_tempo", tempo=mpqn))
+
+
+def meter(tick: int, num: int, den: int) -> tuple:
+    return (tick, mido.MetaMessage("time_signature", numerator=num, denominator=den))
+
+
+def name(text: str) -> tuple:
+    return (0, mido.MetaMessage("track_name", name=text))
+
+
+def program(tick: int, prog: int, channel: int = 0) -> tuple:
+    return (tick, mido.Message("program_change", program=prog, channel=channel))
+
+
+def track(*events, end: int | None = None) -> mido.MidiTrack:
+    """A track from (absolute tick, message) pairs, or lists of them (as `note` returns).
+
+    Events are stable-sorted by tick; ``end`` places end_of_track (default: the last event).
+    """
+    flat = []
+    for e in events:
+        flat.extend(e if isinstance(e, list) else [e])
+    flat.sort(key=lambda e: e[0])
+    out, now = mido.MidiTrack(), 0
+    for tick, msg in flat:
+        out.append(msg.copy(time=tick - now))
+        now = tick
+    end = now if end is None else end
+    out.append(mido.MetaMessage("end_of_track", time=max(0, end - now)))
+    return out
+
+
+def midi_file(*tracks: mido.MidiTrack, tpb: int = 480, type: int = 1) -> mido.MidiFile:
+    mf = mido.MidiFile(type=type, ticks_per_beat=tpb)
+    mf.tracks.extend(tracks)
+    return mf
+
+
+def to_bytes(mf: mido.MidiFile) -> bytes:
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    return buf.getvalue()
+
+
+# -- reading a roll's notes ---------------------------------------------------
+
+def note_list(roll) -> list[tuple[int, int, int, int, int]]:
+    """A roll's notes as sorted (track, pitch, start, end, velocity) tuples."""
+    return sorted(tuple(int(x) for x in n) for n in roll.notes())
+
+
+def tick_notes(mf: mido.MidiFile) -> list[tuple]:
+    """Every note of a mido file as (track index, channel, pitch, start tick, end tick, velocity).
+
+    Note-ons are paired with offs first-in first-out per (track, channel, pitch);
+    a note still sounding at the end of its track ends there.
+    """
+    out = []
+    for ti, tr in enumerate(mf.tracks):
+        tick, open_ = 0, {}
+        for msg in tr:
+            tick += msg.time
+            if msg.type == "note_on" and msg.velocity > 0:
+                open_.setdefault((msg.channel, msg.note), []).append((tick, msg.velocity))
+            elif msg.type in ("note_on", "note_off") and open_.get((msg.channel, msg.note)):
+                start, vel = open_[(msg.channel, msg.note)].pop(0)
+                out.append((ti, msg.channel, msg.note, start, tick, vel))
+        for (ch, p), starts in open_.items():
+            out += [(ti, ch, p, s, tick, v) for s, v in starts]
+    return sorted(out)
+
+
+def meta_events(mf: mido.MidiFile, kind: str) -> list[tuple]:
+    """(absolute tick, track index, message) of every meta event of a kind, sorted by tick."""
+    out = []
+    for ti, tr in enumerate(mf.tracks):
+        tick = 0
+        for msg in tr:
+            tick += msg.time
+            if msg.type == kind:
+                out.append((tick, ti, msg))
+    return sorted(out, key=lambda e: (e[0], e[1]))
+
+
+def make_roll(notes, n_steps: int, n_tracks: int = 1, *, velocity: bool = True, **kwargs):
+    """A roll from (track, pitch, start, end, velocity) notes; end exclusive, in steps."""
+    from midivae import PianoRoll
+
+    shape = (n_tracks, n_steps, 128)
+    onset, sustain = np.zeros(shape, bool), np.zeros(shape, bool)
+    vel = np.zeros(shape, np.uint8)
+    for k, p, s, e, v in notes:
+        sustain[k, s:e, p] = True
+        onset[k, s, p] = True
+        vel[k, s, p] = v
+    return PianoRoll(onset, sustain, vel if velocity else None, **kwargs)
