@@ -40,6 +40,56 @@ def _cmd_demo(args) -> int:
     return 0 if again == roll else 1
 
 
+def _cmd_prepare(args) -> int:
+    from midivae.data import PrepareSettings, prepare, summary
+
+    def numbers(option: str, text: str | None, sep: str, kind, example: str):
+        try:
+            return None if text is None else tuple(kind(v) for v in text.split(sep))
+        except ValueError:
+            raise ValueError(f"{option} must look like {example}, got {text!r}") from None
+    try:
+        settings = PrepareSettings(
+            bars=args.bars, hop=args.hop, steps_per_beat=args.steps_per_beat,
+            meter=args.meter, min_notes=args.min_notes, roles=args.roles,
+            pitch_range=numbers("--pitch-range", args.pitch_range, "-", int, "21-108"),
+            splits=numbers("--splits", args.splits, ",", float, "0.8,0.1,0.1"),
+            split_salt=args.split_salt, velocity=not args.no_velocity,
+            labels=args.labels, limit=args.limit)
+    except ValueError as err:
+        print(f"midivae prepare: error: {err}", file=sys.stderr)
+        return 2
+    progress = None if args.quiet else _progress_bar()
+    try:
+        prepared = prepare(args.source, args.out, settings, data_root=args.data_root,
+                           workers=args.workers, progress=progress, force=args.force)
+    finally:
+        if progress and progress.drawn:
+            print(file=sys.stderr)  # end the progress bar's line
+    print(summary(prepared))
+    if sum(prepared.manifest["counts"]["windows"].values()) == 0:
+        print("midivae prepare: error: no window was made (see the reasons above)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+def _progress_bar(width: int = 30):
+    import time
+    last = [0.0, time.monotonic()]
+
+    def draw(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < 0.1:
+            return  # redraw at most ten times a second
+        last[0], draw.drawn = now, True
+        filled = width * done // max(total, 1)
+        rate = done / max(now - last[1], 1e-9)
+        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} pieces "
+              f"({rate:.1f}/s)", end="", file=sys.stderr, flush=True)
+    draw.drawn = False
+    return draw
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="midivae", description="Make music with variational autoencoders over MIDI piano rolls.")
@@ -58,7 +108,38 @@ def _build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_demo)
 
     # -- prepare (datasets) ---------------------------------------------------
-    # (subcommand registered here by the datasets work)
+    pr = sub.add_parser("prepare", help="turn a MIDI folder or a named set into training windows",
+                        description="Prepare training windows from SOURCE: a folder of MIDI "
+                        "files, or one of bach-chorales, essen-folk, pop909, boulanger:jsb, "
+                        "boulanger:nottingham, boulanger:musedata, boulanger:piano-midi. "
+                        "Every piece that yields no window is named in the summary and in "
+                        "manifest.json. Exit status 0 when at least one window was made.")
+    pr.add_argument("source", help="MIDI folder or named set")
+    pr.add_argument("--out", help="where the set goes (default: datasets/<source name>)")
+    pr.add_argument("--bars", type=int, default=4, help="bars per window (default 4)")
+    pr.add_argument("--hop", type=int, default=1, help="bars between window starts (default 1)")
+    pr.add_argument("--steps-per-beat", type=int, help="grid steps per quarter note "
+                    "(default 4; frame-roll sets: their own frame rate)")
+    pr.add_argument("--meter", help="keep only windows wholly in this meter, e.g. 4/4")
+    pr.add_argument("--min-notes", type=int, default=1,
+                    help="drop windows with fewer notes (default 1)")
+    pr.add_argument("--pitch-range", metavar="LOW-HIGH",
+                    help="MIDI pitches kept, e.g. 21-108 (default: from the data)")
+    pr.add_argument("--roles", help="track layout: merge, merge+drums, gm, names:A,B,... or "
+                    "order:A,B,... (default: the source's)")
+    pr.add_argument("--splits", default="0.8,0.1,0.1",
+                    help="train,valid,test shares by piece (default 0.8,0.1,0.1)")
+    pr.add_argument("--split-salt", default="", help="any string: a different stable split")
+    pr.add_argument("--labels", action="store_true",
+                    help="label each file by its top-level subfolder")
+    pr.add_argument("--no-velocity", action="store_true", help="do not keep velocities")
+    pr.add_argument("--limit", type=int, help="only the first N pieces (a quick look)")
+    pr.add_argument("--workers", type=int, default=0, help="processes (default: every CPU)")
+    pr.add_argument("--data-root", help="folder holding boulanger/ and pop909/ "
+                    "(default: $MIDIVAE_DATA or ../shared/data)")
+    pr.add_argument("--force", action="store_true", help="rebuild even if the set is current")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=_cmd_prepare)
 
     return parser
 

@@ -1,0 +1,92 @@
+"""Torch side of a prepared set: a `Dataset` of ``(x, label)`` and a `DataLoader` helper.
+
+The only module of `midivae.data` that imports torch; `midivae.data` loads it
+on first use of `WindowDataset` or `make_loader`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from midivae.data.store import PreparedSet
+
+
+class WindowDataset(Dataset):
+    """The windows of one split of a prepared set.
+
+    Parameters
+    ----------
+    prepared : PreparedSet or path
+    split : {"train", "valid", "test"} or None
+        None takes every window.
+    transpose : int or (int, int)
+        Augmentation: each item is shifted by a random number of semitones in
+        ``[-transpose, transpose]`` (or ``[low, high]``), drawn from torch's RNG
+        and limited to the shifts that keep the window in the set's pitch range;
+        drum tracks are never shifted. 0 (default) disables it.
+
+    Items are ``(x, label)``: x float32 of shape (T, D), D = K * 2 * P in the
+    set's `RollLayout` (``midivae.layout.to_array`` flattened), 0/1 values;
+    label int64, 0 unless the set is labelled. T is bars times the steps of a
+    bar, so it varies between windows in different meters.
+    """
+
+    def __init__(self, prepared: PreparedSet | str | os.PathLike, split: str | None = "train",
+                 transpose: int | tuple[int, int] = 0):
+        self.set = prepared if isinstance(prepared, PreparedSet) else PreparedSet(prepared)
+        self.index = self.set.indices(split)
+        if isinstance(transpose, int):
+            transpose = (-abs(transpose), abs(transpose))
+        low, high = map(int, transpose)
+        if low > high:
+            raise ValueError(f"transpose must be (low, high) with low <= high, got {transpose!r}")
+        self.transpose = (low, high)
+
+    @property
+    def layout(self):
+        """The set's `RollLayout`: `midivae.layout.from_array` turns x back into a roll."""
+        return self.set.layout
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        j = int(self.index[i])
+        shift = 0
+        if self.transpose != (0, 0):
+            lo, hi = self.set.shift_range(j, *self.transpose)
+            shift = int(torch.randint(lo, hi + 1, ()))
+        x = self.set.window_array(j, shift)  # (T, K, 2, P)
+        T = x.shape[0]
+        x = torch.from_numpy(x.reshape(T, -1).astype(np.float32))  # (T, D)
+        return x, torch.tensor(self.set.label(j), dtype=torch.int64)
+
+
+def pad_collate(batch: list[tuple[torch.Tensor, torch.Tensor]]):
+    """Stack items into (B, T, D) and (B,), padding shorter windows with silence at the end."""
+    xs, labels = zip(*batch)
+    T = max(x.shape[0] for x in xs)
+    out = xs[0].new_zeros((len(xs), T, xs[0].shape[1]))  # B, T, D
+    for b, x in enumerate(xs):
+        out[b, :x.shape[0]] = x
+    return out, torch.stack(labels)
+
+
+def make_loader(prepared: PreparedSet | str | os.PathLike, split: str | None = "train",
+                batch_size: int = 64, *, shuffle: bool | None = None,
+                transpose: int | tuple[int, int] = 0, num_workers: int = 0,
+                drop_last: bool = False, **kwargs) -> DataLoader:
+    """A `DataLoader` over `WindowDataset` (shuffled for "train" unless told).
+
+    Batches are ``(x, label)`` with x of shape (B, T, D); in a set of mixed meters
+    windows differ in length and are padded with silence (prepare with
+    ``meter="4/4"`` for equal bars). Other keyword arguments go to `DataLoader`.
+    """
+    dataset = WindowDataset(prepared, split, transpose)
+    shuffle = split == "train" if shuffle is None else shuffle
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      drop_last=drop_last, collate_fn=pad_collate, **kwargs)

@@ -1,0 +1,232 @@
+"""The on-disk form of a prepared set, and `PreparedSet` to read it back.
+
+A set is a folder of flat binary arrays plus ``manifest.json``:
+
+- ``notes.bin``   every note of every kept piece (NOTE_DTYPE), by piece, sorted by start;
+- ``pieces.bin``  per piece: where its notes, tempos and meters are, its length,
+  split and label (PIECE_DTYPE); ``pieces.json`` its identities;
+- ``tempos.bin``, ``meters.bin``  each piece's tempo map and time signatures;
+- ``windows.bin`` every window: piece, steps, meter, note count, pitch bounds.
+
+Pieces are stored once and windows are views into them, so overlapping windows
+cost nothing. Everything is memory-mapped: opening a set reads the manifest
+only, and a window is built from the few notes it covers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from midivae.errors import DatasetError
+from midivae.layout import RollLayout
+from midivae.roll import N_PITCHES, PianoRoll, _shift  # _shift: as roll slicing does
+from midivae.data.windows import NOTE_DTYPE, SPLITS, WINDOW_DTYPE, window_array
+
+FORMAT = 1  # bump when the files below change meaning
+PIECE_DTYPE = np.dtype([("note_start", "<i8"), ("note_count", "<i8"), ("n_steps", "<u4"),
+                        ("longest", "<u4"), ("split", "u1"), ("label", "<i4"),
+                        ("tempo_start", "<i8"), ("tempo_count", "<i4"),
+                        ("meter_start", "<i8"), ("meter_count", "<i4")])
+TEMPO_DTYPE = np.dtype([("step", "<u4"), ("qpm", "<f8")])
+METER_DTYPE = np.dtype([("step", "<u4"), ("num", "u1"), ("den", "u1")])
+ARRAYS = {"notes": NOTE_DTYPE, "pieces": PIECE_DTYPE, "tempos": TEMPO_DTYPE,
+          "meters": METER_DTYPE, "windows": WINDOW_DTYPE}
+
+
+class SetWriter:
+    """Appends pieces to the files of a set under construction (see module docstring)."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.files = {name: open(self.folder / f"{name}.bin", "wb") for name in ARRAYS}
+        self.size = dict.fromkeys(ARRAYS, 0)
+        self.ids: list[str] = []
+
+    def add(self, piece_id: str, split: str, label: int, n_steps: int, notes: np.ndarray,
+            tempos, meters, windows: np.ndarray) -> None:
+        """Append one piece and its windows (``windows["piece"]`` is filled in here)."""
+        piece = np.zeros(1, PIECE_DTYPE)
+        piece["note_start"], piece["note_count"] = self.size["notes"], len(notes)
+        piece["n_steps"], piece["split"], piece["label"] = n_steps, SPLITS.index(split), label
+        piece["longest"] = (notes["end"] - notes["start"]).max(initial=0)
+        piece["tempo_start"], piece["tempo_count"] = self.size["tempos"], len(tempos)
+        piece["meter_start"], piece["meter_count"] = self.size["meters"], len(meters)
+        windows = windows.copy()
+        windows["piece"] = len(self.ids)
+        self._write("notes", notes)
+        self._write("tempos", np.array([tuple(t) for t in tempos], TEMPO_DTYPE))
+        self._write("meters", np.array([tuple(m) for m in meters], METER_DTYPE))
+        self._write("windows", windows)
+        self._write("pieces", piece)
+        self.ids.append(piece_id)
+
+    def _write(self, name: str, array: np.ndarray) -> None:
+        assert array.dtype == ARRAYS[name], (name, array.dtype)
+        self.files[name].write(array.tobytes())
+        self.size[name] += len(array)
+
+    def close(self) -> None:
+        """Flush everything to disk (fsync), so that a rename afterwards publishes a whole set."""
+        for f in self.files.values():
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+        with open(self.folder / "pieces.json", "w") as f:
+            json.dump(self.ids, f)
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    with open(Path(folder) / "manifest.json", "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_manifest(folder: str | os.PathLike) -> dict | None:
+    """The set's manifest, or None when ``folder`` holds no set."""
+    try:
+        with open(Path(folder) / "manifest.json") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+class PreparedSet:
+    """A prepared set on disk, memory-mapped.
+
+    Parameters
+    ----------
+    path : path
+        The set's folder (what `midivae.data.prepare` returned or wrote).
+
+    Attributes
+    ----------
+    manifest : dict
+        Sources, settings, counts, skipped files and reasons (``manifest.json``).
+    layout : RollLayout
+        Grid, pitch range, tracks, meter and tempo of the model tensors.
+    reused : bool
+        True when `prepare` found this set already built with the same settings.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        manifest = read_manifest(self.path)
+        if manifest is None or manifest.get("format") != FORMAT:
+            raise DatasetError(f"{self.path} holds no prepared set of format {FORMAT} "
+                               "(run `midivae prepare`)")
+        self.manifest = manifest
+        self.layout = RollLayout.from_dict(manifest["layout"])
+        self.velocity = bool(manifest["velocity"])  # False when the source has none
+        self.reused = False
+        a = {name: _map(self.path / f"{name}.bin", dtype) for name, dtype in ARRAYS.items()}
+        self.notes, self.pieces, self.tempos = a["notes"], a["pieces"], a["tempos"]
+        self.meters, self.windows = a["meters"], a["windows"]
+        self._drums = np.array([t.is_drum for t in self.layout.tracks], bool)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getstate__(self):  # pickled (DataLoader workers): reopen, never copy the arrays
+        return {"path": self.path, "reused": self.reused}
+
+    def __setstate__(self, state):
+        self.__init__(state["path"])
+        self.reused = state["reused"]
+
+    def __repr__(self) -> str:
+        counts = self.manifest["counts"]["windows"]
+        return (f"PreparedSet({str(self.path)!r}, windows={counts}, "
+                f"tracks={[t.name for t in self.layout.tracks]}, "
+                f"pitches={self.layout.low}..{self.layout.low + self.layout.n_pitches - 1})")
+
+    @cached_property
+    def piece_ids(self) -> list[str]:
+        with open(self.path / "pieces.json") as f:
+            return json.load(f)
+
+    @property
+    def labels(self) -> list[str]:
+        """Label names; a window's label is an index into this list (0 when unlabelled)."""
+        return list(self.manifest["labels"])
+
+    def indices(self, split: str | None = None) -> np.ndarray:
+        """Window indices of ``split`` ("train", "valid", "test"; None = all), shape (W,)."""
+        if split is None:
+            return np.arange(len(self.windows))
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
+        split_of_piece = np.asarray(self.pieces["split"])
+        return np.flatnonzero(split_of_piece[np.asarray(self.windows["piece"])] ==
+                              SPLITS.index(split))
+
+    def label(self, i: int) -> int:
+        return int(self.pieces[int(self.windows[i]["piece"])]["label"])
+
+    def _window_notes(self, i: int):
+        """(window record, notes of its piece that may overlap it)."""
+        w = self.windows[i]
+        p = self.pieces[int(w["piece"])]
+        notes = self.notes[p["note_start"]:p["note_start"] + p["note_count"]]
+        lo = np.searchsorted(notes["start"], max(int(w["start"]) - int(p["longest"]), 0))
+        hi = np.searchsorted(notes["start"], int(w["stop"]))
+        return w, np.asarray(notes[lo:hi])
+
+    def shift_range(self, i: int, low: int, high: int) -> tuple[int, int]:
+        """The semitone shifts in [low, high] that keep window ``i``'s pitched notes in range.
+
+        Returns (0, 0) when no shift in [low, high] fits but 0 does.
+        """
+        w = self.windows[i]
+        if w["pitched_high"] < w["pitched_low"]:  # no pitched notes: any shift
+            return low, high
+        top = self.layout.low + self.layout.n_pitches - 1
+        lo = max(low, self.layout.low - int(w["pitched_low"]))
+        hi = min(high, top - int(w["pitched_high"]))
+        return (lo, hi) if lo <= hi else (0, 0)
+
+    def window_array(self, i: int, shift: int = 0) -> np.ndarray:
+        """Window ``i`` in the model layout, bool, shape (T, K, 2, P); pitched tracks shifted."""
+        w, notes = self._window_notes(i)
+        L = self.layout
+        return window_array(notes, int(w["start"]), int(w["stop"]), L.n_tracks, L.low,
+                            L.n_pitches, shift, self._drums)
+
+    def window_roll(self, i: int) -> PianoRoll:
+        """Window ``i`` as a `PianoRoll` with its own tempo map, meter and velocities."""
+        w, notes = self._window_notes(i)
+        p = self.pieces[int(w["piece"])]
+        start, stop = int(w["start"]), int(w["stop"])
+        K, T = self.layout.n_tracks, stop - start
+        full = window_array(notes, start, stop, K, 0, N_PITCHES)  # (T, K, 2, 128)
+        onset, sustain = full[:, :, 0].transpose(1, 0, 2), full[:, :, 1].transpose(1, 0, 2)
+        vel = None
+        if self.velocity:
+            vel = np.zeros((K, T, N_PITCHES), np.uint8)
+            inside = (notes["start"] < stop) & (notes["end"] > start)
+            n = notes[inside]
+            s = np.maximum(n["start"].astype(np.int64), start) - start
+            vel[n["track"], s, n["pitch"]] = n["velocity"]
+        tempos = self.tempos[p["tempo_start"]:p["tempo_start"] + p["tempo_count"]]
+        meters = self.meters[p["meter_start"]:p["meter_start"] + p["meter_count"]]
+        tempos = [(int(s), float(q)) for s, q in tempos]
+        meters = [(int(s), int(n), int(d)) for s, n, d in meters]
+        return PianoRoll(onset, sustain, vel, steps_per_beat=self.layout.steps_per_beat,
+                         tempos=_shift(tempos, start, stop),
+                         time_signatures=_shift(meters, start, stop),
+                         tracks=list(self.layout.tracks))
+
+
+def _map(path: Path, dtype: np.dtype) -> np.ndarray:
+    """A read-only memory map of a flat array file (an empty array for an empty file)."""
+    size = path.stat().st_size
+    if size % dtype.itemsize:
+        raise DatasetError(f"{path} is truncated ({size} bytes, records of {dtype.itemsize})")
+    if size == 0:
+        return np.zeros(0, dtype)
+    return np.memmap(path, dtype=dtype, mode="r")

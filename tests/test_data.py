@@ -1,0 +1,366 @@
+"""midivae.data on folders built in code: windows, splits, storage, reuse, robustness, loader.
+
+Every MIDI fixture is written with mido into tmp_path, so these tests need no
+../shared data. Real sources are in test_data_sources.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO_ROOT, make_roll, meter, midi_file, name, note, program, track
+
+from midivae import DatasetError, quantize, render
+from midivae.cli import main
+from midivae.data import PrepareSettings, PreparedSet, assign_split, prepare
+from midivae.data.windows import WindowSettings, bar_lines, cut_windows, notes_of
+from midivae.layout import from_array, to_array
+from midivae.quantize import Role
+
+TPB = 480
+BROKEN = {"broken/empty.mid": b"", "broken/garbage.MID": b"not a midi file at all",
+          "broken/truncated.midi": b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x01\x00"}
+
+
+def tune(n_bars: int, seed: int, num: int = 4, den: int = 4, drums: bool = False):
+    """A two-track tune (melody, chords) of ``n_bars`` bars of num/den, random but seeded."""
+    rng = np.random.default_rng(seed)
+    beat = TPB * 4 // den
+    bar = beat * num
+    melody, chords = [name("melody"), meter(0, num, den)], [name("chords"), program(0, 24, 1)]
+    for b in range(n_bars):
+        for i in range(num):
+            t = b * bar + i * beat
+            melody += note(t, t + beat // 2 * int(rng.integers(1, 3)), int(rng.integers(60, 80)),
+                           int(rng.integers(40, 120)))
+        chords += note(b * bar, (b + 1) * bar, int(rng.integers(40, 55)), 70, channel=1)
+    tracks = [track(*melody), track(*chords)]
+    if drums:
+        tracks.append(track(name("drums"), *[e for b in range(n_bars)
+                                             for e in note(b * bar, b * bar + 60, 36, 100, 9)]))
+    return midi_file(*tracks, tpb=TPB)
+
+
+def write_folder(root: Path, good: int = 6, broken: bool = True, short: bool = True) -> set[str]:
+    """``good`` tunes in nested folders with mixed suffixes, plus broken and too-short files.
+
+    Returns the names (relative paths) that must be reported as skipped.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(good):
+        sub = root / ("jigs" if i % 2 else "reels") / ("deep" if i == 3 else "")
+        sub.mkdir(parents=True, exist_ok=True)
+        meter_ = (3, 4) if i % 3 == 2 else (4, 4)
+        tune(8 + i, seed=i, num=meter_[0], den=meter_[1]).save(sub / f"Tune {i}.{'MID' if i == 1 else 'mid'}")
+    (root / "notes.txt").write_text("not MIDI: ignored")
+    bad = set()
+    if broken:
+        for rel, data in BROKEN.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+            bad.add(rel)
+    if short:
+        tune(2, seed=99).save(root / "short.mid")
+        bad.add("short.mid")
+    return bad
+
+
+@pytest.fixture
+def folder(tmp_path) -> tuple[Path, set[str]]:
+    root = tmp_path / "midi"
+    return root, write_folder(root)
+
+
+def layout_roles(layout):
+    """Roles that read a rendered window back into the set's fixed layout, by track name."""
+    return [Role(t.name, t.program, t.is_drum, match=lambda tr, n=t.name: tr.name == n)
+            for t in layout.tracks]
+
+
+# -- windows ------------------------------------------------------------------------
+def test_windows_start_at_bar_lines_in_any_meter_and_the_meter_filter_counts():
+    # 2 bars of 3/4 then 3 bars of 6/8 at 2 steps per beat: bars of 6 steps each
+    notes = [(0, 60, s, s + 1, 80) for s in range(0, 30, 2)]
+    roll = make_roll(notes, 30, steps_per_beat=2, time_signatures=[(0, 3, 4), (12, 6, 8)])
+    lines = bar_lines(roll)
+    assert lines.tolist() == [0, 6, 12, 18, 24, 30]
+    w, dropped = cut_windows(roll, notes_of(roll), lines, WindowSettings(bars=2, hop=1))
+    assert w["start"].tolist() == [0, 6, 12, 18] and w["stop"].tolist() == [12, 18, 24, 30]
+    assert w["uniform"].tolist() == [True, False, True, True]
+    assert [(n, d) for n, d in zip(w["num"], w["den"])] == [(3, 4), (3, 4), (6, 8), (6, 8)]
+    only, dropped = cut_windows(roll, notes_of(roll), lines, WindowSettings(2, 1, meter=(6, 8)))
+    assert only["start"].tolist() == [12, 18] and dropped == {"meter": 2}
+
+
+def test_a_trailing_partial_bar_is_padded_when_it_has_notes_and_dropped_when_silent():
+    sounding = make_roll([(0, 60, 0, 4, 80), (0, 62, 17, 18, 80)], 18)  # 4/4, 16 steps a bar
+    assert bar_lines(sounding).tolist() == [0, 16, 32]
+    silent = make_roll([(0, 60, 0, 16, 80)], 18)
+    assert bar_lines(silent).tolist() == [0, 16]
+
+
+def test_sparse_windows_and_windows_outside_the_pitch_range_are_dropped_and_counted():
+    notes = [(0, 60, 0, 4, 80), (0, 62, 4, 8, 80)] + [(0, 100, 32, 36, 80)]
+    roll = make_roll(notes, 48)  # three bars: 2 notes, silence, one high note
+    w, dropped = cut_windows(roll, notes_of(roll), bar_lines(roll),
+                             WindowSettings(bars=1, min_notes=1, pitch_range=(48, 84)))
+    assert w["start"].tolist() == [0] and w["n_notes"].tolist() == [2]
+    assert dropped == {"few_notes": 1, "pitch_range": 1}
+
+
+def test_splits_come_from_a_hash_of_the_piece_identity():
+    ids = [f"folder/tune{i}.mid" for i in range(3000)]
+    splits = [assign_split(i, (0.8, 0.1, 0.1)) for i in ids]
+    assert splits == [assign_split(i, (0.8, 0.1, 0.1)) for i in ids]  # stable
+    share = Counter(splits)
+    assert abs(share["train"] / 3000 - 0.8) < 0.03 and abs(share["test"] / 3000 - 0.1) < 0.03
+    assert splits != [assign_split(i, (0.8, 0.1, 0.1), salt="other") for i in ids]
+    assert {assign_split(i, (0, 0, 1)) for i in ids} == {"test"}
+
+
+# -- preparing a folder ---------------------------------------------------------------
+def test_a_folder_of_good_and_broken_files_prepares_the_good_and_names_every_broken(folder, tmp_path):
+    root, bad = folder
+    prepared = prepare(root, tmp_path / "set", bars=4)
+    m = prepared.manifest
+    assert {s["piece"] for s in m["skipped"]} == bad
+    reasons = {s["piece"]: s["reason"] for s in m["skipped"]}
+    assert "empty" in reasons["broken/empty.mid"]
+    assert "fewer than the 4" in reasons["short.mid"]
+    assert m["counts"]["items"] == 6 + len(bad)
+    assert sum(m["counts"]["pieces"].values()) == 6 == len(prepared.piece_ids)
+    assert "jigs/deep/Tune 3.mid" in prepared.piece_ids and "jigs/Tune 1.MID" in prepared.piece_ids
+    assert m["midivae_version"] and m["source"]["kind"] == "folder"
+    assert m["settings"]["bars"] == 4 and m["counts"]["notes"] == len(prepared.notes)
+
+
+def test_every_window_renders_to_midi_that_quantizes_back_to_the_same_window(folder, tmp_path):
+    root, _ = folder
+    prepared = prepare(root, tmp_path / "set", bars=2, hop=1, roles="order:melody,chords")
+    layout, roles = prepared.layout, layout_roles(prepared.layout)
+    assert len(prepared) > 50
+    for i in range(len(prepared)):
+        window = prepared.window_roll(i)
+        x = prepared.window_array(i)  # (T, K, 2, P)
+        assert np.array_equal(x, to_array(window, layout))
+        again = quantize(render(window), layout.steps_per_beat, roles=roles)
+        assert again == window, i
+        # the model-side tensor, through from_array, renders back to the same tensor
+        sig = window.time_signatures[0][1:]
+        roll = from_array(x.reshape(len(x), -1), layout).replace(time_signatures=[(0, *sig)])
+        back = quantize(render(roll), layout.steps_per_beat, roles=roles)
+        assert np.array_equal(to_array(back, layout), x), i
+
+
+def test_splits_are_disjoint_by_piece_and_the_same_for_any_number_of_workers(folder, tmp_path):
+    root, _ = folder
+    one = prepare(root, tmp_path / "one", bars=2, workers=1, splits=(0.5, 0.25, 0.25))
+    two = prepare(root, tmp_path / "two", bars=2, workers=2, splits=(0.5, 0.25, 0.25))
+    assert one.piece_ids == two.piece_ids
+    for name_ in ("windows", "notes", "pieces"):
+        assert np.array_equal(getattr(one, name_), getattr(two, name_)), name_
+    pieces_of = {s: set(one.windows["piece"][one.indices(s)].tolist())
+                 for s in ("train", "valid", "test")}
+    assert not (pieces_of["train"] & pieces_of["valid"] or pieces_of["train"] & pieces_of["test"]
+                or pieces_of["valid"] & pieces_of["test"])
+    assert sum(len(one.indices(s)) for s in pieces_of) == len(one)
+    expected = [assign_split(p, (0.5, 0.25, 0.25)) for p in one.piece_ids]
+    assert [("train", "valid", "test")[s] for s in one.pieces["split"]] == expected
+
+
+def test_same_settings_reuse_the_set_and_changed_settings_rebuild_it(folder, tmp_path):
+    root, _ = folder
+    out = tmp_path / "set"
+    first = prepare(root, out, bars=2)
+    stamp = (out / "manifest.json").stat().st_mtime_ns
+    again = prepare(root, out, bars=2)
+    assert again.reused and not first.reused
+    assert (out / "manifest.json").stat().st_mtime_ns == stamp
+    longer = prepare(root, out, bars=4)
+    assert not longer.reused and longer.manifest["settings"]["bars"] == 4
+    assert len(longer) < len(first)
+    assert not prepare(root, out, bars=4, force=True).reused
+    (root / "new.mid").write_bytes((root / "reels" / "Tune 0.mid").read_bytes())
+    assert not prepare(root, out, bars=4).reused  # the source changed
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_interrupted_build_leaves_no_set_and_keeps_the_previous_one(folder, tmp_path):
+    root, _ = folder
+    out = tmp_path / "set"
+
+    def interrupt(done, total):
+        if done == 3:
+            raise KeyboardInterrupt
+
+    for workers in (1, 2):
+        with pytest.raises(KeyboardInterrupt):
+            prepare(root, out, bars=2, workers=workers, progress=interrupt)
+        assert not out.exists()
+        assert list(tmp_path.glob(".set*")) == []
+    prepare(root, out, bars=2)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(root, out, bars=4, progress=interrupt)
+    assert PreparedSet(out).manifest["settings"]["bars"] == 2
+
+
+def test_a_killed_build_leaves_no_set_and_the_next_build_cleans_up(folder, tmp_path):
+    root, _ = folder
+    out = tmp_path / "set"
+    code = ("import os, signal, sys; from midivae.data import prepare\n"
+            "def die(done, total):\n"
+            "    if done == 4: os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"prepare({str(root)!r}, {str(out)!r}, bars=2, progress=die)\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT)
+    assert run.returncode == -signal.SIGKILL
+    assert not out.exists() and len(list(tmp_path.glob(".set.tmp-*"))) == 1
+    prepare(root, out, bars=2)
+    assert out.is_dir() and list(tmp_path.glob(".set*")) == []
+
+
+def test_a_worker_that_dies_costs_one_piece_not_the_build(folder, tmp_path, monkeypatch):
+    import multiprocessing
+
+    import midivae.data.build as prep
+    if multiprocessing.get_start_method() != "fork":
+        pytest.skip("the crash is injected by monkeypatching, which needs forked workers")
+    root, bad = folder
+    real = prep.load_piece
+
+    def crashing(kind, item, *args):
+        if item[0] == "reels/Tune 2.mid":
+            os._exit(3)
+        return real(kind, item, *args)
+
+    monkeypatch.setattr(prep, "load_piece", crashing)
+    prepared = prepare(root, tmp_path / "set", bars=4, workers=2)
+    reasons = {s["piece"]: s["reason"] for s in prepared.manifest["skipped"]}
+    assert set(reasons) == bad | {"reels/Tune 2.mid"}
+    assert "worker process died" in reasons["reels/Tune 2.mid"]
+    assert len(prepared.piece_ids) == 5
+
+
+def test_one_meter_option_gives_equal_windows_and_counts_what_it_excluded(folder, tmp_path):
+    root, _ = folder
+    mixed = prepare(root, tmp_path / "mixed", bars=2)
+    assert set(mixed.manifest["counts"]["meters"]) == {"4/4", "3/4"}
+    only = prepare(root, tmp_path / "only", bars=2, meter="4/4")
+    assert set(only.manifest["counts"]["meters"]) == {"4/4"}
+    assert only.manifest["counts"]["windows_dropped"]["meter"] == mixed.manifest["counts"]["meters"]["3/4"]
+    assert set((only.windows["stop"] - only.windows["start"]).tolist()) == {32}
+    assert only.layout.time_signature == (4, 4)
+
+
+def test_a_given_pitch_range_is_the_layout_and_the_data_range_is_recorded(folder, tmp_path):
+    root, _ = folder
+    auto = prepare(root, tmp_path / "auto", bars=2)
+    low, high = int(auto.windows["low"].min()), int(auto.windows["high"].max())
+    assert (auto.layout.low, auto.layout.n_pitches) == (low, high - low + 1)
+    given = prepare(root, tmp_path / "given", bars=2, pitch_range=(36, 96))
+    assert (given.layout.low, given.layout.n_pitches) == (36, 61)
+    narrow = prepare(root, tmp_path / "narrow", bars=2, pitch_range=(50, 80))
+    assert narrow.manifest["counts"]["windows_dropped"]["pitch_range"] > 0
+
+
+# -- the torch side ---------------------------------------------------------------------
+def test_the_loader_yields_float_windows_in_the_layout_with_folder_labels(folder, tmp_path):
+    from midivae.data import WindowDataset, make_loader
+    root, _ = folder
+    prepared = prepare(root, tmp_path / "set", bars=2, labels=True, meter="4/4",
+                       splits=(1, 0, 0))
+    assert prepared.labels == ["", "broken", "jigs", "reels"]  # from every file, read or not
+    data = WindowDataset(prepared, "train")
+    x, label = data[0]
+    L = data.layout
+    assert x.dtype.is_floating_point and x.shape == (32, L.n_tracks * 2 * L.n_pitches)
+    assert label.dtype.is_signed and label.ndim == 0
+    for i in range(0, len(data), 5):
+        piece = prepared.piece_ids[int(prepared.windows[data.index[i]]["piece"])]
+        top = piece.split("/")[0] if "/" in piece else ""  # files at the top: unlabelled
+        assert prepared.labels[int(data[i][1])] == top
+    batches = list(make_loader(prepared, "train", batch_size=16))
+    assert sum(len(b[0]) for b in batches) == len(data) == len(prepared)
+    assert batches[0][0].shape == (16, 32, L.channels) and str(batches[0][1].dtype) == "torch.int64"
+
+
+def test_transposition_shifts_pitched_tracks_within_the_range_and_never_drums(tmp_path):
+    import torch
+
+    from midivae.data import WindowDataset
+    root = tmp_path / "midi"
+    root.mkdir()
+    for i in range(3):
+        tune(4, seed=i, drums=True).save(root / f"t{i}.mid")
+    prepared = prepare(root, tmp_path / "set", bars=2, roles="merge+drums", splits=(1, 0, 0))
+    L = prepared.layout
+    assert [t.is_drum for t in L.tracks] == [False, True]
+    plain, shifted = WindowDataset(prepared), WindowDataset(prepared, transpose=5)
+    torch.manual_seed(0)
+    seen = set()
+    for i in range(len(plain)):
+        x = plain[i][0].reshape(-1, 2, 2, L.n_pitches)  # T, K, 2, P
+        y = shifted[i][0].reshape(-1, 2, 2, L.n_pitches)
+        assert torch.equal(x[:, 1], y[:, 1])  # drums untouched
+        assert x[:, 0].sum() == y[:, 0].sum()  # no pitched note lost at the range's edge
+        s = [s for s in range(-5, 6) if torch.equal(torch.roll(x[:, 0], s, dims=-1), y[:, 0])]
+        assert s
+        seen.update(s)
+    assert len(seen) > 1
+
+
+def test_preparing_loads_no_torch_and_a_set_pickles_by_path(folder, tmp_path):
+    root, _ = folder
+    code = ("import sys; from midivae.data import prepare\n"
+            f"prepare({str(root)!r}, {str(tmp_path / 'set')!r}, bars=2, workers=2)\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
+    prepared = PreparedSet(tmp_path / "set")
+    assert isinstance(prepared.notes, np.memmap)
+    blob = pickle.dumps(prepared)
+    assert len(blob) < 1000 and np.array_equal(pickle.loads(blob).windows, prepared.windows)
+
+
+# -- settings, errors and the command --------------------------------------------------
+@pytest.mark.parametrize("field, value", [("bars", 0), ("hop", -1), ("meter", "4/3"),
+                                          ("pitch_range", (60, 40)), ("splits", (1, 1)),
+                                          ("min_notes", -1), ("limit", 0)])
+def test_bad_settings_raise_value_error_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field.split("_")[0]):
+        PrepareSettings(**{field: value})
+
+
+def test_bad_sources_and_bad_role_specs_raise_dataset_error(folder, tmp_path):
+    with pytest.raises(DatasetError, match="neither a folder"):
+        prepare(tmp_path / "nowhere", tmp_path / "set")
+    with pytest.raises(DatasetError, match="roles"):
+        prepare(folder[0], tmp_path / "set", roles="nonsense")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("user data")
+    with pytest.raises(DatasetError, match="not a prepared set"):
+        prepare(folder[0], tmp_path / "mine")
+
+
+def test_the_prepare_command_draws_progress_prints_the_summary_and_sets_the_exit_code(
+        folder, tmp_path, capsys):
+    root, bad = folder
+    assert main(["prepare", str(root), "--out", str(tmp_path / "set"), "--bars", "4",
+                 "--workers", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "pieces" in err and "#" in err  # the progress bar
+    assert all(b in out for b in bad) and "windows: train" in out
+    manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
+    assert manifest["settings"]["bars"] == 4
+    only_bad = tmp_path / "bad"
+    write_folder(only_bad, good=0)
+    assert main(["prepare", str(only_bad), "--out", str(tmp_path / "none"), "--quiet"]) == 1
+    assert "no window" in capsys.readouterr().err
+    assert main(["prepare", str(root), "--meter", "x"]) == 2
