@@ -1,0 +1,186 @@
+"""Model and training settings, and the named presets.
+
+Settings are frozen dataclasses: a checkpoint stores them as JSON next to the
+weights, so a model is rebuilt from the checkpoint alone. Sizes of the data
+(T steps, K tracks, P pitches) come from the `RollLayout` the model is trained
+on; presets carry typical values, and `preset` overrides them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from midivae.losses import BetaSchedule
+
+DECODERS = ("flat", "recurrent", "hierarchical")
+ENCODERS = ("mlp", "lstm", "gru")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of a VAE over windows of shape (T, D), D = K * 2 * P."""
+
+    # -- the data ------------------------------------------------------------
+    n_steps: int = 32  # T, steps per window
+    n_tracks: int = 1  # K, tracks per window
+    n_pitches: int = 88  # P, pitches per track (88: piano keys 21..108)
+    steps_per_bar: int = 16  # bar length in steps; the hierarchical decoder needs T % this == 0
+    # -- the latent ----------------------------------------------------------
+    latent: int = 64  # Z, size of z
+    # -- the encoder q(z|x) --------------------------------------------------
+    encoder: str = "lstm"  # "mlp" over the flattened window, or "lstm"/"gru" (bidirectional)
+    encoder_hidden: int = 256  # units per direction (rnn) or per hidden layer (mlp)
+    encoder_layers: int = 1  # stacked rnn layers, or hidden layers of the mlp
+    # -- the decoder p(x|z) --------------------------------------------------
+    decoder: str = "recurrent"  # one of DECODERS
+    decoder_hidden: int = 256  # LSTM units (recurrent, bar decoder) or mlp width (flat)
+    decoder_layers: int = 1  # stacked LSTM layers, or hidden layers of the flat mlp
+    conductor_hidden: int = 256  # hierarchical only: conductor LSTM units
+    conductor_layers: int = 1  # hierarchical only: stacked conductor layers
+    bar_embedding: int = 128  # hierarchical only: size of each bar's embedding
+    # -- conditioning on a label (style, dataset, composer) ------------------
+    n_labels: int = 0  # number of label classes; 0 = unconditioned
+    label_dim: int = 16  # size of the label embedding fed to encoder and decoder
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+                raise TypeError(f"ModelConfig.{f.name} must be an int, got {value!r}")
+            if f.type == "str" and not isinstance(value, str):
+                raise TypeError(f"ModelConfig.{f.name} must be a str, got {value!r}")
+        for name in ("n_steps", "n_tracks", "n_pitches", "steps_per_bar", "latent",
+                     "encoder_hidden", "encoder_layers", "decoder_hidden", "conductor_hidden",
+                     "conductor_layers", "bar_embedding", "label_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.decoder_layers < (0 if self.decoder == "flat" else 1):
+            raise ValueError(f"ModelConfig.decoder_layers too small: {self.decoder_layers!r}")
+        if self.n_labels < 0:
+            raise ValueError(f"ModelConfig.n_labels must be >= 0, got {self.n_labels!r}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"ModelConfig.decoder must be one of {DECODERS}, got {self.decoder!r}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"ModelConfig.encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.decoder == "hierarchical" and self.n_steps % self.steps_per_bar:
+            raise ValueError(f"the hierarchical decoder needs whole bars: n_steps={self.n_steps} "
+                             f"is not a multiple of steps_per_bar={self.steps_per_bar}")
+
+    @property
+    def channels(self) -> int:
+        """D = K * 2 * P, the size of one step."""
+        return self.n_tracks * 2 * self.n_pitches
+
+    @property
+    def n_bars(self) -> int:
+        return self.n_steps // self.steps_per_bar
+
+    @property
+    def condition_dim(self) -> int:
+        """Size of the label embedding (0 when unconditioned)."""
+        return self.label_dim if self.n_labels else 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        """Inverse of `to_dict`; raises TypeError on an unknown field."""
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; `midivae.train.train` takes them as keywords."""
+
+    batch_size: int = 64  # windows per batch
+    steps: int = 2_000  # optimiser steps
+    lr: float = 1e-3  # Adam learning rate
+    beta: BetaSchedule = field(default_factory=BetaSchedule)  # KL weight per step
+    free_bits: float = 0.0  # KL (bits per window) that costs nothing (MusicVAE)
+    grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
+    scheduled_sampling: float = 0.0  # probability a decoder input is its own sample
+    bf16: bool = False  # torch.autocast to bfloat16 (CUDA, or CPUs with bf16 units)
+
+    def train_kwargs(self) -> dict:
+        """Keywords for `midivae.train.train` (the batch size belongs to the loader)."""
+        return {"steps": self.steps, "lr": self.lr, "beta": self.beta,
+                "free_bits": self.free_bits, "grad_clip": self.grad_clip,
+                "scheduled_sampling": self.scheduled_sampling, "bf16": self.bf16}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named pair of settings and what it is for."""
+
+    model: ModelConfig
+    train: TrainConfig
+    about: str  # one line: what the preset is for and where it runs
+
+
+_EXP = BetaSchedule("exponential", beta_max=0.2, rate=0.9995)
+_MUSICVAE_BETA = BetaSchedule("exponential", beta_max=0.2, rate=0.99999)
+
+PRESETS: dict[str, Preset] = {
+    # -- small: train on a laptop CPU in minutes --------------------------------
+    "flat-2bar-cpu": Preset(
+        ModelConfig(n_steps=32, decoder="flat", encoder="mlp", encoder_hidden=512,
+                    latent=64, decoder_hidden=1024, decoder_layers=2),
+        TrainConfig(batch_size=256, steps=2_000, beta=_EXP, free_bits=16.0),
+        "2-bar piano windows, MLP encoder and decoder; CPU, minutes"),
+    "recurrent-2bar-cpu": Preset(
+        ModelConfig(n_steps=32, decoder="recurrent", encoder_hidden=256, latent=64,
+                    decoder_hidden=256),
+        TrainConfig(batch_size=64, steps=2_000, beta=_EXP, free_bits=16.0),
+        "2-bar piano windows, bi-LSTM encoder, LSTM decoder; CPU, minutes"),
+    "hierarchical-4bar-cpu": Preset(
+        ModelConfig(n_steps=64, decoder="hierarchical", encoder_hidden=256, latent=128,
+                    decoder_hidden=256, conductor_hidden=256, bar_embedding=128),
+        TrainConfig(batch_size=64, steps=2_000, beta=_EXP, free_bits=32.0),
+        "4-bar piano windows, conductor + bar decoder; CPU, minutes"),
+    "hierarchical-16bar-4track-cpu": Preset(
+        ModelConfig(n_steps=256, n_tracks=4, n_pitches=64, decoder="hierarchical",
+                    encoder_hidden=256, latent=128, decoder_hidden=256,
+                    conductor_hidden=256, bar_embedding=128),
+        TrainConfig(batch_size=32, steps=2_000, beta=_EXP, free_bits=64.0),
+        "16-bar, 4-track windows (e.g. drums, bass, piano, strings); CPU, an hour"),
+    # -- large: MusicVAE sizes (Roberts et al. 2018, table 4), for GPUs -----------
+    "flat-16bar-gpu": Preset(
+        ModelConfig(n_steps=256, decoder="flat", encoder="lstm", encoder_hidden=1024,
+                    latent=512, decoder_hidden=4096, decoder_layers=2),
+        TrainConfig(batch_size=512, steps=50_000, beta=_MUSICVAE_BETA, free_bits=256.0),
+        "16-bar piano windows, bi-LSTM encoder, MLP decoder; one GPU"),
+    "recurrent-2bar-gpu": Preset(
+        ModelConfig(n_steps=32, decoder="recurrent", encoder_hidden=2048, latent=512,
+                    decoder_hidden=2048, decoder_layers=3),
+        TrainConfig(batch_size=512, steps=50_000, beta=BetaSchedule(
+            "exponential", beta_max=0.5, rate=0.99999), free_bits=0.0, bf16=True),
+        "MusicVAE mel_2bar sizes over piano rolls; one GPU"),
+    "hierarchical-16bar-gpu": Preset(
+        ModelConfig(n_steps=256, decoder="hierarchical", encoder_hidden=2048,
+                    encoder_layers=2, latent=512, decoder_hidden=1024, decoder_layers=2,
+                    conductor_hidden=1024, conductor_layers=2, bar_embedding=512),
+        TrainConfig(batch_size=512, steps=50_000, beta=_MUSICVAE_BETA, free_bits=256.0,
+                    bf16=True),
+        "MusicVAE hierdec-mel_16bar sizes over piano rolls; one GPU"),
+    "hierarchical-16bar-trio-gpu": Preset(
+        ModelConfig(n_steps=256, n_tracks=3, n_pitches=64, decoder="hierarchical",
+                    encoder_hidden=2048, encoder_layers=2, latent=512, decoder_hidden=1024,
+                    decoder_layers=2, conductor_hidden=1024, conductor_layers=2,
+                    bar_embedding=512),
+        TrainConfig(batch_size=256, steps=100_000, beta=_MUSICVAE_BETA, free_bits=256.0,
+                    bf16=True),
+        "MusicVAE hierdec-trio_16bar sizes (drums, bass, melody as 3 roll tracks); one GPU"),
+}
+
+
+def preset(name: str, **overrides) -> tuple[ModelConfig, TrainConfig]:
+    """The settings of a named preset, with ModelConfig fields overridden.
+
+    >>> model_cfg, train_cfg = preset("recurrent-2bar-cpu", n_pitches=48)
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+    p = PRESETS[name]
+    return dataclasses.replace(p.model, **overrides), p.train

@@ -1,0 +1,79 @@
+"""Encoders: a window (B, T, D) to the posterior q(z|x) = N(mu, diag(exp(logvar))).
+
+Two kinds: a bidirectional LSTM or GRU over steps (MusicVAE, Roberts et al.
+2018), and an MLP over the flattened window for the flat model. Both take an
+optional condition vector (the label embedding), joined to the summary of the
+window before the Gaussian head.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from midivae.models.config import ModelConfig
+
+
+class GaussianHead(nn.Module):
+    """A linear map from a summary vector to (mu, logvar), each of shape (B, Z)."""
+
+    def __init__(self, n_in: int, latent: int):
+        super().__init__()
+        self.proj = nn.Linear(n_in, 2 * latent)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.proj(h).chunk(2, dim=-1)  # (B, Z) each
+        return mu, logvar
+
+
+class RNNEncoder(nn.Module):
+    """Bidirectional LSTM/GRU over steps; the final states of both directions summarise x.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+        Uses ``channels`` (D), ``encoder`` ("lstm" or "gru"), ``encoder_hidden``
+        (H, per direction), ``encoder_layers``, ``latent`` (Z), ``condition_dim`` (C).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        rnn = nn.LSTM if cfg.encoder == "lstm" else nn.GRU
+        self.rnn = rnn(cfg.channels, cfg.encoder_hidden, num_layers=cfg.encoder_layers,
+                       batch_first=True, bidirectional=True)
+        self.head = GaussianHead(2 * cfg.encoder_hidden + cfg.condition_dim, cfg.latent)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None):
+        """x: (B, T, D); cond: (B, C) or None. Returns mu, logvar: (B, Z) each."""
+        _, state = self.rnn(x)
+        h = state[0] if isinstance(state, tuple) else state  # (layers * 2, B, H)
+        summary = torch.cat([h[-2], h[-1]], dim=-1)  # last layer, forward and backward: (B, 2H)
+        if cond is not None:
+            summary = torch.cat([summary, cond], dim=-1)  # (B, 2H + C)
+        return self.head(summary)
+
+
+class MLPEncoder(nn.Module):
+    """An MLP over the flattened window (T * D inputs), for the flat model."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = cfg.n_steps * cfg.channels
+        for _ in range(cfg.encoder_layers):
+            layers += [nn.Linear(width, cfg.encoder_hidden), nn.ReLU()]
+            width = cfg.encoder_hidden
+        self.net = nn.Sequential(*layers)
+        self.head = GaussianHead(width + cfg.condition_dim, cfg.latent)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None):
+        """x: (B, T, D); cond: (B, C) or None. Returns mu, logvar: (B, Z) each."""
+        summary = self.net(x.flatten(1))  # (B, T * D) -> (B, H)
+        if cond is not None:
+            summary = torch.cat([summary, cond], dim=-1)  # (B, H + C)
+        return self.head(summary)
+
+
+def build_encoder(cfg: ModelConfig) -> nn.Module:
+    """The encoder named by ``cfg.encoder``."""
+    return MLPEncoder(cfg) if cfg.encoder == "mlp" else RNNEncoder(cfg)

@@ -1,0 +1,67 @@
+"""The hierarchical decoder (MusicVAE, Roberts et al. 2018, section 3.2).
+
+A conductor LSTM turns z into one embedding per bar. A bar decoder (a
+`StepLSTM`), re-initialised from each embedding and fed it at every step,
+generates its bar step by step. No decoder state crosses a bar line: each bar
+starts from its embedding and a zero input, so the bar decoder sees only what
+z put into the embeddings. As a result the bars are independent given the
+embeddings, and all bars of a batch run at once as a batch of B * n_bars short
+sequences, both teacher-forced and when sampling.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from midivae.models.config import ModelConfig
+from midivae.models.flat import Decoder
+from midivae.models.recurrent import StepLSTM, initial_state
+
+
+class HierarchicalDecoder(Decoder):
+    """Conductor over bars, then a bar decoder over each bar's steps.
+
+    Uses ``n_steps`` (T) = n_bars * ``steps_per_bar`` (S), ``conductor_hidden``,
+    ``conductor_layers``, ``bar_embedding`` (E), ``decoder_hidden`` and
+    ``decoder_layers`` (the bar decoder), and z of size Zc = latent + condition_dim.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        zc = cfg.latent + cfg.condition_dim
+        self.n_bars, self.steps_per_bar = cfg.n_bars, cfg.steps_per_bar
+        self.conductor_layers, self.conductor_hidden = cfg.conductor_layers, cfg.conductor_hidden
+        self.conductor_init = nn.Linear(zc, 2 * cfg.conductor_layers * cfg.conductor_hidden)
+        # The conductor reads z at each of its n_bars steps; its state starts from z too.
+        self.conductor = nn.LSTM(zc, cfg.conductor_hidden, num_layers=cfg.conductor_layers,
+                                 batch_first=True)
+        self.embed = nn.Linear(cfg.conductor_hidden, cfg.bar_embedding)
+        self.bar = StepLSTM(cfg.channels, cfg.bar_embedding, cfg.decoder_hidden,
+                            cfg.decoder_layers, cfg.n_tracks)
+
+    def bar_embeddings(self, z: torch.Tensor) -> torch.Tensor:
+        """One embedding per bar: (B, Zc) -> (B, n_bars, E)."""
+        state = initial_state(self.conductor_init, z, self.conductor_layers,
+                              self.conductor_hidden)
+        inputs = z[:, None].expand(-1, self.n_bars, -1)  # (B, n_bars, Zc)
+        out, _ = self.conductor(inputs, state)  # (B, n_bars, Hc)
+        return torch.tanh(self.embed(out))
+
+    def logits(self, x, z, *, sampling_prob=0.0, generator=None):
+        b = x.shape[0]
+        emb = self.bar_embeddings(z).reshape(b * self.n_bars, -1)  # (B * n_bars, E)
+        bars = x.reshape(b * self.n_bars, self.steps_per_bar, -1)  # (B, T, D) -> (B * n_bars, S, D)
+        if sampling_prob > 0:
+            out = self.bar.step_by_step(emb, self.steps_per_bar, x=bars,
+                                        sampling_prob=sampling_prob, generator=generator)[0]
+        else:
+            out = self.bar.teacher_forced(bars, emb)
+        return out.reshape(b, self.n_steps, self.channels)  # (B * n_bars, S, D) -> (B, T, D)
+
+    def sample(self, z, *, temperature=1.0, generator=None):
+        b = z.shape[0]
+        emb = self.bar_embeddings(z).reshape(b * self.n_bars, -1)  # (B * n_bars, E)
+        _, cells = self.bar.step_by_step(emb, self.steps_per_bar, temperature=temperature,
+                                         generator=generator)
+        return cells.reshape(b, self.n_steps, self.channels)  # (B * n_bars, S, D) -> (B, T, D)

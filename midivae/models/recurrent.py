@@ -1,0 +1,117 @@
+"""The recurrent decoder: an autoregressive LSTM over steps, conditioned on z.
+
+z enters twice (MusicVAE, Roberts et al. 2018): through the LSTM's initial
+state, tanh(W z + b), and joined to the input at every step. The input at step
+t is the window at step t - 1 (zeros at t = 0): the true one under teacher
+forcing, the decoder's own sample when free-running or, with probability
+``sampling_prob``, under scheduled sampling (Bengio et al. 2015).
+`StepLSTM` is that machinery over any number of steps; the hierarchical
+decoder reuses it for each bar.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from midivae.models.config import ModelConfig
+from midivae.models.flat import Decoder, sample_cells
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+def initial_state(proj: nn.Linear, c: torch.Tensor, layers: int, hidden: int) -> State:
+    """LSTM state (h0, c0), each (layers, N, hidden), as tanh(proj(c)) (MusicVAE).
+
+    ``proj`` maps (N, C) to (N, 2 * layers * hidden).
+    """
+    n = c.shape[0]
+    s = torch.tanh(proj(c)).view(n, 2, layers, hidden).permute(1, 2, 0, 3)  # (2, L, N, H)
+    return s[0].contiguous(), s[1].contiguous()
+
+
+class StepLSTM(nn.Module):
+    """An LSTM decoder of S steps of D cells, conditioned on a vector c of size C.
+
+    Parameters
+    ----------
+    channels : int
+        D, cells per step.
+    cond_dim : int
+        C, size of the conditioning vector.
+    hidden, layers : int
+        LSTM units and stacked layers.
+    n_tracks : int
+        K, for onset => sustain when sampling.
+    """
+
+    def __init__(self, channels: int, cond_dim: int, hidden: int, layers: int, n_tracks: int):
+        super().__init__()
+        self.hidden, self.layers, self.n_tracks = hidden, layers, n_tracks
+        self.init = nn.Linear(cond_dim, 2 * layers * hidden)
+        self.lstm = nn.LSTM(channels + cond_dim, hidden, num_layers=layers, batch_first=True)
+        self.out = nn.Linear(hidden, channels)
+
+    def teacher_forced(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Logits (N, S, D) of x (N, S, D) given c (N, C), reading the true past steps."""
+        n, s, _ = x.shape
+        prev = F.pad(x, (0, 0, 1, 0))[:, :-1]  # (N, S, D): step t holds x[t - 1], zeros at t = 0
+        inputs = torch.cat([prev, c[:, None].expand(n, s, -1)], dim=-1)  # (N, S, D + C)
+        out, _ = self.lstm(inputs, initial_state(self.init, c, self.layers, self.hidden))
+        return self.out(out)  # (N, S, H) -> (N, S, D)
+
+    def step_by_step(self, c: torch.Tensor, n_steps: int, *, temperature: float = 1.0,
+                     generator: torch.Generator | None = None, x: torch.Tensor | None = None,
+                     sampling_prob: float = 1.0) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Run one step at a time, feeding back samples.
+
+        Without ``x`` this free-runs: each step's draw (at ``temperature``) is
+        the next input. With ``x`` (N, S, D) it is scheduled sampling: each
+        window's next input is its own draw with probability ``sampling_prob``,
+        else the true step of x.
+
+        Returns
+        -------
+        logits : Tensor, shape (N, S, D), or None when free-running
+        cells : Tensor, shape (N, S, D), the steps drawn (free-running) or fed
+            (scheduled sampling: each a draw or the true step)
+        """
+        n, d = c.shape[0], self.out.out_features
+        state = initial_state(self.init, c, self.layers, self.hidden)
+        inputs = torch.cat([c.new_zeros(n, d), c], dim=-1)  # (N, D + C): zeros, then c
+        logits, cells = [], c.new_empty(n, n_steps, d)
+        for t in range(n_steps):
+            out, state = self.lstm(inputs[:, None], state)  # (N, 1, H)
+            logit = self.out(out[:, 0])  # (N, D)
+            draw = sample_cells(logit.detach(), temperature, self.n_tracks, generator)
+            if x is not None:
+                own = torch.rand(n, 1, generator=generator, device=c.device) < sampling_prob
+                draw = torch.where(own, draw, x[:, t])
+                logits.append(logit)
+            cells[:, t] = draw
+            inputs = torch.cat([draw, c], dim=-1)
+        return (torch.stack(logits, dim=1) if logits else None), cells
+
+
+class RecurrentDecoder(Decoder):
+    """An autoregressive LSTM over all T steps of the window.
+
+    Uses ``decoder_hidden`` (H), ``decoder_layers``, and z of size
+    Zc = ``latent + condition_dim``.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.rnn = StepLSTM(cfg.channels, cfg.latent + cfg.condition_dim, cfg.decoder_hidden,
+                            cfg.decoder_layers, cfg.n_tracks)
+
+    def logits(self, x, z, *, sampling_prob=0.0, generator=None):
+        if sampling_prob > 0:
+            return self.rnn.step_by_step(z, self.n_steps, x=x, sampling_prob=sampling_prob,
+                                         generator=generator)[0]
+        return self.rnn.teacher_forced(x, z)
+
+    def sample(self, z, *, temperature=1.0, generator=None):
+        return self.rnn.step_by_step(z, self.n_steps, temperature=temperature,
+                                     generator=generator)[1]

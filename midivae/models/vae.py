@@ -1,0 +1,220 @@
+"""The VAE: encoder, decoder and label embedding, with the generation API on tensors.
+
+Tensors in, tensors out: windows are float (B, T, D) in {0, 1}, latents (B, Z).
+``representation`` is an opaque dict kept with the model and its checkpoint;
+the library stores ``RollLayout.to_dict()`` there so `midivae.generate` can turn
+outputs back into piano rolls. This module never looks inside it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from midivae.losses import LossTerms, elbo_loss
+from midivae.models.config import ModelConfig
+from midivae.models.encoder import build_encoder
+from midivae.models.flat import Decoder, FlatDecoder
+from midivae.models.hierarchical import HierarchicalDecoder
+from midivae.models.recurrent import RecurrentDecoder
+
+_DECODERS = {"flat": FlatDecoder, "recurrent": RecurrentDecoder,
+             "hierarchical": HierarchicalDecoder}
+
+
+class VAEOutput(NamedTuple):
+    logits: torch.Tensor  # (B, T, D) teacher-forced decoder logits
+    mu: torch.Tensor  # (B, Z) posterior mean
+    logvar: torch.Tensor  # (B, Z) posterior log-variance
+    z: torch.Tensor  # (B, Z) the latent the decoder read
+
+
+def build_decoder(cfg: ModelConfig) -> Decoder:
+    """The decoder named by ``cfg.decoder``."""
+    return _DECODERS[cfg.decoder](cfg)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation: (Z,), (Z,), (S,) -> (S, Z)."""
+    t = t[:, None]
+    return (1 - t) * a + t * b
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for latent spaces).
+
+    slerp(a, b; t) = sin((1 - t) w) / sin(w) * a + sin(t w) / sin(w) * b, where
+    w is the angle between a and b; falls back to `lerp` when they are parallel.
+    Shapes (Z,), (Z,), (S,) -> (S, Z).
+    """
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-4 or (torch.pi - omega).abs() < 1e-4:
+        return lerp(a, b, t)
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def interpolate_latents(a: torch.Tensor, b: torch.Tensor, steps: int,
+                        method: str = "slerp") -> torch.Tensor:
+    """``steps`` latents from a to b inclusive: (Z,), (Z,) -> (steps, Z)."""
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps!r}")
+    if method not in ("slerp", "lerp"):
+        raise ValueError(f"method must be 'slerp' or 'lerp', got {method!r}")
+    t = torch.linspace(0.0, 1.0, steps, device=a.device, dtype=a.dtype)
+    out = (slerp if method == "slerp" else lerp)(a, b, t)
+    out[0], out[-1] = a, b  # exact endpoints, free of rounding in the trigonometry
+    return out
+
+
+def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
+    return None if seed is None else torch.Generator(device).manual_seed(int(seed))
+
+
+class VAE(nn.Module):
+    """A VAE over Bernoulli piano-roll windows.
+
+    Parameters
+    ----------
+    config : ModelConfig
+    representation : dict, optional
+        Opaque description of the data (the library stores a `RollLayout` dict).
+    """
+
+    def __init__(self, config: ModelConfig, representation: dict | None = None):
+        super().__init__()
+        self.config = config
+        self.representation = dict(representation or {})
+        self.label_embedding = (nn.Embedding(config.n_labels, config.label_dim)
+                                if config.n_labels else None)
+        self.encoder = build_encoder(config)
+        self.decoder = build_decoder(config)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- pieces --------------------------------------------------------------
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        if x.ndim != 3 or tuple(x.shape[1:]) != (cfg.n_steps, cfg.channels):
+            raise ValueError(f"expected windows of shape (B, {cfg.n_steps}, {cfg.channels}), "
+                             f"got {tuple(x.shape)}")
+        return x.to(self.device, torch.float32)
+
+    def _condition(self, label, batch: int) -> torch.Tensor | None:
+        """Label embedding (B, C), or None for an unconditioned model (labels ignored)."""
+        if self.label_embedding is None:
+            return None
+        if label is None:
+            raise ValueError(f"this model is conditioned on {self.config.n_labels} labels: "
+                             "pass label=")
+        label = torch.as_tensor(label, device=self.device).long()
+        label = label.expand(batch) if label.ndim == 0 else label
+        if label.shape != (batch,) or label.min() < 0 or label.max() >= self.config.n_labels:
+            raise ValueError(f"label must be an int or shape ({batch},) in "
+                             f"0..{self.config.n_labels - 1}, got {label.tolist()}")
+        return self.label_embedding(label)
+
+    @staticmethod
+    def _code(z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        return z if cond is None else torch.cat([z, cond], dim=-1)  # (B, Z + C)
+
+    def posterior(self, x: torch.Tensor, label=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x): mu and logvar, each (B, Z), of windows x (B, T, D)."""
+        x = self._check(x)
+        return self.encoder(x, self._condition(label, x.shape[0]))
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor, label=None) -> torch.Tensor:
+        """Teacher-forced log p(x | z) in nats, summed over cells: (B, T, D), (B, Z) -> (B,)."""
+        x = self._check(x)
+        return self.decoder.log_likelihood(x, self._code(z, self._condition(label, x.shape[0])))
+
+    def forward(self, x: torch.Tensor, label=None, *, sample_latent: bool | None = None,
+                sampling_prob: float = 0.0,
+                generator: torch.Generator | None = None) -> VAEOutput:
+        """Encode, pick z, decode teacher-forced.
+
+        z is reparameterised, mu + exp(logvar / 2) * eps (Kingma & Welling
+        2014), in training mode and the posterior mean in evaluation mode,
+        unless ``sample_latent`` says otherwise.
+        """
+        x = self._check(x)
+        cond = self._condition(label, x.shape[0])
+        mu, logvar = self.encoder(x, cond)
+        z = mu
+        if self.training if sample_latent is None else sample_latent:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            z = mu + torch.exp(0.5 * logvar) * eps
+        logits = self.decoder.logits(x, self._code(z, cond), sampling_prob=sampling_prob,
+                                     generator=generator)
+        return VAEOutput(logits, mu, logvar, z)
+
+    def loss(self, x: torch.Tensor, label=None, *, beta: float = 1.0, free_bits: float = 0.0,
+             per_dimension: bool = False, sampling_prob: float = 0.0) -> LossTerms:
+        """Negative ELBO of a batch; see `midivae.losses.elbo_loss`."""
+        out = self(x, label, sampling_prob=sampling_prob)
+        return elbo_loss(out.logits, self._check(x), out.mu, out.logvar, beta=beta,
+                         free_bits=free_bits, per_dimension=per_dimension)
+
+    # -- generation ----------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, label=None, *, sample: bool = False,
+               seed: int | None = None) -> torch.Tensor:
+        """Latents (B, Z) of windows (B, T, D): the posterior mean, or a draw with ``sample``."""
+        mu, logvar = self.posterior(x, label)
+        if not sample:
+            return mu
+        g = _generator(seed, mu.device)
+        return mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=g,
+                                                          device=mu.device)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, label=None, *, temperature: float = 0.0,
+               seed: int | None = None) -> torch.Tensor:
+        """Windows (B, T, D) in {0, 1} from latents (B, Z); temperature 0: most likely cells."""
+        z = z.to(self.device, torch.float32)
+        if z.ndim != 2 or z.shape[1] != self.config.latent:
+            raise ValueError(f"expected latents of shape (B, {self.config.latent}), "
+                             f"got {tuple(z.shape)}")
+        code = self._code(z, self._condition(label, z.shape[0]))
+        return self.decoder.sample(code, temperature=temperature,
+                                   generator=_generator(seed, z.device))
+
+    @torch.no_grad()
+    def sample(self, n: int, *, temperature: float = 1.0, seed: int | None = None,
+               label=None) -> torch.Tensor:
+        """n windows (n, T, D) from the prior: z ~ N(0, I), then decoded at a temperature."""
+        g = _generator(seed, self.device)
+        z = torch.randn(n, self.config.latent, generator=g, device=self.device)
+        code = self._code(z, self._condition(label, n))
+        return self.decoder.sample(code, temperature=temperature, generator=g)
+
+    def reconstruct(self, x: torch.Tensor, label=None, *, temperature: float = 0.0,
+                    seed: int | None = None) -> torch.Tensor:
+        """decode(encode(x)): (B, T, D) -> (B, T, D), free-running from the posterior mean."""
+        return self.decode(self.encode(x, label), label, temperature=temperature, seed=seed)
+
+    def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int = 5, *,
+                    method: str = "slerp", label=None, temperature: float = 0.0,
+                    seed: int | None = None) -> torch.Tensor:
+        """Windows along the path between the latents of a and b (each (T, D)): (steps, T, D)."""
+        za, zb = self.encode(torch.stack([a, b]), label)  # (2, Z)
+        z = interpolate_latents(za, zb, steps, method)  # (steps, Z)
+        return self.decode(z, label, temperature=temperature, seed=seed)
+
+    def attribute_vector(self, x_with: torch.Tensor, x_without: torch.Tensor, *,
+                         label_with=None, label_without=None) -> torch.Tensor:
+        """Mean latent of windows with a property minus those without (MusicVAE sec. 5.4): (Z,)."""
+        return (self.encode(x_with, label_with).mean(0)
+                - self.encode(x_without, label_without).mean(0))
+
+    def apply_attribute(self, x: torch.Tensor, vector: torch.Tensor, strength: float = 1.0, *,
+                        label=None, temperature: float = 0.0,
+                        seed: int | None = None) -> torch.Tensor:
+        """decode(encode(x) + strength * vector): (B, T, D) -> (B, T, D)."""
+        z = self.encode(x, label) + strength * vector.to(self.device)
+        return self.decode(z, label, temperature=temperature, seed=seed)

@@ -1,0 +1,128 @@
+"""Metrics on hand-made tensors, and the IWAE bound against the ELBO."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal
+
+from midivae.losses import bernoulli_nll, gaussian_kl
+from midivae.metrics import (active_units, evaluate, iwae_bound, kl_per_dimension,
+                             log_importance_weights, onset_prf, step_accuracy)
+from midivae.models import DECODERS, ModelConfig, VAE
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_model(decoder: str, seed: int = 0) -> VAE:
+    torch.manual_seed(seed)
+    return VAE(ModelConfig(n_steps=8, n_tracks=1, n_pitches=6, steps_per_bar=4, decoder=decoder,
+                           encoder="mlp" if decoder == "flat" else "gru", latent=4,
+                           encoder_hidden=16, decoder_hidden=16, conductor_hidden=16,
+                           bar_embedding=8))
+
+
+def tiny_windows(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    on = (torch.rand(n, 8, 1, 1, 6, generator=g) < 0.2).float()  # (B, T, K, 1, P) onsets
+    sus = torch.maximum(on, (torch.rand(n, 8, 1, 1, 6, generator=g) < 0.1).float())
+    return torch.cat([on, sus], dim=3).reshape(n, 8, 12)  # (B, T, K, 2, P) -> (B, T, D)
+
+
+def test_step_accuracy_by_hand():
+    target = torch.zeros(2, 4, 3)
+    target[0, 1, 2] = 1
+    pred = target.clone()
+    assert step_accuracy(pred, target) == 1.0
+    pred[0, 1, 2] = 0  # one wrong cell spoils its whole step
+    pred[1, 3, :] = 0.4  # probabilities under 0.5 count as off: still right
+    assert step_accuracy(pred, target) == pytest.approx(7 / 8)
+    with pytest.raises(ValueError, match="shapes differ"):
+        step_accuracy(pred[:1], target)
+
+
+def test_onset_precision_recall_f1_by_hand():
+    # K=2 tracks, P=3: D = 2 * 2 * 3; index = k * 6 + channel * 3 + p
+    target, pred = torch.zeros(1, 2, 12), torch.zeros(1, 2, 12)
+    target[0, 0, [0, 7]] = 1  # onsets: track 0 pitch 0, track 1 pitch 1
+    target[0, 1, 4] = 1  # a sustain cell: not an onset, never counted
+    pred[0, 0, [0, 8]] = 1  # one right onset, one wrong (track 1 pitch 2)
+    pred[0, 1, [1, 3]] = 1  # another wrong onset; pred's sustain cell 3 is not counted
+    precision, recall, f1 = onset_prf(pred, target, n_tracks=2)
+    assert (precision, recall) == pytest.approx((1 / 3, 1 / 2))
+    assert f1 == pytest.approx(2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2))
+    assert onset_prf(torch.zeros(1, 2, 12), torch.zeros(1, 2, 12), 2) == (1.0, 1.0, 1.0)
+    assert onset_prf(torch.zeros(1, 2, 12), target, 2) == (0.0, 0.0, 0.0)
+
+
+def test_active_units_and_kl_per_dimension_by_hand():
+    mu = torch.tensor([[0.0, 1.0, 0.00], [0.0, -1.0, 0.02], [0.0, 1.0, 0.0], [0.0, -1.0, 0.02]])
+    # population variances of the columns: 0, 1, 1e-4 -> one active unit at 0.01
+    assert active_units(mu) == 1
+    assert active_units(mu, threshold=1e-5) == 2
+    logvar = torch.zeros_like(mu)
+    torch.testing.assert_close(kl_per_dimension(mu, logvar),
+                               torch.tensor([0.0, 0.5, 0.5 * (2 * 0.02 ** 2) / 4]))
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_iwae_with_one_sample_is_the_elbo_estimate(decoder):
+    model = tiny_model(decoder).eval()
+    x = tiny_windows(5)
+    with torch.no_grad():
+        mu, logvar = model.posterior(x)
+        std = torch.exp(0.5 * logvar)
+        z = mu + std * torch.randn(mu.shape, generator=torch.Generator().manual_seed(7))
+        logits = model.decoder.logits(x, z)
+        expected = (-bernoulli_nll(logits, x) + Normal(0.0, 1.0).log_prob(z).sum(1)
+                    - Normal(mu, std).log_prob(z).sum(1))
+    torch.testing.assert_close(iwae_bound(model, x, k=1, seed=7), expected)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_iwae_bounds_the_elbo_from_above(decoder):
+    model = tiny_model(decoder).eval()
+    x = tiny_windows(6)
+    weights = log_importance_weights(model, x, k=32, seed=3)  # (k, B)
+    iwae = iwae_bound(model, x, k=32, seed=3)
+    # Same draws: log-mean-exp >= mean (Jensen), strictly unless all weights agree.
+    assert (iwae > weights.mean(0)).all()
+    # The mean log weight estimates the ELBO, E_q[log p(x|z)] - KL (analytic KL) ...
+    elbo = log_importance_weights(model, x, k=512, seed=4).mean(0)
+    with torch.no_grad():
+        mu, logvar = model.posterior(x)
+        eps = torch.randn(256, *mu.shape, generator=torch.Generator().manual_seed(5))
+        recon = torch.stack([model.log_likelihood(x, mu + torch.exp(0.5 * logvar) * e)
+                             for e in eps])  # (256, B)
+    torch.testing.assert_close(elbo, recon.mean(0) - gaussian_kl(mu, logvar).sum(1),
+                               rtol=0.0, atol=0.5)
+    # ... and the IWAE bound with many samples sits above it.
+    assert (iwae_bound(model, x, k=256, seed=6) >= elbo - 0.05).all()
+    with pytest.raises(ValueError, match="k"):
+        iwae_bound(model, x, k=0)
+
+
+def test_evaluate_reports_consistent_numbers():
+    model = tiny_model("hierarchical")
+    x = tiny_windows(10)
+    res = evaluate(model, [(x[:6], torch.zeros(6)), (x[6:], torch.zeros(4))], k=8)
+    assert model.training  # mode restored
+    assert res["elbo_nats"] == pytest.approx(-(res["recon_nats"] + res["kl_nats"]))
+    assert res["nelbo_bits_per_step"] == pytest.approx(-res["elbo_nats"] / (8 * math.log(2)))
+    assert res["iwae_nats"] >= res["elbo_nats"] - 1.0
+    for key in ("acc_teacher_forced", "acc_free_running", "onset_precision", "onset_recall",
+                "onset_f1"):
+        assert 0.0 <= res[key] <= 1.0, key
+    assert 0 <= res["active_units"] <= 4
+    model.eval()
+    free = model.reconstruct(x)
+    assert res["acc_free_running"] == pytest.approx(step_accuracy(free, x))
+    assert res["onset_f1"] == pytest.approx(onset_prf(free, x, 1)[2])

@@ -1,0 +1,362 @@
+"""The three decoders behind one interface, the VAE wrapper and the training loop."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from midivae.losses import bernoulli_nll
+from midivae.metrics import reconstruction_accuracy
+from midivae.models import (DECODERS, PRESETS, ModelConfig, VAE, interpolate_latents, lerp,
+                            preset, sample_cells, slerp)
+from midivae.train import train
+
+T, P, S = 16, 12, 4  # steps, pitches, steps per bar of the small test windows
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny models run faster on one thread, and do not stall when the cores are shared.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def small_config(decoder: str, **overrides) -> ModelConfig:
+    settings = dict(n_steps=T, n_tracks=1, n_pitches=P, steps_per_bar=S, decoder=decoder,
+                    encoder="mlp" if decoder == "flat" else "lstm", latent=16,
+                    encoder_hidden=64, decoder_hidden=128, conductor_hidden=64, bar_embedding=32)
+    settings.update(overrides)
+    return ModelConfig(**settings)
+
+
+def small_model(decoder: str, seed: int = 0, **overrides) -> VAE:
+    torch.manual_seed(seed)
+    return VAE(small_config(decoder, **overrides))
+
+
+def random_windows(n: int, n_tracks: int = 1, seed: int = 0) -> torch.Tensor:
+    """Monophonic random melodies with rests, one per track: float (n, T, K * 2 * P)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, T, n_tracks, 2, P), np.float32)
+    for i in range(n):
+        for k in range(n_tracks):
+            t = 0
+            while t < T:
+                length = int(rng.integers(1, 5))
+                if rng.random() < 0.75:
+                    p = rng.integers(P)
+                    x[i, t, k, 0, p] = 1
+                    x[i, t:t + length, k, 1, p] = 1
+                t += length
+    return torch.from_numpy(x.reshape(n, T, -1))  # (n, T, K, 2, P) -> (n, T, D)
+
+
+def onset_implies_sustain(x: torch.Tensor, n_tracks: int = 1) -> bool:
+    cells = x.reshape(*x.shape[:2], n_tracks, 2, -1)  # (B, T, K, 2, P)
+    return bool((cells[..., 0, :] <= cells[..., 1, :]).all())
+
+
+# -- shapes and plumbing -------------------------------------------------------
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_shapes(decoder):
+    model = small_model(decoder)
+    x = random_windows(5)
+    out = model(x)
+    assert out.logits.shape == (5, T, 2 * P)
+    assert out.mu.shape == out.logvar.shape == out.z.shape == (5, 16)
+    assert model.encode(x).shape == (5, 16)
+    for y in (model.decode(out.mu), model.sample(3, seed=0), model.reconstruct(x)):
+        assert y.shape[1:] == (T, 2 * P)
+        assert set(y.unique().tolist()) <= {0.0, 1.0}
+    assert model.log_likelihood(x, out.mu).shape == (5,)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_multitrack_gru_and_stacked_layers(decoder):
+    model = small_model(decoder, n_tracks=3, encoder="gru" if decoder != "flat" else "mlp",
+                        encoder_layers=2, decoder_layers=2, conductor_layers=2)
+    x = random_windows(2, n_tracks=3)
+    assert model(x).logits.shape == (2, T, 3 * 2 * P)
+    y = model.sample(4, temperature=1.0, seed=1)
+    assert y.shape == (4, T, 3 * 2 * P)
+    assert onset_implies_sustain(y, n_tracks=3)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("sampling_prob", [0.0, 0.5])
+def test_gradients_reach_every_parameter(decoder, sampling_prob):
+    model = small_model(decoder, n_labels=3)
+    x = random_windows(6)
+    model.loss(x, torch.tensor([0, 1, 2, 0, 1, 2]), beta=1.0,
+               sampling_prob=sampling_prob).loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_kl_term_matches_torch_distributions(decoder):
+    model = small_model(decoder)
+    x = random_windows(7)
+    with torch.no_grad():
+        # move the posterior away from the prior so the check is not trivial
+        model.encoder.head.proj.bias.normal_(0.0, 1.0)
+        mu, logvar = model.posterior(x)
+        terms = model.loss(x, beta=0.3)
+    q = Normal(mu, torch.exp(0.5 * logvar))
+    expected = kl_divergence(q, Normal(torch.zeros_like(mu), torch.ones_like(mu))).sum(1).mean()
+    assert expected > 1.0
+    torch.testing.assert_close(terms.kl, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(terms.loss, terms.reconstruction + 0.3 * terms.kl)
+
+
+def test_eval_uses_posterior_mean_and_training_samples():
+    model = small_model("recurrent")
+    x = random_windows(3)
+    model.eval()
+    out = model(x)
+    assert torch.equal(out.z, out.mu)
+    assert not torch.equal(model(x, sample_latent=True).z, out.mu)
+    model.train()
+    assert not torch.equal(model(x).z, model(x).mu)
+
+
+# -- the decoders' own invariants ------------------------------------------------
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_free_running_at_temperature_zero_agrees_with_teacher_forcing(decoder):
+    # Feeding the decoder its own most likely output must give back logits whose
+    # signs are that output: the step-by-step and the teacher-forced paths agree.
+    model = small_model(decoder, seed=3).eval()
+    with torch.no_grad():
+        z = torch.randn(4, 16, generator=torch.Generator().manual_seed(0))
+        x_hat = model.decode(z, temperature=0.0)
+        logits = model.decoder.logits(x_hat, z).reshape(4, T, 2, P)  # (B, T, K=1, 2, P) folded
+    on = (logits > 0).float()
+    cells = x_hat.reshape(4, T, 2, P)
+    assert cells.sum() > 0 and (1 - cells).sum() > 0
+    assert torch.equal(cells[:, :, 0], on[:, :, 0])
+    assert torch.equal(cells[:, :, 1], torch.maximum(on[:, :, 1], on[:, :, 0]))
+
+
+@pytest.mark.parametrize("decoder", ["recurrent", "hierarchical"])
+def test_scheduled_sampling_at_zero_probability_is_teacher_forcing(decoder):
+    model = small_model(decoder)
+    x = random_windows(3)
+    z = torch.randn(3, 16)
+    rnn = model.decoder.rnn if decoder == "recurrent" else model.decoder.bar
+    cond = z if decoder == "recurrent" else model.decoder.bar_embeddings(z).reshape(3 * T // S, -1)
+    xs = x if decoder == "recurrent" else x.reshape(3 * T // S, S, -1)
+    stepped, _ = rnn.step_by_step(cond, xs.shape[1], x=xs, sampling_prob=0.0)
+    torch.testing.assert_close(stepped, rnn.teacher_forced(xs, cond), rtol=1e-4, atol=1e-5)
+    mixed = model.decoder.logits(x, z, sampling_prob=1.0)
+    assert mixed.shape == (3, T, 2 * P) and not torch.allclose(mixed, model.decoder.logits(x, z))
+
+
+def test_no_hierarchical_decoder_state_crosses_a_bar_line():
+    x = random_windows(2)
+    z = torch.randn(2, 16)
+    changed = x.clone()
+    changed[:, :S] = 1.0 - changed[:, :S]  # rewrite bar 0 only
+    hier = small_model("hierarchical").decoder
+    before, after = hier.logits(x, z), hier.logits(changed, z)
+    assert torch.equal(before[:, S:], after[:, S:])  # later bars untouched
+    assert not torch.equal(before[:, 1:S], after[:, 1:S])
+    rec = small_model("recurrent").decoder  # the flat-over-time decoder does carry state
+    assert not torch.allclose(rec.logits(x, z)[:, S:], rec.logits(changed, z)[:, S:])
+
+
+# -- generation -------------------------------------------------------------------
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_sampling_is_deterministic_for_a_seed(decoder):
+    model = small_model(decoder)
+    a = model.sample(6, temperature=1.0, seed=11)
+    assert torch.equal(a, model.sample(6, temperature=1.0, seed=11))
+    assert not torch.equal(a, model.sample(6, temperature=1.0, seed=12))
+    assert onset_implies_sustain(a)
+    z = torch.zeros(2, 16)
+    assert torch.equal(model.decode(z, temperature=0.7, seed=5),
+                       model.decode(z, temperature=0.7, seed=5))
+
+
+def test_sample_cells_draws_at_a_temperature_and_keeps_onset_implies_sustain():
+    # one track, two pitches: onset logits (1.0, -2.0), sustain logits (-1.0, 3.0)
+    logits = torch.tensor([1.0, -2.0, -1.0, 3.0]).expand(20_000, 4)
+    g = torch.Generator().manual_seed(0)
+    for temperature in (0.5, 1.0, 2.0):
+        draws = sample_cells(logits, temperature, 1, g).mean(0)
+        p = torch.sigmoid(logits[0] / temperature)
+        expected = torch.cat([p[:2], 1 - (1 - p[2:]) * (1 - p[:2])])  # sustain: either drawn
+        torch.testing.assert_close(draws, expected, rtol=0.0, atol=0.015)
+    assert sample_cells(logits[:1], 0.0, 1).tolist() == [[1.0, 0.0, 1.0, 1.0]]
+    with pytest.raises(ValueError, match="temperature"):
+        sample_cells(logits, -1.0, 1)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_temperature_towards_zero_gives_the_most_likely_cells(decoder):
+    model = small_model(decoder)
+    z = torch.randn(3, 16, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(model.decode(z, temperature=1e-6, seed=1), model.decode(z, temperature=0))
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_interpolation_endpoints_are_the_inputs_latents(decoder):
+    model = small_model(decoder).eval()
+    x = random_windows(2, seed=4)
+    za, zb = model.encode(x)
+    for method in ("slerp", "lerp"):
+        path = interpolate_latents(za, zb, 5, method)
+        assert path.shape == (5, 16)
+        assert torch.equal(path[0], za) and torch.equal(path[-1], zb)
+    windows = model.interpolate(x[0], x[1], 5)
+    assert windows.shape == (5, T, 2 * P)
+    assert torch.equal(windows[0], model.reconstruct(x[:1])[0])
+    assert torch.equal(windows[-1], model.reconstruct(x[1:])[0])
+
+
+def test_slerp_and_lerp_by_hand():
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
+    t = torch.tensor([0.0, 0.5, 1.0])
+    torch.testing.assert_close(lerp(a, b, t), torch.tensor([[1.0, 0.0], [0.5, 1.0], [0.0, 2.0]]))
+    # 90 degrees apart: the midpoint weighs both by sin(45 deg) / sin(90 deg)
+    h = float(np.sqrt(0.5))
+    torch.testing.assert_close(slerp(a, b, t)[1], torch.tensor([h, 2 * h]))
+    torch.testing.assert_close(slerp(a, a, t), lerp(a, a, t))  # parallel: no division by 0
+    with pytest.raises(ValueError, match="method"):
+        interpolate_latents(a, b, 3, "cubic")
+
+
+def test_attribute_vector_is_a_difference_of_mean_latents():
+    model = small_model("flat").eval()
+    x = random_windows(6)
+    v = model.attribute_vector(x[:2], x[2:])
+    torch.testing.assert_close(v, model.encode(x[:2]).mean(0) - model.encode(x[2:]).mean(0))
+    assert torch.equal(model.apply_attribute(x[:1], v, 0.0), model.reconstruct(x[:1]))
+    moved = model.decode(model.encode(x[:1]) + 3.0 * v)
+    assert torch.equal(model.apply_attribute(x[:1], v, 3.0), moved)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_label_conditioning_changes_outputs(decoder):
+    model = small_model(decoder, n_labels=3).eval()
+    x = random_windows(2)
+    assert not torch.allclose(model.encode(x, 0), model.encode(x, 1))
+    z = model.encode(x, 0)
+    code0 = torch.cat([z, model.label_embedding(torch.tensor([0, 0]))], 1)
+    code2 = torch.cat([z, model.label_embedding(torch.tensor([2, 2]))], 1)
+    assert not torch.allclose(model.decoder.logits(x, code0), model.decoder.logits(x, code2))
+    assert torch.equal(model.decode(z, label=1), model.decode(z, label=torch.tensor([1, 1])))
+    with pytest.raises(ValueError, match="label"):
+        model.encode(x)
+    with pytest.raises(ValueError, match="label"):
+        model.encode(x, 3)
+
+
+# -- learning ---------------------------------------------------------------------
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_each_decoder_overfits_eight_windows(decoder):
+    x = random_windows(8, seed=1)
+    model = small_model(decoder, seed=1)
+    assert reconstruction_accuracy(model, x, free_running=True) < 0.5
+    history = train(model, [(x, torch.zeros(8, dtype=torch.long))], steps=500, lr=1e-2,
+                    beta=0.0, grad_clip=1.0, seed=1, log_every=100)
+    model.eval()
+    assert reconstruction_accuracy(model, x, free_running=False) == 1.0
+    assert reconstruction_accuracy(model, x, free_running=True) == 1.0
+    assert history.train[-1]["recon_nats"] < history.train[0]["recon_nats"]
+
+
+def test_training_is_deterministic_for_a_seed():
+    x = random_windows(16, seed=2)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=4,
+                                         shuffle=True)
+    runs = []
+    for _ in range(2):
+        model = small_model("hierarchical", seed=5)
+        hist = train(model, loader, epochs=2, beta=0.5, scheduled_sampling=0.2, seed=9,
+                     log_every=1)
+        runs.append((hist, model.state_dict()))
+    assert len(runs[0][0].train) == 8
+    assert runs[0][0].train == runs[1][0].train
+    for name, t in runs[0][1].items():
+        assert torch.equal(t, runs[1][1][name]), name
+
+
+def test_train_records_validation_logs_and_checks_arguments(tmp_path):
+    x = random_windows(8)
+    batches = [(x[:4], torch.zeros(4, dtype=torch.long)), (x[4:], torch.zeros(4, dtype=torch.long))]
+    seen = []
+    model = small_model("flat")
+    hist = train(model, batches, steps=6, beta=lambda step: 0.1 * step, free_bits=4.0,
+                 valid_loader=batches, valid_every=3, log=seen.append, log_every=2, bf16=True)
+    assert [r["step"] for r in hist.train] == [2, 4, 6]
+    assert [r["step"] for r in hist.valid] == [3, 6]
+    assert [r["beta"] for r in hist.train] == pytest.approx([0.1, 0.3, 0.5])
+    assert seen == sorted(hist.train + hist.valid, key=lambda r: (r["step"], r["kind"]))
+    v = hist.valid[-1]
+    assert v["elbo_nats"] == pytest.approx(-(v["recon_nats"] + v["kl_nats"]))
+    with pytest.raises(ValueError, match="exactly one"):
+        train(model, batches, steps=2, epochs=1)
+    with pytest.raises(ValueError, match="beta"):
+        train(model, batches, steps=2, beta=-1.0)
+
+
+# -- settings ---------------------------------------------------------------------
+def test_presets_are_valid_and_the_cpu_ones_run():
+    for name, p in PRESETS.items():
+        assert p.about and p.model.decoder in DECODERS, name
+        if name.endswith("-cpu"):
+            torch.manual_seed(0)
+            model = VAE(dataclasses.replace(p.model, n_pitches=8))
+            x = torch.zeros(2, p.model.n_steps, model.config.channels)
+            assert model.loss(x, beta=p.train.beta(0)).loss.isfinite()
+    cfg, train_cfg = preset("recurrent-2bar-cpu", n_pitches=48)
+    assert cfg.n_pitches == 48 and train_cfg.train_kwargs()["lr"] > 0
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset("nope")
+
+
+def test_bad_settings_and_inputs_raise():
+    with pytest.raises(ValueError, match="multiple of steps_per_bar"):
+        small_config("hierarchical", n_steps=18)
+    with pytest.raises(ValueError, match="decoder"):
+        small_config("transformer")
+    with pytest.raises(ValueError, match="latent"):
+        small_config("flat", latent=0)
+    with pytest.raises(TypeError, match="latent must be an int"):
+        small_config("flat", latent=5.5)
+    model = small_model("flat")
+    with pytest.raises(ValueError, match=r"\(B, 16, 24\)"):
+        model(torch.zeros(2, 15, 24))
+    with pytest.raises(ValueError, match=r"\(B, 16\)"):
+        model.decode(torch.zeros(2, 8))
+
+
+def test_models_never_import_the_midi_layer():
+    forbidden = ("mido", "pretty_midi", "music21", "midivae.quantize", "midivae.render",
+                 "midivae.layout", "midivae.data", "midivae.roll", "midivae.generate")
+    root = Path(__file__).resolve().parents[1] / "midivae" / "models"
+    files = sorted(root.glob("*.py"))
+    assert len(files) >= 6
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith(forbidden), f"{path.name} imports {name}"
+
+
+def test_log_likelihood_is_minus_bernoulli_nll_of_the_logits():
+    model = small_model("recurrent")
+    x = random_windows(3)
+    z = torch.randn(3, 16)
+    torch.testing.assert_close(model.log_likelihood(x, z),
+                               -bernoulli_nll(model.decoder.logits(x, z), x))
