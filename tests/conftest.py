@@ -155,3 +155,13 @@ def make_roll(notes, n_steps: int, n_tracks: int = 1, *, velocity: bool = True, 
         onset[k, s, p] = True
         vel[k, s, p] = v
     return PianoRoll(onset, sustain, vel if velocity else None, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run faster on one thread and do not stall when the cores are shared."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

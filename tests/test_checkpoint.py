@@ -18,12 +18,7 @@ REPRESENTATION = {"steps_per_beat": 4, "low": 60, "n_pitches": 6,
                   "time_signature": [4, 4], "qpm": 100.0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_model(decoder: str = "recurrent", **overrides) -> VAE:

@@ -16,12 +16,7 @@ LAYOUT = RollLayout(steps_per_beat=2, low=60, n_pitches=5,
 T = 8  # two bars of 4/4 at 2 steps per beat
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

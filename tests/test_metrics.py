@@ -14,12 +14,7 @@ from midivae.metrics import (active_units, evaluate, iwae_bound, kl_per_dimensio
 from midivae.models import DECODERS, ModelConfig, VAE
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_model(decoder: str, seed: int = 0) -> VAE:

@@ -20,13 +20,7 @@ from midivae.train import train
 T, P, S = 16, 12, 4  # steps, pitches, steps per bar of the small test windows
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models run faster on one thread, and do not stall when the cores are shared.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_config(decoder: str, **overrides) -> ModelConfig:
