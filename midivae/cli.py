@@ -19,6 +19,52 @@ def _cmd_quantize(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    import time
+
+    from midivae.data import PreparedSet, make_loader
+    from midivae.train import model_for_set, train
+
+    prepared = PreparedSet(args.dataset)
+    model, cfg = model_for_set(prepared, args.preset)
+    steps = args.steps or cfg.steps
+    loader = make_loader(prepared, "train", batch_size=args.batch_size or cfg.batch_size,
+                         transpose=args.transpose, drop_last=True)
+    valid = make_loader(prepared, "valid", batch_size=256) if len(prepared.indices("valid")) else None
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"training {args.preset} ({n_params / 1e6:.2f}M parameters) on {prepared.path} "
+          f"for {steps} steps on {args.device}")
+    start = time.monotonic()
+
+    def log(r: dict) -> None:
+        if r["kind"] == "valid" or r["step"] % args.log_every == 0 or r["step"] == steps:
+            print(f"  {r['kind']:5s} step {r['step']:5d}  -elbo {r['nelbo_bits_per_step']:.3f} "
+                  f"bits/step  recon {r['recon_nats']:.1f}  kl {r['kl_nats']:.1f} nats/window  "
+                  f"({time.monotonic() - start:.0f} s)", flush=True)
+    train(model, loader, **{**cfg.train_kwargs(), "steps": steps}, valid_loader=valid,
+          valid_every=args.valid_every, device=args.device, seed=args.seed, log=log,
+          checkpoint=args.out)
+    print(f"saved {args.out}")
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    import os
+
+    from midivae.checkpoint import load_checkpoint
+    from midivae.generate import sample
+
+    model = load_checkpoint(args.checkpoint).eval()
+    os.makedirs(args.out, exist_ok=True)
+    for i, roll in enumerate(sample(model, args.n, temperature=args.temperature, seed=args.seed)):
+        if args.qpm:
+            roll = roll.replace(tempos=[(0, args.qpm)])
+        path = os.path.join(args.out, f"sample_{i:03d}.mid")
+        roll.to_midi(path)
+        print(f"wrote {path}: {roll.n_notes} notes, {roll.n_steps} steps")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     import os
 
@@ -106,6 +152,30 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("--chorale", default="bach/bwv66.6", help="music21 corpus work to use")
     d.add_argument("--steps-per-beat", type=int, default=4, help="grid steps per quarter note")
     d.set_defaults(func=_cmd_demo)
+
+    t = sub.add_parser("train", help="train a VAE on a prepared set")
+    t.add_argument("dataset", help="a folder made by `midivae prepare` (with --meter)")
+    t.add_argument("--preset", default="hierarchical-4bar-cpu",
+                   help="named settings (see midivae.models.PRESETS)")
+    t.add_argument("--out", default="runs/model", help="checkpoint path (.safetensors + .json)")
+    t.add_argument("--steps", type=int, help="optimiser steps (default: the preset's)")
+    t.add_argument("--batch-size", type=int, help="windows per batch (default: the preset's)")
+    t.add_argument("--transpose", type=int, default=0,
+                   help="random transposition augmentation, up to this many semitones")
+    t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--log-every", type=int, default=50, help="steps between printed lines")
+    t.add_argument("--valid-every", type=int, default=500, help="steps between validations")
+    t.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("sample", help="draw MIDI clips from a trained model")
+    s.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
+    s.add_argument("--n", type=int, default=4, help="how many clips")
+    s.add_argument("--temperature", type=float, default=1.0, help="0 = most likely cells")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--qpm", type=float, help="tempo to write (default: the data's)")
+    s.add_argument("--out", default="out", help="folder for the MIDI files")
+    s.set_defaults(func=_cmd_sample)
 
     # -- prepare (datasets) ---------------------------------------------------
     pr = sub.add_parser("prepare", help="turn a MIDI folder or a named set into training windows",

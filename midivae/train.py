@@ -200,3 +200,23 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
         if step == total:
             break
     return history
+
+
+def model_for_set(prepared, preset_name: str, **overrides):
+    """A fresh `VAE` sized for a prepared set, from a named preset.
+
+    The window length, tracks and pitches come from the set; the set must hold
+    windows of one meter (prepare with ``meter="4/4"``, say) so that every
+    window has the same length. Returns ``(model, train_config)``.
+    """
+    from midivae.errors import DatasetError
+    from midivae.models import VAE, preset
+
+    settings, layout = prepared.manifest["settings"], prepared.layout
+    if not settings.get("meter"):
+        raise DatasetError(f"{prepared.path}: windows of mixed meters differ in length; "
+                           "prepare the set with one meter (--meter 4/4) to train on it")
+    sizes = dict(n_steps=settings["bars"] * layout.steps_per_bar, n_tracks=layout.n_tracks,
+                 n_pitches=layout.n_pitches, steps_per_bar=layout.steps_per_bar)
+    model_cfg, train_cfg = preset(preset_name, **{**sizes, **overrides})
+    return VAE(model_cfg, representation=layout.to_dict()), train_cfg
