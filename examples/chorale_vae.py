@@ -9,6 +9,9 @@ It writes MIDI files you can drag into a DAW (four named tracks, soprano to bass
   sample_*.mid          new 4-bar phrases drawn from the prior
   interpolation.mid     a slerp path in latent space between two real phrases, bar by bar
   denser.mid            a phrase pushed along the "more notes" attribute vector
+  model.safetensors     the trained model (+ model.json), for `midivae sample`
+All decoding uses temperature 0.5, as MusicVAE's demos do: a short CPU run is
+not yet sure enough of single cells for the most likely value (T=0) to sound.
 """
 
 import argparse
@@ -18,7 +21,7 @@ import torch
 
 import midivae
 from midivae.data import make_loader, prepare
-from midivae.generate import apply_attribute, attribute_vector, interpolate, sample
+from midivae.generate import apply_attribute, attribute_vector, interpolate, reconstruct, sample
 from midivae.train import model_for_set, train
 
 
@@ -50,6 +53,7 @@ def main():
     loader = make_loader(chorales, "train", batch_size=cfg.batch_size, transpose=3,
                          drop_last=len(chorales.indices("train")) >= cfg.batch_size)
     train(model, loader, **{**cfg.train_kwargs(), "steps": args.steps},
+          checkpoint=os.path.join(args.out, "model"),  # for `midivae sample out/chorales/model`
           log=lambda r: print(f"step {r['step']}: {r['nelbo_bits_per_step']:.2f} bits/step")
           if r["step"] % 100 == 0 else None)
     model.eval()
@@ -61,7 +65,7 @@ def main():
     held_out = chorales.indices("valid")
     held_out = held_out if len(held_out) >= 2 else chorales.indices()
     a, b = (chorales.window_roll(int(i)) for i in held_out[:2])
-    path = interpolate(model, a, b, steps=5, method="slerp")
+    path = interpolate(model, a, b, steps=5, method="slerp", temperature=0.5, seed=0)
     concatenate(path).replace(tempos=[(0, 80.0)]).to_midi(os.path.join(args.out, "interpolation.mid"))
 
     windows = [chorales.window_roll(int(i)) for i in chorales.indices("train")[:400]]
@@ -70,9 +74,11 @@ def main():
     dense = [w for w, n in zip(windows, counts) if n > median]
     sparse = [w for w, n in zip(windows, counts) if n <= median]
     vector = attribute_vector(model, dense, sparse)
-    denser = apply_attribute(model, [a], vector, strength=1.5)[0]
+    denser = apply_attribute(model, [a], vector, strength=1.0, temperature=0.5, seed=0)[0]
     denser.replace(tempos=[(0, 80.0)]).to_midi(os.path.join(args.out, "denser.mid"))
-    print(f"notes in a phrase: {a.n_notes}; pushed along 'more notes': {denser.n_notes}")
+    again = reconstruct(model, [a], temperature=0.5, seed=0)[0]
+    print(f"notes in a phrase: {a.n_notes}; its reconstruction: {again.n_notes}; "
+          f"pushed along 'more notes': {denser.n_notes}")
     print(f"wrote MIDI files to {args.out}")
 
 
