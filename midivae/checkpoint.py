@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from midivae.errors import CheckpointError
+from midivae.fileio import replace_atomically
 from midivae.models.config import ModelConfig
 from midivae.models.vae import VAE
 
@@ -48,17 +49,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _replace_atomically(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, then move the temporary file onto ``path``."""
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None = None) -> Path:
     """Write ``model`` as a safetensors + JSON pair; returns the weights path.
 
@@ -76,14 +66,14 @@ def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None =
     weights, settings = checkpoint_paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    _replace_atomically(weights, lambda tmp: save_file(tensors, str(tmp),
+    replace_atomically(weights, lambda tmp: save_file(tensors, str(tmp),
                                                        metadata={"format": FORMAT}))
     record = {"format": FORMAT, "format_version": FORMAT_VERSION,
               "library_version": midivae.__version__, "model": model.config.to_dict(),
               "representation": model.representation, "weights": weights.name,
               "weights_sha256": _sha256(weights), "extra": extra or {}}
     text = json.dumps(record, indent=2, sort_keys=True)
-    _replace_atomically(settings, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    replace_atomically(settings, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return weights
 
 

@@ -17,6 +17,7 @@ import warnings
 import mido
 import numpy as np
 
+from midivae.fileio import replace_atomically
 from midivae.roll import PianoRoll
 from midivae.smf import decode_text
 
@@ -89,35 +90,17 @@ def render(roll: PianoRoll, path: str | os.PathLike | None = None):
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file and a rename."""
-    path = os.fspath(path)
-    tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    replace_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
 def write_musicxml(roll: PianoRoll, path: str | os.PathLike) -> None:
     """Write the roll as MusicXML through music21 (one part per track)."""
-    import tempfile
-
     import music21
 
     buf = io.BytesIO()
     to_midi_file(roll, restate_meter=False).save(file=buf)
     score = music21.converter.parseData(buf.getvalue(), format="midi")
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(suffix=".musicxml", dir=os.path.dirname(path) or ".")
-    os.close(fd)
-    try:
-        score.write("musicxml", fp=tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    replace_atomically(path, lambda tmp: score.write("musicxml", fp=str(tmp)))
 
 
 def _mpqn(qpm: float) -> int:
