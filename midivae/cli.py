@@ -33,7 +33,8 @@ def _cmd_train(args) -> int:
     valid = make_loader(prepared, "valid", batch_size=256) if len(prepared.indices("valid")) else None
     n_params = sum(p.numel() for p in model.parameters())
     print(f"training {args.preset} ({n_params / 1e6:.2f}M parameters) on {prepared.path} "
-          f"for {steps} steps on {args.device}")
+          f"for {steps} steps on {args.device}"
+          + (f", conditioned on {', '.join(prepared.labels)}" if prepared.labels else ""))
     start = time.monotonic()
 
     def log(r: dict) -> None:
@@ -54,9 +55,22 @@ def _cmd_sample(args) -> int:
     from midivae.checkpoint import load_checkpoint
     from midivae.generate import sample
 
+    from midivae.generate import layout_of
+
     model = load_checkpoint(args.checkpoint).eval()
+    layout = layout_of(model)
+    if layout.labels and args.label is None:
+        print(f"midivae sample: error: this model is conditioned; pass --label, one of "
+              f"{', '.join(layout.labels)}", file=sys.stderr)
+        return 2
+    try:
+        label = None if args.label is None else layout.label_index(args.label)
+    except ValueError as err:
+        print(f"midivae sample: error: {err}", file=sys.stderr)
+        return 2
     os.makedirs(args.out, exist_ok=True)
-    for i, roll in enumerate(sample(model, args.n, temperature=args.temperature, seed=args.seed)):
+    for i, roll in enumerate(sample(model, args.n, temperature=args.temperature, seed=args.seed,
+                                    label=label)):
         if args.qpm:
             roll = roll.replace(tempos=[(0, args.qpm)])
         path = os.path.join(args.out, f"sample_{i:03d}.mid")
@@ -174,6 +188,7 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=float, default=1.0, help="0 = most likely cells")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--qpm", type=float, help="tempo to write (default: the data's)")
+    s.add_argument("--label", help="for a conditioned model: which label (e.g. essen-folk)")
     s.add_argument("--out", default="out", help="folder for the MIDI files")
     s.set_defaults(func=_cmd_sample)
 

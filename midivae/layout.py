@@ -26,6 +26,7 @@ class RollLayout:
     tracks: tuple[Track, ...] = field(default=(Track(),))  # the fixed track layout
     time_signature: tuple[int, int] = (4, 4)  # meter of generated windows
     qpm: float = 120.0  # tempo written into rendered windows
+    labels: tuple[str, ...] = ()  # names of the conditioning labels, by index (none: unlabelled)
 
     def __post_init__(self):
         if not (0 <= self.low and self.n_pitches >= 1 and self.low + self.n_pitches <= N_PITCHES):
@@ -33,6 +34,7 @@ class RollLayout:
                              "must lie within 0..127")
         object.__setattr__(self, "tracks", tuple(self.tracks))
         object.__setattr__(self, "time_signature", tuple(self.time_signature))
+        object.__setattr__(self, "labels", tuple(self.labels))
 
     @property
     def n_tracks(self) -> int:
@@ -56,6 +58,7 @@ class RollLayout:
         d = asdict(self)
         d["tracks"] = [asdict(t) for t in self.tracks]
         d["time_signature"] = list(self.time_signature)
+        d["labels"] = list(self.labels)
         return d
 
     @classmethod
@@ -63,7 +66,14 @@ class RollLayout:
         d = dict(d)
         d["tracks"] = tuple(Track(**t) for t in d.get("tracks", [{}]))
         d["time_signature"] = tuple(d.get("time_signature", (4, 4)))
+        d["labels"] = tuple(d.get("labels", ()))
         return cls(**d)
+
+    def label_index(self, name: str) -> int:
+        """Index of a conditioning label by name; ValueError listing the names otherwise."""
+        if name not in self.labels:
+            raise ValueError(f"unknown label {name!r}; this model knows {list(self.labels) or 'none'}")
+        return self.labels.index(name)
 
 
 def to_array(roll: PianoRoll, layout: RollLayout) -> np.ndarray:

@@ -13,6 +13,7 @@ model and use a DistributedSampler in the loader when it is added.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -207,7 +208,9 @@ def model_for_set(prepared, preset_name: str, **overrides):
 
     The window length, tracks and pitches come from the set; the set must hold
     windows of one meter (prepare with ``meter="4/4"``, say) so that every
-    window has the same length. Returns ``(model, train_config)``.
+    window has the same length. A labelled set (``prepare("a+b")``, or a folder
+    with ``labels=True``) gives a model conditioned on its labels, whose names
+    travel in ``model.representation["labels"]``. Returns ``(model, train_config)``.
     """
     from midivae.errors import DatasetError
     from midivae.models import VAE, preset
@@ -217,6 +220,8 @@ def model_for_set(prepared, preset_name: str, **overrides):
         raise DatasetError(f"{prepared.path}: windows of mixed meters differ in length; "
                            "prepare the set with one meter (--meter 4/4) to train on it")
     sizes = dict(n_steps=settings["bars"] * layout.steps_per_bar, n_tracks=layout.n_tracks,
-                 n_pitches=layout.n_pitches, steps_per_bar=layout.steps_per_bar)
+                 n_pitches=layout.n_pitches, steps_per_bar=layout.steps_per_bar,
+                 n_labels=len(prepared.labels))
     model_cfg, train_cfg = preset(preset_name, **{**sizes, **overrides})
-    return VAE(model_cfg, representation=layout.to_dict()), train_cfg
+    representation = dataclasses.replace(layout, labels=tuple(prepared.labels)).to_dict()
+    return VAE(model_cfg, representation=representation), train_cfg

@@ -71,3 +71,31 @@ def test_train_refuses_a_mixed_meter_set(tmp_path):
     out = run_cli("train", tmp_path / "set", "--steps", "1")
     assert out.returncode == 1
     assert "prepare the set with one meter" in out.stderr
+
+
+def test_a_set_of_two_sources_trains_a_conditioned_model(tmp_path):
+    """bach-chorales+essen-folk: one model asked for a chorale or a folk tune by label."""
+    out = run_cli("prepare", "bach-chorales+essen-folk", "--limit", "16", "--meter", "4/4",
+                  "--bars", "2", "--roles", "order:melody", "--out", tmp_path / "set",
+                  "--quiet", "--workers", "1")
+    assert out.returncode == 0, out.stderr
+    out = run_cli("train", tmp_path / "set", "--preset", "flat-2bar-cpu", "--steps", "2",
+                  "--batch-size", "4", "--out", tmp_path / "m")
+    assert out.returncode == 0, out.stderr
+    assert "conditioned on bach-chorales, essen-folk" in out.stdout
+    from midivae.checkpoint import load_checkpoint
+    assert load_checkpoint(tmp_path / "m").config.n_labels == 2
+
+    unlabelled = run_cli("sample", tmp_path / "m", "--out", tmp_path / "clips")
+    assert unlabelled.returncode == 2
+    assert "pass --label, one of bach-chorales, essen-folk" in unlabelled.stderr
+    unknown = run_cli("sample", tmp_path / "m", "--label", "jazz", "--out", tmp_path / "clips")
+    assert unknown.returncode == 2
+    assert "unknown label 'jazz'" in unknown.stderr
+    clips = {}
+    for label in ("bach-chorales", "essen-folk"):
+        out = run_cli("sample", tmp_path / "m", "--label", label, "--n", "1", "--seed", "3",
+                      "--out", tmp_path / label)
+        assert out.returncode == 0, out.stderr
+        clips[label] = midivae.quantize(tmp_path / label / "sample_000.mid")
+    assert clips["bach-chorales"] != clips["essen-folk"]  # the label reaches the decoder

@@ -364,3 +364,25 @@ def test_the_prepare_command_draws_progress_prints_the_summary_and_sets_the_exit
     assert main(["prepare", str(only_bad), "--out", str(tmp_path / "none"), "--quiet"]) == 1
     assert "no window" in capsys.readouterr().err
     assert main(["prepare", str(root), "--meter", "x"]) == 2
+
+
+def test_sources_joined_with_plus_alternate_and_label_each_piece(tmp_path):
+    from midivae.data import prepare
+    from midivae.data.sources import resolve_source
+
+    src = resolve_source("bach-chorales+essen-folk")
+    assert src.kind == "several"
+    assert [it[2] for it in src.items[:4]] == ["bach-chorales", "essen-folk"] * 2
+    assert src.items[0][0] == "bach-chorales/" + resolve_source("bach-chorales").items[0][0]
+    assert src.roles == "merge"  # the two sets' own layouts differ
+    assert len(src.items) == (len(resolve_source("bach-chorales").items)
+                              + len(resolve_source("essen-folk").items))
+
+    prepared = prepare("bach-chorales+essen-folk", tmp_path / "set", limit=8, bars=2,
+                       roles="order:melody", workers=1)
+    assert prepared.labels == ["bach-chorales", "essen-folk"]
+    labels = {prepared.label(int(i)) for i in prepared.indices()}
+    assert labels == {0, 1}
+    for i in prepared.indices():
+        piece = prepared.piece_ids[int(prepared.windows[int(i)]["piece"])]
+        assert prepared.label(int(i)) == (0 if piece.startswith("bach-chorales/") else 1)

@@ -416,3 +416,13 @@ def test_to_musicxml_time_signatures(tmp_path):
     sigs = [(Fraction(ts.getOffsetInHierarchy(part)), ts.ratioString)
             for ts in part.recurse().getElementsByClass("TimeSignature")]
     assert sigs == [(0, "3/4"), (6, "6/8")]
+
+
+def test_roll_layout_keeps_label_names_through_its_dict():
+    from midivae import RollLayout, Track
+    layout = RollLayout(low=40, n_pitches=12, tracks=(Track("melody"),), labels=("a", "b"))
+    again = RollLayout.from_dict(layout.to_dict())
+    assert again == layout and again.label_index("b") == 1
+    with pytest.raises(ValueError, match="unknown label 'c'; this model knows \\['a', 'b'\\]"):
+        again.label_index("c")
+    assert RollLayout.from_dict({k: v for k, v in layout.to_dict().items() if k != "labels"}).labels == ()

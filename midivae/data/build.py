@@ -28,7 +28,8 @@ import numpy as np
 from midivae.errors import DatasetError, MidiReadError
 from midivae.layout import RollLayout
 from midivae.roll import Track
-from midivae.data.sources import Source, apply_roles, load_piece, make_roles, resolve_source
+from midivae.data.sources import (Source, apply_roles, item_label, load_piece, make_roles,
+                                  resolve_source)
 from midivae.data.store import (FORMAT, TEMPO_DTYPE, PreparedSet, SetWriter, read_manifest,
                                 write_manifest)
 from midivae.data.windows import (SPLITS, WindowSettings, assign_split, bar_lines, cut_windows,
@@ -182,7 +183,8 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
     """Load every item, write the kept pieces into ``tmp``; returns the manifest (no settings)."""
     started = time.time()
     writer = SetWriter(tmp)
-    label_names = sorted({it[2] for it in items}) if settings.labels and src.kind == "folder" else []
+    labelled = src.kind == "several" or (settings.labels and src.kind == "folder")
+    label_names = sorted({item_label(src.kind, it) for it in items}) if labelled else []
     label_index = {name: i for i, name in enumerate(label_names)}
     skipped, notes_, dropped, meters = [], [], Counter(), Counter()
     pieces, windows = Counter(), Counter()

@@ -10,6 +10,7 @@ piece of a set the same fixed track layout.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import warnings
@@ -138,7 +139,9 @@ def resolve_source(spec: str, *, data_root: str | os.PathLike | None = None,
     spec : str
         A folder of MIDI files, ``pop909`` (or a path to a POP909 folder),
         ``bach-chorales``, ``essen-folk``, or ``boulanger:jsb`` /
-        ``boulanger:nottingham`` / ``boulanger:musedata`` / ``boulanger:piano-midi``.
+        ``boulanger:nottingham`` / ``boulanger:musedata`` / ``boulanger:piano-midi``;
+        or several of these joined with ``+`` (``bach-chorales+essen-folk``), each
+        piece labelled by its source.
     data_root : path, optional
         Folder holding ``boulanger/`` and ``pop909/``; see `default_data_root`.
     labels : bool
@@ -146,6 +149,9 @@ def resolve_source(spec: str, *, data_root: str | os.PathLike | None = None,
     """
     spec = str(spec)
     root = Path(data_root) if data_root is not None else default_data_root()
+    if "+" in spec and not Path(spec).exists():
+        return _resolve_several(spec, [resolve_source(part, data_root=root, labels=labels)
+                                       for part in spec.split("+")])
     if spec in ("bach-chorales", "essen-folk"):
         from midivae.data import corpus
         return corpus.resolve(spec)
@@ -158,6 +164,30 @@ def resolve_source(spec: str, *, data_root: str | os.PathLike | None = None,
         return _resolve_folder(spec, Path(spec), labels)
     raise DatasetError(f"SOURCE {spec!r} is neither a folder nor a named set "
                        f"({', '.join(NAMED)})")
+
+
+def _resolve_several(spec: str, parts: list[Source]) -> Source:
+    """Sources joined with "+": each piece labelled by its source, for conditioning.
+
+    Items alternate between the sources, so ``limit`` takes from each. The
+    track layout defaults to the sources' common one, else ``merge``.
+    """
+    if len({p.native_steps_per_beat for p in parts}) > 1:
+        raise DatasetError(f"SOURCE {spec!r} mixes frame rolls of different rates; "
+                           "join sets of one kind")
+    queues = [[(f"{p.spec}/{it[0]}", p.kind, p.spec, it) for it in p.items] for p in parts]
+    items = [it for row in itertools.zip_longest(*queues) for it in row if it is not None]
+    roles = parts[0].roles if len({p.roles for p in parts}) == 1 else "merge"
+    return Source(spec, "several", "+".join(p.slug for p in parts), items, roles=roles,
+                  steps_per_beat=parts[0].steps_per_beat,
+                  native_steps_per_beat=parts[0].native_steps_per_beat,
+                  fingerprint=hashlib.sha256("".join(p.fingerprint for p in parts).encode())
+                  .hexdigest(), info={"kind": "several", "sources": [p.info for p in parts]})
+
+
+def item_label(kind: str, item: tuple) -> str:
+    """The conditioning label of a work item: a folder's subfolder, or a joined source's name."""
+    return item[2] if kind in ("folder", "several") else ""
 
 
 def _resolve_folder(spec: str, folder: Path, labels: bool) -> Source:
@@ -214,6 +244,10 @@ def load_piece(kind: str, item: tuple, steps_per_beat: int, velocity: bool) -> P
         from midivae.quantize import quantize
         piece_id, path, label = item
         return Piece(piece_id, quantize(path, steps_per_beat, velocity=velocity), label=label)
+    if kind == "several":
+        piece_id, part_kind, label, part_item = item
+        piece = load_piece(part_kind, part_item, steps_per_beat, velocity)
+        return piece._replace(id=piece_id, label=label)
     if kind == "pop909":
         return _load_pop909(item, steps_per_beat, velocity)
     if kind == "boulanger":
