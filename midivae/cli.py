@@ -22,30 +22,39 @@ def _cmd_quantize(args) -> int:
 def _cmd_train(args) -> int:
     import time
 
+    from midivae import distributed
     from midivae.data import PreparedSet, make_loader
     from midivae.train import model_for_set, train
 
+    device = distributed.setup(args.device)  # joins torchrun's process group, if any
+    rank, n_procs = distributed.world()
     prepared = PreparedSet(args.dataset)
     model, cfg = model_for_set(prepared, args.preset)
     steps = args.steps or cfg.steps
     loader = make_loader(prepared, "train", batch_size=args.batch_size or cfg.batch_size,
-                         transpose=args.transpose, drop_last=True)
+                         transpose=args.transpose, drop_last=True, distributed=n_procs > 1,
+                         seed=args.seed)
     valid = make_loader(prepared, "valid", batch_size=256) if len(prepared.indices("valid")) else None
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"training {args.preset} ({n_params / 1e6:.2f}M parameters) on {prepared.path} "
-          f"for {steps} steps on {args.device}"
-          + (f", conditioned on {', '.join(prepared.labels)}" if prepared.labels else ""))
+    if rank == 0:
+        print(f"training {args.preset} ({n_params / 1e6:.2f}M parameters) on {prepared.path} "
+              f"for {steps} steps on {device}"
+              + (f" x {n_procs} processes" if n_procs > 1 else "")
+              + (f", conditioned on {', '.join(prepared.labels)}" if prepared.labels else ""))
     start = time.monotonic()
 
     def log(r: dict) -> None:
-        if r["kind"] == "valid" or r["step"] % args.log_every == 0 or r["step"] == steps:
-            print(f"  {r['kind']:5s} step {r['step']:5d}  -elbo {r['nelbo_bits_per_step']:.3f} "
-                  f"bits/step  recon {r['recon_nats']:.1f}  kl {r['kl_nats']:.1f} nats/window  "
-                  f"({time.monotonic() - start:.0f} s)", flush=True)
-    train(model, loader, **{**cfg.train_kwargs(), "steps": steps}, valid_loader=valid,
-          valid_every=args.valid_every, device=args.device, seed=args.seed, log=log,
-          checkpoint=args.out)
-    print(f"saved {args.out}")
+        print(f"  {r['kind']:5s} step {r['step']:5d}  -elbo {r['nelbo_bits_per_step']:.3f} "
+              f"bits/step  recon {r['recon_nats']:.1f}  kl {r['kl_nats']:.1f} nats/window  "
+              f"({time.monotonic() - start:.0f} s)", flush=True)
+    try:
+        train(model, loader, **{**cfg.train_kwargs(), "steps": steps}, valid_loader=valid,
+              valid_every=args.valid_every, device=device, seed=args.seed, log=log,
+              log_every=args.log_every, checkpoint=args.out)
+    finally:
+        distributed.teardown()
+    if rank == 0:
+        print(f"saved {args.out}")
     return 0
 
 
@@ -167,7 +176,10 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps-per-beat", type=int, default=4, help="grid steps per quarter note")
     d.set_defaults(func=_cmd_demo)
 
-    t = sub.add_parser("train", help="train a VAE on a prepared set")
+    t = sub.add_parser("train", help="train a VAE on a prepared set",
+                       description="Train a VAE on a prepared set. Data-parallel on several "
+                       "GPUs or CPU processes: torchrun --nproc_per_node=N -m midivae.cli "
+                       "train SET --device cuda (--batch-size is then per process).")
     t.add_argument("dataset", help="a folder made by `midivae prepare` (with --meter)")
     t.add_argument("--preset", default="hierarchical-4bar-cpu",
                    help="named settings (see midivae.models.PRESETS)")

@@ -7,8 +7,9 @@ and checkpoints. Nothing is printed: each record goes to the ``log`` callback
 and into the returned `History`. Deterministic for a seed on CPU (the seed
 drives the reparameterisation noise and a shuffling DataLoader's order).
 Runs on CUDA when asked (``device="cuda"``); nothing requires a GPU.
-Multi-GPU (torchrun + DistributedDataParallel) is not supported yet: wrap the
-model and use a DistributedSampler in the loader when it is added.
+Under ``torchrun`` (see `midivae.distributed`) every process starts from rank
+0's weights and gradients are averaged after each backward pass; rank 0 alone
+logs and writes checkpoints. Records hold rank 0's own batch's loss terms.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
+from midivae import distributed
 from midivae.checkpoint import save_checkpoint
 from midivae.losses import BetaSchedule, elbo_loss
 
@@ -55,6 +57,8 @@ def _batches(loader: Iterable, epochs: int | None) -> Iterator[tuple[int, object
     epoch = 0
     while epochs is None or epoch < epochs:
         empty = True
+        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+            loader.sampler.set_epoch(epoch)  # a DistributedSampler reshuffles per epoch
         for batch in loader:
             empty = False
             yield epoch, batch
@@ -88,6 +92,8 @@ def _optimise(model, opt: torch.optim.Optimizer, x: torch.Tensor, label, *, beta
                            per_dimension=per_dimension, sampling_prob=sampling_prob)
     opt.zero_grad(set_to_none=True)
     terms.loss.backward()
+    if distributed.world()[1] > 1:
+        distributed.average_gradients(model)
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(),
                                           grad_clip if grad_clip > 0 else math.inf)
     opt.step()
@@ -166,6 +172,9 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
     device = torch.device(device)
     torch.manual_seed(seed)
     model.to(device).train()
+    rank, n_procs = distributed.world()
+    if n_procs > 1:  # under torchrun: start equal, then average gradients every step
+        distributed.broadcast_parameters(model)
     beta_at, sampling_at = _as_schedule(beta, "beta"), _as_schedule(scheduled_sampling,
                                                                      "scheduled_sampling")
     opt = _adam(model, lr)
@@ -174,7 +183,7 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
 
     def emit(record: dict, into: list) -> None:
         into.append(record)
-        if log is not None:
+        if log is not None and rank == 0:
             log(record)
 
     for epoch, batch in _batches(train_loader, epochs):
@@ -194,7 +203,7 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
             emit({"kind": "valid", "step": step, "epoch": epoch,
                   **validate(model, valid_loader, beta=b, free_bits=free_bits, device=device,
                              seed=seed)}, history.valid)
-        if checkpoint is not None and ((checkpoint_every and step % checkpoint_every == 0)
+        if checkpoint is not None and rank == 0 and ((checkpoint_every and step % checkpoint_every == 0)
                                        or step == total):
             save_checkpoint(model, checkpoint, extra={"step": step, "epoch": epoch,
                                                       "last": history.train[-1:]})

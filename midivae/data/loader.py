@@ -79,14 +79,22 @@ def pad_collate(batch: list[tuple[torch.Tensor, torch.Tensor]]):
 def make_loader(prepared: PreparedSet | str | os.PathLike, split: str | None = "train",
                 batch_size: int = 64, *, shuffle: bool | None = None,
                 transpose: int | tuple[int, int] = 0, num_workers: int = 0,
-                drop_last: bool = False, **kwargs) -> DataLoader:
+                drop_last: bool = False, distributed: bool = False, seed: int = 0,
+                **kwargs) -> DataLoader:
     """A `DataLoader` over `WindowDataset` (shuffled for "train" unless told).
 
     Batches are ``(x, label)`` with x of shape (B, T, D); in a set of mixed meters
     windows differ in length and are padded with silence (prepare with
-    ``meter="4/4"`` for equal bars). Other keyword arguments go to `DataLoader`.
+    ``meter="4/4"`` for equal bars). ``distributed=True`` (under torchrun) gives
+    each process its own share through a `DistributedSampler` seeded by ``seed``;
+    ``batch_size`` is then per process. Other keyword arguments go to `DataLoader`.
     """
     dataset = WindowDataset(prepared, split, transpose)
     shuffle = split == "train" if shuffle is None else shuffle
+    if distributed:  # under torchrun: this process's share of the windows
+        from torch.utils.data.distributed import DistributedSampler
+        kwargs["sampler"] = DistributedSampler(dataset, shuffle=shuffle, seed=seed,
+                                               drop_last=drop_last)
+        shuffle = False
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                       drop_last=drop_last, collate_fn=pad_collate, **kwargs)
