@@ -24,15 +24,19 @@ def _cmd_train(args) -> int:
 
     from midivae import distributed
     from midivae.data import PreparedSet, make_loader
+    from midivae.errors import DatasetError
     from midivae.train import model_for_set, train
 
     device = distributed.setup(args.device)  # joins torchrun's process group, if any
     rank, n_procs = distributed.world()
     prepared = PreparedSet(args.dataset)
     model, cfg = model_for_set(prepared, args.preset)
-    steps = args.steps or cfg.steps
-    loader = make_loader(prepared, "train", batch_size=args.batch_size or cfg.batch_size,
-                         transpose=args.transpose, drop_last=True, distributed=n_procs > 1,
+    steps, batch = args.steps or cfg.steps, args.batch_size or cfg.batch_size
+    n_train = len(prepared.indices("train"))
+    if n_train == 0:
+        raise DatasetError(f"{prepared.path}: the train split holds no window")
+    loader = make_loader(prepared, "train", batch_size=batch, transpose=args.transpose,
+                         drop_last=n_train >= batch * n_procs, distributed=n_procs > 1,
                          seed=args.seed)
     valid = make_loader(prepared, "valid", batch_size=256) if len(prepared.indices("valid")) else None
     n_params = sum(p.numel() for p in model.parameters())

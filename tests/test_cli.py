@@ -99,3 +99,22 @@ def test_a_set_of_two_sources_trains_a_conditioned_model(tmp_path):
         assert out.returncode == 0, out.stderr
         clips[label] = midivae.quantize(tmp_path / label / "sample_000.mid")
     assert clips["bach-chorales"] != clips["essen-folk"]  # the label reaches the decoder
+
+
+def test_train_with_a_batch_larger_than_the_set_still_trains(tmp_path):
+    out = run_cli("prepare", "bach-chorales", "--limit", "2", "--meter", "4/4", "--bars", "2",
+                  "--out", tmp_path / "set", "--quiet", "--workers", "1")
+    assert out.returncode == 0, out.stderr
+    out = run_cli("train", tmp_path / "set", "--preset", "flat-2bar-cpu", "--steps", "2",
+                  "--batch-size", "100000", "--out", tmp_path / "m")
+    assert out.returncode == 0, out.stderr
+    assert "train step     2" in out.stdout
+
+
+def test_train_and_sample_name_a_missing_input(tmp_path):
+    out = run_cli("train", tmp_path / "nothing")
+    assert out.returncode == 1
+    assert f"{tmp_path / 'nothing'} holds no prepared set" in out.stderr
+    out = run_cli("sample", tmp_path / "nothing")
+    assert out.returncode == 1
+    assert "settings file not found" in out.stderr and "Traceback" not in out.stderr
