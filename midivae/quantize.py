@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from midivae.errors import MidiReadError, RollTooLargeError
-from midivae.roll import N_PITCHES, PianoRoll, Track
+from midivae.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes
 from midivae.smf import Smf, SmfTrack, decode_text as _decode_text, read_smf
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
@@ -170,7 +170,7 @@ def _smf_to_roll(smf: Smf, name, spb: int, keep_velocity: bool, beat_times, max_
         raise RollTooLargeError(name, f"{n_steps} steps x {len(keys)} tracks exceeds the limit "
                                 f"(max_steps={max_steps}, MAX_CELLS={MAX_CELLS}); "
                                 "use fewer steps_per_beat or raise max_steps")
-    onset, sustain, vel = _fill(len(keys), n_steps, cols["track"], cols["pitch"], start, end,
+    onset, sustain, vel = arrays_from_notes(len(keys), n_steps, cols["track"], cols["pitch"], start, end,
                                 cols["velocity"] if keep_velocity else None)
     tracks = [Track(name=smf.tracks[t].name or "", program=p, is_drum=c == DRUM_CHANNEL)
               for t, c, p in keys]
@@ -218,26 +218,6 @@ def _gather_meta(smf: Smf):
     if smf.seconds_per_tick is not None:  # SMPTE: a fixed 120 bpm defines the beat
         tempos = []
     return sorted(tempos, key=lambda e: e[0]), sorted(sigs, key=lambda e: e[0])
-
-
-def _fill(n_tracks, n_steps, track, pitch, start, end, velocity):
-    """Onset, sustain and velocity arrays (K, T, 128) from note columns."""
-    shape = (n_tracks, n_steps, N_PITCHES)
-    onset = np.zeros(shape, bool)
-    base = track * n_steps * N_PITCHES + pitch  # flat index of step 0 of each note's column
-    onset.flat[base + start * N_PITCHES] = True
-    # sustain: every (note, step) cell it covers, as flat indices; O(notes x length)
-    length = end - start
-    first = np.repeat(base + start * N_PITCHES, length)
-    within = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
-    sustain = np.zeros(shape, bool)
-    sustain.flat[first + within * N_PITCHES] = True
-    vel = None
-    if velocity is not None:
-        vel = np.zeros(shape, np.uint8)
-        order = np.argsort(start, kind="stable")  # a later note wins a shared onset
-        vel.flat[(base + start * N_PITCHES)[order]] = velocity[order]
-    return onset, sustain, vel
 
 
 def _beat_grid(smf: Smf, tempos, beat_times, spb: int, end_tick: int, name):

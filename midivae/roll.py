@@ -209,8 +209,8 @@ class PianoRoll:
                     began = np.flatnonzero(self.onset[k, :start + 1, p])
                     velocity[k, 0, p] = self.velocity[k, began[-1], p] if len(began) else 1
         return PianoRoll(onset, sustain, velocity, steps_per_beat=self.steps_per_beat,
-                         tempos=_shift(self.tempos, start, stop),
-                         time_signatures=_shift(self.time_signatures, start, stop),
+                         tempos=events_in(self.tempos, start, stop),
+                         time_signatures=events_in(self.time_signatures, start, stop),
                          tracks=self.tracks)
 
     def transpose(self, semitones: int) -> "PianoRoll":
@@ -285,8 +285,43 @@ class PianoRoll:
         return cls(np.zeros(shape, bool), np.zeros(shape, bool), vel, **kwargs)
 
 
-def _shift(events: list[tuple], start: int, stop: int) -> list[tuple]:
-    """Events in force in [start, stop), moved so that ``start`` becomes step 0."""
+def events_in(events: list[tuple], start: int, stop: int) -> list[tuple]:
+    """Tempo or meter events in force in [start, stop), moved so that ``start`` becomes step 0."""
     in_force = [e for e in events if e[0] <= start][-1]
     later = [e for e in events if start < e[0] < stop]
     return [(0, *in_force[1:])] + [(e[0] - start, *e[1:]) for e in later]
+
+
+def arrays_from_notes(n_tracks: int, n_steps: int, track, pitch, start, end, velocity=None,
+                      n_pitches: int = N_PITCHES):
+    """Onset, sustain and velocity arrays from note columns: the inverse of `PianoRoll.notes`.
+
+    Parameters
+    ----------
+    track, pitch, start, end : array_like of int, shape (N,)
+        Each note's track, pitch (0 .. n_pitches - 1) and steps, ``start < end <= n_steps``.
+    velocity : array_like of int, shape (N,), optional
+        Where two notes share an onset, the later-starting one's velocity wins.
+
+    Returns
+    -------
+    onset, sustain : np.ndarray of bool, shape (K, T, n_pitches)
+    velocity : np.ndarray of uint8, shape (K, T, n_pitches), or None
+    """
+    track, pitch, start, end = (np.asarray(a, np.int64) for a in (track, pitch, start, end))
+    shape = (n_tracks, n_steps, n_pitches)
+    base = track * n_steps * n_pitches + pitch  # flat index of step 0 of each note's column
+    onset = np.zeros(shape, bool)
+    onset.flat[base + start * n_pitches] = True
+    # sustain: every (note, step) cell a note covers, as flat indices; O(notes x length)
+    length = end - start
+    first = np.repeat(base + start * n_pitches, length)
+    within = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
+    sustain = np.zeros(shape, bool)
+    sustain.flat[first + within * n_pitches] = True
+    vel = None
+    if velocity is not None:
+        vel = np.zeros(shape, np.uint8)
+        order = np.argsort(start, kind="stable")
+        vel.flat[(base + start * n_pitches)[order]] = np.asarray(velocity)[order]
+    return onset, sustain, vel

@@ -24,7 +24,7 @@ import numpy as np
 
 from midivae.errors import DatasetError
 from midivae.layout import RollLayout
-from midivae.roll import N_PITCHES, PianoRoll, _shift  # _shift: as roll slicing does
+from midivae.roll import PianoRoll, arrays_from_notes, events_in
 from midivae.data.windows import NOTE_DTYPE, SPLITS, WINDOW_DTYPE, window_array
 
 FORMAT = 1  # bump when the files below change meaning
@@ -202,23 +202,20 @@ class PreparedSet:
         w, notes = self._window_notes(i)
         p = self.pieces[int(w["piece"])]
         start, stop = int(w["start"]), int(w["stop"])
-        K, T = self.layout.n_tracks, stop - start
-        full = window_array(notes, start, stop, K, 0, N_PITCHES)  # (T, K, 2, 128)
-        onset, sustain = full[:, :, 0].transpose(1, 0, 2), full[:, :, 1].transpose(1, 0, 2)
-        vel = None
-        if self.velocity:
-            vel = np.zeros((K, T, N_PITCHES), np.uint8)
-            inside = (notes["start"] < stop) & (notes["end"] > start)
-            n = notes[inside]
-            s = np.maximum(n["start"].astype(np.int64), start) - start
-            vel[n["track"], s, n["pitch"]] = n["velocity"]
+        inside = (notes["start"] < stop) & (notes["end"] > start)
+        n = notes[inside]
+        onset, sustain, vel = arrays_from_notes(
+            self.layout.n_tracks, stop - start, n["track"], n["pitch"],
+            np.maximum(n["start"].astype(np.int64), start) - start,
+            np.minimum(n["end"].astype(np.int64), stop) - start,
+            n["velocity"] if self.velocity else None)
         tempos = self.tempos[p["tempo_start"]:p["tempo_start"] + p["tempo_count"]]
         meters = self.meters[p["meter_start"]:p["meter_start"] + p["meter_count"]]
         tempos = [(int(s), float(q)) for s, q in tempos]
         meters = [(int(s), int(n), int(d)) for s, n, d in meters]
         return PianoRoll(onset, sustain, vel, steps_per_beat=self.layout.steps_per_beat,
-                         tempos=_shift(tempos, start, stop),
-                         time_signatures=_shift(meters, start, stop),
+                         tempos=events_in(tempos, start, stop),
+                         time_signatures=events_in(meters, start, stop),
                          tracks=list(self.layout.tracks))
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from midivae.roll import N_PITCHES, PianoRoll
+from midivae.roll import N_PITCHES, PianoRoll, arrays_from_notes
 
 SPLITS = ("train", "valid", "test")
 
@@ -202,11 +202,6 @@ def window_array(notes: np.ndarray, start: int, stop: int, n_tracks: int, low: i
     if len(p) and (p.min() < 0 or p.max() >= n_pitches):
         raise ValueError(f"window [{start}, {stop}) has pitches outside {low}..{low + n_pitches - 1}"
                          f" after a shift of {shift}")
-    out = np.zeros((T, n_tracks, 2, n_pitches), bool)  # T, K, 2, P
-    out[s, k, 0, p] = True
-    # sustain with a difference array along time: +1 at the start, -1 at the end
-    diff = np.zeros((T + 1, n_tracks, n_pitches), np.int32)
-    np.add.at(diff, (s, k, p), 1)
-    np.add.at(diff, (e, k, p), -1)
-    out[:, :, 1] = np.cumsum(diff, axis=0)[:T] > 0
-    return out
+    onset, sustain, _ = arrays_from_notes(n_tracks, T, k, p, s, e, n_pitches=n_pitches)
+    both = np.stack([onset, sustain], axis=2)  # (K, T, 2, P)
+    return np.ascontiguousarray(both.transpose(1, 0, 2, 3))  # (K, T, 2, P) -> (T, K, 2, P)
