@@ -17,9 +17,9 @@ not yet sure enough of single cells for the most likely value (T=0) to sound.
 import argparse
 import os
 
+import numpy as np
 import torch
 
-import midivae
 from midivae.data import make_loader, prepare
 from midivae.generate import apply_attribute, attribute_vector, interpolate, reconstruct, sample
 from midivae.train import model_for_set, train
@@ -27,7 +27,6 @@ from midivae.train import model_for_set, train
 
 def concatenate(rolls):
     """Rolls of one layout, one after another, as one roll."""
-    import numpy as np
     arrays = {name: np.concatenate([getattr(r, name) for r in rolls], axis=1)
               for name in ("onset", "sustain")}
     return rolls[0].replace(**arrays, velocity=None)

@@ -605,7 +605,7 @@ def reference_roll(mf: mido.MidiFile, spb: int) -> PianoRoll:
     def step(tick):  # nearest step, halves up
         return (2 * tick * spb + tpb) // (2 * tpb)
 
-    keys, notes, tempos, sigs, names = {}, [], [], [], {}
+    notes, tempos, sigs, names = [], [], [], {}
     offset = end_tick = 0
     for ti, tr in enumerate(mf.tracks):
         tick, programs, sounding, reattack = offset, [0] * 16, {}, {}
