@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from midivae.roll import N_PITCHES, PianoRoll, Track
+from midivae.roll import N_PITCHES, PianoRoll, Track, sustain_starts
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,7 @@ def from_array(x: np.ndarray, layout: RollLayout, velocity: np.ndarray | None = 
     hi = layout.low + layout.n_pitches
     onset[:, :, layout.low:hi] = x[:, :, 0]
     sustain[:, :, layout.low:hi] = x[:, :, 1] | x[:, :, 0]
-    starts = sustain.copy()
-    starts[:, 1:] &= ~sustain[:, :-1]
-    onset |= starts
+    onset |= sustain_starts(sustain)
     vel = None
     if velocity is not None:
         vel = np.zeros(onset.shape, np.uint8)

@@ -86,9 +86,7 @@ class PianoRoll:
                              f"got {onset.shape} and {sustain.shape}")
         if (onset & ~sustain).any():
             raise ValueError("onset implies sustain: some onset steps are not sustained")
-        starts = sustain.copy()
-        starts[:, 1:] &= ~sustain[:, :-1]
-        if (starts & ~onset).any():
+        if (sustain_starts(sustain) & ~onset).any():
             raise ValueError("every run of sustain must begin with an onset")
         if velocity is not None:
             velocity = np.asarray(velocity)
@@ -283,6 +281,13 @@ class PianoRoll:
         shape = (n_tracks, n_steps, N_PITCHES)
         vel = np.zeros(shape, np.uint8) if velocity else None
         return cls(np.zeros(shape, bool), np.zeros(shape, bool), vel, **kwargs)
+
+
+def sustain_starts(sustain: np.ndarray) -> np.ndarray:
+    """Where a run of sustain begins: bool, same shape (K, T, P) as ``sustain``."""
+    starts = sustain.copy()
+    starts[:, 1:] &= ~sustain[:, :-1]
+    return starts
 
 
 def events_in(events: list[tuple], start: int, stop: int) -> list[tuple]:

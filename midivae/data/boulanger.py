@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from midivae.errors import DatasetError
-from midivae.roll import N_PITCHES, PianoRoll, Track
+from midivae.roll import N_PITCHES, PianoRoll, Track, sustain_starts
 
 LOWEST_PITCH = 21  # MIDI pitch of column 0 (A0)
 SETS = {  # name: (file, frames per quarter note, published train/valid/test sizes)
@@ -108,8 +108,7 @@ def frames_to_roll(frames: np.ndarray, frames_per_beat: int, steps_per_beat: int
     T = frames.shape[0] * factor
     sustain = np.zeros((1, T, N_PITCHES), bool)
     sustain[0, :, LOWEST_PITCH:LOWEST_PITCH + 88] = np.repeat(frames, factor, axis=0)  # (T, 88)
-    onset = sustain.copy()
-    onset[:, 1:] &= ~sustain[:, :-1]  # a note starts where its pitch starts sounding
+    onset = sustain_starts(sustain)  # a note starts where its pitch starts sounding
     return PianoRoll(onset, sustain, None, steps_per_beat=steps_per_beat,
                      tempos=[(0, 120.0)], time_signatures=[(0, 4, 4)],
                      tracks=[Track("piano", 0)])
