@@ -18,7 +18,7 @@ import numpy as np
 
 from midivae.errors import MidiReadError, RollTooLargeError
 from midivae.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes
-from midivae.smf import Smf, SmfTrack, decode_text as _decode_text, read_smf
+from midivae.smf import Smf, SmfTrack, decode_text, read_smf
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
 MAX_STEPS = 500_000  # default step limit: ~35 hours at 120 bpm and 4 steps per beat
@@ -133,7 +133,7 @@ def _smf_from_pretty_midi(pm) -> Smf:
                                           for ts in pm.time_signature_changes])
     tracks = [conductor]
     for inst in pm.instruments:
-        t = SmfTrack(name=_decode_text(inst.name.encode("latin-1", "replace")))
+        t = SmfTrack(name=decode_text(inst.name.encode("latin-1", "replace")))
         for n in inst.notes:
             t.channel.append(DRUM_CHANNEL if inst.is_drum else 0)
             t.program.append(int(inst.program))
