@@ -310,8 +310,16 @@ def _results(job: _Job, items: list, workers: int, progress: Progress | None) ->
                 batch, alone = queue[0]
                 if pending and (alone or pending[-1][2]):
                     break  # an item on trial runs with nothing beside it
+                try:
+                    future = pool.submit(_process_batch, job, batch)
+                except BrokenProcessPool:  # a worker already died: the pending futures say which
+                    if pending:
+                        break
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool = ProcessPoolExecutor(workers)
+                    continue
                 queue.popleft()
-                pending.append((pool.submit(_process_batch, job, batch), batch, alone))
+                pending.append((future, batch, alone))
             future, batch, alone = pending.popleft()
             try:
                 records = future.result()
