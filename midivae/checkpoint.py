@@ -1,12 +1,18 @@
-"""Checkpoints: weights in a safetensors file, settings in a JSON file beside it.
+"""Checkpoints: one safetensors file that carries its own settings.
 
-``run.safetensors`` holds the tensors; ``run.json`` holds the model settings,
-the data representation (a `RollLayout` dict), the library version, the
-SHA-256 of the weights file and any extra training record. Loading never
-unpickles: the JSON rebuilds the model and safetensors fills it. Both files are
-written to temporary names and moved into place with `os.replace`, so a crash
-never leaves a half-written file under the real name; the JSON is moved last,
-and its checksum catches a pair that does not belong together.
+``run.safetensors`` holds the tensors and, in its metadata, the whole record
+needed to rebuild the model: the model settings, the data layout (a
+`RollLayout` dict), the library version and any extra training record. One
+file is written to a temporary name and renamed into place, so replacing a
+checkpoint is a single atomic rename: a crash at any moment leaves either the
+old checkpoint or the new one, never a pair that does not belong together.
+
+``run.json`` beside it is a readable copy of the same record, written after
+the weights; loading never needs it. Loading never unpickles, and checks every
+tensor's name, shape and dtype against the settings before the model is built,
+so settings that ask for gigabytes are refused before anything is allocated.
+Checkpoints of format version 1 (settings in the JSON only, tied to the
+weights by a SHA-256) still load.
 """
 
 from __future__ import annotations
@@ -20,20 +26,24 @@ import torch
 
 from midivae.errors import CheckpointError
 from midivae.fileio import replace_atomically
+from midivae.layout import RollLayout
 from midivae.models.config import ModelConfig
 from midivae.models.vae import VAE
 
 FORMAT = "midivae.vae"
-FORMAT_VERSION = 1
-_REQUIRED = ("format", "format_version", "model", "representation", "weights",
-             "weights_sha256")
+FORMAT_VERSION = 2
+_METADATA_KEY = "midivae"  # the safetensors metadata entry holding the JSON record
+_REQUIRED = ("format", "format_version", "model", "layout")
+_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+           "F64": torch.float64, "I64": torch.int64, "I32": torch.int32, "BOOL": torch.bool,
+           "U8": torch.uint8, "I8": torch.int8, "I16": torch.int16}
 
 
 def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
-    """(weights, settings) file paths for ``path``, given with or without a suffix.
+    """(weights, readable copy) file paths for ``path``, given with or without a suffix.
 
-    ``run``, ``run.safetensors`` and ``run.json`` all name the pair
-    ``run.safetensors`` + ``run.json``.
+    ``run``, ``run.safetensors`` and ``run.json`` all name ``run.safetensors``
+    (the checkpoint) and ``run.json`` (its readable settings).
     """
     p = Path(path)
     if p.suffix in (".safetensors", ".json"):
@@ -50,7 +60,7 @@ def _sha256(path: Path) -> str:
 
 
 def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None = None) -> Path:
-    """Write ``model`` as a safetensors + JSON pair; returns the weights path.
+    """Write ``model`` as one self-describing safetensors file (+ a JSON copy); returns its path.
 
     Parameters
     ----------
@@ -66,82 +76,148 @@ def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None =
     weights, settings = checkpoint_paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    replace_atomically(weights, lambda tmp: save_file(tensors, str(tmp),
-                                                       metadata={"format": FORMAT}))
     record = {"format": FORMAT, "format_version": FORMAT_VERSION,
               "library_version": midivae.__version__, "model": model.config.to_dict(),
-              "representation": model.representation, "weights": weights.name,
-              "weights_sha256": _sha256(weights), "extra": extra or {}}
-    text = json.dumps(record, indent=2, sort_keys=True)
-    replace_atomically(settings, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+              "layout": model.representation, "extra": extra or {}}
+    text = json.dumps(record, sort_keys=True)
+    replace_atomically(weights, lambda tmp: save_file(
+        tensors, str(tmp), metadata={"format": FORMAT, _METADATA_KEY: text}))
+    copy = json.dumps({**record, "weights": weights.name}, indent=2, sort_keys=True)
+    replace_atomically(settings, lambda tmp: tmp.write_text(copy, encoding="utf-8"))
     return weights
 
 
-def read_settings(path: str | os.PathLike) -> dict:
-    """The JSON half of a checkpoint, checked for the fields `load_checkpoint` needs."""
-    _, settings = checkpoint_paths(path)
+def _header(weights: Path) -> tuple[dict, dict[str, tuple[tuple[int, ...], str]]]:
+    """(metadata, {tensor name: (shape, dtype code)}) read from the file's header only."""
+    from safetensors import SafetensorError, safe_open
+
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: weights file not found" if not weights.exists()
+                              else f"{weights}: not a regular file")
     try:
-        record = json.loads(settings.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{settings}: settings file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{settings}: not a readable JSON checkpoint ({e})") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise CheckpointError(f"{settings}: not a midivae checkpoint (format should be {FORMAT!r})")
-    missing = [k for k in _REQUIRED if k not in record]
-    if missing:
-        raise CheckpointError(f"{settings}: missing fields {missing}")
-    if record["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(f"{settings}: format version {record['format_version']!r}, "
-                              f"this library reads {FORMAT_VERSION}")
-    return record
-
-
-def _read_tensors(weights: Path, record: dict, device) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not weights.exists():
-        raise CheckpointError(f"{weights}: weights file not found")
-    if _sha256(weights) != record["weights_sha256"]:
-        raise CheckpointError(f"{weights}: checksum differs from the one in its JSON "
-                              "(truncated, or not the weights saved with these settings)")
-    try:
-        return load_file(str(weights), device=str(device))
+        with safe_open(str(weights), "pt") as f:
+            shapes = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype())
+                      for k in f.keys()}
+            return dict(f.metadata() or {}), shapes
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: unreadable safetensors file ({e})") from None
 
 
-def _check_tensors(weights: Path, model: VAE, tensors: dict[str, torch.Tensor]) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"{weights}: tensors do not match the settings: missing "
-                              f"{missing}, unexpected {unexpected}")
-    for name, t in tensors.items():
-        if t.shape != expected[name].shape or t.dtype != expected[name].dtype:
-            raise CheckpointError(f"{weights}: tensor {name!r} has shape {tuple(t.shape)} "
-                                  f"{t.dtype}, the settings need {tuple(expected[name].shape)} "
-                                  f"{expected[name].dtype}")
+def _check_record(record, where: Path) -> dict:
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise CheckpointError(f"{where}: not a midivae checkpoint (format should be {FORMAT!r})")
+    missing = [k for k in _REQUIRED if k not in record]
+    if missing:
+        raise CheckpointError(f"{where}: missing fields {missing}")
+    if record["format_version"] not in (1, FORMAT_VERSION):
+        raise CheckpointError(f"{where}: format version {record['format_version']!r}, "
+                              f"this library reads 1 and {FORMAT_VERSION}")
+    return record
 
 
-def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> VAE:
-    """Rebuild a `VAE` from a checkpoint pair, in evaluation mode on ``device``.
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: settings file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not a readable JSON checkpoint ({e})") from None
 
-    Raises `midivae.errors.CheckpointError`, naming the file, when either file
-    is missing or malformed or the tensors do not fit the settings.
+
+def read_settings(path: str | os.PathLike) -> dict:
+    """The checkpoint's record (format, model settings, layout, extra), checked.
+
+    Read from the weights file's metadata; for a format-1 checkpoint, from its
+    JSON file, whose SHA-256 of the weights must match.
     """
     weights, settings = checkpoint_paths(path)
-    record = read_settings(path)
+    if not weights.exists() and not settings.exists():
+        raise CheckpointError(f"{weights}: checkpoint not found")
+    if weights.exists():
+        metadata, _ = _header(weights)
+        if _METADATA_KEY in metadata:
+            try:
+                record = json.loads(metadata[_METADATA_KEY])
+            except json.JSONDecodeError as e:
+                raise CheckpointError(f"{weights}: settings in its metadata are not JSON "
+                                      f"({e})") from None
+            return _check_record(record, weights)
+    record = _read_json(settings)  # format 1: the JSON holds the settings
+    if isinstance(record, dict) and record.get("format_version") == 1:
+        record = {**record, "layout": record.get("representation")}
+        if not weights.exists():
+            raise CheckpointError(f"{weights}: weights file not found")
+        if _sha256(weights) != record.get("weights_sha256"):
+            raise CheckpointError(f"{weights}: checksum differs from the one in {settings.name} "
+                                  "(truncated, or not the weights saved with these settings)")
+        return _check_record(record, settings)
+    if not weights.exists():
+        raise CheckpointError(f"{weights}: weights file not found")
+    raise CheckpointError(f"{weights}: not a midivae checkpoint (no settings in its metadata)")
+
+
+def _config_and_layout(record: dict, where: Path) -> tuple[ModelConfig, dict]:
+    """The model settings and the layout dict, each checked, and checked against each other."""
     try:
         config = ModelConfig.from_dict(record["model"])
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{settings}: bad model settings ({e})") from None
-    if not isinstance(record["representation"], dict):
-        raise CheckpointError(f"{settings}: representation must be a JSON object")
-    model = VAE(config, representation=record["representation"])
-    tensors = _read_tensors(weights, record, "cpu")
-    _check_tensors(weights, model, tensors)
+        raise CheckpointError(f"{where}: bad model settings ({e})") from None
+    layout_dict = record["layout"]
+    if not isinstance(layout_dict, dict):
+        raise CheckpointError(f"{where}: layout must be a JSON object")
+    if not layout_dict:  # a bare model (tests, experiments): nothing to check it against
+        return config, layout_dict
+    try:
+        layout = RollLayout.from_dict(layout_dict)
+        sizes = (layout.n_tracks, layout.n_pitches, layout.steps_per_bar)
+    except (TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{where}: bad layout ({e})") from None
+    if sizes != (config.n_tracks, config.n_pitches, config.steps_per_bar):
+        raise CheckpointError(
+            f"{where}: the layout ({sizes[0]} tracks, {sizes[1]} pitches, {sizes[2]} steps per "
+            f"bar) does not fit the model ({config.n_tracks} tracks, {config.n_pitches} pitches, "
+            f"{config.steps_per_bar} steps per bar)")
+    if layout.labels and len(layout.labels) != config.n_labels:
+        raise CheckpointError(f"{where}: the layout names {len(layout.labels)} labels, the model "
+                              f"has {config.n_labels}")
+    return config, layout_dict
+
+
+def _check_shapes(weights: Path, config: ModelConfig,
+                  found: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    """Every tensor the settings need is in the file with its shape and dtype; built on the
+    meta device, so nothing is allocated for settings that do not fit the file."""
+    with torch.device("meta"):
+        expected = {k: (tuple(v.shape), v.dtype) for k, v in VAE(config).state_dict().items()}
+    missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{weights}: tensors do not match the settings: missing "
+                              f"{missing}, unexpected {unexpected}")
+    for name, (shape, code) in found.items():
+        if shape != expected[name][0] or _DTYPES.get(code) != expected[name][1]:
+            raise CheckpointError(f"{weights}: tensor {name!r} has shape {shape} {code}, the "
+                                  f"settings need {expected[name][0]} {expected[name][1]}")
+
+
+def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> VAE:
+    """Rebuild a `VAE` from a checkpoint, in evaluation mode on ``device``.
+
+    Raises `midivae.errors.CheckpointError`, naming the file, when it is missing
+    or malformed, its layout does not fit its model settings, or the tensors do
+    not fit the settings (checked before any weight is allocated).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights, _ = checkpoint_paths(path)
+    record = read_settings(path)
+    config, layout = _config_and_layout(record, weights)
+    _, found = _header(weights)
+    _check_shapes(weights, config, found)
+    model = VAE(config, representation=layout)
+    try:
+        tensors = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{weights}: unreadable safetensors file ({e})") from None
     model.load_state_dict(tensors)
     return model.to(device).eval()

@@ -158,7 +158,9 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
         Steps between training records (the last step is always recorded).
     checkpoint, checkpoint_every
         Where to save (see `midivae.checkpoint.save_checkpoint`): every
-        ``checkpoint_every`` steps, and at the end.
+        ``checkpoint_every`` steps, at the end, and on KeyboardInterrupt (Ctrl-C)
+        after at least one step, before the interrupt is raised again; its
+        ``extra`` then says ``"interrupted": True`` and the step reached.
 
     Returns
     -------
@@ -186,29 +188,39 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
         if log is not None and rank == 0:
             log(record)
 
-    for epoch, batch in _batches(train_loader, epochs):
-        x, label = _to_device(batch, model, device)
-        b = beta_at(step)
-        terms, norm = _optimise(model, opt, x, label, beta=b, sampling_prob=sampling_at(step),
-                                free_bits=free_bits, per_dimension=free_bits_per_dimension,
-                                grad_clip=grad_clip, bf16=bf16)
-        step += 1
-        if step % log_every == 0 or step == total:
-            record = {"kind": "train", "step": step, "epoch": epoch, **terms.to_dict(),
-                      "grad_norm": float(norm)}
-            if not math.isfinite(record["loss"]):
-                raise FloatingPointError(f"training loss is {record['loss']} at step {step}")
-            emit(record, history.train)
-        if valid_loader is not None and (step % valid_every == 0 or step == total):
-            emit({"kind": "valid", "step": step, "epoch": epoch,
-                  **validate(model, valid_loader, beta=b, free_bits=free_bits, device=device,
-                             seed=seed)}, history.valid)
-        if checkpoint is not None and rank == 0 and ((checkpoint_every and step % checkpoint_every == 0)
-                                       or step == total):
-            save_checkpoint(model, checkpoint, extra={"step": step, "epoch": epoch,
-                                                      "last": history.train[-1:]})
-        if step == total:
-            break
+    def save(epoch: int, **more) -> None:
+        save_checkpoint(model, checkpoint, extra={"step": step, "epoch": epoch,
+                                                  "last": history.train[-1:], **more})
+
+    epoch = 0
+    try:
+        for epoch, batch in _batches(train_loader, epochs):
+            x, label = _to_device(batch, model, device)
+            b = beta_at(step)
+            terms, norm = _optimise(model, opt, x, label, beta=b,
+                                    sampling_prob=sampling_at(step), free_bits=free_bits,
+                                    per_dimension=free_bits_per_dimension, grad_clip=grad_clip,
+                                    bf16=bf16)
+            step += 1
+            if step % log_every == 0 or step == total:
+                record = {"kind": "train", "step": step, "epoch": epoch, **terms.to_dict(),
+                          "grad_norm": float(norm)}
+                if not math.isfinite(record["loss"]):
+                    raise FloatingPointError(f"training loss is {record['loss']} at step {step}")
+                emit(record, history.train)
+            if valid_loader is not None and (step % valid_every == 0 or step == total):
+                emit({"kind": "valid", "step": step, "epoch": epoch,
+                      **validate(model, valid_loader, beta=b, free_bits=free_bits, device=device,
+                                 seed=seed)}, history.valid)
+            if checkpoint is not None and rank == 0 and (
+                    (checkpoint_every and step % checkpoint_every == 0) or step == total):
+                save(epoch)
+            if step == total:
+                break
+    except KeyboardInterrupt:  # Ctrl-C: keep what was learnt, then stop as asked
+        if checkpoint is not None and rank == 0 and step > 0:
+            save(epoch, interrupted=True)
+        raise
     return history
 
 

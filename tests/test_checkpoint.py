@@ -13,7 +13,7 @@ from midivae.errors import CheckpointError
 from midivae.models import DECODERS, ModelConfig, VAE
 from midivae.train import train
 
-REPRESENTATION = {"steps_per_beat": 4, "low": 60, "n_pitches": 6,
+REPRESENTATION = {"steps_per_beat": 1, "low": 60, "n_pitches": 6,  # 4 steps per bar, as tiny_model's
                   "tracks": [{"name": "lead", "program": 0, "is_drum": False}],
                   "time_signature": [4, 4], "qpm": 100.0}
 
@@ -37,14 +37,21 @@ def windows(n: int = 3) -> torch.Tensor:
 
 
 def edit_settings(path, **changes) -> None:
-    _, settings = checkpoint_paths(path)
-    record = json.loads(settings.read_text())
+    """Rewrite the settings inside the checkpoint's safetensors metadata (what a loader trusts)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    weights, _ = checkpoint_paths(path)
+    with safe_open(str(weights), "pt") as f:
+        metadata = f.metadata()
+    record = json.loads(metadata["midivae"])
     for key, value in changes.items():
         if key in record["model"]:
             record["model"][key] = value
         else:
             record[key] = value
-    settings.write_text(json.dumps(record))
+    save_file(load_file(str(weights)), str(weights),
+              metadata={**metadata, "midivae": json.dumps(record)})
 
 
 @pytest.mark.parametrize("decoder", DECODERS)
@@ -88,12 +95,66 @@ def test_training_writes_a_loadable_checkpoint(tmp_path):
         assert torch.equal(loaded.state_dict()[name], t.cpu()), name
 
 
-def test_truncated_json_names_the_file(tmp_path):
-    save_checkpoint(tiny_model(), tmp_path / "run")
-    text = (tmp_path / "run.json").read_text()
-    (tmp_path / "run.json").write_text(text[: len(text) // 2])
-    with pytest.raises(CheckpointError, match=r"run\.json.*JSON"):
-        load_checkpoint(tmp_path / "run")
+def test_an_interrupted_training_run_keeps_its_model(tmp_path):
+    model, x = tiny_model("flat"), windows(4)
+    batch = (x, torch.tensor([0, 1, 0, 1]))
+
+    def batches_then_ctrl_c():
+        for _ in range(3):
+            yield batch
+        raise KeyboardInterrupt
+
+    class Loader:  # a loader that the user interrupts during its fourth batch
+        def __iter__(self):
+            return batches_then_ctrl_c()
+    with pytest.raises(KeyboardInterrupt):
+        train(model, Loader(), steps=100, checkpoint=tmp_path / "ckpt", checkpoint_every=50)
+    extra = read_settings(tmp_path / "ckpt")["extra"]
+    assert extra["step"] == 3 and extra["interrupted"] is True
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    for name, t in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], t.cpu()), name
+
+
+def test_the_weights_file_alone_is_the_checkpoint_and_the_json_is_a_readable_copy(tmp_path):
+    model = tiny_model()
+    save_checkpoint(model, tmp_path / "run", extra={"step": 5})
+    copy = json.loads((tmp_path / "run.json").read_text())
+    assert copy["model"] == model.config.to_dict() and copy["extra"] == {"step": 5}
+    (tmp_path / "run.json").write_text("{ half a file")  # a damaged or stale copy is not read
+    assert load_checkpoint(tmp_path / "run").config == model.config
+    (tmp_path / "run.json").unlink()
+    assert load_checkpoint(tmp_path / "run.safetensors").config == model.config
+
+
+def test_overwriting_a_checkpoint_is_one_rename_so_a_crash_keeps_a_loadable_model(
+        tmp_path, monkeypatch):
+    import os
+
+    old, new = tiny_model(), tiny_model(latent=6)
+    save_checkpoint(old, tmp_path / "run")
+    renames = []
+    real_replace = os.replace
+
+    def crash_after_first_rename(src, dst):
+        renames.append(dst)
+        if len(renames) > 1:
+            raise KeyboardInterrupt  # the process dies between the weights and the JSON copy
+        real_replace(src, dst)
+    monkeypatch.setattr(os, "replace", crash_after_first_rename)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(new, tmp_path / "run")
+    monkeypatch.undo()
+    assert [p.name for p in map(__import__("pathlib").Path, renames)][:1] == ["run.safetensors"]
+    assert load_checkpoint(tmp_path / "run").config == new.config  # the new model, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.safetensors"]
+    # and a crash before that one rename leaves the old model whole
+    monkeypatch.setattr(os, "replace", lambda src, dst: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(old, tmp_path / "run")
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "run").config == new.config
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.safetensors"]
 
 
 def test_missing_tensor_is_named(tmp_path):
@@ -113,42 +174,103 @@ def test_shape_mismatch_is_named(tmp_path):
 def test_truncated_or_foreign_weights_are_caught(tmp_path):
     save_checkpoint(tiny_model(), tmp_path / "run")
     data = (tmp_path / "run.safetensors").read_bytes()
-    (tmp_path / "run.safetensors").write_bytes(data[:100])
-    with pytest.raises(CheckpointError, match=r"run\.safetensors: checksum"):
+    (tmp_path / "run.safetensors").write_bytes(data[:-100])
+    with pytest.raises(CheckpointError, match=r"run\.safetensors: unreadable safetensors"):
         load_checkpoint(tmp_path / "run")
-    # A garbled file whose checksum was updated too still fails, in safetensors' parser.
-    import hashlib
-    edit_settings(tmp_path / "run", weights_sha256=hashlib.sha256(data[:100]).hexdigest())
-    with pytest.raises(CheckpointError, match=r"run\.safetensors: unreadable"):
+    (tmp_path / "run.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match=r"run\.safetensors: unreadable safetensors"):
         load_checkpoint(tmp_path / "run")
+    from safetensors.torch import save_file
+    save_file({"w": torch.zeros(3)}, str(tmp_path / "run.safetensors"))  # someone else's file
+    (tmp_path / "run.json").unlink()
+    with pytest.raises(CheckpointError, match=r"run\.json: settings file not found"):
+        load_checkpoint(tmp_path / "run")
+
+
+def test_huge_settings_are_refused_before_anything_is_allocated(tmp_path):
+    import tracemalloc
+
+    save_checkpoint(tiny_model(), tmp_path / "run")
+    edit_settings(tmp_path / "run", decoder_hidden=30_000, encoder_hidden=30_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match=r"run\.safetensors: tensor '.*' has shape"):
+            load_checkpoint(tmp_path / "run")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6  # the real model would need about 20 GB of weights
+
+
+def _edit_record(path, change: dict) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+    with safe_open(str(path), "pt") as f:
+        metadata = f.metadata()
+    record = json.loads(metadata["midivae"])
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(record.get(key), dict):
+            record[key] = {**record[key], **value}
+        else:
+            record[key] = value
+    save_file(load_file(str(path)), str(path), metadata={**metadata, "midivae": json.dumps(record)})
 
 
 @pytest.mark.parametrize("change, message", [
     ({"format": "something-else"}, "not a midivae checkpoint"),
     ({"format_version": 99}, "format version 99"),
-    ({"surprise": 1, "model": {"n_steps": 8, "bogus": 1}}, "bad model settings"),
-    ({"representation": [1, 2]}, "representation"),
+    ({"surprise": 1, "model": {"bogus": 1}}, "bad model settings"),
+    ({"layout": [1, 2]}, "layout must be a JSON object"),
     ({"model": {"n_steps": "eight"}}, "bad model settings"),
+    ({"layout": {"n_pitches": 7}}, r"layout \(1 tracks, 7 pitches, 4 steps per bar\) does not fit"),
+    ({"layout": {"low": 125}}, "bad layout"),
+    ({"layout": {"tracks": [{"name": "a", "colour": 1}]}}, "bad layout"),
+    ({"layout": {"time_signature": [4]}}, "bad layout"),
+    ({"layout": {"time_signature": [3, 4]}}, "3 steps per bar"),
+    ({"layout": {"labels": ["a", "b", "c"]}}, "names 3 labels, the model has 2"),
 ])
 def test_malformed_settings_raise(tmp_path, change, message):
     save_checkpoint(tiny_model(), tmp_path / "run")
-    record = json.loads((tmp_path / "run.json").read_text())
-    record.update(change)
-    (tmp_path / "run.json").write_text(json.dumps(record))
+    assert load_checkpoint(tmp_path / "run").representation == REPRESENTATION
+    _edit_record(tmp_path / "run.safetensors", change)
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(tmp_path / "run")
 
 
 def test_missing_files_raise(tmp_path):
-    with pytest.raises(CheckpointError, match=r"nothing\.json: settings file not found"):
+    with pytest.raises(CheckpointError, match=r"nothing\.safetensors: checkpoint not found"):
         load_checkpoint(tmp_path / "nothing")
     save_checkpoint(tiny_model(), tmp_path / "run")
     (tmp_path / "run.safetensors").unlink()
     with pytest.raises(CheckpointError, match=r"run\.safetensors: weights file not found"):
         load_checkpoint(tmp_path / "run.json")
     (tmp_path / "run.json").write_text("[]")
-    with pytest.raises(CheckpointError, match="not a midivae checkpoint"):
+    with pytest.raises(CheckpointError, match=r"run\.safetensors: weights file not found"):
         load_checkpoint(tmp_path / "run")
+    (tmp_path / "run.safetensors").mkdir()
+    with pytest.raises(CheckpointError, match=r"run\.safetensors: not a regular file"):
+        load_checkpoint(tmp_path / "run")
+
+
+def test_a_format_1_pair_still_loads_and_its_checksum_still_guards_it(tmp_path):
+    import hashlib
+
+    from safetensors.torch import save_file
+    model = tiny_model().eval()
+    weights = tmp_path / "old.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights),
+              metadata={"format": "midivae.vae"})
+    record = {"format": "midivae.vae", "format_version": 1, "library_version": "0.1.0",
+              "model": model.config.to_dict(), "representation": REPRESENTATION,
+              "weights": weights.name, "extra": {},
+              "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+    (tmp_path / "old.json").write_text(json.dumps(record))
+    loaded = load_checkpoint(tmp_path / "old")
+    x, label = windows(), torch.tensor([0, 1, 1])
+    assert torch.equal(loaded(x, label).logits, model(x, label).logits)
+    (tmp_path / "old.json").write_text(json.dumps({**record, "weights_sha256": "0" * 64}))
+    with pytest.raises(CheckpointError, match=r"old\.safetensors: checksum differs"):
+        load_checkpoint(tmp_path / "old")
 
 
 def test_checkpoint_paths():
