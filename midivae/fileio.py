@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Callable
 
 
 def replace_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary name beside ``path``, then rename it onto ``path``.
+    """Call ``write(tmp)`` on a fresh temporary name beside ``path``, then rename it onto ``path``.
 
     The rename is atomic on one file system; on any error the temporary file is
-    removed and ``path`` is left as it was.
+    removed and ``path`` is left as it was. The temporary name is new (never an
+    existing file of the user's), hidden, and names ``path``.
     """
     path = Path(path)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    tmp = _new_file(path.parent, f".{path.name}.")
     try:
         write(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _new_file(folder: Path, prefix: str) -> Path:
+    """Create an empty file with a new name (O_EXCL), permissions from the umask as usual."""
+    while True:
+        tmp = folder / f"{prefix}{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue

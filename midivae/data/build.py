@@ -10,10 +10,12 @@ counted. The same source and settings reuse the set on disk.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
-import shutil
+import re
+import tempfile
 import time
 import warnings
 from collections import Counter, deque
@@ -30,8 +32,13 @@ from midivae.layout import RollLayout
 from midivae.roll import Track
 from midivae.data.sources import (Source, apply_roles, item_label, load_piece, make_roles,
                                   resolve_source)
-from midivae.data.store import (FORMAT, TEMPO_DTYPE, PreparedSet, SetWriter, read_manifest,
-                                write_manifest)
+from midivae.data.store import (FORMAT, KIND, SET_FILES, TEMPO_DTYPE, PreparedSet, SetWriter,
+                                damage, foreign_files, read_manifest, write_manifest)
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent builds of one set are not guarded
+    fcntl = None
 from midivae.data.windows import (SPLITS, WindowSettings, assign_split, bar_lines, cut_windows,
                                   notes_of)
 
@@ -134,31 +141,77 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike | None = None,
     src = resolve_source(source, data_root=data_root, labels=settings.labels)
     job, effective = _job(src, settings)
     out = Path(out) if out is not None else Path("datasets") / src.slug
+    _refuse_source_as_out(src, out)
     fingerprint = hashlib.sha256(json.dumps(
         [FORMAT, _version(), src.kind, src.info.get("path", src.spec), src.fingerprint,
          effective], sort_keys=True).encode()).hexdigest()
-    existing = read_manifest(out)
-    if existing is not None and existing.get("fingerprint") == fingerprint and not force:
-        prepared = PreparedSet(out)
-        prepared.reused = True
-        return prepared
-    if out.exists() and existing is None and any(out.iterdir()):
-        raise DatasetError(f"{out} exists and is not a prepared set; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        items = src.items[:settings.limit] if settings.limit else src.items
-        manifest = _build(tmp, src, items, job, settings, int(workers) or os.cpu_count() or 1,
-                          progress)
-        manifest.update(fingerprint=fingerprint, settings=effective)
-        write_manifest(tmp, manifest)
-        _publish(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return PreparedSet(out)
+    with _locked(out.parent):  # concurrent builds into one folder take turns
+        existing = _existing_set(out)
+        if existing is not None and existing.get("fingerprint") == fingerprint and not force \
+                and damage(out, existing, checksums=True) is None:
+            prepared = PreparedSet(out)
+            prepared.reused = True
+            return prepared
+        if existing is not None:
+            _refuse_foreign_files(out)
+        _remove_stale(out)
+        tmp = _private_folder(out, "tmp")
+        try:
+            items = src.items[:settings.limit] if settings.limit else src.items
+            manifest = _build(tmp, src, items, job, settings,
+                              int(workers) or os.cpu_count() or 1, progress)
+            manifest.update(fingerprint=fingerprint, settings=effective)
+            write_manifest(tmp, manifest)
+            _publish(tmp, out)
+        finally:
+            if tmp.exists():
+                _remove_own(tmp)
+        return PreparedSet(out)  # opened under the lock: this build's set, even if replaced later
+
+
+def _refuse_source_as_out(src: Source, out: Path) -> None:
+    """A set never goes where it would replace its own source, or a folder holding it."""
+    target = out.resolve()
+    for path in _source_paths(src.info):
+        if path == target or target in path.parents:
+            raise DatasetError(f"{out} is {'the' if path == target else 'a folder holding the'} "
+                               f"source {src.spec}; choose another --out for the set")
+
+
+def _source_paths(info: dict) -> list[Path]:
+    paths = [Path(info["path"]).resolve()] if info.get("path") else []
+    for part in info.get("sources", ()):
+        paths += _source_paths(part)
+    return paths
+
+
+def _existing_set(out: Path) -> dict | None:
+    """The manifest of the set at ``out``; None when there is nothing there.
+
+    Raises DatasetError when ``out`` holds anything that is not a set midivae
+    wrote: it is never deleted.
+    """
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        raise DatasetError(f"{out} is a file, not a folder; choose another --out")
+    manifest = read_manifest(out)
+    if manifest is None:
+        if any(out.iterdir()):
+            raise DatasetError(f"{out} exists and is not a prepared set midivae wrote; "
+                               "choose another --out (nothing was changed)")
+        return None
+    return manifest
+
+
+def _refuse_foreign_files(out: Path) -> None:
+    """A set is replaced whole, so files a user put inside it stop the rebuild."""
+    foreign = [name for name in foreign_files(out) if name != _MARKER]  # a crash's leftover
+    if foreign:
+        raise DatasetError(f"{out} holds files midivae did not write ({', '.join(foreign[:5])}"
+                           f"{', ...' if len(foreign) > 5 else ''}); move them out before "
+                           "rebuilding the set (nothing was changed)")
 
 
 def _job(src: Source, s: PrepareSettings) -> tuple[_Job, dict]:
@@ -189,6 +242,7 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
     skipped, notes_, dropped, meters = [], [], Counter(), Counter()
     pieces, windows = Counter(), Counter()
     low, high, n_notes = 127, 0, 0
+    files = {}
     try:
         for rec in _results(job, items, workers, progress):
             notes_ += [{"piece": rec["id"], "message": m} for m in rec.get("warnings", ())]
@@ -209,7 +263,7 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
             if sounding.any():
                 low, high = min(low, int(w["low"][sounding].min())), max(high, int(w["high"].max()))
     finally:
-        writer.close()
+        files = writer.close()
     if settings.pitch_range is not None:
         low, high = settings.pitch_range
     elif high < low:  # no note at all
@@ -219,7 +273,7 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
     layout = RollLayout(job.steps_per_beat, low, high - low + 1, tuple(tracks), meter,
                         _typical_tempo(tmp))
     return {
-        "format": FORMAT, "midivae_version": _version(),
+        "kind": KIND, "format": FORMAT, "midivae_version": _version(), "files": files,
         "source": {"spec": src.spec, **src.info, "items_used": len(items)},
         "velocity": job.velocity, "layout": layout.to_dict(), "labels": label_names,
         "counts": {"items": len(items), "pieces": {s: pieces[s] for s in SPLITS},
@@ -343,21 +397,89 @@ def _results(job: _Job, items: list, workers: int, progress: Progress | None) ->
 
 
 # -- publishing -----------------------------------------------------------------------
+# A build works in hidden folders beside the set: ".<set>.tmp-<pid>-<random>" while
+# writing, ".<set>.old-<pid>-<random>" for the set it replaces. Each holds a marker
+# file naming its process and its set; only folders with a matching marker whose
+# process is gone are ever cleaned up, so a user's look-alike folder is never touched.
+_MARKER = ".midivae-build"
+
+
+def _private_folder(out: Path, role: str, *, marked: bool = True) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.{role}-{os.getpid()}-", dir=out.parent))
+    if marked:
+        _mark(folder, out, role)
+    return folder
+
+
+def _mark(folder: Path, out: Path, role: str) -> None:
+    (folder / _MARKER).write_text(json.dumps({"pid": os.getpid(), "set": out.name, "role": role}))
+
+
+def _owned_by(folder: Path, out: Path) -> int | None:
+    """The pid of the midivae build that made ``folder`` for ``out``, or None if not provably one."""
+    m = re.fullmatch(rf"\.{re.escape(out.name)}\.(tmp|old)-(\d+)-[A-Za-z0-9_]+", folder.name)
+    if not m or folder.is_symlink() or not folder.is_dir():
+        return None
+    try:
+        marker = json.loads((folder / _MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    pid = int(m.group(2))
+    if marker != {"pid": pid, "set": out.name, "role": m.group(1)}:
+        return None
+    if set(p.name for p in folder.iterdir()) - SET_FILES - {_MARKER}:
+        return None  # something else was put inside: not ours to delete
+    return pid
+
+
+def _remove_own(folder: Path) -> None:
+    """Delete a folder this process made (only the files a build writes, then the folder)."""
+    for name in sorted(SET_FILES) + [_MARKER]:
+        try:
+            (folder / name).unlink()
+        except FileNotFoundError:
+            pass
+    folder.rmdir()
+
+
 def _publish(tmp: Path, out: Path) -> None:
-    """Move the finished set into place; an older set there is replaced whole."""
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    """Move the finished set into place; an older set there (checked by `_existing_set`)
+    is moved aside under a marked name, then deleted."""
+    old = None
     if out.exists():
+        old = _private_folder(out, "old", marked=False)  # an empty folder: renamed over
         os.replace(out, old)
+        _mark(old, out, "old")
     os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    (out / _MARKER).unlink()
+    if old is not None:
+        _remove_own(old)
 
 
 def _remove_stale(out: Path) -> None:
-    """Delete temporary folders left by builds of ``out`` whose process is gone (killed)."""
-    for d in out.parent.glob(f".{out.name}.*-*"):
-        kind, _, pid = d.name.rpartition("-")
-        if kind.endswith((".tmp", ".old")) and pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(d, ignore_errors=True)
+    """Delete the hidden folders of builds of ``out`` whose midivae process is gone (killed)."""
+    for d in out.parent.glob(f".{glob.escape(out.name)}.*-*"):
+        pid = _owned_by(d, out)
+        if pid is not None and pid != os.getpid() and not _alive(pid):
+            _remove_own(d)
+
+
+class _locked:
+    """An exclusive advisory lock on a folder (flock), held by one build at a time."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def __enter__(self):
+        self.fd = os.open(self.folder, os.O_RDONLY)
+        if fcntl is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if fcntl is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
 
 
 def _alive(pid: int) -> bool:

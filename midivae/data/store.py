@@ -15,6 +15,7 @@ only, and a window is built from the few notes it covers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from functools import cached_property
@@ -27,7 +28,8 @@ from midivae.layout import RollLayout
 from midivae.roll import PianoRoll, arrays_from_notes, events_in
 from midivae.data.windows import NOTE_DTYPE, SPLITS, WINDOW_DTYPE, window_array
 
-FORMAT = 1  # bump when the files below change meaning
+FORMAT = 2  # bump when the files below change meaning (2: the manifest lists sizes, checksums)
+KIND = "midivae prepared set"  # the manifest's "kind": only a folder saying so is ever replaced
 PIECE_DTYPE = np.dtype([("note_start", "<i8"), ("note_count", "<i8"), ("n_steps", "<u4"),
                         ("longest", "<u4"), ("split", "u1"), ("label", "<i4"),
                         ("tempo_start", "<i8"), ("tempo_count", "<i4"),
@@ -36,6 +38,8 @@ TEMPO_DTYPE = np.dtype([("step", "<u4"), ("qpm", "<f8")])
 METER_DTYPE = np.dtype([("step", "<u4"), ("num", "u1"), ("den", "u1")])
 ARRAYS = {"notes": NOTE_DTYPE, "pieces": PIECE_DTYPE, "tempos": TEMPO_DTYPE,
           "meters": METER_DTYPE, "windows": WINDOW_DTYPE}
+DATA_FILES = tuple(f"{name}.bin" for name in ARRAYS) + ("pieces.json",)  # sized and checksummed
+SET_FILES = frozenset(DATA_FILES + ("manifest.json",))  # everything a set folder holds
 
 
 class SetWriter:
@@ -44,6 +48,7 @@ class SetWriter:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.files = {name: open(self.folder / f"{name}.bin", "wb") for name in ARRAYS}
+        self.hashes = {name: hashlib.sha256() for name in ARRAYS}
         self.size = dict.fromkeys(ARRAYS, 0)
         self.ids: list[str] = []
 
@@ -67,17 +72,29 @@ class SetWriter:
 
     def _write(self, name: str, array: np.ndarray) -> None:
         assert array.dtype == ARRAYS[name], (name, array.dtype)
-        self.files[name].write(array.tobytes())
+        data = array.tobytes()
+        self.files[name].write(data)
+        self.hashes[name].update(data)
         self.size[name] += len(array)
 
-    def close(self) -> None:
-        """Flush everything to disk (fsync), so that a rename afterwards publishes a whole set."""
-        for f in self.files.values():
+    def close(self) -> dict[str, dict]:
+        """Flush everything to disk (fsync), so that a rename afterwards publishes a whole set.
+
+        Returns ``{file name: {"bytes": size, "sha256": hex digest}}`` for the manifest.
+        """
+        listing = {}
+        for name, f in self.files.items():
             f.flush()
             os.fsync(f.fileno())
+            listing[f"{name}.bin"] = {"bytes": f.tell(), "sha256": self.hashes[name].hexdigest()}
             f.close()
-        with open(self.folder / "pieces.json", "w") as f:
-            json.dump(self.ids, f)
+        ids = json.dumps(self.ids).encode()
+        with open(self.folder / "pieces.json", "wb") as f:
+            f.write(ids)
+            f.flush()
+            os.fsync(f.fileno())
+        listing["pieces.json"] = {"bytes": len(ids), "sha256": hashlib.sha256(ids).hexdigest()}
+        return listing
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
@@ -88,12 +105,48 @@ def write_manifest(folder: Path, manifest: dict) -> None:
 
 
 def read_manifest(folder: str | os.PathLike) -> dict | None:
-    """The set's manifest, or None when ``folder`` holds no set."""
+    """The manifest of the set midivae wrote in ``folder``, or None when it holds none.
+
+    A ``manifest.json`` that midivae did not write (no ``"kind"`` saying so, or a
+    format this version cannot read) is not a set's manifest.
+    """
     try:
-        with open(Path(folder) / "manifest.json") as f:
-            return json.load(f)
+        with open(Path(folder) / "manifest.json", "rb") as f:
+            manifest = json.loads(f.read(64 << 20))
     except (OSError, ValueError):
         return None
+    if not isinstance(manifest, dict) or manifest.get("kind") != KIND \
+            or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+        return None
+    return manifest
+
+
+def foreign_files(folder: str | os.PathLike) -> list[str]:
+    """Names in a set's folder that midivae did not write there (a user's own files)."""
+    return sorted(p.name for p in Path(folder).iterdir() if p.name not in SET_FILES)
+
+
+def damage(folder: str | os.PathLike, manifest: dict, *, checksums: bool) -> str | None:
+    """Why the set's files do not match its manifest (missing, resized, changed), or None.
+
+    Sizes are compared always; SHA-256 checksums too when ``checksums`` is true.
+    """
+    for name, want in manifest["files"].items():
+        path = Path(folder) / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return f"{name} is missing"
+        if size != want["bytes"]:
+            return f"{name} is {size} bytes, the manifest says {want['bytes']}"
+        if checksums:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            if h.hexdigest() != want["sha256"]:
+                return f"{name} differs from the file the manifest records (checksum)"
+    return None
 
 
 class PreparedSet:
@@ -117,9 +170,13 @@ class PreparedSet:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         manifest = read_manifest(self.path)
-        if manifest is None or manifest.get("format") != FORMAT:
+        if manifest is None:
             raise DatasetError(f"{self.path} holds no prepared set of format {FORMAT} "
                                "(run `midivae prepare`)")
+        why = damage(self.path, manifest, checksums=False)
+        if why:
+            raise DatasetError(f"{self.path}: the set is damaged ({why}); rebuild it with "
+                               "`midivae prepare ... --force`")
         self.manifest = manifest
         self.layout = RollLayout.from_dict(manifest["layout"])
         self.velocity = bool(manifest["velocity"])  # False when the source has none
