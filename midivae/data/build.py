@@ -10,20 +10,15 @@ counted. The same source and settings reuse the set on disk.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
-import re
-import tempfile
 import time
 import warnings
-from collections import Counter, deque
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -32,17 +27,15 @@ from midivae.layout import RollLayout
 from midivae.roll import Track
 from midivae.data.sources import (Source, apply_roles, item_label, load_piece, make_roles,
                                   resolve_source)
-from midivae.data.store import (FORMAT, KIND, SET_FILES, TEMPO_DTYPE, PreparedSet, SetWriter,
-                                damage, foreign_files, read_manifest, write_manifest)
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; concurrent builds of one set are not guarded
-    fcntl = None
+from midivae.data.folders import (existing_set, locked, private_folder, publish,
+                                  refuse_foreign_files, refuse_source_as_out, remove_own,
+                                  remove_stale)
+from midivae.data.pool import Progress, map_tolerant
+from midivae.data.store import (FORMAT, KIND, TEMPO_DTYPE, PreparedSet, SetWriter, damage,
+                                write_manifest)
 from midivae.data.windows import (SPLITS, WindowSettings, assign_split, bar_lines, cut_windows,
                                   notes_of)
 
-Progress = Callable[[int, int], None]  # progress(done, total), in pieces
 
 
 @dataclass(frozen=True)
@@ -141,77 +134,33 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike | None = None,
     src = resolve_source(source, data_root=data_root, labels=settings.labels)
     job, effective = _job(src, settings)
     out = Path(out) if out is not None else Path("datasets") / src.slug
-    _refuse_source_as_out(src, out)
+    refuse_source_as_out(src, out)
     fingerprint = hashlib.sha256(json.dumps(
         [FORMAT, _version(), src.kind, src.info.get("path", src.spec), src.fingerprint,
          effective], sort_keys=True).encode()).hexdigest()
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(out.parent):  # concurrent builds into one folder take turns
-        existing = _existing_set(out)
+    with locked(out.parent):  # concurrent builds into one folder take turns
+        existing = existing_set(out)
         if existing is not None and existing.get("fingerprint") == fingerprint and not force \
                 and damage(out, existing, checksums=True) is None:
             prepared = PreparedSet(out)
             prepared.reused = True
             return prepared
         if existing is not None:
-            _refuse_foreign_files(out)
-        _remove_stale(out)
-        tmp = _private_folder(out, "tmp")
+            refuse_foreign_files(out)
+        remove_stale(out)
+        tmp = private_folder(out, "tmp")
         try:
             items = src.items[:settings.limit] if settings.limit else src.items
             manifest = _build(tmp, src, items, job, settings,
                               int(workers) or os.cpu_count() or 1, progress)
             manifest.update(fingerprint=fingerprint, settings=effective)
             write_manifest(tmp, manifest)
-            _publish(tmp, out)
+            publish(tmp, out)
         finally:
             if tmp.exists():
-                _remove_own(tmp)
+                remove_own(tmp)
         return PreparedSet(out)  # opened under the lock: this build's set, even if replaced later
-
-
-def _refuse_source_as_out(src: Source, out: Path) -> None:
-    """A set never goes where it would replace its own source, or a folder holding it."""
-    target = out.resolve()
-    for path in _source_paths(src.info):
-        if path == target or target in path.parents:
-            raise DatasetError(f"{out} is {'the' if path == target else 'a folder holding the'} "
-                               f"source {src.spec}; choose another --out for the set")
-
-
-def _source_paths(info: dict) -> list[Path]:
-    paths = [Path(info["path"]).resolve()] if info.get("path") else []
-    for part in info.get("sources", ()):
-        paths += _source_paths(part)
-    return paths
-
-
-def _existing_set(out: Path) -> dict | None:
-    """The manifest of the set at ``out``; None when there is nothing there.
-
-    Raises DatasetError when ``out`` holds anything that is not a set midivae
-    wrote: it is never deleted.
-    """
-    if not out.exists():
-        return None
-    if not out.is_dir():
-        raise DatasetError(f"{out} is a file, not a folder; choose another --out")
-    manifest = read_manifest(out)
-    if manifest is None:
-        if any(out.iterdir()):
-            raise DatasetError(f"{out} exists and is not a prepared set midivae wrote; "
-                               "choose another --out (nothing was changed)")
-        return None
-    return manifest
-
-
-def _refuse_foreign_files(out: Path) -> None:
-    """A set is replaced whole, so files a user put inside it stop the rebuild."""
-    foreign = [name for name in foreign_files(out) if name != _MARKER]  # a crash's leftover
-    if foreign:
-        raise DatasetError(f"{out} holds files midivae did not write ({', '.join(foreign[:5])}"
-                           f"{', ...' if len(foreign) > 5 else ''}); move them out before "
-                           "rebuilding the set (nothing was changed)")
 
 
 def _job(src: Source, s: PrepareSettings) -> tuple[_Job, dict]:
@@ -244,7 +193,7 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
     low, high, n_notes = 127, 0, 0
     files = {}
     try:
-        for rec in _results(job, items, workers, progress):
+        for rec in map_tolerant(partial(_process_one, job), items, workers, _died, progress):
             notes_ += [{"piece": rec["id"], "message": m} for m in rec.get("warnings", ())]
             dropped.update(rec.get("dropped", {}))
             if "skip" in rec:
@@ -268,7 +217,7 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
         low, high = settings.pitch_range
     elif high < low:  # no note at all
         low, high = 0, 127
-    meter = parse_meter(settings.meter) if settings.meter else _most_common_meter(meters)
+    meter = job.windows.meter or _most_common_meter(meters)
     tracks = [Track(r.name, r.program, r.is_drum) for r in make_roles(job.roles)]
     layout = RollLayout(job.steps_per_beat, low, high - low + 1, tuple(tracks), meter,
                         _typical_tempo(tmp))
@@ -298,10 +247,6 @@ def _typical_tempo(folder: Path) -> float:
 
 
 # -- workers ------------------------------------------------------------------------
-def _process_batch(job: _Job, items: list[tuple]) -> list[dict]:
-    return [_process_one(job, item) for item in items]
-
-
 def _process_one(job: _Job, item: tuple) -> dict:
     """One item -> a piece record, or ``{"id", "skip": reason}``. Never raises on bad data."""
     piece_id = item[0]
@@ -333,163 +278,15 @@ def _process_one(job: _Job, item: tuple) -> dict:
     return rec
 
 
+def _died(item: tuple) -> dict:
+    return {"id": item[0], "skip": "the worker process died while loading it (a crash or out "
+            "of memory)"}
+
+
 def _reason(err: Exception) -> str:
     if isinstance(err, MidiReadError):
         return err.reason
     return f"{type(err).__name__}: {err}"
-
-
-def _results(job: _Job, items: list, workers: int, progress: Progress | None) -> Iterator[dict]:
-    """Records of ``items`` in order, loaded by ``workers`` processes.
-
-    A worker that dies (a crash, the OOM killer) breaks the pool: the pool is
-    restarted, the batch it was on is retried one item at a time, alone, and the
-    item that kills a worker alone is skipped with that reason.
-    """
-    total, done = len(items), 0
-    if workers <= 1:
-        for item in items:
-            yield _process_one(job, item)
-            done += 1
-            if progress:
-                progress(done, total)
-        return
-    size = max(1, min(32, total // (workers * 8)))  # small enough to balance, big to amortise
-    queue = deque((items[i:i + size], False) for i in range(0, total, size))
-    pending: deque = deque()  # (future, batch, alone)
-    pool = ProcessPoolExecutor(workers)
-    try:
-        while queue or pending:
-            while queue and len(pending) < 2 * workers:
-                batch, alone = queue[0]
-                if pending and (alone or pending[-1][2]):
-                    break  # an item on trial runs with nothing beside it
-                try:
-                    future = pool.submit(_process_batch, job, batch)
-                except BrokenProcessPool:  # a worker already died: the pending futures say which
-                    if pending:
-                        break
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    pool = ProcessPoolExecutor(workers)
-                    continue
-                queue.popleft()
-                pending.append((future, batch, alone))
-            future, batch, alone = pending.popleft()
-            try:
-                records = future.result()
-            except BrokenProcessPool:
-                pool.shutdown(wait=True, cancel_futures=True)
-                pool = ProcessPoolExecutor(workers)
-                requeue = [(b, a) for _, b, a in pending]
-                pending.clear()
-                if not alone:
-                    queue.extendleft(reversed([([it], True) for it in batch] + requeue))
-                    continue
-                queue.extendleft(reversed(requeue))
-                records = [{"id": batch[0][0], "skip": "the worker process died while loading "
-                            "it (a crash or out of memory)"}]
-            yield from records
-            done += len(batch)
-            if progress:
-                progress(done, total)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-# -- publishing -----------------------------------------------------------------------
-# A build works in hidden folders beside the set: ".<set>.tmp-<pid>-<random>" while
-# writing, ".<set>.old-<pid>-<random>" for the set it replaces. Each holds a marker
-# file naming its process and its set; only folders with a matching marker whose
-# process is gone are ever cleaned up, so a user's look-alike folder is never touched.
-_MARKER = ".midivae-build"
-
-
-def _private_folder(out: Path, role: str, *, marked: bool = True) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.{role}-{os.getpid()}-", dir=out.parent))
-    if marked:
-        _mark(folder, out, role)
-    return folder
-
-
-def _mark(folder: Path, out: Path, role: str) -> None:
-    (folder / _MARKER).write_text(json.dumps({"pid": os.getpid(), "set": out.name, "role": role}))
-
-
-def _owned_by(folder: Path, out: Path) -> int | None:
-    """The pid of the midivae build that made ``folder`` for ``out``, or None if not provably one."""
-    m = re.fullmatch(rf"\.{re.escape(out.name)}\.(tmp|old)-(\d+)-[A-Za-z0-9_]+", folder.name)
-    if not m or folder.is_symlink() or not folder.is_dir():
-        return None
-    try:
-        marker = json.loads((folder / _MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-    pid = int(m.group(2))
-    if marker != {"pid": pid, "set": out.name, "role": m.group(1)}:
-        return None
-    if set(p.name for p in folder.iterdir()) - SET_FILES - {_MARKER}:
-        return None  # something else was put inside: not ours to delete
-    return pid
-
-
-def _remove_own(folder: Path) -> None:
-    """Delete a folder this process made (only the files a build writes, then the folder)."""
-    for name in sorted(SET_FILES) + [_MARKER]:
-        try:
-            (folder / name).unlink()
-        except FileNotFoundError:
-            pass
-    folder.rmdir()
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Move the finished set into place; an older set there (checked by `_existing_set`)
-    is moved aside under a marked name, then deleted."""
-    old = None
-    if out.exists():
-        old = _private_folder(out, "old", marked=False)  # an empty folder: renamed over
-        os.replace(out, old)
-        _mark(old, out, "old")
-    os.replace(tmp, out)
-    (out / _MARKER).unlink()
-    if old is not None:
-        _remove_own(old)
-
-
-def _remove_stale(out: Path) -> None:
-    """Delete the hidden folders of builds of ``out`` whose midivae process is gone (killed)."""
-    for d in out.parent.glob(f".{glob.escape(out.name)}.*-*"):
-        pid = _owned_by(d, out)
-        if pid is not None and pid != os.getpid() and not _alive(pid):
-            _remove_own(d)
-
-
-class _locked:
-    """An exclusive advisory lock on a folder (flock), held by one build at a time."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    def __enter__(self):
-        self.fd = os.open(self.folder, os.O_RDONLY)
-        if fcntl is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        if fcntl is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _version() -> str:
