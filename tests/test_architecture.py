@@ -23,7 +23,7 @@ def test_importing_midivae_loads_no_torch_pretty_midi_or_music21():
 
 
 @pytest.mark.parametrize("module", ["midivae.quantize", "midivae.render", "midivae.smf",
-                                    "midivae.roll", "midivae.layout"])
+                                    "midivae.roll", "midivae.layout", "midivae.score"])
 def test_midi_layer_is_free_of_torch(module):
     assert "torch" not in loaded_after(f"import {module}")
 
