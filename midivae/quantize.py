@@ -9,6 +9,7 @@ time-signature events are read from every track. numpy + mido only.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import warnings
 from dataclasses import dataclass
@@ -18,11 +19,13 @@ import numpy as np
 
 from midivae.errors import MidiReadError, RollTooLargeError
 from midivae.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes
-from midivae.smf import Smf, SmfTrack, decode_text, read_smf
+from midivae.smf import Smf, SmfTrack, decode_text, read_file, read_smf
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
 MAX_STEPS = 500_000  # default step limit: ~35 hours at 120 bpm and 4 steps per beat
-MAX_CELLS = 2**30  # tracks x steps x 128 pitches; about 3 GiB of arrays at the limit
+# Tracks x steps x 128 pitches, counting the role layout's tracks too when roles are
+# given (both rolls exist at once): 3 bytes a cell, so quantize peaks near 3 GiB.
+MAX_CELLS = 2**30
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,9 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
         warning, roles with no tracks stay empty. See ``GM_FAMILY_ROLES``.
     max_steps : int
         Longest roll allowed; a longer piece raises `RollTooLargeError` before
-        any array is allocated. ``MAX_CELLS`` bounds tracks x steps x 128.
+        any array is allocated, as does one whose tracks (plus ``roles``) x steps
+        x 128 exceed ``MAX_CELLS``. Paths to anything but a regular file, or to
+        files over ``midivae.smf.MAX_FILE_BYTES``, raise `MidiReadError` unread.
 
     Returns
     -------
@@ -96,7 +101,8 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
     else:
         data, name = _read_source(source)
         smf = read_smf(data, name)
-    roll = _smf_to_roll(smf, name, int(steps_per_beat), velocity, beat_times, max_steps)
+    roll = _smf_to_roll(smf, name, int(steps_per_beat), velocity, beat_times, max_steps,
+                        len(roles) if roles is not None else 0)
     if time_signatures is not None:
         roll = roll.replace(time_signatures=time_signatures)
     if roles is not None:
@@ -106,8 +112,7 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
 
 def _read_source(source) -> tuple[bytes, object]:
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as f:
-            return f.read(), os.fspath(source)
+        return read_file(source), os.fspath(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), source
     if type(source).__module__.split(".")[0] == "mido":
@@ -150,7 +155,8 @@ def _smf_from_pretty_midi(pm) -> Smf:
     return Smf(1, res, tracks)
 
 
-def _smf_to_roll(smf: Smf, name, spb: int, keep_velocity: bool, beat_times, max_steps) -> PianoRoll:
+def _smf_to_roll(smf: Smf, name, spb: int, keep_velocity: bool, beat_times, max_steps,
+                 n_roles: int = 0) -> PianoRoll:
     tpb = smf.ticks_per_beat
     keys, cols = _gather_notes(smf)
     tempos, sigs = _gather_meta(smf)
@@ -166,10 +172,7 @@ def _smf_to_roll(smf: Smf, name, spb: int, keep_velocity: bool, beat_times, max_
     start, end = to_step(cols["start"]), to_step(cols["end"])
     end = np.maximum(end, start + 1)
     n_steps = int(max(n_steps, end.max(initial=0)))
-    if n_steps > max_steps or len(keys) * n_steps * N_PITCHES > MAX_CELLS:
-        raise RollTooLargeError(name, f"{n_steps} steps x {len(keys)} tracks exceeds the limit "
-                                f"(max_steps={max_steps}, MAX_CELLS={MAX_CELLS}); "
-                                "use fewer steps_per_beat or raise max_steps")
+    _check_size(name, n_steps, len(keys), n_roles, max_steps)
     onset, sustain, vel = arrays_from_notes(len(keys), n_steps, cols["track"], cols["pitch"], start, end,
                                 cols["velocity"] if keep_velocity else None)
     tracks = [Track(name=smf.tracks[t].name or "", program=p, is_drum=c == DRUM_CHANNEL)
@@ -180,6 +183,17 @@ def _smf_to_roll(smf: Smf, name, spb: int, keep_velocity: bool, beat_times, max_
                      tracks=tracks)
 
 
+def _check_size(name, n_steps: int, n_tracks: int, n_roles: int, max_steps: int) -> None:
+    """Refuse a roll whose arrays would break the step or cell limit, before allocating them."""
+    roles = f" + {n_roles} roles" if n_roles else ""
+    if n_steps > max_steps:
+        raise RollTooLargeError(name, f"{n_steps} steps exceeds max_steps={max_steps}; "
+                                "use fewer steps_per_beat or raise max_steps")
+    if (n_tracks + n_roles) * n_steps * N_PITCHES > MAX_CELLS:
+        raise RollTooLargeError(name, f"{n_tracks} tracks{roles} x {n_steps} steps x {N_PITCHES} "
+                                f"pitches exceeds MAX_CELLS={MAX_CELLS} (3 bytes each)")
+
+
 def _offsets(smf: Smf) -> list[int]:
     """Tick offset of each track: 0, except in type 2 where tracks play one after another."""
     if smf.format != 2:
@@ -188,25 +202,31 @@ def _offsets(smf: Smf) -> list[int]:
 
 
 def _gather_notes(smf: Smf):
-    """All notes as flat arrays, with a roll-track index per (MIDI track, channel, program)."""
-    keys: dict[tuple[int, int, int], int] = {}
-    parts = []
-    for ti, (t, off) in enumerate(zip(smf.tracks, _offsets(smf))):
-        if not t.pitch:
-            continue
-        ch, prog = np.asarray(t.channel), np.asarray(t.program)
-        pairs = np.unique(ch * 128 + prog)  # sorted by channel, then program
-        index = np.array([keys.setdefault((ti, int(c) // 128, int(c) % 128), len(keys))
-                          for c in pairs])
-        track_idx = index[np.searchsorted(pairs, ch * 128 + prog)]
-        start, end = np.asarray(t.start, np.int64) + off, np.asarray(t.end, np.int64)
-        end = np.where(end < 0, -1, end + off)
-        parts.append((track_idx, np.asarray(t.pitch), start, end, np.asarray(t.velocity)))
+    """All notes as flat arrays, with a roll-track index per (MIDI track, channel, program).
+
+    Roll tracks are numbered in file order, then by channel, then by program.
+    One pass over every note at once: a file of 65,535 tracks costs no per-track work.
+    """
+    lengths = np.array([len(t.pitch) for t in smf.tracks], np.int64)
     names = ("track", "pitch", "start", "end", "velocity")
-    if not parts:
+    if not lengths.sum():
         return [], {n: np.zeros(0, np.int64) for n in names}
-    cols = {n: np.concatenate([p[i] for p in parts]).astype(np.int64) for i, n in enumerate(names)}
-    return list(keys), cols
+
+    def column(field: str) -> np.ndarray:
+        return np.fromiter(itertools.chain.from_iterable(getattr(t, field) for t in smf.tracks),
+                           np.int64, count=int(lengths.sum()))
+
+    midi_track = np.repeat(np.arange(len(smf.tracks)), lengths)
+    offset = np.repeat(np.asarray(_offsets(smf), np.int64), lengths)
+    # one number per (MIDI track, channel, program): sorting it sorts by all three
+    combined = (midi_track * 16 + column("channel")) * 128 + column("program")
+    pairs, track_idx = np.unique(combined, return_inverse=True)
+    keys = [(int(c) // 2048, int(c) // 128 % 16, int(c) % 128) for c in pairs]
+    end = column("end")
+    cols = {"track": track_idx.astype(np.int64).reshape(-1), "pitch": column("pitch"),
+            "start": column("start") + offset, "end": np.where(end < 0, -1, end + offset),
+            "velocity": column("velocity")}
+    return keys, cols
 
 
 def _gather_meta(smf: Smf):

@@ -16,6 +16,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 N_PITCHES = 128
+# Checks and conversions go over blocks of tracks of about this many cells, so a
+# roll's temporaries stay small beside its arrays (4 MiB, or one track if larger).
+BLOCK_CELLS = 2**22
+NOTE_BATCH_CELLS = 2**18  # sustain cells `arrays_from_notes` indexes at once (2 MiB of int64)
 
 
 @dataclass(frozen=True)
@@ -84,19 +88,13 @@ class PianoRoll:
         if onset.ndim != 3 or onset.shape[2] != N_PITCHES or onset.shape != sustain.shape:
             raise ValueError("onset and sustain must both have shape (tracks, steps, 128), "
                              f"got {onset.shape} and {sustain.shape}")
-        if (onset & ~sustain).any():
-            raise ValueError("onset implies sustain: some onset steps are not sustained")
-        if (sustain_starts(sustain) & ~onset).any():
-            raise ValueError("every run of sustain must begin with an onset")
+        for b in track_blocks(onset.shape):
+            if (onset[b] & ~sustain[b]).any():
+                raise ValueError("onset implies sustain: some onset steps are not sustained")
+            if (sustain_starts(sustain[b]) & ~onset[b]).any():
+                raise ValueError("every run of sustain must begin with an onset")
         if velocity is not None:
-            velocity = np.asarray(velocity)
-            if velocity.shape != onset.shape:
-                raise ValueError(f"velocity must have shape {onset.shape}, got {velocity.shape}")
-            if velocity.min(initial=0) < 0 or velocity.max(initial=0) > 127:
-                raise ValueError("velocity must lie in 0..127")
-            velocity = np.where(onset, velocity, 0).astype(np.uint8)
-            if (velocity[onset] == 0).any():
-                raise ValueError("every onset needs a velocity in 1..127")
+            velocity = _checked_velocity(np.asarray(velocity), onset)
         if int(steps_per_beat) < 1:
             raise ValueError(f"steps_per_beat must be >= 1, got {steps_per_beat!r}")
         tracks = [Track() for _ in range(onset.shape[0])] if tracks is None else list(tracks)
@@ -128,7 +126,8 @@ class PianoRoll:
         return int(self.onset.sum())
 
     def __repr__(self) -> str:
-        names = ", ".join(t.name or f"program {t.program}" for t in self.tracks)
+        names = ", ".join(t.name or f"program {t.program}" for t in self.tracks[:8])
+        names += ", ..." if len(self.tracks) > 8 else ""
         return (f"PianoRoll({self.n_tracks} tracks x {self.n_steps} steps, {self.n_notes} notes, "
                 f"{self.steps_per_beat} steps/beat, tempos={self.tempos[:3]}"
                 f"{'...' if len(self.tempos) > 3 else ''}, "
@@ -161,19 +160,21 @@ class PianoRoll:
     def bar_starts(self) -> np.ndarray:
         """Step of every bar line before ``n_steps``, for any meter and meter changes.
 
-        A bar lasts ``numerator * 4 / denominator`` beats. A time signature that
-        changes mid-bar starts a new bar there. Returns int64 array, shape (n_bars,).
+        A bar lasts ``numerator * 4 / denominator`` beats, its line rounded to the
+        nearest step (half to even). A time signature that changes mid-bar starts a
+        new bar there. Bars shorter than one step (1/128 at 4 steps per beat) cannot
+        be told apart on the grid: every step of them is one bar line, so no step is
+        listed twice and there are at most ``n_steps`` bars. Returns int64 array,
+        shape (n_bars,).
         """
-        starts: list[int] = []
         sigs = self.time_signatures
+        parts = [np.zeros(0, np.int64)]
         for i, (step, num, den) in enumerate(sigs):
-            end = sigs[i + 1][0] if i + 1 < len(sigs) else self.n_steps
-            length = Fraction(num * 4 * self.steps_per_beat, den)
-            n = 0
-            while (bar := step + round(n * length)) < min(end, self.n_steps):
-                starts.append(bar)
-                n += 1
-        return np.asarray(starts, dtype=np.int64)
+            end = min(sigs[i + 1][0] if i + 1 < len(sigs) else self.n_steps, self.n_steps)
+            if step < end:
+                parts.append(step + _rounded_multiples(Fraction(num * 4 * self.steps_per_beat, den),
+                                                       end - step))
+        return np.concatenate(parts)
 
     def bars(self, start: int, stop: int | None = None) -> "PianoRoll":
         """Bars ``start`` (inclusive) to ``stop`` (exclusive) as a new roll."""
@@ -247,15 +248,17 @@ class PianoRoll:
         ``velocity`` (0 when the roll keeps none). Shape (n_notes,).
         """
         K, T, P = self.onset.shape
-        # columns (K, P, T+1): a note ends at the first later step that is silent or re-attacked
-        boundary = np.ones((K, P, T + 1), dtype=bool)
-        boundary[:, :, 1:T] = ~self.sustain.transpose(0, 2, 1)[:, :, 1:] | \
-            self.onset.transpose(0, 2, 1)[:, :, 1:]
-        starts = np.flatnonzero(self.onset.transpose(0, 2, 1))  # flat index into (K, P, T)
+        # columns (K, P, T+1): a note ends at the first later step that is silent or
+        # re-attacked; only steps that end a note are marked, so there are n_notes marks
+        sus, ons = self.sustain.transpose(0, 2, 1), self.onset.transpose(0, 2, 1)  # (K, P, T)
+        ends = np.zeros((K, P, T + 1), dtype=bool)
+        ends[:, :, 1:] = sus
+        ends[:, :, 1:T] &= ~sus[:, :, 1:] | ons[:, :, 1:]
+        starts = np.flatnonzero(ons)  # flat index into (K, P, T)
         k, rest = np.divmod(starts, P * T)
         p, t = np.divmod(rest, T)
-        flat_b = np.flatnonzero(boundary)
-        nxt = flat_b[np.searchsorted(flat_b, k * P * (T + 1) + p * (T + 1) + t, side="right")]
+        flat_e = np.flatnonzero(ends)
+        nxt = flat_e[np.searchsorted(flat_e, k * P * (T + 1) + p * (T + 1) + t, side="right")]
         out = np.zeros(len(starts), dtype=[("track", "i4"), ("pitch", "i4"), ("start", "i8"),
                                            ("end", "i8"), ("velocity", "u1")])
         out["track"], out["pitch"], out["start"] = k, p, t
@@ -281,6 +284,58 @@ class PianoRoll:
         shape = (n_tracks, n_steps, N_PITCHES)
         vel = np.zeros(shape, np.uint8) if velocity else None
         return cls(np.zeros(shape, bool), np.zeros(shape, bool), vel, **kwargs)
+
+    # -- seeing and hearing (thin wrappers over midivae.plot and midivae.audio) --
+    def plot(self, path=None, **kwargs):
+        """One piano-roll panel per track, as a matplotlib Figure; see `midivae.plot.plot_roll`."""
+        from midivae.plot import plot_roll
+        return plot_roll(self, path, **kwargs)
+
+    def to_wav(self, path, **kwargs) -> str:
+        """Write a WAV through a General MIDI SoundFont; see `midivae.audio.render_wav`."""
+        from midivae.audio import render_wav
+        return render_wav(self, path, **kwargs)
+
+    def _repr_png_(self) -> bytes | None:
+        """A small picture of the roll, for notebooks (None when there are no tracks)."""
+        from midivae.plot import to_png
+        return to_png(self) if self.n_tracks else None
+
+
+def _rounded_multiples(length: Fraction, span: int) -> np.ndarray:
+    """``round(n * length)`` for n = 0, 1, ... while below ``span``, without repeats (int64).
+
+    Exact integer arithmetic, rounding half to even as Python's ``round`` does.
+    A length below one step reaches every step, so it gives ``arange(span)``.
+    """
+    if length < 1:
+        return np.arange(span, dtype=np.int64)
+    a, b = length.numerator, length.denominator
+    n = np.arange(span * b // a + 2, dtype=np.int64)  # enough: round(n * a / b) >= n * a / b - 1/2
+    q, r = np.divmod(n * a, b)
+    q += (2 * r > b) | ((2 * r == b) & (q % 2 == 1))
+    return q[q < span]
+
+
+def track_blocks(shape: tuple[int, ...], cells: int = BLOCK_CELLS) -> list[slice]:
+    """Slices of whole tracks, about ``cells`` cells each, covering axis 0 of ``shape``."""
+    per_track = max(1, int(np.prod(shape[1:], dtype=np.int64)))
+    n = max(1, cells // per_track)
+    return [slice(i, i + n) for i in range(0, shape[0], n)]
+
+
+def _checked_velocity(velocity: np.ndarray, onset: np.ndarray) -> np.ndarray:
+    """``velocity`` as uint8, zero off the onsets; shared (not copied) when it already is."""
+    if velocity.shape != onset.shape:
+        raise ValueError(f"velocity must have shape {onset.shape}, got {velocity.shape}")
+    if velocity.min(initial=0) < 0 or velocity.max(initial=0) > 127:
+        raise ValueError("velocity must lie in 0..127")
+    blocks = track_blocks(onset.shape)
+    if velocity.dtype != np.uint8 or any(((velocity[b] != 0) & ~onset[b]).any() for b in blocks):
+        velocity = np.where(onset, velocity, 0).astype(np.uint8)
+    if any((velocity[b][onset[b]] == 0).any() for b in blocks):
+        raise ValueError("every onset needs a velocity in 1..127")
+    return velocity
 
 
 def sustain_starts(sustain: np.ndarray) -> np.ndarray:
@@ -318,12 +373,19 @@ def arrays_from_notes(n_tracks: int, n_steps: int, track, pitch, start, end, vel
     base = track * n_steps * n_pitches + pitch  # flat index of step 0 of each note's column
     onset = np.zeros(shape, bool)
     onset.flat[base + start * n_pitches] = True
-    # sustain: every (note, step) cell a note covers, as flat indices; O(notes x length)
-    length = end - start
-    first = np.repeat(base + start * n_pitches, length)
-    within = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
     sustain = np.zeros(shape, bool)
-    sustain.flat[first + within * n_pitches] = True
+    # sustain: every (note, step) cell a note covers, as flat indices, in batches of
+    # notes covering about NOTE_BATCH_CELLS cells (held notes can cover the whole roll)
+    length = end - start
+    covered = np.cumsum(length)
+    total = int(covered[-1]) if len(covered) else 0
+    cuts = np.searchsorted(covered, np.arange(NOTE_BATCH_CELLS, total, NOTE_BATCH_CELLS),
+                           side="right")
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(length)]):
+        n = length[lo:hi]
+        first = np.repeat(base[lo:hi] + start[lo:hi] * n_pitches, n)
+        within = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        sustain.flat[first + within * n_pitches] = True
     vel = None
     if velocity is not None:
         vel = np.zeros(shape, np.uint8)

@@ -3,8 +3,10 @@
 `resolve_source` turns a SOURCE string into a `Source`: a list of small,
 picklable work items (one per piece) and the source's defaults. `load_piece`
 turns one item into a `Piece` inside a preparation worker; it raises on a bad
-file, and the caller records the reason. Role specs (`make_roles`) give every
-piece of a set the same fixed track layout.
+file, and the caller records the reason. Listing a source only stats its files;
+a listed path that is not a regular file (a FIFO or device named ``x.mid``) is
+refused unread when loaded (`midivae.smf.read_file`), never waited on. Role
+specs (`make_roles`) give every piece of a set the same fixed track layout.
 """
 
 from __future__ import annotations
@@ -264,9 +266,12 @@ def _load_pop909(item: tuple, steps_per_beat: int, velocity: bool) -> Piece:
     from midivae.quantize import quantize
     piece_id, folder = item
     folder = Path(folder)
-    beats = np.loadtxt(folder / "beat_midi.txt", ndmin=2)
+    beat_file = folder / "beat_midi.txt"
+    if beat_file.exists() and not beat_file.is_file():  # a FIFO would block loadtxt forever
+        raise DatasetError(f"{beat_file}: not a regular file")
+    beats = np.loadtxt(beat_file, ndmin=2)
     if beats.ndim != 2 or beats.shape[1] < 3 or len(beats) < 2:
-        raise DatasetError(f"{folder / 'beat_midi.txt'}: expected rows of "
+        raise DatasetError(f"{beat_file}: expected rows of "
                            f"(time, downbeat flag, downbeat flag), got shape {beats.shape}")
     sigs, notes = downbeat_meter(beats[:, 2] > 0, steps_per_beat)
     roll = quantize(folder / f"{folder.name}.mid", steps_per_beat, velocity=velocity,

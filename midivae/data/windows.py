@@ -4,6 +4,10 @@ A window is ``bars`` consecutive bars starting at a bar line (``roll.bar_starts(
 so its length in steps follows the meter: 4 bars of 4/4 at 4 steps per beat are 64
 steps, 4 bars of 6/8 are 48. Windows start every ``hop`` bars. Everything here is
 numpy only and works on one piece at a time, inside a preparation worker.
+
+Work is bounded by the roll, never by its meter: bars shorter than one step
+collapse onto steps (see `PianoRoll.bar_starts`), so a piece has at most one
+window per step, and at most ``max_windows`` of them are kept.
 """
 
 from __future__ import annotations
@@ -17,6 +21,13 @@ import numpy as np
 from midivae.roll import N_PITCHES, PianoRoll, arrays_from_notes
 
 SPLITS = ("train", "valid", "test")
+# A bar must last at least this many steps; windows with a meter whose bars are
+# shorter (1/128 at 4 steps per beat is 1/8 of a step) are dropped as "short_bars".
+MIN_BAR_STEPS = 1
+# Windows kept per piece; later ones are dropped as "window_cap". 10,000 bars of
+# 4/4 at hop 1 are 5.5 hours at 120 bpm, far beyond any real piece.
+MAX_WINDOWS = 10_000
+_CHUNK = 4096  # windows per block when bounding pitches: (chunk, 128) int32 temporaries
 
 # One stored note: steps are relative to the start of its piece, end exclusive.
 NOTE_DTYPE = np.dtype([("track", "u1"), ("pitch", "u1"), ("velocity", "u1"),
@@ -40,6 +51,7 @@ class WindowSettings:
     meter: tuple[int, int] | None = None  # keep only windows wholly in this meter
     min_notes: int = 1  # drop windows with fewer notes (a cut note counts)
     pitch_range: tuple[int, int] | None = None  # (low, high) inclusive; drop windows outside
+    max_windows: int = MAX_WINDOWS  # keep at most this many windows per piece (the first ones)
 
 
 def bar_lines(roll: PianoRoll) -> np.ndarray:
@@ -60,7 +72,7 @@ def bar_lines(roll: PianoRoll) -> np.ndarray:
         return np.zeros(1, np.int64)
     last = int(starts[-1])
     _, num, den = [s for s in roll.time_signatures if s[0] <= last][-1]
-    full = last + round(num * 4 * roll.steps_per_beat / den)
+    full = last + max(1, round(num * 4 * roll.steps_per_beat / den))
     if full <= roll.n_steps:
         return np.append(starts, full)
     if roll.onset[:, last:].any():
@@ -87,34 +99,45 @@ def cut_windows(roll: PianoRoll, notes: np.ndarray, lines: np.ndarray,
     windows : np.ndarray of WINDOW_DTYPE, shape (W,)
         Kept windows; the ``piece`` field is left 0 for the caller to fill.
     dropped : collections.Counter
-        Windows dropped, by reason: ``"few_notes"``, ``"meter"``, ``"pitch_range"``.
+        Windows dropped, by reason: ``"short_bars"`` (a meter whose bars are
+        shorter than ``MIN_BAR_STEPS``), ``"meter"``, ``"few_notes"``,
+        ``"pitch_range"``, then ``"window_cap"`` (kept windows past ``max_windows``).
     """
     n_bars = len(lines) - 1
     first = np.arange(0, max(n_bars - settings.bars + 1, 0), settings.hop)
     w = np.zeros(len(first), WINDOW_DTYPE)
     w["bar"], w["start"], w["stop"] = first, lines[first], lines[first + settings.bars]
-    sig_steps = np.array([s for s, _, _ in roll.time_signatures])
-    at = np.searchsorted(sig_steps, w["start"], side="right") - 1  # meter in force at the start
-    w["num"] = [roll.time_signatures[i][1] for i in at]
-    w["den"] = [roll.time_signatures[i][2] for i in at]
-    w["uniform"] = np.searchsorted(sig_steps, w["stop"], side="left") - 1 == at
+    sigs = np.array(roll.time_signatures, np.int64).reshape(-1, 3)  # (step, num, den) rows
+    at = np.searchsorted(sigs[:, 0], w["start"], side="right") - 1  # meter in force at the start
+    last = np.searchsorted(sigs[:, 0], w["stop"], side="left") - 1  # meter in force at the end
+    w["num"], w["den"] = sigs[at, 1], sigs[at, 2]
+    w["uniform"] = last == at
+    short = np.concatenate([[0], np.cumsum(sigs[:, 1] * 4 * roll.steps_per_beat
+                                           < sigs[:, 2] * MIN_BAR_STEPS)])
+    has_short = short[last + 1] - short[at] > 0  # a short-bar meter is in force somewhere in it
     # notes sounding in [start, stop): started before stop, minus those ended by start
     w["n_notes"] = (np.searchsorted(np.sort(notes["start"]), w["stop"], side="left")
                     - np.searchsorted(np.sort(notes["end"]), w["start"], side="right"))
     pitched = [k for k, t in enumerate(roll.tracks) if not t.is_drum]
-    w["low"], w["high"] = _pitch_bounds(roll.sustain, w["start"], w["stop"])
-    w["pitched_low"], w["pitched_high"] = _pitch_bounds(roll.sustain[pitched], w["start"], w["stop"])
+    span = w["start"], w["stop"]
+    w["low"], w["high"] = _pitch_bounds(roll.sustain, range(roll.n_tracks), *span)
+    w["pitched_low"], w["pitched_high"] = _pitch_bounds(roll.sustain, pitched, *span)
     keep = np.ones(len(w), bool)
     dropped: Counter = Counter()
-    for reason, bad in _filters(w, settings):
+    for reason, bad in _filters(w, has_short, settings):
         if n := int((keep & bad).sum()):
             dropped[reason] += n
         keep &= ~bad
-    return w[keep], dropped
+    kept = w[keep]
+    if len(kept) > settings.max_windows:
+        dropped["window_cap"] += len(kept) - settings.max_windows
+        kept = kept[:settings.max_windows]
+    return kept, dropped
 
 
-def _filters(w: np.ndarray, settings: WindowSettings):
+def _filters(w: np.ndarray, has_short: np.ndarray, settings: WindowSettings):
     """(reason, mask of windows failing it), applied in order; each window counts once."""
+    yield "short_bars", has_short
     if settings.meter is not None:
         num, den = settings.meter
         yield "meter", ~w["uniform"] | (w["num"] != num) | (w["den"] != den)
@@ -125,24 +148,33 @@ def _filters(w: np.ndarray, settings: WindowSettings):
         yield "pitch_range", has & ((w["low"] < lo) | (w["high"] > hi))
 
 
-def _pitch_bounds(sustain: np.ndarray, start: np.ndarray, stop: np.ndarray):
-    """Lowest and highest pitch sounding in each [start, stop); (255, 0) where silent.
+def _pitch_bounds(sustain: np.ndarray, tracks, start: np.ndarray, stop: np.ndarray):
+    """Lowest and highest pitch sounding in ``tracks`` in each [start, stop); (255, 0) where silent.
 
     ``sustain`` has shape (K, T, 128); returns two uint8 arrays of shape (W,).
+    Prefix sums cover only the pitches that sound at all, and windows go in
+    blocks, so the temporaries stay within a few times the size of one track.
     """
     W = len(start)
-    if W == 0 or sustain.shape[0] == 0:
-        return np.full(W, 255, np.uint8), np.zeros(W, np.uint8)
-    used = sustain.any(axis=0)  # (T, P)
-    T = used.shape[0]
-    cs = np.zeros((T + 1, N_PITCHES), np.int32)
-    np.cumsum(used, axis=0, out=cs[1:])
-    # windows padded past the last step read the final prefix sum
-    present = cs[np.minimum(stop, T)] - cs[np.minimum(start, T)] > 0  # (W, P)
-    any_ = present.any(axis=1)
-    low = np.where(any_, present.argmax(axis=1), 255)
-    high = np.where(any_, N_PITCHES - 1 - present[:, ::-1].argmax(axis=1), 0)
-    return low.astype(np.uint8), high.astype(np.uint8)
+    low, high = np.full(W, 255, np.uint8), np.zeros(W, np.uint8)
+    T = sustain.shape[1]
+    used = np.zeros((T, N_PITCHES), bool)  # (T, P)
+    for k in tracks:
+        used |= sustain[k]
+    pitches = np.flatnonzero(used.any(axis=0))  # (U,) the pitches that ever sound
+    if W == 0 or len(pitches) == 0:
+        return low, high
+    cs = np.zeros((T + 1, len(pitches)), np.int32)
+    np.cumsum(used[:, pitches], axis=0, out=cs[1:])  # (T + 1, U)
+    del used
+    for i in range(0, W, _CHUNK):
+        s = slice(i, i + _CHUNK)
+        # windows padded past the last step read the final prefix sum
+        present = cs[np.minimum(stop[s], T)] - cs[np.minimum(start[s], T)] > 0  # (chunk, U)
+        any_ = present.any(axis=1)
+        low[s] = np.where(any_, pitches[present.argmax(axis=1)], 255)
+        high[s] = np.where(any_, pitches[len(pitches) - 1 - present[:, ::-1].argmax(axis=1)], 0)
+    return low, high
 
 
 def notes_of(roll: PianoRoll) -> np.ndarray:
