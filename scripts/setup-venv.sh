@@ -21,3 +21,7 @@ fi
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 .venv/bin/pip install -q -e "$spec"
+# SoundFont audio previews (PianoRoll.to_wav): tinysoundfont declares PyAudio, which
+# midivae never uses and which needs the PortAudio headers to build, so take it alone.
+.venv/bin/pip install -q --no-deps "tinysoundfont>=0.3.7" \
+  || echo "setup-venv: tinysoundfont not installed; audio previews fall back to sine synthesis" >&2
