@@ -64,7 +64,7 @@ def to_midi_file(roll: PianoRoll, restate_meter: bool = True) -> mido.MidiFile:
     return mf
 
 
-def render(roll: PianoRoll, path: str | os.PathLike | None = None):
+def render(roll: PianoRoll, path: str | os.PathLike | None = None) -> mido.MidiFile:
     """Render a roll to MIDI, optionally writing it to ``path``.
 
     The file is written under a temporary name in the target folder and then
@@ -72,25 +72,26 @@ def render(roll: PianoRoll, path: str | os.PathLike | None = None):
 
     Returns
     -------
-    pretty_midi.PrettyMIDI
-        The written MIDI, as pretty_midi reads it back.
+    mido.MidiFile
+        The type-1 file written (`quantize` reads it back as it is); see
+        `to_pretty_midi` for a `pretty_midi.PrettyMIDI`.
     """
+    mf = to_midi_file(roll)
+    if path is not None:
+        replace_atomically(path, lambda tmp: mf.save(str(tmp)))
+    return mf
+
+
+def to_pretty_midi(roll: PianoRoll):
+    """The rendered roll as pretty_midi reads it (a `pretty_midi.PrettyMIDI`)."""
     import pretty_midi
 
     buf = io.BytesIO()
     to_midi_file(roll).save(file=buf)
-    data = buf.getvalue()
-    if path is not None:
-        write_bytes_atomic(path, data)
     buf.seek(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # pretty_midi's tick-scale notes
         return pretty_midi.PrettyMIDI(buf)
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename."""
-    replace_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
 def write_musicxml(roll: PianoRoll, path: str | os.PathLike) -> None:

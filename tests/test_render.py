@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from midivae import DEFAULT_VELOCITY, PianoRoll, Track, quantize, render
+from midivae.render import to_pretty_midi
 
 STEPS_PER_BEAT = [1, 2, 3, 4, 6, 8, 12]
 NAME_CHARS = "abcxyz ABCXYZ019_-.é中♪"  # includes Latin-1 and non-Latin-1 characters
@@ -93,8 +94,8 @@ def test_to_midi_is_render(tmp_path):
 @pytest.mark.parametrize("via", ["file", "pretty_midi"])
 def test_track_names_round_trip(tmp_path, label, via):
     roll = make_roll([(0, 60, 0, 1, 1)], 2, tracks=[Track(label, 5)])
-    pm = render(roll, tmp_path / "n.mid")
-    back = quantize(tmp_path / "n.mid" if via == "file" else pm)
+    render(roll, tmp_path / "n.mid")
+    back = quantize(tmp_path / "n.mid" if via == "file" else to_pretty_midi(roll))
     assert back.tracks == [Track(label, 5)]
 
 
@@ -277,7 +278,8 @@ def test_render_file_layout_read_by_mido(band, tmp_path):
 def test_render_read_by_pretty_midi(band, tmp_path):
     path = tmp_path / "band.mid"
     returned = render(band, path)
-    for pm in (pretty_midi.PrettyMIDI(str(path)), returned):
+    assert isinstance(returned, mido.MidiFile) and quantize(returned) == band
+    for pm in (pretty_midi.PrettyMIDI(str(path)), to_pretty_midi(band)):
         assert [(i.name, i.program, i.is_drum) for i in pm.instruments] == \
             [("Lead", 73, False), ("Bass", 33, False), ("Drums", 25, True)]
         got = sorted((k, n.pitch, n.start, n.end, n.velocity)
