@@ -7,7 +7,8 @@ music21 load when a function that needs them is first called.
 from midivae.errors import (CheckpointError, DatasetError, MidiReadError, MidivaeError,
                             RollTooLargeError)
 from midivae.layout import RollLayout
-from midivae.quantize import GM_FAMILY_ROLES, Role, assign_roles, quantize
+from midivae.quantize import quantize
+from midivae.roles import GM_FAMILY_ROLES, Role, assign_roles
 from midivae.render import DEFAULT_VELOCITY, render
 from midivae.roll import PianoRoll, Track
 

@@ -12,12 +12,12 @@ import io
 import itertools
 import os
 import warnings
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from midivae.errors import MidiReadError, RollTooLargeError
+from midivae.roles import Role, assign_roles
 from midivae.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes
 from midivae.smf import Smf, SmfTrack, decode_text, read_file, read_smf
 
@@ -26,35 +26,6 @@ MAX_STEPS = 500_000  # default step limit: ~35 hours at 120 bpm and 4 steps per 
 # Tracks x steps x 128 pitches, counting the role layout's tracks too when roles are
 # given (both rolls exist at once): 3 bytes a cell, so quantize peaks near 3 GiB.
 MAX_CELLS = 2**30
-
-
-@dataclass(frozen=True)
-class Role:
-    """A slot of a fixed track layout: tracks that ``match`` are merged into it."""
-
-    name: str  # the roll track's name
-    program: int = 0  # General MIDI program written for the slot
-    is_drum: bool = False  # the slot holds drums
-    match: Callable[[Track], bool] | None = None  # default: by_programs over the slot's family
-
-    def matches(self, track: Track) -> bool:
-        if self.match is not None:
-            return bool(self.match(track))
-        return track.is_drum == self.is_drum and (self.is_drum or track.program // 8 == self.program // 8)
-
-
-GM_FAMILIES = ("piano", "chromatic percussion", "organ", "guitar", "bass", "strings",
-               "ensemble", "brass", "reed", "pipe", "synth lead", "synth pad",
-               "synth effects", "ethnic", "percussive", "sound effects")
-# One role per General MIDI program family (programs 8f..8f+7), plus drums.
-GM_FAMILY_ROLES = tuple(Role(name, program=8 * f) for f, name in enumerate(GM_FAMILIES)) + (
-    Role("drums", program=0, is_drum=True),)
-
-
-def by_name(*substrings: str) -> Callable[[Track], bool]:
-    """A role matcher: the track name contains one of ``substrings`` (case-insensitive)."""
-    subs = [s.lower() for s in substrings]
-    return lambda track: any(s in track.name.lower() for s in subs)
 
 
 def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
@@ -106,7 +77,10 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
     if time_signatures is not None:
         roll = roll.replace(time_signatures=time_signatures)
     if roles is not None:
-        roll = assign_roles(roll, roles)
+        roll, dropped = assign_roles(roll, roles)
+        if dropped:
+            warnings.warn(f"tracks matching no role were dropped: {', '.join(dropped)}",
+                          stacklevel=2)
     return roll
 
 
@@ -277,26 +251,3 @@ def _tick_to_seconds(smf: Smf, tempos):
         i = np.searchsorted(ticks, t, side="right") - 1  # the tempo segment of each tick
         return secs[i] + (t - ticks[i]) * mpqn[i] / (tpb * 1e6)
     return seconds
-
-
-def assign_roles(roll: PianoRoll, roles: Sequence[Role]) -> PianoRoll:
-    """Map a roll's tracks onto a fixed layout of ``roles`` (see `quantize`)."""
-    if not roles:
-        raise ValueError("roles must name at least one role")
-    shape = (len(roles), roll.n_steps, N_PITCHES)
-    onset, sustain = np.zeros(shape, bool), np.zeros(shape, bool)
-    vel = None if roll.velocity is None else np.zeros(shape, np.uint8)
-    dropped = []
-    for k, track in enumerate(roll.tracks):
-        r = next((i for i, role in enumerate(roles) if role.matches(track)), None)
-        if r is None:
-            dropped.append(track.name or f"program {track.program}")
-            continue
-        onset[r] |= roll.onset[k]
-        sustain[r] |= roll.sustain[k]
-        if vel is not None:
-            vel[r] = np.maximum(vel[r], roll.velocity[k])
-    if dropped:
-        warnings.warn(f"tracks matching no role were dropped: {', '.join(dropped)}", stacklevel=3)
-    return roll.replace(onset=onset, sustain=sustain, velocity=vel,
-                        tracks=[Track(r.name, r.program, r.is_drum) for r in roles])

@@ -24,7 +24,8 @@ from conftest import REPO_ROOT, make_roll
 from midivae import MidiReadError, PianoRoll, RollTooLargeError, quantize
 from midivae.data import prepare
 from midivae.data.windows import MAX_WINDOWS, WindowSettings, bar_lines, cut_windows, notes_of
-from midivae.quantize import MAX_CELLS, Role
+from midivae.quantize import MAX_CELLS
+from midivae.roles import Role
 from midivae.roll import arrays_from_notes
 from midivae.smf import MAX_FILE_BYTES
 

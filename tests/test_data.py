@@ -24,7 +24,7 @@ from midivae.cli import main
 from midivae.data import PrepareSettings, PreparedSet, assign_split, prepare
 from midivae.data.windows import WindowSettings, bar_lines, cut_windows, notes_of
 from midivae.layout import from_array, to_array
-from midivae.quantize import Role
+from midivae.roles import Role
 
 TPB = 480
 BROKEN = {"broken/empty.mid": b"", "broken/garbage.MID": b"not a midi file at all",

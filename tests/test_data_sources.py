@@ -14,7 +14,7 @@ from midivae.data import prepare
 from midivae.data.boulanger import SETS, frames_to_roll
 from midivae.data.sources import downbeat_meter
 from midivae.layout import to_array
-from midivae.quantize import Role
+from midivae.roles import Role
 
 
 def assert_windows_round_trip(prepared, every: int = 1):

@@ -10,7 +10,8 @@ them); torch is imported only by `WindowDataset` and `make_loader`.
 """
 
 from midivae.data.build import PrepareSettings, parse_meter, prepare, summary
-from midivae.data.sources import NAMED, ROLE_PRESETS, resolve_source
+from midivae.data.sources import NAMED, resolve_source
+from midivae.roles import ROLE_PRESETS
 from midivae.data.store import PreparedSet
 from midivae.data.windows import SPLITS, assign_split
 

@@ -25,8 +25,8 @@ import numpy as np
 from midivae.errors import DatasetError, MidiReadError
 from midivae.layout import RollLayout
 from midivae.roll import Track
-from midivae.data.sources import (Source, apply_roles, item_label, load_piece, make_roles,
-                                  resolve_source)
+from midivae.roles import assign_roles, parse_roles
+from midivae.data.sources import Source, item_label, load_piece, resolve_source
 from midivae.data.folders import (existing_set, locked, private_folder, publish,
                                   refuse_foreign_files, refuse_source_as_out, remove_own,
                                   remove_stale)
@@ -48,7 +48,7 @@ class PrepareSettings:
     meter: str | None = None  # e.g. "4/4": keep only windows wholly in this meter
     min_notes: int = 1  # drop windows with fewer notes sounding in them (counted)
     pitch_range: tuple[int, int] | None = None  # (low, high) MIDI pitches; None: from the data
-    roles: str | None = None  # track layout, see sources.ROLE_PRESETS; None: the source's
+    roles: str | None = None  # track layout, see roles.ROLE_PRESETS; None: the source's
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train/valid/test shares by piece
     split_salt: str = ""  # any other string gives a different (still stable) split
     velocity: bool = True  # keep velocities for rendering (models see onset/sustain only)
@@ -171,7 +171,7 @@ def _job(src: Source, s: PrepareSettings) -> tuple[_Job, dict]:
         raise DatasetError(f"steps_per_beat={spb} must be a whole multiple of {src.spec}'s "
                            f"{native} frame(s) per quarter note")
     roles = s.roles or src.roles
-    make_roles(roles)  # fail now on a bad spec, not once per piece
+    parse_roles(roles)  # fail now on a bad spec, not once per piece
     velocity = bool(s.velocity and native is None)  # frame rolls have no velocities
     meter = parse_meter(s.meter) if s.meter else None
     job = _Job(src.kind, spb, velocity, roles,
@@ -218,7 +218,7 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
     elif high < low:  # no note at all
         low, high = 0, 127
     meter = job.windows.meter or _most_common_meter(meters)
-    tracks = [Track(r.name, r.program, r.is_drum) for r in make_roles(job.roles)]
+    tracks = [Track(r.name, r.program, r.is_drum) for r in parse_roles(job.roles)]
     layout = RollLayout(job.steps_per_beat, low, high - low + 1, tuple(tracks), meter,
                         _typical_tempo(tmp))
     return {
@@ -254,7 +254,7 @@ def _process_one(job: _Job, item: tuple) -> dict:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             piece = load_piece(job.kind, item, job.steps_per_beat, job.velocity)
-            roll, lost = apply_roles(piece.roll, job.roles)
+            roll, lost = assign_roles(piece.roll, job.roles)
         notes = notes_of(roll)
         lines = bar_lines(roll)
         windows, dropped = cut_windows(roll, notes, lines, job.windows)

@@ -6,7 +6,7 @@ turns one item into a `Piece` inside a preparation worker; it raises on a bad
 file, and the caller records the reason. Listing a source only stats its files;
 a listed path that is not a regular file (a FIFO or device named ``x.mid``) is
 refused unread when loaded (`midivae.smf.read_file`), never waited on. Role
-specs (`make_roles`) give every piece of a set the same fixed track layout.
+specs (`midivae.roles.parse_roles`) give every piece of a set the same fixed track layout.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import hashlib
 import itertools
 import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -23,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from midivae.errors import DatasetError
-from midivae.roll import PianoRoll, Track
+from midivae.roll import PianoRoll
 
 MIDI_SUFFIXES = (".mid", ".midi")
 NAMED = ("bach-chorales", "essen-folk", "pop909", "boulanger:jsb", "boulanger:nottingham",
@@ -39,7 +38,7 @@ class Source:
     kind: str  # "folder", "pop909", "boulanger", "bach-chorales" or "essen-folk"
     slug: str  # default name of the prepared set's folder
     items: list[tuple]  # one per piece; item[0] is the piece's identity
-    roles: str  # default role spec (see `make_roles`)
+    roles: str  # default role spec (see `midivae.roles.parse_roles`)
     steps_per_beat: int = 4  # default grid
     native_steps_per_beat: int | None = None  # frame rolls only: the grid the data has
     fingerprint: str = ""  # changes when the source's files change
@@ -54,76 +53,6 @@ class Piece(NamedTuple):
     split: str | None = None  # a published split, else None (hashed)
     label: str = ""  # class name for conditioning, "" when unlabelled
     warnings: tuple[str, ...] = ()  # conversions that changed something
-
-
-# -- roles ------------------------------------------------------------------------
-ROLE_PRESETS = {
-    "merge": "every pitched track merged into one track 'all'; drum tracks dropped",
-    "merge+drums": "two tracks: 'pitched' (all pitched tracks merged) and 'drums'",
-    "gm": "one track per General MIDI family (16) plus drums: midivae.quantize.GM_FAMILY_ROLES",
-    "names:A,B,...": "one track per name; a track goes to the first name its name contains",
-    "order:A,B,...": "the k-th track of the file (in file order) becomes track A, B, ...",
-}
-
-
-class _NameIs:
-    """Role matcher: the track's name equals ``name`` (case-insensitive)."""
-
-    def __init__(self, name: str):
-        self.name = name.lower()
-
-    def __call__(self, track: Track) -> bool:
-        return track.name.lower() == self.name
-
-
-class _NameContains(_NameIs):
-    def __call__(self, track: Track) -> bool:
-        return self.name in track.name.lower()
-
-
-def _is_drum(track: Track) -> bool:
-    return track.is_drum
-
-
-def _is_pitched(track: Track) -> bool:
-    return not track.is_drum
-
-
-def make_roles(spec: str):
-    """The `midivae.quantize.Role` list a role spec names (see ``ROLE_PRESETS``)."""
-    from midivae.quantize import GM_FAMILY_ROLES, Role
-    if spec == "merge":
-        return [Role("all", 0, match=_is_pitched)]
-    if spec == "merge+drums":
-        return [Role("pitched", 0, match=_is_pitched), Role("drums", 0, True, match=_is_drum)]
-    if spec == "gm":
-        return list(GM_FAMILY_ROLES)
-    kind, _, names = spec.partition(":")
-    names = [n.strip() for n in names.split(",") if n.strip()]
-    if kind in ("names", "order") and names and len(set(n.lower() for n in names)) == len(names):
-        matcher = _NameContains if kind == "names" else _NameIs
-        return [Role(n, 0, match=matcher(n)) for n in names]
-    raise DatasetError(f"roles: unknown spec {spec!r}; use one of {', '.join(ROLE_PRESETS)}")
-
-
-def apply_roles(roll: PianoRoll, spec: str) -> tuple[PianoRoll, list[str]]:
-    """Map a roll onto the fixed layout ``spec`` names.
-
-    Returns the new roll and the names of the tracks that had notes but matched
-    no role (they are dropped; the caller records them).
-    """
-    from midivae.quantize import assign_roles
-    roles = make_roles(spec)
-    if spec.startswith("order:"):  # rename by position, then match names exactly
-        named = [Track(roles[k].name if k < len(roles) else f"#{k + 1}", t.program, t.is_drum)
-                 for k, t in enumerate(roll.tracks)]
-        roll = roll.replace(tracks=named)
-    dropped = [t.name or f"program {t.program}{' (drums)' if t.is_drum else ''}"
-               for k, t in enumerate(roll.tracks)
-               if roll.onset[k].any() and not any(r.matches(t) for r in roles)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the dropped tracks are returned instead
-        return assign_roles(roll, roles), dropped
 
 
 # -- resolving a SOURCE -----------------------------------------------------------
