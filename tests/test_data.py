@@ -230,18 +230,18 @@ def test_a_killed_build_leaves_no_set_and_the_next_build_cleans_up(folder, tmp_p
 def test_a_worker_that_dies_costs_one_piece_not_the_build(folder, tmp_path, monkeypatch):
     import multiprocessing
 
-    import midivae.data.build as prep
+    from midivae.data.folder import FileItem
     if multiprocessing.get_start_method() != "fork":
         pytest.skip("the crash is injected by monkeypatching, which needs forked workers")
     root, bad = folder
-    real = prep.load_piece
+    real = FileItem.load
 
-    def crashing(kind, item, *args):
-        if item[0] == "reels/Tune 2.mid":
+    def crashing(item, *args):
+        if item.id == "reels/Tune 2.mid":
             os._exit(3)
-        return real(kind, item, *args)
+        return real(item, *args)
 
-    monkeypatch.setattr(prep, "load_piece", crashing)
+    monkeypatch.setattr(FileItem, "load", crashing)
     prepared = prepare(root, tmp_path / "set", bars=4, workers=2)
     reasons = {s["piece"]: s["reason"] for s in prepared.manifest["skipped"]}
     assert set(reasons) == bad | {"reels/Tune 2.mid"}
@@ -372,8 +372,8 @@ def test_sources_joined_with_plus_alternate_and_label_each_piece(tmp_path):
 
     src = resolve_source("bach-chorales+essen-folk")
     assert src.kind == "several"
-    assert [it[2] for it in src.items[:4]] == ["bach-chorales", "essen-folk"] * 2
-    assert src.items[0][0] == "bach-chorales/" + resolve_source("bach-chorales").items[0][0]
+    assert [it.label for it in src.items[:4]] == ["bach-chorales", "essen-folk"] * 2
+    assert src.items[0].id == "bach-chorales/" + resolve_source("bach-chorales").items[0].id
     assert src.roles == "merge"  # the two sets' own layouts differ
     assert len(src.items) == (len(resolve_source("bach-chorales").items)
                               + len(resolve_source("essen-folk").items))

@@ -12,7 +12,7 @@ import pytest
 from midivae import quantize, render
 from midivae.data import prepare
 from midivae.data.boulanger import SETS, frames_to_roll
-from midivae.data.sources import downbeat_meter
+from midivae.data.pop909 import downbeat_meter
 from midivae.layout import to_array
 from midivae.roles import Role
 
@@ -125,12 +125,12 @@ def test_a_pickup_bar_keeps_the_scores_bar_lines():
 
 
 def test_the_corpus_traps_are_converted_not_crashed(tmp_path):
-    from midivae.data.corpus import load
-    bwv277 = load("bach-chorales", ("bach/bwv277", "bach/bwv277"), 4, True)
+    from midivae.data.corpus import ScoreItem
+    bwv277 = ScoreItem("bach/bwv277", "bach/bwv277", chorale=True).load(4, True)
     assert any("repeats not expanded" in w for w in bwv277.warnings)
     assert bwv277.roll.n_notes > 0
     # altdeu10 tune 5 shares one TimeSignature object between measures in the ABC parse
-    tune = load("essen-folk", ("altdeu10/5", "altdeu10", 5), 4, True)
+    tune = ScoreItem("altdeu10/5", "essenFolksong/altdeu10", 5).load(4, True)
     assert tune.roll.n_notes > 0 and tune.roll.n_tracks == 1
 
 

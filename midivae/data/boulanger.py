@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from midivae.errors import DatasetError
+from midivae.data.source import Piece, Source
 from midivae.roll import N_PITCHES, PianoRoll, Track, sustain_starts
 
 LOWEST_PITCH = 21  # MIDI pitch of column 0 (A0)
@@ -33,9 +35,22 @@ SETS = {  # name: (file, frames per quarter note, published train/valid/test siz
 KEYS = {"train": "traindata", "valid": "validdata", "test": "testdata"}
 
 
-def resolve(spec: str, folder: Path):
+@dataclass(frozen=True)
+class SequenceItem:
+    id: str  # "<set>/<split>/<index>"
+    path: str  # the .mat file
+    split: str
+    index: int
+    frames_per_beat: int
+    label: str = ""
+
+    def load(self, steps_per_beat: int, velocity: bool) -> Piece:
+        return load(self, steps_per_beat, velocity)
+
+
+def resolve(spec: str, root: Path, labels: bool) -> Source:
     """The `Source` for ``boulanger:NAME``: one item per published sequence."""
-    from midivae.data.sources import Source
+    folder = root / "boulanger"
     name = spec.partition(":")[2]
     if name not in SETS:
         raise DatasetError(f"unknown Boulanger set {name!r}; choose one of {', '.join(SETS)}")
@@ -45,7 +60,7 @@ def resolve(spec: str, folder: Path):
         raise DatasetError(f"{path} does not exist; pass data_root (--data-root) pointing at the "
                            "folder that holds boulanger/")
     cells = _read(str(path))
-    items = [(f"{name}/{split}/{i:03d}", str(path), split, i, native)
+    items = [SequenceItem(f"{name}/{split}/{i:03d}", str(path), split, i, native)
              for split in KEYS for i in range(len(cells[split]))]
     st = path.stat()
     fingerprint = hashlib.sha256(f"{path.resolve()}\x00{st.st_size}\x00{st.st_mtime_ns}"
@@ -72,12 +87,12 @@ def _read(path: str) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def load(item: tuple, steps_per_beat: int):
-    """One published sequence as a one-track `PianoRoll` (see module docstring)."""
-    from midivae.data.sources import Piece
-    piece_id, path, split, index, native = item
-    frames = _read(path)[split][index]
-    return Piece(piece_id, frames_to_roll(frames, native, steps_per_beat), split=split)
+def load(item: SequenceItem, steps_per_beat: int, velocity: bool = False) -> Piece:
+    """One published sequence as a one-track `PianoRoll` (see module docstring); frame
+    rolls have no velocities, so ``velocity`` is ignored."""
+    frames = _read(item.path)[item.split][item.index]
+    return Piece(item.id, frames_to_roll(frames, item.frames_per_beat, steps_per_beat),
+                 split=item.split)
 
 
 def frames_to_roll(frames: np.ndarray, frames_per_beat: int, steps_per_beat: int) -> PianoRoll:

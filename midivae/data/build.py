@@ -26,7 +26,8 @@ from midivae.errors import DatasetError, MidiReadError
 from midivae.layout import RollLayout
 from midivae.roll import Track
 from midivae.roles import assign_roles, parse_roles
-from midivae.data.sources import Source, item_label, load_piece, resolve_source
+from midivae.data.source import Source
+from midivae.data.sources import resolve_source
 from midivae.data.folders import (existing_set, locked, private_folder, publish,
                                   refuse_foreign_files, refuse_source_as_out, remove_own,
                                   remove_stale)
@@ -95,7 +96,6 @@ def parse_meter(text: str) -> tuple[int, int]:
 class _Job:
     """What a worker needs to turn one item into a piece record (picklable)."""
 
-    kind: str
     steps_per_beat: int
     velocity: bool
     roles: str
@@ -174,7 +174,7 @@ def _job(src: Source, s: PrepareSettings) -> tuple[_Job, dict]:
     parse_roles(roles)  # fail now on a bad spec, not once per piece
     velocity = bool(s.velocity and native is None)  # frame rolls have no velocities
     meter = parse_meter(s.meter) if s.meter else None
-    job = _Job(src.kind, spb, velocity, roles,
+    job = _Job(spb, velocity, roles,
                WindowSettings(s.bars, s.hop, meter, s.min_notes, s.pitch_range))
     effective = asdict(replace(s, steps_per_beat=spb, roles=roles))
     return job, effective
@@ -185,8 +185,7 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
     """Load every item, write the kept pieces into ``tmp``; returns the manifest (no settings)."""
     started = time.time()
     writer = SetWriter(tmp)
-    labelled = src.kind == "several" or (settings.labels and src.kind == "folder")
-    label_names = sorted({item_label(src.kind, it) for it in items}) if labelled else []
+    label_names = sorted({it.label for it in items}) if src.labelled else []
     label_index = {name: i for i, name in enumerate(label_names)}
     skipped, notes_, dropped, meters = [], [], Counter(), Counter()
     pieces, windows = Counter(), Counter()
@@ -247,13 +246,13 @@ def _typical_tempo(folder: Path) -> float:
 
 
 # -- workers ------------------------------------------------------------------------
-def _process_one(job: _Job, item: tuple) -> dict:
+def _process_one(job: _Job, item) -> dict:
     """One item -> a piece record, or ``{"id", "skip": reason}``. Never raises on bad data."""
-    piece_id = item[0]
+    piece_id = item.id
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            piece = load_piece(job.kind, item, job.steps_per_beat, job.velocity)
+            piece = item.load(job.steps_per_beat, job.velocity)
             roll, lost = assign_roles(piece.roll, job.roles)
         notes = notes_of(roll)
         lines = bar_lines(roll)
@@ -278,8 +277,8 @@ def _process_one(job: _Job, item: tuple) -> dict:
     return rec
 
 
-def _died(item: tuple) -> dict:
-    return {"id": item[0], "skip": "the worker process died while loading it (a crash or out "
+def _died(item) -> dict:
+    return {"id": item.id, "skip": "the worker process died while loading it (a crash or out "
             "of memory)"}
 
 

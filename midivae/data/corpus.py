@@ -13,23 +13,39 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
+from midivae.data.source import Piece, Source
 from midivae.score import from_music21
 
 VOICES = ("soprano", "alto", "tenor", "bass")  # bach-chorales track layout
 
 
-def resolve(spec: str):
-    """The `Source` for ``bach-chorales`` (one item per chorale) or ``essen-folk`` (per tune)."""
+NAMES = ("bach-chorales", "essen-folk")
+
+
+@dataclass(frozen=True)
+class ScoreItem:
+    id: str  # the chorale's corpus path, or "<collection>/<tune number>"
+    path: str  # corpus path to parse ("bach/bwv66.6", "essenFolksong/han1")
+    number: int | None = None  # the tune's number inside an ABC collection
+    chorale: bool = False  # pick the four voices (bach-chorales)
+    label: str = ""
+
+    def load(self, steps_per_beat: int, velocity: bool) -> Piece:
+        return load(self, steps_per_beat, velocity)
+
+
+def resolve(spec: str, root: Path, labels: bool) -> Source:
+    """``bach-chorales`` (one item per chorale) or ``essen-folk`` (one per tune)."""
     import music21
-    from midivae.data.sources import Source
     from music21 import corpus
     version = ".".join(map(str, music21.VERSION[:3]))
     if spec == "bach-chorales":
         # the Riemenschneider list (371) names 350 distinct files: keep each once
         names = list(dict.fromkeys(corpus.chorales.Iterator(returnType="filename")))
-        items = [(name, name) for name in names]
+        items = [ScoreItem(name, name, chorale=True) for name in names]
         roles = "names:" + ",".join(VOICES)  # _choose_voices names the parts
         info = {"kind": "music21", "set": spec, "music21": version, "chorales": len(items)}
     else:
@@ -37,27 +53,23 @@ def resolve(spec: str):
         items = []
         for path in sorted(folder.glob("*.abc")):
             text = path.read_text(encoding="latin-1")
-            items += [(f"{path.stem}/{n}", path.stem, int(n))
+            items += [ScoreItem(f"{path.stem}/{n}", f"essenFolksong/{path.stem}", int(n))
                       for n in re.findall(r"^X:\s*(\d+)", text, flags=re.M)]
         roles = "order:melody"
         info = {"kind": "music21", "set": spec, "music21": version, "tunes": len(items)}
     fingerprint = hashlib.sha256(f"{spec}\x00{version}\x00{len(items)}".encode()).hexdigest()
-    return Source(spec, spec, spec, items, roles=roles, fingerprint=fingerprint, info=info)
+    return Source(spec, "music21", spec, items, roles=roles, fingerprint=fingerprint, info=info)
 
 
-def load(kind: str, item: tuple, steps_per_beat: int, velocity: bool):
+def load(item: ScoreItem, steps_per_beat: int, velocity: bool) -> Piece:
     """One chorale or tune as a `Piece` (tracks soprano..bass, or one melody)."""
-    from midivae.data.sources import Piece
     from music21 import corpus
-    if kind == "bach-chorales":
-        piece_id, name = item
-        score, notes = _choose_voices(corpus.parse(name))
-    else:
-        piece_id, stem, number = item
-        score = corpus.parse(f"essenFolksong/{stem}", number=number)
-        notes = []
+    score = corpus.parse(item.path, number=item.number)
+    notes = []
+    if item.chorale:
+        score, notes = _choose_voices(score)
     roll, more = from_music21(score, steps_per_beat, velocity)
-    return Piece(piece_id, roll, warnings=tuple(notes + more))
+    return Piece(item.id, roll, warnings=tuple(notes + more))
 
 
 def _choose_voices(score):

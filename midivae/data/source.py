@@ -1,0 +1,76 @@
+"""The protocol every data source follows: a `Source` of typed items, each loading a `Piece`.
+
+A source module (`folder`, `pop909`, `corpus`, `boulanger`) has two functions:
+
+- ``resolve(spec, root, labels) -> Source``: list the pieces (cheap: stats files
+  or reads an index), one small picklable item per piece;
+- ``load(item, steps_per_beat, velocity) -> Piece``: load one piece inside a
+  preparation worker; it raises on a bad file and the caller records the reason.
+
+Items are frozen dataclasses with an ``id`` (the piece's identity; splits hash
+it), a ``label`` (for conditioning; "" when unlabelled) and a ``load`` method
+that calls their module's ``load``. `midivae.data.sources` registers the
+modules and turns a SOURCE string into a `Source`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from midivae.roll import PianoRoll
+
+
+class Piece(NamedTuple):
+    """One loaded piece, in its source's track layout (before roles)."""
+
+    id: str  # identity: relative path or corpus name; splits hash it
+    roll: PianoRoll
+    split: str | None = None  # a published split, else None (hashed)
+    label: str = ""  # class name for conditioning, "" when unlabelled
+    warnings: tuple[str, ...] = ()  # conversions that changed something
+
+
+class Item(Protocol):
+    """One piece of a source, not yet loaded (picklable, sent to worker processes)."""
+
+    id: str
+    label: str
+
+    def load(self, steps_per_beat: int, velocity: bool) -> Piece: ...
+
+
+@dataclass
+class Source:
+    """A resolved SOURCE: its work items and what a set built from it defaults to."""
+
+    spec: str  # the SOURCE string as given
+    kind: str  # the source module's name: "folder", "pop909", "music21", "boulanger", "several"
+    slug: str  # default name of the prepared set's folder
+    items: list  # of Item, one per piece
+    roles: str  # default role spec (see `midivae.roles.parse_roles`)
+    steps_per_beat: int = 4  # default grid
+    native_steps_per_beat: int | None = None  # frame rolls only: the grid the data has
+    fingerprint: str = ""  # changes when the source's files change
+    labelled: bool = False  # items carry conditioning labels
+    info: dict = field(default_factory=dict)  # what the manifest records about it
+
+
+def stat_fingerprint(files: list[Path]) -> str:
+    """A hash of the files' paths, sizes and modification times (changes when they do)."""
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            st = f.stat()
+            h.update(f"{f}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{f}\x00missing\n".encode())
+    return h.hexdigest()
+
+
+def slug(name: str) -> str:
+    """A folder name made of ``name``'s safe characters."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "set"
