@@ -1,16 +1,172 @@
 """The `midivae` command: the only module that parses arguments or prints.
 
 Nothing imports this module; it imports the rest lazily so `--help` is fast.
+Every refusal is one line on stderr: exit status 2 for a bad argument, 1 for a
+file that cannot be read or written (or would be overwritten without --force).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import re
 import sys
 
 
+class _Failure(Exception):
+    """A command refuses: one line on stderr and an exit status (2: a bad argument)."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``midivae train: error: ...``, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+# -- argument types: argparse turns an ArgumentTypeError into a one-line error -----------
+
+def _number(kind, text: str, what: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _number(int, text, "a whole number >= 1")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _number(int, text, "a whole number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    value = _number(float, text, "a number")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value:g}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
+    return value
+
+
+def pitch_range(text: str) -> tuple[int, int]:
+    """``"21-108"`` -> (21, 108); the bounds are checked by `PrepareSettings`."""
+    parts = text.split("-")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"must look like LOW-HIGH, e.g. 21-108, got {text!r}")
+    return tuple(_number(int, p, "LOW-HIGH, e.g. 21-108") for p in parts)
+
+
+def splits(text: str) -> tuple[float, ...]:
+    """``"0.8,0.1,0.1"`` -> three finite shares; their rules are `PrepareSettings`'."""
+    try:
+        return tuple(finite_float(v) for v in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be three finite shares like 0.8,0.1,0.1, "
+                                         f"got {text!r}") from None
+
+
+def role_spec(text: str) -> str:
+    """A track layout spec, checked by the one function that reads it."""
+    from midivae.errors import DatasetError
+    from midivae.roles import parse_roles
+    try:
+        parse_roles(text)
+    except DatasetError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("roles: ")) from None
+    return text
+
+
+# -- paths: checked before any work, so a refusal changes nothing -------------------------
+
+def _input_file(path: str) -> None:
+    if not os.path.lexists(path):
+        raise _Failure(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise _Failure(f"{path}: is a folder, not a file")
+
+
+def _writable_folder(folder: str, path: str, *, create: bool) -> None:
+    """``folder`` exists (or, with ``create``, can be made) and may be written in."""
+    folder = os.path.abspath(folder)
+    existing = folder
+    while not os.path.lexists(existing):
+        if not create:
+            raise _Failure(f"{path}: folder {folder} does not exist")
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise _Failure(f"{path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _Failure(f"{path}: cannot write in {existing} (permission denied)")
+
+
+def _output_file(path: str | os.PathLike, *, force: bool, create: bool = False) -> None:
+    """``path`` may be written: its folder is there (or can be made), it is no folder,
+    and it exists only if ``force``."""
+    path = os.fspath(path)
+    _writable_folder(os.path.dirname(os.path.abspath(path)), path, create=create)
+    if os.path.isdir(path):
+        raise _Failure(f"{path}: is a folder, not a file")
+    if os.path.lexists(path) and not force:
+        raise _Failure(f"{path} exists; pass --force to overwrite it")
+
+
+def _output_folder(path: str) -> None:
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise _Failure(f"{path}: is a file, not a folder")
+    _writable_folder(path, path, create=True)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_device(name: str) -> None:
+    import torch
+    try:
+        torch.empty(0, device=name)
+    except (RuntimeError, AssertionError, ValueError) as err:
+        reason = (str(err).strip().splitlines() or ["unknown device"])[0]
+        raise _Failure(f"argument --device: cannot use {name!r} here ({reason})", 2) from None
+
+
+# -- commands ------------------------------------------------------------------------------
+
 def _cmd_quantize(args) -> int:
     from midivae.quantize import quantize
+    _input_file(args.midi)
+    if args.out:
+        if _same_file(args.midi, args.out):
+            raise _Failure(f"{args.out} is the input file; writing it would replace the input "
+                           "with a lossy re-render (choose another --out)")
+        _output_file(args.out, force=args.force)
     roll = quantize(args.midi, steps_per_beat=args.steps_per_beat)
     print(roll)
     if args.out:
@@ -19,22 +175,44 @@ def _cmd_quantize(args) -> int:
     return 0
 
 
+def _train_inputs(args):
+    """(set, fresh model, train settings), after every check that needs no training:
+    a refusal here has written nothing."""
+    from midivae.checkpoint import checkpoint_paths
+    from midivae.data import PreparedSet
+    from midivae.errors import DatasetError
+    from midivae.models import PRESETS
+    from midivae.train import model_for_set
+
+    if args.preset not in PRESETS:
+        raise _Failure(f"argument --preset: unknown preset {args.preset!r}; choose from "
+                       f"{', '.join(sorted(PRESETS))}", 2)
+    prepared = PreparedSet(args.dataset)
+    model, cfg = model_for_set(prepared, args.preset)  # checks the set fits a model
+    if len(prepared.indices("train")) == 0:
+        raise DatasetError(f"{prepared.path}: the train split holds no window")
+    if os.path.isdir(args.out):
+        raise _Failure(f"{args.out}: is a folder; --out names a checkpoint, e.g. "
+                       f"{os.path.join(args.out, 'model')}")
+    for path in checkpoint_paths(args.out):
+        _output_file(path, force=args.force, create=True)
+    _check_device(args.device)
+    return prepared, model, cfg
+
+
 def _cmd_train(args) -> int:
     import time
 
     from midivae import distributed
-    from midivae.data import PreparedSet, make_loader
-    from midivae.errors import DatasetError
-    from midivae.train import model_for_set, train
+    from midivae.data import make_loader
+    from midivae.train import train
 
+    prepared, model, cfg = _train_inputs(args)
     device = distributed.setup(args.device)  # joins torchrun's process group, if any
     rank, n_procs = distributed.world()
-    prepared = PreparedSet(args.dataset)
-    model, cfg = model_for_set(prepared, args.preset)
-    steps, batch = args.steps or cfg.steps, args.batch_size or cfg.batch_size
+    steps = cfg.steps if args.steps is None else args.steps
+    batch = cfg.batch_size if args.batch_size is None else args.batch_size
     n_train = len(prepared.indices("train"))
-    if n_train == 0:
-        raise DatasetError(f"{prepared.path}: the train split holds no window")
     loader = make_loader(prepared, "train", batch_size=batch, transpose=args.transpose,
                          drop_last=n_train >= batch * n_procs, distributed=n_procs > 1,
                          seed=args.seed)
@@ -54,7 +232,8 @@ def _cmd_train(args) -> int:
     try:
         train(model, loader, **{**cfg.train_kwargs(), "steps": steps}, valid_loader=valid,
               valid_every=args.valid_every, device=device, seed=args.seed, log=log,
-              log_every=args.log_every, checkpoint=args.out)
+              log_every=args.log_every, checkpoint=args.out,
+              checkpoint_every=args.checkpoint_every)
     finally:
         distributed.teardown()
     if rank == 0:
@@ -63,50 +242,51 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_sample(args) -> int:
-    import os
-
     from midivae.checkpoint import load_checkpoint
-    from midivae.generate import sample
+    from midivae.generate import layout_of, sample
 
-    from midivae.generate import layout_of
-
+    _output_folder(args.out)
+    paths = [os.path.join(args.out, f"sample_{i:03d}.mid") for i in range(args.n)]
+    for path in paths:
+        _output_file(path, force=args.force, create=True)
     model = load_checkpoint(args.checkpoint).eval()
     layout = layout_of(model)
     if layout.labels and args.label is None:
-        print(f"midivae sample: error: this model is conditioned; pass --label, one of "
-              f"{', '.join(layout.labels)}", file=sys.stderr)
-        return 2
+        raise _Failure(f"this model is conditioned; pass --label, one of "
+                       f"{', '.join(layout.labels)}", 2)
     try:
         label = None if args.label is None else layout.label_index(args.label)
     except ValueError as err:
-        print(f"midivae sample: error: {err}", file=sys.stderr)
-        return 2
+        raise _Failure(str(err), 2) from None
     os.makedirs(args.out, exist_ok=True)
-    for i, roll in enumerate(sample(model, args.n, temperature=args.temperature, seed=args.seed,
-                                    label=label)):
+    rolls = sample(model, args.n, temperature=args.temperature, seed=args.seed, label=label)
+    for path, roll in zip(paths, rolls):
         if args.qpm:
             roll = roll.replace(tempos=[(0, args.qpm)])
-        path = os.path.join(args.out, f"sample_{i:03d}.mid")
         roll.to_midi(path)
         print(f"wrote {path}: {roll.n_notes} notes, {roll.n_steps} steps")
     return 0
 
 
 def _cmd_demo(args) -> int:
-    import os
-
     import music21
 
     from midivae.quantize import quantize
     from midivae.render import render
 
-    os.makedirs(args.out, exist_ok=True)
-    score = music21.corpus.parse(args.chorale)  # the embedded default data: no download
+    _output_folder(args.out)
+    try:
+        score = music21.corpus.parse(args.chorale)  # the embedded default data: no download
+    except music21.exceptions21.Music21Exception:
+        raise _Failure(f"argument --chorale: {args.chorale!r} is not a work in the music21 "
+                       "corpus (e.g. bach/bwv66.6)", 2) from None
+    path = os.path.join(args.out, args.chorale.replace("/", "_") + ".mid")
+    _output_file(path, force=True, create=True)  # the demo's own file: rewritten each run
     data = music21.midi.translate.streamToMidiFile(score).writestr()
     roll = quantize(data, steps_per_beat=args.steps_per_beat)
     print(f"quantized {args.chorale} from the music21 corpus:\n  {roll}")
     print(f"  bars start at steps {roll.bar_starts()[:8].tolist()} ...")
-    path = os.path.join(args.out, args.chorale.replace("/", "_") + ".mid")
+    os.makedirs(args.out, exist_ok=True)
     render(roll, path)
     again = quantize(path, steps_per_beat=args.steps_per_beat)
     print(f"rendered to {path}; re-quantized roll identical: {again == roll}")
@@ -116,22 +296,14 @@ def _cmd_demo(args) -> int:
 def _cmd_prepare(args) -> int:
     from midivae.data import PrepareSettings, prepare, summary
 
-    def numbers(option: str, text: str | None, sep: str, kind, example: str):
-        try:
-            return None if text is None else tuple(kind(v) for v in text.split(sep))
-        except ValueError:
-            raise ValueError(f"{option} must look like {example}, got {text!r}") from None
     try:
         settings = PrepareSettings(
             bars=args.bars, hop=args.hop, steps_per_beat=args.steps_per_beat,
             meter=args.meter, min_notes=args.min_notes, roles=args.roles,
-            pitch_range=numbers("--pitch-range", args.pitch_range, "-", int, "21-108"),
-            splits=numbers("--splits", args.splits, ",", float, "0.8,0.1,0.1"),
-            split_salt=args.split_salt, velocity=not args.no_velocity,
-            labels=args.labels, limit=args.limit)
+            pitch_range=args.pitch_range, splits=args.splits, split_salt=args.split_salt,
+            velocity=not args.no_velocity, labels=args.labels, limit=args.limit)
     except ValueError as err:
-        print(f"midivae prepare: error: {err}", file=sys.stderr)
-        return 2
+        raise _Failure(str(err), 2) from None
     progress = None if args.quiet else _progress_bar()
     try:
         prepared = prepare(args.source, args.out, settings, data_root=args.data_root,
@@ -145,6 +317,7 @@ def _cmd_prepare(args) -> int:
               file=sys.stderr)
         return 1
     return 0
+
 
 def _progress_bar(width: int = 30):
     import time
@@ -164,20 +337,23 @@ def _progress_bar(width: int = 30):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="midivae", description="Make music with variational autoencoders over MIDI piano rolls.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     q = sub.add_parser("quantize", help="quantize a MIDI file to a piano roll and render it back")
     q.add_argument("midi", help="input MIDI file")
-    q.add_argument("--steps-per-beat", type=int, default=4, help="grid steps per quarter note")
-    q.add_argument("--out", help="write the re-rendered MIDI here")
+    q.add_argument("--steps-per-beat", type=positive_int, default=4,
+                   help="grid steps per quarter note")
+    q.add_argument("--out", help="write the re-rendered MIDI here (never the input file)")
+    q.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     q.set_defaults(func=_cmd_quantize)
 
     d = sub.add_parser("demo", help="run the demo on the embedded music21 corpus")
     d.add_argument("--out", default="out", help="folder for the files the demo writes")
     d.add_argument("--chorale", default="bach/bwv66.6", help="music21 corpus work to use")
-    d.add_argument("--steps-per-beat", type=int, default=4, help="grid steps per quarter note")
+    d.add_argument("--steps-per-beat", type=positive_int, default=4,
+                   help="grid steps per quarter note")
     d.set_defaults(func=_cmd_demo)
 
     t = sub.add_parser("train", help="train a VAE on a prepared set",
@@ -188,24 +364,33 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="hierarchical-4bar-cpu",
                    help="named settings (see midivae.models.PRESETS)")
     t.add_argument("--out", default="runs/model", help="checkpoint path (.safetensors + .json)")
-    t.add_argument("--steps", type=int, help="optimiser steps (default: the preset's)")
-    t.add_argument("--batch-size", type=int, help="windows per batch (default: the preset's)")
-    t.add_argument("--transpose", type=int, default=0,
+    t.add_argument("--force", action="store_true", help="overwrite the checkpoint if it exists")
+    t.add_argument("--steps", type=positive_int, help="optimiser steps (default: the preset's)")
+    t.add_argument("--batch-size", type=positive_int,
+                   help="windows per batch (default: the preset's)")
+    t.add_argument("--transpose", type=non_negative_int, default=0,
                    help="random transposition augmentation, up to this many semitones")
     t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--log-every", type=int, default=50, help="steps between printed lines")
-    t.add_argument("--valid-every", type=int, default=500, help="steps between validations")
+    t.add_argument("--seed", type=non_negative_int, default=0)
+    t.add_argument("--log-every", type=positive_int, default=50,
+                   help="steps between printed lines")
+    t.add_argument("--valid-every", type=positive_int, default=500,
+                   help="steps between validations")
+    t.add_argument("--checkpoint-every", type=positive_int, default=500,
+                   help="steps between checkpoints (also saved at the end and on Ctrl-C)")
     t.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("sample", help="draw MIDI clips from a trained model")
     s.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
-    s.add_argument("--n", type=int, default=4, help="how many clips")
-    s.add_argument("--temperature", type=float, default=1.0, help="0 = most likely cells")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--qpm", type=float, help="tempo to write (default: the data's)")
+    s.add_argument("--n", type=positive_int, default=4, help="how many clips")
+    s.add_argument("--temperature", type=non_negative_float, default=1.0,
+                   help="0 = most likely cells")
+    s.add_argument("--seed", type=non_negative_int, default=0)
+    s.add_argument("--qpm", type=positive_float, help="tempo to write (default: the data's)")
     s.add_argument("--label", help="for a conditioned model: which label (e.g. essen-folk)")
     s.add_argument("--out", default="out", help="folder for the MIDI files")
+    s.add_argument("--force", action="store_true",
+                   help="overwrite sample_NNN.mid files that exist")
     s.set_defaults(func=_cmd_sample)
 
     # -- prepare (datasets) ---------------------------------------------------
@@ -217,25 +402,27 @@ def _build_parser() -> argparse.ArgumentParser:
                         "manifest.json. Exit status 0 when at least one window was made.")
     pr.add_argument("source", help="MIDI folder or named set")
     pr.add_argument("--out", help="where the set goes (default: datasets/<source name>)")
-    pr.add_argument("--bars", type=int, default=4, help="bars per window (default 4)")
-    pr.add_argument("--hop", type=int, default=1, help="bars between window starts (default 1)")
-    pr.add_argument("--steps-per-beat", type=int, help="grid steps per quarter note "
+    pr.add_argument("--bars", type=positive_int, default=4, help="bars per window (default 4)")
+    pr.add_argument("--hop", type=positive_int, default=1,
+                    help="bars between window starts (default 1)")
+    pr.add_argument("--steps-per-beat", type=positive_int, help="grid steps per quarter note "
                     "(default 4; frame-roll sets: their own frame rate)")
     pr.add_argument("--meter", help="keep only windows wholly in this meter, e.g. 4/4")
-    pr.add_argument("--min-notes", type=int, default=1,
+    pr.add_argument("--min-notes", type=non_negative_int, default=1,
                     help="drop windows with fewer notes (default 1)")
-    pr.add_argument("--pitch-range", metavar="LOW-HIGH",
+    pr.add_argument("--pitch-range", type=pitch_range, metavar="LOW-HIGH",
                     help="MIDI pitches kept, e.g. 21-108 (default: from the data)")
-    pr.add_argument("--roles", help="track layout: merge, merge+drums, gm, names:A,B,... or "
-                    "order:A,B,... (default: the source's)")
-    pr.add_argument("--splits", default="0.8,0.1,0.1",
+    pr.add_argument("--roles", type=role_spec, help="track layout: merge, merge+drums, gm, "
+                    "names:A,B,... or order:A,B,... (default: the source's)")
+    pr.add_argument("--splits", type=splits, default="0.8,0.1,0.1",
                     help="train,valid,test shares by piece (default 0.8,0.1,0.1)")
     pr.add_argument("--split-salt", default="", help="any string: a different stable split")
     pr.add_argument("--labels", action="store_true",
                     help="label each file by its top-level subfolder")
     pr.add_argument("--no-velocity", action="store_true", help="do not keep velocities")
-    pr.add_argument("--limit", type=int, help="only the first N pieces (a quick look)")
-    pr.add_argument("--workers", type=int, default=0, help="processes (default: every CPU)")
+    pr.add_argument("--limit", type=positive_int, help="only the first N pieces (a quick look)")
+    pr.add_argument("--workers", type=non_negative_int, default=0,
+                    help="processes (default 0: every CPU)")
     pr.add_argument("--data-root", help="folder holding boulanger/ and pop909/ "
                     "(default: $MIDIVAE_DATA or ../shared/data)")
     pr.add_argument("--force", action="store_true", help="rebuild even if the set is current")
@@ -245,13 +432,36 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# fileio.replace_atomically writes ``.<name>.<8 hex digits>.tmp`` beside ``<name>``.
+_TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{8}\.tmp")
+
+
+def _os_error_line(err: OSError) -> str:
+    """``<path>: <reason>``, naming the user's file rather than a hidden temporary one."""
+    reason = err.strerror or str(err)
+    name = err.filename if err.filename is not None else err.filename2
+    if name is None:
+        return reason
+    name = os.fsdecode(name)
+    hidden = _TEMPORARY.fullmatch(os.path.basename(name))
+    if hidden:
+        name = os.path.join(os.path.dirname(name), hidden[1])
+    return f"{name}: {reason}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from midivae.errors import MidivaeError
     args = _build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except _Failure as err:
+        print(f"midivae {args.command}: error: {err}", file=sys.stderr)
+        return err.status
     except MidivaeError as err:
         print(f"midivae: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # permission denied, no space left, ...: one line, no traceback
+        print(f"midivae: error: {_os_error_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("midivae: interrupted", file=sys.stderr)
