@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import sys
 
 
@@ -432,21 +431,11 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# fileio.replace_atomically writes ``.<name>.<8 hex digits>.tmp`` beside ``<name>``.
-_TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{8}\.tmp")
-
-
 def _os_error_line(err: OSError) -> str:
-    """``<path>: <reason>``, naming the user's file rather than a hidden temporary one."""
+    """``<path>: <reason>`` (midivae's writers name the user's file, never a temporary one)."""
     reason = err.strerror or str(err)
     name = err.filename if err.filename is not None else err.filename2
-    if name is None:
-        return reason
-    name = os.fsdecode(name)
-    hidden = _TEMPORARY.fullmatch(os.path.basename(name))
-    if hidden:
-        name = os.path.join(os.path.dirname(name), hidden[1])
-    return f"{name}: {reason}"
+    return reason if name is None else f"{os.fsdecode(name)}: {reason}"
 
 
 def main(argv: list[str] | None = None) -> int:

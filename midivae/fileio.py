@@ -13,13 +13,19 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -
 
     The rename is atomic on one file system; on any error the temporary file is
     removed and ``path`` is left as it was. The temporary name is new (never an
-    existing file of the user's), hidden, and names ``path``.
+    existing file of the user's), hidden, and names ``path``; an OSError names
+    ``path``, never the temporary file.
     """
     path = Path(path)
-    tmp = _new_file(path.parent, f".{path.name}.")
+    try:
+        tmp = _new_file(path.parent, f".{path.name}.")
+    except OSError as err:  # a missing or read-only folder: name the user's file
+        raise OSError(err.errno, err.strerror, str(path)) from None
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as err:  # e.g. no space left: name the user's file, not the hidden one
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -185,15 +185,16 @@ def test_the_real_entry_point_prints_no_traceback(argv, work):
 
 def test_an_os_error_is_one_line_naming_the_users_file(work, tmp_path, capsys, monkeypatch):
     """No space left, say, while the hidden temporary file is written: the line names --out."""
-    from midivae.roll import PianoRoll
+    import mido
 
-    def full(self, path, *args, **kwargs):
-        raise OSError(28, "No space left on device", str(tmp_path / ".out.mid.0123abcd.tmp"))
-    monkeypatch.setattr(PianoRoll, "to_midi", full)
+    def full(self, filename=None, file=None):  # the disk fills while the temporary file is written
+        raise OSError(28, "No space left on device", filename)
+    monkeypatch.setattr(mido.MidiFile, "save", full)
     status = run(["quantize", work / "in.mid", "--out", tmp_path / "out.mid"])
     out, err = capsys.readouterr()
     assert status == 1
     assert err == f"midivae: error: {tmp_path / 'out.mid'}: No space left on device\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []
 
 
 # -- overwriting ---------------------------------------------------------------------------

@@ -332,6 +332,8 @@ def test_preparing_loads_no_torch_and_a_set_pickles_by_path(folder, tmp_path):
 # -- settings, errors and the command --------------------------------------------------
 @pytest.mark.parametrize("field, value", [("bars", 0), ("hop", -1), ("meter", "4/3"),
                                           ("pitch_range", (60, 40)), ("splits", (1, 1)),
+                                          ("splits", (float("nan"), 0.1, 0.1)),
+                                          ("splits", (float("inf"), 0.1, 0.1)),
                                           ("min_notes", -1), ("limit", 0)])
 def test_bad_settings_raise_value_error_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field.split("_")[0]):

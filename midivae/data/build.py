@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 import warnings
@@ -73,7 +74,8 @@ class PrepareSettings:
                                  f"got {self.pitch_range!r}")
             object.__setattr__(self, "pitch_range", (lo, hi))
         shares = tuple(float(s) for s in self.splits)
-        if len(shares) != 3 or min(shares) < 0 or sum(shares) <= 0:
+        if len(shares) != 3 or not all(map(math.isfinite, shares)) or min(shares) < 0 \
+                or sum(shares) <= 0:
             raise ValueError(f"splits must be three shares (train, valid, test) >= 0 with a "
                              f"positive sum, got {self.splits!r}")
         object.__setattr__(self, "splits", shares)
