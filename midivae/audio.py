@@ -151,9 +151,9 @@ def _soundfont(mf: mido.MidiFile, n_frames: int, sample_rate: int, soundfont: Pa
 
 def _sine(roll: PianoRoll, n_frames: int, sample_rate: int) -> np.ndarray:
     """pretty_midi's sine synthesis, plus a decaying noise burst per drum hit. Shape (n_frames, 2)."""
-    from midivae.render import render
+    from midivae.render import to_pretty_midi
 
-    pm = render(roll)
+    pm = to_pretty_midi(roll)
     mono = np.zeros(n_frames)
     pitched = pm.synthesize(fs=sample_rate, normalize=False)[:n_frames]  # drums come back silent
     mono[:len(pitched)] = pitched

@@ -233,6 +233,15 @@ def _cmd_train(args) -> int:
               valid_every=args.valid_every, device=device, seed=args.seed, log=log,
               log_every=args.log_every, checkpoint=args.out,
               checkpoint_every=args.checkpoint_every)
+    except KeyboardInterrupt:
+        if rank == 0:
+            from midivae.checkpoint import checkpoint_paths, read_settings
+            if checkpoint_paths(args.out)[0].exists():
+                step = read_settings(args.out)["extra"].get("step")
+                print(f"midivae train: interrupted; the model at step {step} is saved in "
+                      f"{args.out}", file=sys.stderr)
+                return 130
+        raise
     finally:
         distributed.teardown()
     if rank == 0:

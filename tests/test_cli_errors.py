@@ -276,3 +276,27 @@ def test_train_passes_its_step_options_to_train(work, tmp_path, monkeypatch):
         assert run(["train", work / "set", "--preset", "flat-2bar-cpu", "--out", tmp_path / "b"]) == 0
     assert (seen[0]["steps"], seen[0]["checkpoint_every"]) == (3, 2)
     assert (seen[1]["steps"], seen[1]["checkpoint_every"]) == (PRESETS["flat-2bar-cpu"].train.steps, 500)
+
+
+def test_ctrl_c_during_training_keeps_the_model_and_says_where(work, tmp_path):
+    import signal
+    import time
+
+    from midivae.checkpoint import load_checkpoint, read_settings
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "midivae.cli", "train", str(work / "set"),
+                             "--preset", "flat-2bar-cpu", "--steps", "1000000", "--batch-size",
+                             "4", "--log-every", "5", "--checkpoint-every", "1000000",
+                             "--out", str(tmp_path / "run")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while "train step" not in proc.stdout.readline():  # wait for the first logged step
+        assert time.monotonic() < deadline and proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    step = read_settings(tmp_path / "run")["extra"]["step"]
+    assert step >= 5 and f"the model at step {step} is saved in {tmp_path / 'run'}" in err
+    assert read_settings(tmp_path / "run")["extra"]["interrupted"] is True
+    load_checkpoint(tmp_path / "run")
