@@ -33,18 +33,18 @@ def from_music21(score, steps_per_beat: int = 4, velocity: bool = True
     """
     from midivae.quantize import quantize
     from music21 import bar, midi, repeat
-    notes = []
+    said = []
     _unshare_time_signatures(score)
     if score.recurse().getElementsByClass((bar.Repeat, repeat.RepeatMark)):
         try:  # expand here too (export does it again), so the meter follows the expansion
             score = score.expandRepeats()
         except repeat.ExpanderException as err:
-            notes.append(f"repeats not expanded ({err}); the score is used as written")
+            said.append(f"repeats not expanded ({err}); the score is used as written")
             _remove_repeats(score)
         _unshare_time_signatures(score)
     sigs = measure_meter(score, steps_per_beat)
     data = midi.translate.streamToMidiFile(score).writestr()
-    return quantize(data, steps_per_beat, velocity=velocity, time_signatures=sigs), notes
+    return quantize(data, steps_per_beat, velocity=velocity, time_signatures=sigs), said
 
 
 def _unshare_time_signatures(score) -> None:

@@ -189,13 +189,13 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
     writer = SetWriter(tmp)
     label_names = sorted({it.label for it in items}) if src.labelled else []
     label_index = {name: i for i, name in enumerate(label_names)}
-    skipped, notes_, dropped, meters = [], [], Counter(), Counter()
+    skipped, said, dropped, meters = [], [], Counter(), Counter()
     pieces, windows = Counter(), Counter()
     low, high, n_notes = 127, 0, 0
     files = {}
     try:
         for rec in map_tolerant(partial(_process_one, job), items, workers, _died, progress):
-            notes_ += [{"piece": rec["id"], "message": m} for m in rec.get("warnings", ())]
+            said += [{"piece": rec["id"], "message": m} for m in rec.get("warnings", ())]
             dropped.update(rec.get("dropped", {}))
             if "skip" in rec:
                 skipped.append({"piece": rec["id"], "reason": rec["skip"]})
@@ -230,7 +230,7 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
                    "windows": {s: windows[s] for s in SPLITS}, "notes": n_notes,
                    "skipped": len(skipped), "windows_dropped": dict(sorted(dropped.items())),
                    "meters": dict(meters.most_common())},
-        "skipped": skipped, "warnings": notes_,
+        "skipped": skipped, "warnings": said,
         "build": {"seconds": round(time.time() - started, 2), "workers": workers},
     }
 

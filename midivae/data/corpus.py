@@ -65,11 +65,11 @@ def load(item: ScoreItem, steps_per_beat: int, velocity: bool) -> Piece:
     """One chorale or tune as a `Piece` (tracks soprano..bass, or one melody)."""
     from music21 import corpus
     score = corpus.parse(item.path, number=item.number)
-    notes = []
+    said = []
     if item.chorale:
-        score, notes = _choose_voices(score)
+        score, said = _choose_voices(score)
     roll, more = from_music21(score, steps_per_beat, velocity)
-    return Piece(item.id, roll, warnings=tuple(notes + more))
+    return Piece(item.id, roll, warnings=tuple(said + more))
 
 
 def _choose_voices(score):
@@ -83,16 +83,16 @@ def _choose_voices(score):
     parts = list(score.parts)
     names = [(p.partName or "").lower() for p in parts]
     chosen = [next((p for p, n in zip(parts, names) if v in n), None) for v in VOICES]
-    notes = []
+    said = []
     if all(c is None for c in chosen) and len(parts) == 4:
         chosen = parts
-        notes.append("parts have no voice names: taken as soprano, alto, tenor, bass in order")
+        said.append("parts have no voice names: taken as soprano, alto, tenor, bass in order")
     missing = [v for v, c in zip(VOICES, chosen) if c is None]
     if missing:
-        notes.append(f"no part for {', '.join(missing)}: left empty")
+        said.append(f"no part for {', '.join(missing)}: left empty")
     dropped = [p.partName or p.id for p in parts if all(p is not c for c in chosen)]
     if dropped:
-        notes.append(f"parts dropped (not a voice): {', '.join(map(str, dropped))}")
+        said.append(f"parts dropped (not a voice): {', '.join(map(str, dropped))}")
     out = stream.Score()
     out.metadata = score.metadata
     for voice, part in zip(VOICES, chosen):
@@ -106,4 +106,4 @@ def _choose_voices(score):
         for inst in named:  # MIDI export names the track after the instrument
             inst.partName = voice
         out.insert(0, part)
-    return out, notes
+    return out, said

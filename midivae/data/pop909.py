@@ -56,10 +56,10 @@ def load(item: SongItem, steps_per_beat: int, velocity: bool) -> Piece:
     if beats.ndim != 2 or beats.shape[1] < 3 or len(beats) < 2:
         raise DatasetError(f"{beat_file}: expected rows of "
                            f"(time, downbeat flag, downbeat flag), got shape {beats.shape}")
-    sigs, notes = downbeat_meter(beats[:, 2] > 0, steps_per_beat)
+    sigs, said = downbeat_meter(beats[:, 2] > 0, steps_per_beat)
     roll = quantize(folder / f"{folder.name}.mid", steps_per_beat, velocity=velocity,
                     beat_times=beats[:, 0], time_signatures=sigs)
-    return Piece(item.id, roll, warnings=tuple(notes))
+    return Piece(item.id, roll, warnings=tuple(said))
 
 
 def downbeat_meter(downbeat: np.ndarray, steps_per_beat: int
