@@ -13,8 +13,8 @@ from torch.distributions import Normal, kl_divergence
 
 from midivae.losses import bernoulli_nll
 from midivae.metrics import reconstruction_accuracy
-from midivae.models import (DECODERS, PRESETS, ModelConfig, VAE, interpolate_latents, lerp,
-                            preset, sample_cells, slerp)
+from midivae.models import (DECODERS, OUTPUTS, PRESETS, ModelConfig, VAE, interpolate_latents,
+                            lerp, preset, sample_cells, slerp)
 from midivae.train import train
 
 T, P, S = 16, 12, 4  # steps, pitches, steps per bar of the small test windows
@@ -124,11 +124,12 @@ def test_eval_uses_posterior_mean_and_training_samples():
 
 
 # -- the decoders' own invariants ------------------------------------------------
+@pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("decoder", DECODERS)
-def test_free_running_at_temperature_zero_agrees_with_teacher_forcing(decoder):
+def test_free_running_at_temperature_zero_agrees_with_teacher_forcing(decoder, output):
     # Feeding the decoder its own most likely output must give back logits whose
     # signs are that output: the step-by-step and the teacher-forced paths agree.
-    model = small_model(decoder, seed=3).eval()
+    model = small_model(decoder, seed=3, output=output).eval()
     with torch.no_grad():
         z = torch.randn(4, 16, generator=torch.Generator().manual_seed(0))
         x_hat = model.decode(z, temperature=0.0)
@@ -255,10 +256,11 @@ def test_label_conditioning_changes_outputs(decoder):
 
 
 # -- learning ---------------------------------------------------------------------
+@pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("decoder", DECODERS)
-def test_each_decoder_overfits_eight_windows(decoder):
+def test_each_decoder_overfits_eight_windows(decoder, output):
     x = random_windows(8, seed=1)
-    model = small_model(decoder, seed=1)
+    model = small_model(decoder, seed=1, output=output)
     assert reconstruction_accuracy(model, x, free_running=True) < 0.5
     history = train(model, [(x, torch.zeros(8, dtype=torch.long))], steps=500, lr=1e-2,
                     beta=0.0, grad_clip=1.0, seed=1, log_every=100)
@@ -327,6 +329,8 @@ def test_bad_settings_and_inputs_raise():
         small_config("flat", latent=0)
     with pytest.raises(TypeError, match="latent must be an int"):
         small_config("flat", latent=5.5)
+    with pytest.raises(ValueError, match="output"):
+        small_config("flat", output="nade")
     model = small_model("flat")
     with pytest.raises(ValueError, match=r"\(B, 16, 24\)"):
         model(torch.zeros(2, 15, 24))
@@ -346,6 +350,13 @@ def test_models_never_import_the_midi_layer():
                      [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert not name.startswith(forbidden), f"{path.name} imports {name}"
+
+
+def test_settings_saved_before_the_output_field_describe_independent_cells():
+    d = small_config("recurrent").to_dict()
+    assert ModelConfig.from_dict(d).output == "made"
+    del d["output"]
+    assert ModelConfig.from_dict(d).output == "independent"
 
 
 def test_log_likelihood_is_minus_bernoulli_nll_of_the_logits():

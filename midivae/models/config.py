@@ -15,6 +15,7 @@ from midivae.losses import BetaSchedule
 
 DECODERS = ("flat", "recurrent", "hierarchical")
 ENCODERS = ("mlp", "lstm", "gru")
+OUTPUTS = ("made", "independent")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class ModelConfig:
     conductor_hidden: int = 256  # hierarchical only: conductor LSTM units
     conductor_layers: int = 1  # hierarchical only: stacked conductor layers
     bar_embedding: int = 128  # hierarchical only: size of each bar's embedding
+    # -- the output over each step's cells ----------------------------------
+    output: str = "made"  # "made": ordered conditionals within a step (RNN-NADE); or "independent"
+    output_hidden: int = 128  # made only: masked hidden units per track
     # -- conditioning on a label (style, dataset, composer) ------------------
     n_labels: int = 0  # number of label classes; 0 = unconditioned
     label_dim: int = 16  # size of the label embedding fed to encoder and decoder
@@ -52,7 +56,7 @@ class ModelConfig:
                 raise TypeError(f"ModelConfig.{f.name} must be a str, got {value!r}")
         for name in ("n_steps", "n_tracks", "n_pitches", "steps_per_bar", "latent",
                      "encoder_hidden", "encoder_layers", "decoder_hidden", "conductor_hidden",
-                     "conductor_layers", "bar_embedding", "label_dim"):
+                     "conductor_layers", "bar_embedding", "label_dim", "output_hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)!r}")
         if self.decoder_layers < (0 if self.decoder == "flat" else 1):
@@ -61,6 +65,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.n_labels must be >= 0, got {self.n_labels!r}")
         if self.decoder not in DECODERS:
             raise ValueError(f"ModelConfig.decoder must be one of {DECODERS}, got {self.decoder!r}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"ModelConfig.output must be one of {OUTPUTS}, got {self.output!r}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"ModelConfig.encoder must be one of {ENCODERS}, got {self.encoder!r}")
         if self.decoder == "hierarchical" and self.n_steps % self.steps_per_bar:
@@ -86,8 +92,11 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        """Inverse of `to_dict`; raises TypeError on an unknown field."""
-        return cls(**d)
+        """Inverse of `to_dict`; raises TypeError on an unknown field.
+
+        Settings saved before ``output`` existed describe independent cells.
+        """
+        return cls(**{"output": "independent", **d})
 
 
 @dataclass(frozen=True)
