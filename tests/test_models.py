@@ -146,26 +146,65 @@ def test_scheduled_sampling_at_zero_probability_is_teacher_forcing(decoder):
     model = small_model(decoder)
     x = random_windows(3)
     z = torch.randn(3, 16)
-    rnn = model.decoder.rnn if decoder == "recurrent" else model.decoder.bar
-    cond = z if decoder == "recurrent" else model.decoder.bar_embeddings(z).reshape(3 * T // S, -1)
-    xs = x if decoder == "recurrent" else x.reshape(3 * T // S, S, -1)
-    stepped, _ = rnn.step_by_step(cond, xs.shape[1], x=xs, sampling_prob=0.0)
-    torch.testing.assert_close(stepped, rnn.teacher_forced(xs, cond), rtol=1e-4, atol=1e-5)
-    mixed = model.decoder.logits(x, z, sampling_prob=1.0)
+    with torch.no_grad():
+        stepped = model.decoder.logits(x, z, sampling_prob=1e-9,
+                                       generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(stepped, model.decoder.logits(x, z), rtol=1e-4, atol=1e-5)
+        mixed = model.decoder.logits(x, z, sampling_prob=1.0)
     assert mixed.shape == (3, T, 2 * P) and not torch.allclose(mixed, model.decoder.logits(x, z))
 
 
-def test_no_hierarchical_decoder_state_crosses_a_bar_line():
+def test_hierarchical_bars_see_the_previous_bars_last_step_only():
     x = random_windows(2)
     z = torch.randn(2, 16)
-    changed = x.clone()
-    changed[:, :S] = 1.0 - changed[:, :S]  # rewrite bar 0 only
     hier = small_model("hierarchical").decoder
-    before, after = hier.logits(x, z), hier.logits(changed, z)
-    assert torch.equal(before[:, S:], after[:, S:])  # later bars untouched
+    before = hier.logits(x, z)
+    changed = x.clone()
+    changed[:, :S - 1] = 1.0 - changed[:, :S - 1]  # rewrite bar 0 but for its last step
+    after = hier.logits(changed, z)
+    assert torch.equal(before[:, S:], after[:, S:])  # no decoder state crosses a bar line
     assert not torch.equal(before[:, 1:S], after[:, 1:S])
+    carried = x.clone()
+    carried[:, S - 1] = 1.0 - carried[:, S - 1]  # bar 0's last step is bar 1's first input
+    after = hier.logits(carried, z)
+    assert not torch.allclose(before[:, S], after[:, S])
+    assert torch.equal(before[:, 2 * S:], after[:, 2 * S:])
     rec = small_model("recurrent").decoder  # the flat-over-time decoder does carry state
     assert not torch.allclose(rec.logits(x, z)[:, S:], rec.logits(changed, z)[:, S:])
+
+
+def test_hierarchical_sampling_carries_the_last_step_drawn_into_the_next_bar():
+    model = small_model("hierarchical", seed=4).eval()
+    z = torch.randn(3, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        x_hat = model.decode(z, temperature=0.0)
+        emb = model.decoder.bar_embeddings(z)  # (B, n_bars, E)
+        for bar in range(1, T // S):
+            _, cells = model.decoder.bar.step_by_step(emb[:, bar], S, temperature=0.0,
+                                                      first=x_hat[:, bar * S - 1])
+            assert torch.equal(cells, x_hat[:, bar * S:(bar + 1) * S])
+
+
+def test_a_note_held_across_a_bar_line_is_reconstructed():
+    # Each window holds one pitch through both bars. z is zero, so only the
+    # carried step can tell the second bar which pitch is still sounding: a bar
+    # that started from a zero input could not be right at the bar line.
+    torch.manual_seed(0)
+    model = VAE(small_config("hierarchical", n_steps=2 * S))
+    x = torch.zeros(P, 2 * S, 2, P)
+    for p in range(P):
+        x[p, 0, 0, p] = 1
+        x[p, :, 1, p] = 1
+    x = x.reshape(P, 2 * S, 2 * P)  # (B, T, 2, P) -> (B, T, D)
+    z = torch.zeros(P, 16)
+    opt = torch.optim.Adam(model.decoder.parameters(), lr=1e-2)
+    for _ in range(150):
+        opt.zero_grad()
+        (-model.decoder.log_likelihood(x, z).mean()).backward()
+        opt.step()
+    with torch.no_grad():
+        pred = (model.decoder.logits(x, z) > 0).float()
+    assert torch.equal(pred[:, S:], x[:, S:])  # the whole second bar, bar line included
 
 
 # -- generation -------------------------------------------------------------------

@@ -2,14 +2,19 @@
 
 A conductor LSTM turns z into one embedding per bar. A bar decoder (a
 `StepLSTM`), re-initialised from each embedding and fed it at every step,
-generates its bar step by step. No decoder state crosses a bar line: each bar
-starts from its embedding and a zero input. Teacher-forced, every bar runs at
-once as a batch of B * n_bars short sequences; sampling runs the bars in turn.
+generates its bar step by step. No recurrent state crosses a bar line, but the
+inputs do: they are the window shifted by one step as a whole, so each bar's
+first input is the previous bar's last step (zeros before bar 0), teacher-forced
+and when sampling, as in MusicVAE. A bar thus sees a note held across its bar
+line. Teacher-forced, every bar runs at once as a batch of B * n_bars short
+sequences; sampling runs the bars in turn, each starting from the last step
+drawn.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from midivae.models.config import ModelConfig
@@ -46,13 +51,19 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         out, _ = self.conductor(inputs, state)  # (B, n_bars, Hc)
         return torch.tanh(self.embed(out))
 
+    def carried_steps(self, x: torch.Tensor) -> torch.Tensor:
+        """Each bar's first input, the previous bar's last step: (B, T, D) -> (B * n_bars, D)."""
+        b, s = x.shape[0], self.steps_per_bar
+        last = x[:, s - 1::s][:, :-1]  # (B, n_bars - 1, D): the last step of bars 0 .. n - 2
+        return F.pad(last, (0, 0, 1, 0)).reshape(b * self.n_bars, -1)  # zeros before bar 0
+
     def logits(self, x, z, *, sampling_prob=0.0, generator=None):
         b = x.shape[0]
         emb = self.bar_embeddings(z)  # (B, n_bars, E)
         if sampling_prob > 0:
             return self._run_bars(emb, x=x, sampling_prob=sampling_prob, generator=generator)[0]
         bars = x.reshape(b * self.n_bars, self.steps_per_bar, -1)  # (B, T, D) -> (B * n_bars, S, D)
-        out = self.bar.teacher_forced(bars, emb.reshape(b * self.n_bars, -1))
+        out = self.bar.teacher_forced(bars, emb.reshape(b * self.n_bars, -1), self.carried_steps(x))
         return out.reshape(b, self.n_steps, self.channels)  # (B * n_bars, S, D) -> (B, T, D)
 
     def sample(self, z, *, temperature=1.0, generator=None):
@@ -62,18 +73,19 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
     def _run_bars(self, emb: torch.Tensor, *, x: torch.Tensor | None = None,
                   sampling_prob: float = 1.0, temperature: float = 1.0,
                   generator: torch.Generator | None = None):
-        """The bars in turn, each from a zero input.
+        """The bars in turn, each fed the last step fed or drawn in the bar before.
 
         emb: (B, n_bars, E); x: (B, T, D) for scheduled sampling, else None.
         Returns logits (B, T, D) (None when free-running) and cells (B, T, D).
         """
-        s = self.steps_per_bar
+        s, first = self.steps_per_bar, None
         logits, cells = [], []
         for i in range(self.n_bars):
             bar_x = None if x is None else x[:, i * s:(i + 1) * s]  # (B, S, D)
             out, drawn = self.bar.step_by_step(emb[:, i], s, temperature=temperature,
                                                generator=generator, x=bar_x,
-                                               sampling_prob=sampling_prob)
+                                               sampling_prob=sampling_prob, first=first)
             logits.append(out)
             cells.append(drawn)
+            first = drawn[:, -1]
         return (None if x is None else torch.cat(logits, 1)), torch.cat(cells, 1)
