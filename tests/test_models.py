@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from midivae.losses import bernoulli_nll
 from midivae.metrics import reconstruction_accuracy
 from midivae.models import (DECODERS, OUTPUTS, PRESETS, ModelConfig, VAE, interpolate_latents,
                             lerp, preset, sample_cells, slerp)
-from midivae.train import train
+from midivae.train import lr_factor, train
 
 T, P, S = 16, 12, 4  # steps, pitches, steps per bar of the small test windows
 
@@ -404,3 +405,43 @@ def test_log_likelihood_is_minus_bernoulli_nll_of_the_logits():
     z = torch.randn(3, 16)
     torch.testing.assert_close(model.log_likelihood(x, z),
                                -bernoulli_nll(model.decoder.logits(x, z), x))
+
+
+# -- the recipe -------------------------------------------------------------------
+def test_lr_factor_by_hand():
+    assert [lr_factor(s, 0.0, warmup_steps=4) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert lr_factor(10, 0.0, decay="cosine", min_lr=0.1) == pytest.approx(1.0)
+    assert lr_factor(10, 0.5, decay="cosine", min_lr=0.1) == pytest.approx(0.55)
+    assert lr_factor(10, 1.0, decay="cosine", min_lr=0.1) == pytest.approx(0.1)
+    assert lr_factor(1, 1.0, warmup_steps=4, decay="cosine", min_lr=0.0) == 0.0
+
+
+def test_train_follows_the_lr_schedule_and_reports_active_units():
+    x = random_windows(8)
+    batches = [(x[:4], torch.zeros(4)), (x[4:], torch.zeros(4))]
+    model = small_model("recurrent")
+    hist = train(model, batches, steps=8, lr=0.01, warmup_steps=2, lr_decay="cosine",
+                 min_lr=0.0, weight_decay=0.1, log_every=1, valid_loader=batches,
+                 valid_every=4, free_bits=1.0, free_bits_per_dimension=True)
+    lrs = [r["lr"] for r in hist.train]  # the rate used at step s is recorded at s + 1
+    expected = [0.01 * lr_factor(s, s / 8, warmup_steps=2, decay="cosine", min_lr=0.0)
+                for s in range(8)]
+    assert lrs == pytest.approx(expected)
+    assert lrs[1] == max(lrs) and lrs[-1] < 0.1 * lrs[1]
+    for r in hist.train + hist.valid:
+        assert 0 <= r["active_units"] <= 16
+    with pytest.raises(ValueError, match="lr_decay"):
+        train(model, batches, steps=2, lr_decay="step")
+
+
+def test_train_stops_when_its_minutes_are_spent():
+    x = random_windows(4)
+    model = small_model("flat")
+    start = time.monotonic()
+    hist = train(model, [(x, torch.zeros(4))], minutes=1.5 / 60, lr_decay="cosine",
+                 log_every=10**6)
+    assert 1.5 <= time.monotonic() - start < 30
+    assert len(hist.train) == 1 and hist.train[0]["step"] > 1  # the last step is recorded
+    assert hist.train[0]["lr"] < 0.2 * 1e-3  # the cosine reached the end of its budget
+    with pytest.raises(ValueError, match="minutes"):
+        train(model, [(x, torch.zeros(4))], minutes=0.0)

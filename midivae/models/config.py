@@ -105,18 +105,26 @@ class TrainConfig:
 
     batch_size: int = 64  # windows per batch
     steps: int = 2_000  # optimiser steps
-    lr: float = 1e-3  # Adam learning rate
+    lr: float = 1e-3  # peak AdamW learning rate
+    weight_decay: float = 0.01  # AdamW's decoupled weight decay (Loshchilov & Hutter 2019)
+    warmup_steps: int = 100  # linear learning-rate warm-up
+    lr_decay: str = "cosine"  # then "cosine" decay to min_lr * lr, or "constant"
+    min_lr: float = 0.1  # the learning rate at the end, as a fraction of lr
     beta: BetaSchedule = field(default_factory=BetaSchedule)  # KL weight per step
-    free_bits: float = 0.0  # KL (bits per window) that costs nothing (MusicVAE)
+    free_bits: float = 0.0  # KL (bits per window, or per dimension) that costs nothing
+    free_bits_per_dimension: bool = False  # free bits per latent dimension (Kingma et al. 2016)
     grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
     scheduled_sampling: float = 0.0  # probability a decoder input is its own sample
     bf16: bool = False  # torch.autocast to bfloat16 (CUDA, or CPUs with bf16 units)
 
     def train_kwargs(self) -> dict:
         """Keywords for `midivae.train.train` (the batch size belongs to the loader)."""
-        return {"steps": self.steps, "lr": self.lr, "beta": self.beta,
-                "free_bits": self.free_bits, "grad_clip": self.grad_clip,
-                "scheduled_sampling": self.scheduled_sampling, "bf16": self.bf16}
+        return {"steps": self.steps, "lr": self.lr, "weight_decay": self.weight_decay,
+                "warmup_steps": self.warmup_steps, "lr_decay": self.lr_decay,
+                "min_lr": self.min_lr, "beta": self.beta, "free_bits": self.free_bits,
+                "free_bits_per_dimension": self.free_bits_per_dimension,
+                "grad_clip": self.grad_clip, "scheduled_sampling": self.scheduled_sampling,
+                "bf16": self.bf16}
 
 
 @dataclass(frozen=True)
