@@ -19,10 +19,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
-
-import time
 
 import torch
 
