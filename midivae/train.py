@@ -1,6 +1,8 @@
 """The training loop: batches of windows in, a trained model and its history out.
 
-Small on purpose, in the spirit of nanoGPT's ``train.py``: Adam, a KL weight
+Small on purpose, in the spirit of nanoGPT's ``train.py``: AdamW (Loshchilov &
+Hutter 2019) with a linear learning-rate warm-up and an optional cosine decay
+(Loshchilov & Hutter 2017, as in nanoGPT), a KL weight
 per step (`midivae.losses.BetaSchedule`), free bits, optional scheduled
 sampling, gradient clipping, optional bfloat16 autocast, periodic validation
 and checkpoints. Nothing is printed: each record goes to the ``log`` callback
@@ -17,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -25,6 +28,7 @@ import torch
 from midivae import distributed
 from midivae.checkpoint import save_checkpoint
 from midivae.losses import BetaSchedule, elbo_loss
+from midivae.metrics import active_units
 
 Schedule = Callable[[int], float]
 
@@ -67,13 +71,34 @@ def _batches(loader: Iterable, epochs: int | None) -> Iterator[tuple[int, object
         epoch += 1
 
 
-def _adam(model, lr: float) -> torch.optim.Optimizer:
-    """Adam, fused into one kernel per step where this torch supports it (CPU and CUDA,
-    torch >= 2.4): on CPU the unfused update costs as much as a fifth of a flat model's step."""
+LR_DECAYS = ("constant", "cosine")
+
+
+def _adamw(model, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW (decoupled weight decay; with 0 it is Adam), fused into one kernel per step
+    where this torch supports it (CPU and CUDA, torch >= 2.4): on CPU the unfused update
+    costs as much as a fifth of a flat model's step."""
     try:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay,
+                                 fused=True)
     except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(model.parameters(), lr=lr)
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+
+def lr_factor(step: int, progress: float, *, warmup_steps: int = 0, decay: str = "constant",
+              min_lr: float = 0.1) -> float:
+    """The learning rate at a step as a fraction of the peak.
+
+    A linear warm-up over the first ``warmup_steps`` steps, then, for
+    ``decay="cosine"``, ``min_lr + (1 - min_lr) * (1 + cos(pi * progress)) / 2``
+    (SGDR, Loshchilov & Hutter 2017, without restarts), ``progress`` in [0, 1]
+    the share of training done (of the steps, or of the time budget).
+    """
+    warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+    if decay == "constant":
+        return warm
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+    return warm * (min_lr + (1.0 - min_lr) * cosine)
 
 
 def _to_device(batch, model, device: torch.device):
@@ -86,10 +111,11 @@ def _to_device(batch, model, device: torch.device):
 def _optimise(model, opt: torch.optim.Optimizer, x: torch.Tensor, label, *, beta: float,
               sampling_prob: float, free_bits: float, per_dimension: bool, grad_clip: float,
               bf16: bool):
-    """One optimiser step on one batch; returns the loss terms and the gradient norm."""
+    """One optimiser step on one batch; returns the loss terms, the gradient norm and mu."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-        terms = model.loss(x, label, beta=beta, free_bits=free_bits,
-                           per_dimension=per_dimension, sampling_prob=sampling_prob)
+        out = model(x, label, sampling_prob=sampling_prob)
+        terms = elbo_loss(out.logits, x, out.mu, out.logvar, beta=beta, free_bits=free_bits,
+                          per_dimension=per_dimension)
     opt.zero_grad(set_to_none=True)
     terms.loss.backward()
     if distributed.world()[1] > 1:
@@ -97,7 +123,7 @@ def _optimise(model, opt: torch.optim.Optimizer, x: torch.Tensor, label, *, beta
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(),
                                           grad_clip if grad_clip > 0 else math.inf)
     opt.step()
-    return terms, norm
+    return terms, norm, out.mu.detach()
 
 
 @torch.no_grad()
@@ -108,7 +134,7 @@ def validate(model, loader: Iterable, *, beta: float, free_bits: float = 0.0,
     model.eval()
     g = torch.Generator(device).manual_seed(seed)
     totals: dict[str, float] = {}
-    n = 0
+    n, mus = 0, []
     for batch in loader:
         x, label = _to_device(batch, model, torch.device(device))
         out = model(x, label, sample_latent=True, generator=g)
@@ -116,8 +142,12 @@ def validate(model, loader: Iterable, *, beta: float, free_bits: float = 0.0,
         for key, v in terms.to_dict().items():
             totals[key] = totals.get(key, 0.0) + v * len(x)
         n += len(x)
+        mus.append(out.mu.float())
     model.train(was_training)
-    return {key: v / max(n, 1) for key, v in totals.items()}
+    res = {key: v / max(n, 1) for key, v in totals.items()}
+    if mus:
+        res["active_units"] = active_units(torch.cat(mus))
+    return res
 
 
 def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: int | None = None,
@@ -127,15 +157,18 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
           device: str | torch.device = "cpu", bf16: bool = False, seed: int = 0,
           log: Callable[[dict], None] | None = None, log_every: int = 10,
           checkpoint: str | os.PathLike | None = None,
-          checkpoint_every: int | None = None) -> History:
+          checkpoint_every: int | None = None, weight_decay: float = 0.0,
+          warmup_steps: int = 0, lr_decay: str = "constant", min_lr: float = 0.1,
+          minutes: float | None = None) -> History:
     """Train a `midivae.models.VAE` on batches of ``(x, label)``, x float (B, T, D).
 
     Parameters
     ----------
     steps, epochs : int
-        Exactly one: optimiser steps, or passes over ``train_loader``.
+        Exactly one: optimiser steps, or passes over ``train_loader``; or
+        neither when ``minutes`` is given.
     lr : float
-        Adam learning rate.
+        Peak AdamW learning rate.
     beta : float, BetaSchedule or callable(step) -> float
         Weight of the KL term at each step (0-based).
     free_bits, free_bits_per_dimension
@@ -161,14 +194,35 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
         ``checkpoint_every`` steps, at the end, and on KeyboardInterrupt (Ctrl-C)
         after at least one step, before the interrupt is raised again; its
         ``extra`` then says ``"interrupted": True`` and the step reached.
+    weight_decay : float
+        AdamW's decoupled weight decay (0: Adam).
+    warmup_steps, lr_decay, min_lr
+        See `lr_factor`: linear warm-up, then "constant" or "cosine" decay to
+        ``min_lr`` times the peak by the end of training.
+    minutes : float, optional
+        A wall-clock budget: training stops when it is spent (or at ``steps``
+        / ``epochs``, whichever comes first), and the cosine decay follows the
+        share of it spent. Runs with a budget are not deterministic.
+
+    Training records carry ``active_units``, counted over the batch's posterior
+    means (`midivae.metrics.active_units`); validation records count them over
+    the whole validation set.
 
     Returns
     -------
     History
     """
-    if (steps is None) == (epochs is None):
-        raise ValueError(f"give exactly one of steps and epochs, got steps={steps!r}, "
-                         f"epochs={epochs!r}")
+    if (steps is not None and epochs is not None) or (steps is None and epochs is None
+                                                      and minutes is None):
+        raise ValueError(f"give exactly one of steps and epochs (or minutes), got "
+                         f"steps={steps!r}, epochs={epochs!r}")
+    if minutes is not None and not minutes > 0:
+        raise ValueError(f"minutes must be > 0, got {minutes!r}")
+    if lr_decay not in LR_DECAYS:
+        raise ValueError(f"lr_decay must be one of {LR_DECAYS}, got {lr_decay!r}")
+    if weight_decay < 0 or warmup_steps < 0 or not 0.0 <= min_lr <= 1.0:
+        raise ValueError(f"need weight_decay >= 0, warmup_steps >= 0 and 0 <= min_lr <= 1, got "
+                         f"{weight_decay!r}, {warmup_steps!r}, {min_lr!r}")
     if (steps is not None and steps < 1) or (epochs is not None and epochs < 1):
         raise ValueError(f"steps/epochs must be >= 1, got steps={steps!r}, epochs={epochs!r}")
     device = torch.device(device)
@@ -179,9 +233,16 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
         distributed.broadcast_parameters(model)
     beta_at, sampling_at = _as_schedule(beta, "beta"), _as_schedule(scheduled_sampling,
                                                                      "scheduled_sampling")
-    opt = _adam(model, lr)
-    total = steps if steps is not None else epochs * len(train_loader)
-    history, step = History(), 0
+    opt = _adamw(model, lr, weight_decay)
+    total = (steps if steps is not None else epochs * len(train_loader) if epochs is not None
+             else None)
+    history, step, start = History(), 0, time.monotonic()
+
+    def progress() -> float:
+        done = step / total if total else 0.0
+        if minutes is not None:
+            done = max(done, (time.monotonic() - start) / (60.0 * minutes))
+        return done
 
     def emit(record: dict, into: list) -> None:
         into.append(record)
@@ -197,25 +258,30 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
         for epoch, batch in _batches(train_loader, epochs):
             x, label = _to_device(batch, model, device)
             b = beta_at(step)
-            terms, norm = _optimise(model, opt, x, label, beta=b,
-                                    sampling_prob=sampling_at(step), free_bits=free_bits,
-                                    per_dimension=free_bits_per_dimension, grad_clip=grad_clip,
-                                    bf16=bf16)
+            for group in opt.param_groups:
+                group["lr"] = lr * lr_factor(step, progress(), warmup_steps=warmup_steps,
+                                             decay=lr_decay, min_lr=min_lr)
+            terms, norm, mu = _optimise(model, opt, x, label, beta=b,
+                                        sampling_prob=sampling_at(step), free_bits=free_bits,
+                                        per_dimension=free_bits_per_dimension,
+                                        grad_clip=grad_clip, bf16=bf16)
             step += 1
-            if step % log_every == 0 or step == total:
+            last = step == total or (minutes is not None and progress() >= 1.0)
+            if step % log_every == 0 or last:
                 record = {"kind": "train", "step": step, "epoch": epoch, **terms.to_dict(),
-                          "grad_norm": float(norm)}
+                          "grad_norm": float(norm), "lr": opt.param_groups[0]["lr"],
+                          "active_units": active_units(mu.float())}
                 if not math.isfinite(record["loss"]):
                     raise FloatingPointError(f"training loss is {record['loss']} at step {step}")
                 emit(record, history.train)
-            if valid_loader is not None and (step % valid_every == 0 or step == total):
+            if valid_loader is not None and (step % valid_every == 0 or last):
                 emit({"kind": "valid", "step": step, "epoch": epoch,
                       **validate(model, valid_loader, beta=b, free_bits=free_bits, device=device,
                                  seed=seed)}, history.valid)
             if checkpoint is not None and rank == 0 and (
-                    (checkpoint_every and step % checkpoint_every == 0) or step == total):
+                    (checkpoint_every and step % checkpoint_every == 0) or last):
                 save(epoch)
-            if step == total:
+            if last:
                 break
     except KeyboardInterrupt:  # Ctrl-C: keep what was learnt, then stop as asked
         if checkpoint is not None and rank == 0 and step > 0:

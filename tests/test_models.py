@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,9 @@ from torch.distributions import Normal, kl_divergence
 
 from midivae.losses import bernoulli_nll
 from midivae.metrics import reconstruction_accuracy
-from midivae.models import (DECODERS, PRESETS, ModelConfig, VAE, interpolate_latents, lerp,
-                            preset, sample_cells, slerp)
-from midivae.train import train
+from midivae.models import (DECODERS, OUTPUTS, PRESETS, ModelConfig, VAE, interpolate_latents,
+                            lerp, preset, sample_cells, slerp)
+from midivae.train import lr_factor, train
 
 T, P, S = 16, 12, 4  # steps, pitches, steps per bar of the small test windows
 
@@ -124,11 +125,12 @@ def test_eval_uses_posterior_mean_and_training_samples():
 
 
 # -- the decoders' own invariants ------------------------------------------------
+@pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("decoder", DECODERS)
-def test_free_running_at_temperature_zero_agrees_with_teacher_forcing(decoder):
+def test_free_running_at_temperature_zero_agrees_with_teacher_forcing(decoder, output):
     # Feeding the decoder its own most likely output must give back logits whose
     # signs are that output: the step-by-step and the teacher-forced paths agree.
-    model = small_model(decoder, seed=3).eval()
+    model = small_model(decoder, seed=3, output=output).eval()
     with torch.no_grad():
         z = torch.randn(4, 16, generator=torch.Generator().manual_seed(0))
         x_hat = model.decode(z, temperature=0.0)
@@ -145,26 +147,65 @@ def test_scheduled_sampling_at_zero_probability_is_teacher_forcing(decoder):
     model = small_model(decoder)
     x = random_windows(3)
     z = torch.randn(3, 16)
-    rnn = model.decoder.rnn if decoder == "recurrent" else model.decoder.bar
-    cond = z if decoder == "recurrent" else model.decoder.bar_embeddings(z).reshape(3 * T // S, -1)
-    xs = x if decoder == "recurrent" else x.reshape(3 * T // S, S, -1)
-    stepped, _ = rnn.step_by_step(cond, xs.shape[1], x=xs, sampling_prob=0.0)
-    torch.testing.assert_close(stepped, rnn.teacher_forced(xs, cond), rtol=1e-4, atol=1e-5)
-    mixed = model.decoder.logits(x, z, sampling_prob=1.0)
+    with torch.no_grad():
+        stepped = model.decoder.logits(x, z, sampling_prob=1e-9,
+                                       generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(stepped, model.decoder.logits(x, z), rtol=1e-4, atol=1e-5)
+        mixed = model.decoder.logits(x, z, sampling_prob=1.0)
     assert mixed.shape == (3, T, 2 * P) and not torch.allclose(mixed, model.decoder.logits(x, z))
 
 
-def test_no_hierarchical_decoder_state_crosses_a_bar_line():
+def test_hierarchical_bars_see_the_previous_bars_last_step_only():
     x = random_windows(2)
     z = torch.randn(2, 16)
-    changed = x.clone()
-    changed[:, :S] = 1.0 - changed[:, :S]  # rewrite bar 0 only
     hier = small_model("hierarchical").decoder
-    before, after = hier.logits(x, z), hier.logits(changed, z)
-    assert torch.equal(before[:, S:], after[:, S:])  # later bars untouched
+    before = hier.logits(x, z)
+    changed = x.clone()
+    changed[:, :S - 1] = 1.0 - changed[:, :S - 1]  # rewrite bar 0 but for its last step
+    after = hier.logits(changed, z)
+    assert torch.equal(before[:, S:], after[:, S:])  # no decoder state crosses a bar line
     assert not torch.equal(before[:, 1:S], after[:, 1:S])
+    carried = x.clone()
+    carried[:, S - 1] = 1.0 - carried[:, S - 1]  # bar 0's last step is bar 1's first input
+    after = hier.logits(carried, z)
+    assert not torch.allclose(before[:, S], after[:, S])
+    assert torch.equal(before[:, 2 * S:], after[:, 2 * S:])
     rec = small_model("recurrent").decoder  # the flat-over-time decoder does carry state
     assert not torch.allclose(rec.logits(x, z)[:, S:], rec.logits(changed, z)[:, S:])
+
+
+def test_hierarchical_sampling_carries_the_last_step_drawn_into_the_next_bar():
+    model = small_model("hierarchical", seed=4).eval()
+    z = torch.randn(3, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        x_hat = model.decode(z, temperature=0.0)
+        emb = model.decoder.bar_embeddings(z)  # (B, n_bars, E)
+        for bar in range(1, T // S):
+            _, cells = model.decoder.bar.step_by_step(emb[:, bar], S, temperature=0.0,
+                                                      first=x_hat[:, bar * S - 1])
+            assert torch.equal(cells, x_hat[:, bar * S:(bar + 1) * S])
+
+
+def test_a_note_held_across_a_bar_line_is_reconstructed():
+    # Each window holds one pitch through both bars. z is zero, so only the
+    # carried step can tell the second bar which pitch is still sounding: a bar
+    # that started from a zero input could not be right at the bar line.
+    torch.manual_seed(0)
+    model = VAE(small_config("hierarchical", n_steps=2 * S))
+    x = torch.zeros(P, 2 * S, 2, P)
+    for p in range(P):
+        x[p, 0, 0, p] = 1
+        x[p, :, 1, p] = 1
+    x = x.reshape(P, 2 * S, 2 * P)  # (B, T, 2, P) -> (B, T, D)
+    z = torch.zeros(P, 16)
+    opt = torch.optim.Adam(model.decoder.parameters(), lr=1e-2)
+    for _ in range(150):
+        opt.zero_grad()
+        (-model.decoder.log_likelihood(x, z).mean()).backward()
+        opt.step()
+    with torch.no_grad():
+        pred = (model.decoder.logits(x, z) > 0).float()
+    assert torch.equal(pred[:, S:], x[:, S:])  # the whole second bar, bar line included
 
 
 # -- generation -------------------------------------------------------------------
@@ -255,10 +296,11 @@ def test_label_conditioning_changes_outputs(decoder):
 
 
 # -- learning ---------------------------------------------------------------------
+@pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("decoder", DECODERS)
-def test_each_decoder_overfits_eight_windows(decoder):
+def test_each_decoder_overfits_eight_windows(decoder, output):
     x = random_windows(8, seed=1)
-    model = small_model(decoder, seed=1)
+    model = small_model(decoder, seed=1, output=output)
     assert reconstruction_accuracy(model, x, free_running=True) < 0.5
     history = train(model, [(x, torch.zeros(8, dtype=torch.long))], steps=500, lr=1e-2,
                     beta=0.0, grad_clip=1.0, seed=1, log_every=100)
@@ -327,6 +369,8 @@ def test_bad_settings_and_inputs_raise():
         small_config("flat", latent=0)
     with pytest.raises(TypeError, match="latent must be an int"):
         small_config("flat", latent=5.5)
+    with pytest.raises(ValueError, match="output"):
+        small_config("flat", output="nade")
     model = small_model("flat")
     with pytest.raises(ValueError, match=r"\(B, 16, 24\)"):
         model(torch.zeros(2, 15, 24))
@@ -348,9 +392,56 @@ def test_models_never_import_the_midi_layer():
                 assert not name.startswith(forbidden), f"{path.name} imports {name}"
 
 
+def test_settings_saved_before_the_output_field_describe_independent_cells():
+    d = small_config("recurrent").to_dict()
+    assert ModelConfig.from_dict(d).output == "made"
+    del d["output"]
+    assert ModelConfig.from_dict(d).output == "independent"
+
+
 def test_log_likelihood_is_minus_bernoulli_nll_of_the_logits():
     model = small_model("recurrent")
     x = random_windows(3)
     z = torch.randn(3, 16)
     torch.testing.assert_close(model.log_likelihood(x, z),
                                -bernoulli_nll(model.decoder.logits(x, z), x))
+
+
+# -- the recipe -------------------------------------------------------------------
+def test_lr_factor_by_hand():
+    assert [lr_factor(s, 0.0, warmup_steps=4) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert lr_factor(10, 0.0, decay="cosine", min_lr=0.1) == pytest.approx(1.0)
+    assert lr_factor(10, 0.5, decay="cosine", min_lr=0.1) == pytest.approx(0.55)
+    assert lr_factor(10, 1.0, decay="cosine", min_lr=0.1) == pytest.approx(0.1)
+    assert lr_factor(1, 1.0, warmup_steps=4, decay="cosine", min_lr=0.0) == 0.0
+
+
+def test_train_follows_the_lr_schedule_and_reports_active_units():
+    x = random_windows(8)
+    batches = [(x[:4], torch.zeros(4)), (x[4:], torch.zeros(4))]
+    model = small_model("recurrent")
+    hist = train(model, batches, steps=8, lr=0.01, warmup_steps=2, lr_decay="cosine",
+                 min_lr=0.0, weight_decay=0.1, log_every=1, valid_loader=batches,
+                 valid_every=4, free_bits=1.0, free_bits_per_dimension=True)
+    lrs = [r["lr"] for r in hist.train]  # the rate used at step s is recorded at s + 1
+    expected = [0.01 * lr_factor(s, s / 8, warmup_steps=2, decay="cosine", min_lr=0.0)
+                for s in range(8)]
+    assert lrs == pytest.approx(expected)
+    assert lrs[1] == max(lrs) and lrs[-1] < 0.1 * lrs[1]
+    for r in hist.train + hist.valid:
+        assert 0 <= r["active_units"] <= 16
+    with pytest.raises(ValueError, match="lr_decay"):
+        train(model, batches, steps=2, lr_decay="step")
+
+
+def test_train_stops_when_its_minutes_are_spent():
+    x = random_windows(4)
+    model = small_model("flat")
+    start = time.monotonic()
+    hist = train(model, [(x, torch.zeros(4))], minutes=1.5 / 60, lr_decay="cosine",
+                 log_every=10**6)
+    assert 1.5 <= time.monotonic() - start < 30
+    assert len(hist.train) == 1 and hist.train[0]["step"] > 1  # the last step is recorded
+    assert hist.train[0]["lr"] < 0.2 * 1e-3  # the cosine reached the end of its budget
+    with pytest.raises(ValueError, match="minutes"):
+        train(model, [(x, torch.zeros(4))], minutes=0.0)

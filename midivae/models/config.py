@@ -15,6 +15,7 @@ from midivae.losses import BetaSchedule
 
 DECODERS = ("flat", "recurrent", "hierarchical")
 ENCODERS = ("mlp", "lstm", "gru")
+OUTPUTS = ("made", "independent")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class ModelConfig:
     conductor_hidden: int = 256  # hierarchical only: conductor LSTM units
     conductor_layers: int = 1  # hierarchical only: stacked conductor layers
     bar_embedding: int = 128  # hierarchical only: size of each bar's embedding
+    # -- the output over each step's cells ----------------------------------
+    output: str = "made"  # "made": ordered conditionals within a step (RNN-NADE); or "independent"
+    output_hidden: int = 128  # made only: masked hidden units per track
     # -- conditioning on a label (style, dataset, composer) ------------------
     n_labels: int = 0  # number of label classes; 0 = unconditioned
     label_dim: int = 16  # size of the label embedding fed to encoder and decoder
@@ -52,7 +56,7 @@ class ModelConfig:
                 raise TypeError(f"ModelConfig.{f.name} must be a str, got {value!r}")
         for name in ("n_steps", "n_tracks", "n_pitches", "steps_per_bar", "latent",
                      "encoder_hidden", "encoder_layers", "decoder_hidden", "conductor_hidden",
-                     "conductor_layers", "bar_embedding", "label_dim"):
+                     "conductor_layers", "bar_embedding", "label_dim", "output_hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)!r}")
         if self.decoder_layers < (0 if self.decoder == "flat" else 1):
@@ -61,6 +65,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.n_labels must be >= 0, got {self.n_labels!r}")
         if self.decoder not in DECODERS:
             raise ValueError(f"ModelConfig.decoder must be one of {DECODERS}, got {self.decoder!r}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"ModelConfig.output must be one of {OUTPUTS}, got {self.output!r}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"ModelConfig.encoder must be one of {ENCODERS}, got {self.encoder!r}")
         if self.decoder == "hierarchical" and self.n_steps % self.steps_per_bar:
@@ -86,8 +92,11 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        """Inverse of `to_dict`; raises TypeError on an unknown field."""
-        return cls(**d)
+        """Inverse of `to_dict`; raises TypeError on an unknown field.
+
+        Settings saved before ``output`` existed describe independent cells.
+        """
+        return cls(**{"output": "independent", **d})
 
 
 @dataclass(frozen=True)
@@ -96,18 +105,26 @@ class TrainConfig:
 
     batch_size: int = 64  # windows per batch
     steps: int = 2_000  # optimiser steps
-    lr: float = 1e-3  # Adam learning rate
+    lr: float = 1e-3  # peak AdamW learning rate
+    weight_decay: float = 0.01  # AdamW's decoupled weight decay (Loshchilov & Hutter 2019)
+    warmup_steps: int = 100  # linear learning-rate warm-up
+    lr_decay: str = "cosine"  # then "cosine" decay to min_lr * lr, or "constant"
+    min_lr: float = 0.1  # the learning rate at the end, as a fraction of lr
     beta: BetaSchedule = field(default_factory=BetaSchedule)  # KL weight per step
-    free_bits: float = 0.0  # KL (bits per window) that costs nothing (MusicVAE)
+    free_bits: float = 0.0  # KL (bits per window, or per dimension) that costs nothing
+    free_bits_per_dimension: bool = False  # free bits per latent dimension (Kingma et al. 2016)
     grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
     scheduled_sampling: float = 0.0  # probability a decoder input is its own sample
     bf16: bool = False  # torch.autocast to bfloat16 (CUDA, or CPUs with bf16 units)
 
     def train_kwargs(self) -> dict:
         """Keywords for `midivae.train.train` (the batch size belongs to the loader)."""
-        return {"steps": self.steps, "lr": self.lr, "beta": self.beta,
-                "free_bits": self.free_bits, "grad_clip": self.grad_clip,
-                "scheduled_sampling": self.scheduled_sampling, "bf16": self.bf16}
+        return {"steps": self.steps, "lr": self.lr, "weight_decay": self.weight_decay,
+                "warmup_steps": self.warmup_steps, "lr_decay": self.lr_decay,
+                "min_lr": self.min_lr, "beta": self.beta, "free_bits": self.free_bits,
+                "free_bits_per_dimension": self.free_bits_per_dimension,
+                "grad_clip": self.grad_clip, "scheduled_sampling": self.scheduled_sampling,
+                "bf16": self.bf16}
 
 
 @dataclass(frozen=True)

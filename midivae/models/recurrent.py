@@ -5,6 +5,8 @@ state, tanh(W z + b), and joined to the input at every step. The input at step
 t is the window at step t - 1 (zeros at t = 0): the true one under teacher
 forcing, the decoder's own sample when free-running or, with probability
 ``sampling_prob``, under scheduled sampling (Bengio et al. 2015).
+Each step's LSTM output is the context of the output head, which gives the
+step's cells (independent, or ordered within the step: `midivae.models.decoder`).
 `StepLSTM` is that machinery over any number of steps; the hierarchical
 decoder reuses it for each bar.
 """
@@ -12,11 +14,10 @@ decoder reuses it for each bar.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from midivae.models.config import ModelConfig
-from midivae.models.flat import Decoder, sample_cells
+from midivae.models.decoder import Decoder, build_output
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -34,42 +35,53 @@ def initial_state(proj: nn.Linear, c: torch.Tensor, layers: int, hidden: int) ->
 class StepLSTM(nn.Module):
     """An LSTM decoder of S steps of D cells, conditioned on a vector c of size C.
 
+    The LSTM's output at each step is mapped to the context of an output head
+    (`midivae.models.decoder`), which gives the step's cells.
+
     Parameters
     ----------
+    head : IndependentOutput or MadeOutput
+        The output over one step's D cells.
     channels : int
         D, cells per step.
     cond_dim : int
         C, size of the conditioning vector.
     hidden, layers : int
         LSTM units and stacked layers.
-    n_tracks : int
-        K, for onset => sustain when sampling.
     """
 
-    def __init__(self, channels: int, cond_dim: int, hidden: int, layers: int, n_tracks: int):
+    def __init__(self, head: nn.Module, channels: int, cond_dim: int, hidden: int, layers: int):
         super().__init__()
-        self.hidden, self.layers, self.n_tracks = hidden, layers, n_tracks
+        self.hidden, self.layers, self.channels = hidden, layers, channels
         self.init = nn.Linear(cond_dim, 2 * layers * hidden)
         self.lstm = nn.LSTM(channels + cond_dim, hidden, num_layers=layers, batch_first=True)
-        self.out = nn.Linear(hidden, channels)
+        self.out = nn.Linear(hidden, head.context_size)
+        self.head = head
 
-    def teacher_forced(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """Logits (N, S, D) of x (N, S, D) given c (N, C), reading the true past steps."""
+    def teacher_forced(self, x: torch.Tensor, c: torch.Tensor,
+                       first: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (N, S, D) of x (N, S, D) given c (N, C), reading the true past steps.
+
+        ``first`` (N, D) is the input at step 0, the step before x (zeros when None).
+        """
         n, s, _ = x.shape
-        prev = F.pad(x, (0, 0, 1, 0))[:, :-1]  # (N, S, D): step t holds x[t - 1], zeros at t = 0
+        first = x.new_zeros(n, 1, x.shape[2]) if first is None else first[:, None]
+        prev = torch.cat([first, x[:, :-1]], dim=1)  # (N, S, D): step t holds x[t - 1]
         inputs = torch.cat([prev, c[:, None].expand(n, s, -1)], dim=-1)  # (N, S, D + C)
         out, _ = self.lstm(inputs, initial_state(self.init, c, self.layers, self.hidden))
-        return self.out(out)  # (N, S, H) -> (N, S, D)
+        return self.head.logits(self.out(out), x)  # (N, S, H) -> (N, S, context) -> (N, S, D)
 
     def step_by_step(self, c: torch.Tensor, n_steps: int, *, temperature: float = 1.0,
                      generator: torch.Generator | None = None, x: torch.Tensor | None = None,
-                     sampling_prob: float = 1.0) -> tuple[torch.Tensor | None, torch.Tensor]:
+                     sampling_prob: float = 1.0,
+                     first: torch.Tensor | None = None) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Run one step at a time, feeding back samples.
 
         Without ``x`` this free-runs: each step's draw (at ``temperature``) is
         the next input. With ``x`` (N, S, D) it is scheduled sampling: each
         window's next input is its own draw with probability ``sampling_prob``,
-        else the true step of x.
+        else the true step of x; each step's logits read x's earlier cells of
+        that step. ``first`` (N, D) is the input at step 0 (zeros when None).
 
         Returns
         -------
@@ -77,24 +89,25 @@ class StepLSTM(nn.Module):
         cells : Tensor, shape (N, S, D), the steps drawn (free-running) or fed
             (scheduled sampling: each a draw or the true step)
         """
-        n, d = c.shape[0], self.out.out_features
+        n, d = c.shape[0], self.channels
         state = initial_state(self.init, c, self.layers, self.hidden)
-        inputs = torch.cat([c.new_zeros(n, d), c], dim=-1)  # (N, D + C): zeros, then c
+        prev = c.new_zeros(n, d) if first is None else first
+        inputs = torch.cat([prev, c], dim=-1)  # (N, D + C)
         logits, cells = [], c.new_empty(n, n_steps, d)
         for t in range(n_steps):
             out, state = self.lstm(inputs[:, None], state)  # (N, 1, H)
-            logit = self.out(out[:, 0])  # (N, D)
-            draw = sample_cells(logit.detach(), temperature, self.n_tracks, generator)
+            context = self.out(out[:, 0])  # (N, context)
+            draw = self.head.sample(context.detach(), temperature, generator)
             if x is not None:
                 own = torch.rand(n, 1, generator=generator, device=c.device) < sampling_prob
                 draw = torch.where(own, draw, x[:, t])
-                logits.append(logit)
+                logits.append(self.head.logits(context, x[:, t]))
             cells[:, t] = draw
             inputs = torch.cat([draw, c], dim=-1)
         return (torch.stack(logits, dim=1) if logits else None), cells
 
 
-class RecurrentDecoder(Decoder):
+class RecurrentDecoder(Decoder, name="recurrent"):
     """An autoregressive LSTM over all T steps of the window.
 
     Uses ``decoder_hidden`` (H), ``decoder_layers``, and z of size
@@ -103,8 +116,8 @@ class RecurrentDecoder(Decoder):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        self.rnn = StepLSTM(cfg.channels, cfg.latent + cfg.condition_dim, cfg.decoder_hidden,
-                            cfg.decoder_layers, cfg.n_tracks)
+        self.rnn = StepLSTM(build_output(cfg), cfg.channels, cfg.latent + cfg.condition_dim,
+                            cfg.decoder_hidden, cfg.decoder_layers)
 
     def logits(self, x, z, *, sampling_prob=0.0, generator=None):
         if sampling_prob > 0:

@@ -16,12 +16,11 @@ from torch import nn
 from midivae.losses import LossTerms, elbo_loss
 from midivae.models.config import ModelConfig
 from midivae.models.encoder import build_encoder
-from midivae.models.flat import Decoder, FlatDecoder
-from midivae.models.hierarchical import HierarchicalDecoder
-from midivae.models.recurrent import RecurrentDecoder
-
-_DECODERS = {"flat": FlatDecoder, "recurrent": RecurrentDecoder,
-             "hierarchical": HierarchicalDecoder}
+from midivae.models.decoder import build_decoder
+# The decoders register themselves with `build_decoder` when their modules load.
+from midivae.models.flat import FlatDecoder  # noqa: F401
+from midivae.models.hierarchical import HierarchicalDecoder  # noqa: F401
+from midivae.models.recurrent import RecurrentDecoder  # noqa: F401
 
 
 class VAEOutput(NamedTuple):
@@ -29,11 +28,6 @@ class VAEOutput(NamedTuple):
     mu: torch.Tensor  # (B, Z) posterior mean
     logvar: torch.Tensor  # (B, Z) posterior log-variance
     z: torch.Tensor  # (B, Z) the latent the decoder read
-
-
-def build_decoder(cfg: ModelConfig) -> Decoder:
-    """The decoder named by ``cfg.decoder``."""
-    return _DECODERS[cfg.decoder](cfg)
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
