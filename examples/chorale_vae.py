@@ -51,7 +51,7 @@ def main():
     model, cfg = model_for_set(chorales, args.preset)
     loader = make_loader(chorales, "train", batch_size=cfg.batch_size, transpose=3,
                          drop_last=len(chorales.indices("train")) >= cfg.batch_size)
-    train(model, loader, **{**cfg.train_kwargs(), "steps": args.steps},
+    train(model, loader, cfg, steps=args.steps, preset=args.preset,
           checkpoint=os.path.join(args.out, "model"),  # for `midivae sample out/chorales/model`
           log=lambda r: print(f"step {r['step']}: {r['nelbo_bits_per_step']:.2f} bits/step")
           if r["step"] % 100 == 0 else None)

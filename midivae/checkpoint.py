@@ -59,7 +59,11 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None = None) -> Path:
+STATE_PREFIX = "state/"  # tensors of the training state (optimiser, RNGs), not of the model
+
+
+def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None = None,
+                    state: dict[str, torch.Tensor] | None = None) -> Path:
     """Write ``model`` as one self-describing safetensors file (+ a JSON copy); returns its path.
 
     Parameters
@@ -69,6 +73,10 @@ def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None =
         ``run`` or ``run.safetensors``; see `checkpoint_paths`.
     extra : dict, optional
         JSON-serialisable record stored with the settings (e.g. training step).
+    state : dict of str to Tensor, optional
+        Training-state tensors (optimiser moments, RNG states) stored beside the
+        weights under ``state/``, so that one rename publishes a consistent
+        model and training state; `read_state` gives them back.
     """
     from safetensors.torch import save_file
 
@@ -76,6 +84,8 @@ def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None =
     weights, settings = checkpoint_paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tensors.update({STATE_PREFIX + k: v.detach().to("cpu").contiguous()
+                    for k, v in (state or {}).items()})
     record = {"format": FORMAT, "format_version": FORMAT_VERSION,
               "library_version": midivae.__version__, "model": model.config.to_dict(),
               "layout": model.representation, "extra": extra or {}}
@@ -189,6 +199,7 @@ def _check_shapes(weights: Path, config: ModelConfig,
     meta device, so nothing is allocated for settings that do not fit the file."""
     with torch.device("meta"):
         expected = {k: (tuple(v.shape), v.dtype) for k, v in VAE(config).state_dict().items()}
+    found = {k: v for k, v in found.items() if not k.startswith(STATE_PREFIX)}
     missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     if missing or unexpected:
         raise CheckpointError(f"{weights}: tensors do not match the settings: missing "
@@ -219,5 +230,19 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
         tensors = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: unreadable safetensors file ({e})") from None
-    model.load_state_dict(tensors)
+    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(STATE_PREFIX)})
     return model.to(device).eval()
+
+
+def read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The training-state tensors saved with a checkpoint (``{}`` when it has none)."""
+    from safetensors import SafetensorError, safe_open
+
+    weights, _ = checkpoint_paths(path)
+    read_settings(path)  # checks the file is a midivae checkpoint
+    try:
+        with safe_open(str(weights), "pt") as f:
+            return {k[len(STATE_PREFIX):]: f.get_tensor(k) for k in f.keys()
+                    if k.startswith(STATE_PREFIX)}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{weights}: unreadable safetensors file ({e})") from None

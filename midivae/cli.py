@@ -229,10 +229,10 @@ def _cmd_train(args) -> int:
               f"bits/step  recon {r['recon_nats']:.1f}  kl {r['kl_nats']:.1f} nats/window  "
               f"({time.monotonic() - start:.0f} s)", flush=True)
     try:
-        train(model, loader, **{**cfg.train_kwargs(), "steps": steps}, valid_loader=valid,
+        train(model, loader, cfg, steps=steps, valid_loader=valid,
               valid_every=args.valid_every, device=device, seed=args.seed, log=log,
               log_every=args.log_every, checkpoint=args.out,
-              checkpoint_every=args.checkpoint_every)
+              checkpoint_every=args.checkpoint_every, preset=args.preset)
     except KeyboardInterrupt:
         if rank == 0:
             from midivae.checkpoint import checkpoint_paths, read_settings

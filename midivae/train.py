@@ -27,8 +27,9 @@ import torch
 
 from midivae import distributed
 from midivae.checkpoint import save_checkpoint
-from midivae.losses import BetaSchedule, elbo_loss
+from midivae.losses import elbo_loss
 from midivae.metrics import active_units
+from midivae.models.config import TrainConfig
 
 Schedule = Callable[[int], float]
 
@@ -69,9 +70,6 @@ def _batches(loader: Iterable, epochs: int | None) -> Iterator[tuple[int, object
         if empty:
             raise ValueError("train_loader yielded no batches")
         epoch += 1
-
-
-LR_DECAYS = ("constant", "cosine")
 
 
 def _adamw(model, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -150,39 +148,25 @@ def validate(model, loader: Iterable, *, beta: float, free_bits: float = 0.0,
     return res
 
 
-def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: int | None = None,
-          lr: float = 1e-3, beta: float | BetaSchedule | Schedule = 1.0, free_bits: float = 0.0,
-          free_bits_per_dimension: bool = False, scheduled_sampling: float | Schedule = 0.0,
-          valid_loader: Iterable | None = None, valid_every: int = 500, grad_clip: float = 1.0,
-          device: str | torch.device = "cpu", bf16: bool = False, seed: int = 0,
+def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
+          epochs: int | None = None, valid_loader: Iterable | None = None,
+          valid_every: int = 500, device: str | torch.device = "cpu", seed: int = 0,
           log: Callable[[dict], None] | None = None, log_every: int = 10,
-          checkpoint: str | os.PathLike | None = None,
-          checkpoint_every: int | None = None, weight_decay: float = 0.0,
-          warmup_steps: int = 0, lr_decay: str = "constant", min_lr: float = 0.1,
-          minutes: float | None = None) -> History:
+          checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
+          preset: str = "", **changes) -> History:
     """Train a `midivae.models.VAE` on batches of ``(x, label)``, x float (B, T, D).
 
     Parameters
     ----------
-    steps, epochs : int
-        Exactly one: optimiser steps, or passes over ``train_loader``; or
-        neither when ``minutes`` is given.
-    lr : float
-        Peak AdamW learning rate.
-    beta : float, BetaSchedule or callable(step) -> float
-        Weight of the KL term at each step (0-based).
-    free_bits, free_bits_per_dimension
-        See `midivae.losses.kl_penalty`.
-    scheduled_sampling : float or callable(step) -> float
-        Probability that an autoregressive decoder reads its own sample.
+    cfg : TrainConfig, optional
+        The recipe (default ``TrainConfig()``); ``changes`` are TrainConfig fields
+        replaced on top of it (``train(model, loader, steps=100, lr=1e-2)``).
+    epochs : int, optional
+        Passes over ``train_loader`` instead of ``cfg.steps`` (not both).
     valid_loader, valid_every
         Validation batches, run every ``valid_every`` steps and at the end.
-    grad_clip : float
-        Max global gradient norm; 0 disables clipping.
     device : str or torch.device
         Where to train ("cpu", "cuda", ...); the model is moved there.
-    bf16 : bool
-        Run forward and loss under ``torch.autocast(dtype=torch.bfloat16)``.
     seed : int
         Seeds torch's global generator at the start.
     log : callable(dict), optional
@@ -193,55 +177,46 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
         Where to save (see `midivae.checkpoint.save_checkpoint`): every
         ``checkpoint_every`` steps, at the end, and on KeyboardInterrupt (Ctrl-C)
         after at least one step, before the interrupt is raised again; its
-        ``extra`` then says ``"interrupted": True`` and the step reached.
-    weight_decay : float
-        AdamW's decoupled weight decay (0: Adam).
-    warmup_steps, lr_decay, min_lr
-        See `lr_factor`: linear warm-up, then "constant" or "cosine" decay to
-        ``min_lr`` times the peak by the end of training.
-    minutes : float, optional
-        A wall-clock budget: training stops when it is spent (or at ``steps``
-        / ``epochs``, whichever comes first), and the cosine decay follows the
-        share of it spent. Runs with a budget are not deterministic.
+        ``extra`` then says ``"interrupted": True``. Each checkpoint holds what
+        a resumed run needs: the recipe, ``preset``, the step and epoch, the
+        optimiser's state and the random number generators' states.
 
-    Training records carry ``active_units``, counted over the batch's posterior
-    means (`midivae.metrics.active_units`); validation records count them over
-    the whole validation set.
+    The learning rate warms up linearly, then follows ``cfg.lr_decay`` (see
+    `lr_factor`) over the steps or the ``cfg.minutes`` budget, whichever is
+    spent first. Training records carry ``active_units``, counted over the
+    batch's posterior means (`midivae.metrics.active_units`); validation records
+    count them over the whole validation set.
 
     Returns
     -------
     History
     """
-    if (steps is not None and epochs is not None) or (steps is None and epochs is None
-                                                      and minutes is None):
-        raise ValueError(f"give exactly one of steps and epochs (or minutes), got "
-                         f"steps={steps!r}, epochs={epochs!r}")
-    if minutes is not None and not minutes > 0:
-        raise ValueError(f"minutes must be > 0, got {minutes!r}")
-    if lr_decay not in LR_DECAYS:
-        raise ValueError(f"lr_decay must be one of {LR_DECAYS}, got {lr_decay!r}")
-    if weight_decay < 0 or warmup_steps < 0 or not 0.0 <= min_lr <= 1.0:
-        raise ValueError(f"need weight_decay >= 0, warmup_steps >= 0 and 0 <= min_lr <= 1, got "
-                         f"{weight_decay!r}, {warmup_steps!r}, {min_lr!r}")
-    if (steps is not None and steps < 1) or (epochs is not None and epochs < 1):
-        raise ValueError(f"steps/epochs must be >= 1, got steps={steps!r}, epochs={epochs!r}")
+    if epochs is not None and "steps" in changes:
+        raise ValueError(f"give exactly one of steps and epochs, got steps={changes['steps']!r}, "
+                         f"epochs={epochs!r}")
+    cfg = dataclasses.replace(cfg or TrainConfig(), **changes)
+    if epochs is not None:
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs!r}")
+        cfg = dataclasses.replace(cfg, steps=epochs * len(train_loader))
+    if cfg.steps is None and cfg.minutes is None:
+        raise ValueError("give steps, epochs or minutes: training would never end")
     device = torch.device(device)
     torch.manual_seed(seed)
     model.to(device).train()
     rank, n_procs = distributed.world()
     if n_procs > 1:  # under torchrun: start equal, then average gradients every step
         distributed.broadcast_parameters(model)
-    beta_at, sampling_at = _as_schedule(beta, "beta"), _as_schedule(scheduled_sampling,
-                                                                     "scheduled_sampling")
-    opt = _adamw(model, lr, weight_decay)
-    total = (steps if steps is not None else epochs * len(train_loader) if epochs is not None
-             else None)
+    beta_at = _as_schedule(cfg.beta, "beta")
+    sampling_at = _as_schedule(cfg.scheduled_sampling, "scheduled_sampling")
+    opt = _adamw(model, cfg.lr, cfg.weight_decay)
+    total = cfg.steps
     history, step, start = History(), 0, time.monotonic()
 
     def progress() -> float:
         done = step / total if total else 0.0
-        if minutes is not None:
-            done = max(done, (time.monotonic() - start) / (60.0 * minutes))
+        if cfg.minutes is not None:
+            done = max(done, (time.monotonic() - start) / (60.0 * cfg.minutes))
         return done
 
     def emit(record: dict, into: list) -> None:
@@ -250,23 +225,25 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
             log(record)
 
     def save(epoch: int, **more) -> None:
-        save_checkpoint(model, checkpoint, extra={"step": step, "epoch": epoch,
-                                                  "last": history.train[-1:], **more})
+        extra = {"step": step, "epoch": epoch, "seed": seed, "preset": preset,
+                 "train": cfg.to_dict(), "last": history.train[-1:], **more}
+        state, optimizer = training_state(opt, device)
+        save_checkpoint(model, checkpoint, extra={**extra, "optimizer": optimizer}, state=state)
 
     epoch = 0
     try:
-        for epoch, batch in _batches(train_loader, epochs):
+        for epoch, batch in _batches(train_loader, None):
             x, label = _to_device(batch, model, device)
             b = beta_at(step)
             for group in opt.param_groups:
-                group["lr"] = lr * lr_factor(step, progress(), warmup_steps=warmup_steps,
-                                             decay=lr_decay, min_lr=min_lr)
+                group["lr"] = cfg.lr * lr_factor(step, progress(), warmup_steps=cfg.warmup_steps,
+                                                 decay=cfg.lr_decay, min_lr=cfg.min_lr)
             terms, norm, mu = _optimise(model, opt, x, label, beta=b,
-                                        sampling_prob=sampling_at(step), free_bits=free_bits,
-                                        per_dimension=free_bits_per_dimension,
-                                        grad_clip=grad_clip, bf16=bf16)
+                                        sampling_prob=sampling_at(step), free_bits=cfg.free_bits,
+                                        per_dimension=cfg.free_bits_per_dimension,
+                                        grad_clip=cfg.grad_clip, bf16=cfg.bf16)
             step += 1
-            last = step == total or (minutes is not None and progress() >= 1.0)
+            last = step == total or (cfg.minutes is not None and progress() >= 1.0)
             if step % log_every == 0 or last:
                 record = {"kind": "train", "step": step, "epoch": epoch, **terms.to_dict(),
                           "grad_norm": float(norm), "lr": opt.param_groups[0]["lr"],
@@ -276,8 +253,8 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
                 emit(record, history.train)
             if valid_loader is not None and (step % valid_every == 0 or last):
                 emit({"kind": "valid", "step": step, "epoch": epoch,
-                      **validate(model, valid_loader, beta=b, free_bits=free_bits, device=device,
-                                 seed=seed)}, history.valid)
+                      **validate(model, valid_loader, beta=b, free_bits=cfg.free_bits,
+                                 device=device, seed=seed)}, history.valid)
             if checkpoint is not None and rank == 0 and (
                     (checkpoint_every and step % checkpoint_every == 0) or last):
                 save(epoch)
@@ -288,6 +265,25 @@ def train(model, train_loader: Iterable, *, steps: int | None = None, epochs: in
             save(epoch, interrupted=True)
         raise
     return history
+
+
+def training_state(opt: torch.optim.Optimizer, device: torch.device
+                   ) -> tuple[dict[str, torch.Tensor], dict]:
+    """What a resumed run needs beyond the weights: (tensors, JSON-ready record).
+
+    Tensors: the optimiser's per-parameter state as ``optimizer/<index>/<name>``
+    and the random number generators as ``rng/torch`` (and ``rng/cuda``).
+    The record holds the optimiser's parameter groups (learning rates, betas).
+    """
+    sd = opt.state_dict()
+    tensors = {f"optimizer/{index}/{name}": value.detach().cpu().reshape(-1)
+               if value.dim() == 0 else value.detach().cpu()
+               for index, st in sd["state"].items() for name, value in st.items()
+               if isinstance(value, torch.Tensor)}
+    tensors["rng/torch"] = torch.get_rng_state()
+    if device.type == "cuda":
+        tensors["rng/cuda"] = torch.cuda.get_rng_state(device)
+    return tensors, {"param_groups": sd["param_groups"]}
 
 
 def model_for_set(prepared, preset_name: str, **overrides):

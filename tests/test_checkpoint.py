@@ -278,3 +278,27 @@ def test_checkpoint_paths():
         weights, settings = checkpoint_paths(name)
         assert (str(weights), str(settings)) == ("a/run.safetensors", "a/run.json")
     assert str(checkpoint_paths("a/run.v2")[0]) == "a/run.v2.safetensors"
+
+
+def test_a_training_checkpoint_holds_the_recipe_the_optimiser_and_the_rngs(tmp_path):
+    from midivae.checkpoint import read_state
+    from midivae.losses import BetaSchedule
+    from midivae.models import TrainConfig
+
+    model, x = tiny_model("recurrent"), windows(4)
+    cfg = TrainConfig(steps=3, lr=3e-3, beta=BetaSchedule("linear", 0.5, warmup_steps=10),
+                      free_bits=2.0)
+    train(model, [(x, torch.tensor([0, 1, 0, 1]))], cfg, checkpoint=tmp_path / "run",
+          preset="tiny", seed=4)
+    extra = read_settings(tmp_path / "run")["extra"]
+    assert TrainConfig.from_dict(extra["train"]) == cfg
+    assert (extra["step"], extra["preset"], extra["seed"]) == (3, "tiny", 4)
+    state = read_state(tmp_path / "run")
+    params = list(model.parameters())
+    assert len(extra["optimizer"]["param_groups"][0]["params"]) == len(params)
+    for i, p in enumerate(params):  # AdamW keeps two moments per parameter
+        assert state[f"optimizer/{i}/exp_avg"].shape == p.shape
+        assert state[f"optimizer/{i}/exp_avg_sq"].shape == p.shape
+    assert torch.equal(state["rng/torch"], torch.get_rng_state())
+    assert isinstance(load_checkpoint(tmp_path / "run"), VAE)  # the state is not the model's
+    assert read_state(save_checkpoint(tiny_model(), tmp_path / "bare")) == {}

@@ -355,7 +355,7 @@ def test_presets_are_valid_and_the_cpu_ones_run():
             x = torch.zeros(2, p.model.n_steps, model.config.channels)
             assert model.loss(x, beta=p.train.beta(0)).loss.isfinite()
     cfg, train_cfg = preset("recurrent-2bar-cpu", n_pitches=48)
-    assert cfg.n_pitches == 48 and train_cfg.train_kwargs()["lr"] > 0
+    assert cfg.n_pitches == 48 and train_cfg.lr > 0
     with pytest.raises(ValueError, match="unknown preset"):
         preset("nope")
 
@@ -438,10 +438,12 @@ def test_train_stops_when_its_minutes_are_spent():
     x = random_windows(4)
     model = small_model("flat")
     start = time.monotonic()
-    hist = train(model, [(x, torch.zeros(4))], minutes=1.5 / 60, lr_decay="cosine",
+    hist = train(model, [(x, torch.zeros(4))], steps=None, minutes=1.5 / 60, lr_decay="cosine",
                  log_every=10**6)
     assert 1.5 <= time.monotonic() - start < 30
     assert len(hist.train) == 1 and hist.train[0]["step"] > 1  # the last step is recorded
     assert hist.train[0]["lr"] < 0.2 * 1e-3  # the cosine reached the end of its budget
     with pytest.raises(ValueError, match="minutes"):
         train(model, [(x, torch.zeros(4))], minutes=0.0)
+    with pytest.raises(ValueError, match="never end"):
+        train(model, [(x, torch.zeros(4))], steps=None)

@@ -9,6 +9,7 @@ on; presets carry typical values, and `preset` overrides them.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from midivae.losses import BetaSchedule
@@ -99,32 +100,73 @@ class ModelConfig:
         return cls(**{"output": "independent", **d})
 
 
+LR_DECAYS = ("constant", "cosine")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings; `midivae.train.train` takes them as keywords."""
+    """The training recipe: what `midivae.train.train` does, stored with every checkpoint."""
 
     batch_size: int = 64  # windows per batch
-    steps: int = 2_000  # optimiser steps
+    steps: int | None = 2_000  # optimiser steps; None: until ``minutes`` (or the epochs) run out
+    minutes: float | None = None  # wall-clock budget; training stops at steps or minutes
     lr: float = 1e-3  # peak AdamW learning rate
     weight_decay: float = 0.01  # AdamW's decoupled weight decay (Loshchilov & Hutter 2019)
     warmup_steps: int = 100  # linear learning-rate warm-up
     lr_decay: str = "cosine"  # then "cosine" decay to min_lr * lr, or "constant"
     min_lr: float = 0.1  # the learning rate at the end, as a fraction of lr
-    beta: BetaSchedule = field(default_factory=BetaSchedule)  # KL weight per step
+    beta: BetaSchedule | float = field(default_factory=BetaSchedule)  # KL weight per step
     free_bits: float = 0.0  # KL (bits per window, or per dimension) that costs nothing
     free_bits_per_dimension: bool = False  # free bits per latent dimension (Kingma et al. 2016)
     grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
     scheduled_sampling: float = 0.0  # probability a decoder input is its own sample
     bf16: bool = False  # torch.autocast to bfloat16 (CUDA, or CPUs with bf16 units)
 
-    def train_kwargs(self) -> dict:
-        """Keywords for `midivae.train.train` (the batch size belongs to the loader)."""
-        return {"steps": self.steps, "lr": self.lr, "weight_decay": self.weight_decay,
-                "warmup_steps": self.warmup_steps, "lr_decay": self.lr_decay,
-                "min_lr": self.min_lr, "beta": self.beta, "free_bits": self.free_bits,
-                "free_bits_per_dimension": self.free_bits_per_dimension,
-                "grad_clip": self.grad_clip, "scheduled_sampling": self.scheduled_sampling,
-                "bf16": self.bf16}
+    def __post_init__(self):
+        if self.steps is not None and (isinstance(self.steps, bool) or int(self.steps) < 1):
+            raise ValueError(f"TrainConfig.steps must be >= 1 or None, got {self.steps!r}")
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise ValueError(f"TrainConfig.minutes must be > 0 or None, got {self.minutes!r}")
+        if int(self.batch_size) < 1:
+            raise ValueError(f"TrainConfig.batch_size must be >= 1, got {self.batch_size!r}")
+        if self.lr_decay not in LR_DECAYS:
+            raise ValueError(f"TrainConfig.lr_decay must be one of {LR_DECAYS}, got "
+                             f"{self.lr_decay!r}")
+        if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup_steps >= 0
+                and 0.0 <= self.min_lr <= 1.0 and self.grad_clip >= 0 and self.free_bits >= 0):
+            raise ValueError("TrainConfig needs lr > 0, weight_decay >= 0, warmup_steps >= 0, "
+                             "0 <= min_lr <= 1, grad_clip >= 0 and free_bits >= 0, got "
+                             f"{self.lr!r}, {self.weight_decay!r}, {self.warmup_steps!r}, "
+                             f"{self.min_lr!r}, {self.grad_clip!r}, {self.free_bits!r}")
+        for name in ("beta", "scheduled_sampling"):
+            value = getattr(self, name)
+            if not callable(value) and not (math.isfinite(float(value)) and float(value) >= 0):
+                raise ValueError(f"TrainConfig.{name} must be a number >= 0 or a function of "
+                                 f"the step, got {value!r}")
+
+    def to_dict(self) -> dict:
+        """JSON-ready; a BetaSchedule becomes its fields, a plain function its name."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in ("beta", "scheduled_sampling"):
+            value = d[name]
+            if isinstance(value, BetaSchedule):
+                d[name] = {"schedule": dataclasses.asdict(value)}
+            elif callable(value):
+                d[name] = {"function": getattr(value, "__qualname__", repr(value))}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """Inverse of `to_dict`; a plain function cannot come back (ValueError)."""
+        d = dict(d)
+        for name in ("beta", "scheduled_sampling"):
+            value = d.get(name)
+            if isinstance(value, dict) and "schedule" in value:
+                d[name] = BetaSchedule(**value["schedule"])
+            elif isinstance(value, dict):
+                raise ValueError(f"{name} was the function {value.get('function')!r}, which a "
+                                 "checkpoint cannot store")
+        return cls(**d)
 
 
 @dataclass(frozen=True)
