@@ -2,9 +2,10 @@
 
 ``torchrun --nproc_per_node=N -m midivae.cli train SET ...`` starts N copies of
 the training command; each reads its own share of the windows (a
-`DistributedSampler`) and, after every backward pass, the gradients are
-averaged across processes, so each step sees N times the batch. Rank 0 alone
-prints and writes checkpoints. NCCL on CUDA devices, gloo on CPUs.
+`DistributedSampler`), and the step runs under torch's `DistributedDataParallel`
+(`wrap`), so the gradients are averaged across processes during the backward
+pass and each step sees N times the batch. Rank 0 alone prints and writes
+checkpoints. NCCL on CUDA devices, gloo on CPUs.
 """
 
 from __future__ import annotations
@@ -42,21 +43,33 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-def broadcast_parameters(module: torch.nn.Module) -> None:
-    """Give every process rank 0's parameters and buffers (so all start equal)."""
-    for tensor in module.state_dict().values():
-        dist.broadcast(tensor, src=0)
+class LossModule(torch.nn.Module):
+    """A VAE and its loss as one module, so `DistributedDataParallel` wraps the whole step.
+
+    ``forward(x, label, **loss_options)`` returns the model's `LossTerms` and its
+    output; gradients flow from ``terms.loss``.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, label, *, beta: float, free_bits: float, per_dimension: bool,
+                sampling_prob: float):
+        from midivae.losses import elbo_loss
+        out = self.model(x, label, sampling_prob=sampling_prob)
+        terms = elbo_loss(out.logits, x, out.mu, out.logvar, beta=beta, free_bits=free_bits,
+                          per_dimension=per_dimension)
+        return terms, out
 
 
-def average_gradients(module: torch.nn.Module) -> None:
-    """Replace each parameter's gradient by its mean over the processes (one all-reduce)."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= dist.get_world_size()
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
+def wrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module a training step calls: `LossModule`, under `DistributedDataParallel` when
+    this process is one of several (DDP broadcasts rank 0's weights at construction and
+    averages gradients in buckets that overlap the backward pass)."""
+    step = LossModule(model)
+    if world()[1] > 1:
+        device = next(model.parameters()).device
+        step = torch.nn.parallel.DistributedDataParallel(
+            step, device_ids=[device] if device.type == "cuda" else None)
+    return step

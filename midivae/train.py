@@ -9,9 +9,10 @@ and checkpoints. Nothing is printed: each record goes to the ``log`` callback
 and into the returned `History`. Deterministic for a seed on CPU (the seed
 drives the reparameterisation noise and a shuffling DataLoader's order).
 Runs on CUDA when asked (``device="cuda"``); nothing requires a GPU.
-Under ``torchrun`` (see `midivae.distributed`) every process starts from rank
-0's weights and gradients are averaged after each backward pass; rank 0 alone
-logs and writes checkpoints. Records hold rank 0's own batch's loss terms.
+Under ``torchrun`` (see `midivae.distributed`) the step runs under torch's
+DistributedDataParallel: every process starts from rank 0's weights and
+gradients are averaged during the backward pass; rank 0 alone logs and writes
+checkpoints. Records hold rank 0's own batch's loss terms.
 """
 
 from __future__ import annotations
@@ -106,18 +107,19 @@ def _to_device(batch, model, device: torch.device):
     return x.to(device, non_blocking=True), label
 
 
-def _optimise(model, opt: torch.optim.Optimizer, x: torch.Tensor, label, *, beta: float,
-              sampling_prob: float, free_bits: float, per_dimension: bool, grad_clip: float,
-              bf16: bool):
-    """One optimiser step on one batch; returns the loss terms, the gradient norm and mu."""
+def _optimise(step_module, model, opt: torch.optim.Optimizer, x: torch.Tensor, label, *,
+              beta: float, sampling_prob: float, free_bits: float, per_dimension: bool,
+              grad_clip: float, bf16: bool):
+    """One optimiser step on one batch; returns the loss terms, the gradient norm and mu.
+
+    ``step_module`` is `midivae.distributed.wrap(model)`: the model and its loss,
+    under DistributedDataParallel when several processes train.
+    """
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-        out = model(x, label, sampling_prob=sampling_prob)
-        terms = elbo_loss(out.logits, x, out.mu, out.logvar, beta=beta, free_bits=free_bits,
-                          per_dimension=per_dimension)
+        terms, out = step_module(x, label, beta=beta, free_bits=free_bits,
+                                 per_dimension=per_dimension, sampling_prob=sampling_prob)
     opt.zero_grad(set_to_none=True)
     terms.loss.backward()
-    if distributed.world()[1] > 1:
-        distributed.average_gradients(model)
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(),
                                           grad_clip if grad_clip > 0 else math.inf)
     opt.step()
@@ -204,9 +206,8 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
     device = torch.device(device)
     torch.manual_seed(seed)
     model.to(device).train()
-    rank, n_procs = distributed.world()
-    if n_procs > 1:  # under torchrun: start equal, then average gradients every step
-        distributed.broadcast_parameters(model)
+    rank, _ = distributed.world()
+    step_module = distributed.wrap(model)  # DDP under torchrun: rank 0's weights, averaged grads
     beta_at = _as_schedule(cfg.beta, "beta")
     sampling_at = _as_schedule(cfg.scheduled_sampling, "scheduled_sampling")
     opt = _adamw(model, cfg.lr, cfg.weight_decay)
@@ -238,7 +239,7 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * lr_factor(step, progress(), warmup_steps=cfg.warmup_steps,
                                                  decay=cfg.lr_decay, min_lr=cfg.min_lr)
-            terms, norm, mu = _optimise(model, opt, x, label, beta=b,
+            terms, norm, mu = _optimise(step_module, model, opt, x, label, beta=b,
                                         sampling_prob=sampling_at(step), free_bits=cfg.free_bits,
                                         per_dimension=cfg.free_bits_per_dimension,
                                         grad_clip=cfg.grad_clip, bf16=cfg.bf16)
@@ -293,7 +294,7 @@ def model_for_set(prepared, preset_name: str, **overrides):
     windows of one meter (prepare with ``meter="4/4"``, say) so that every
     window has the same length. A labelled set (``prepare("a+b")``, or a folder
     with ``labels=True``) gives a model conditioned on its labels, whose names
-    travel in ``model.representation["labels"]``. Returns ``(model, train_config)``.
+    travel in ``model.layout.labels``. Returns ``(model, train_config)``.
     """
     from midivae.errors import DatasetError
     from midivae.models import VAE, preset
@@ -306,5 +307,4 @@ def model_for_set(prepared, preset_name: str, **overrides):
                  n_pitches=layout.n_pitches, steps_per_bar=layout.steps_per_bar,
                  n_labels=len(prepared.labels))
     model_cfg, train_cfg = preset(preset_name, **{**sizes, **overrides})
-    representation = dataclasses.replace(layout, labels=tuple(prepared.labels)).to_dict()
-    return VAE(model_cfg, representation=representation), train_cfg
+    return VAE(model_cfg, layout=layout), train_cfg  # the set's layout carries its labels

@@ -21,19 +21,20 @@ def windows() -> torch.Tensor:
 
 def half_batch_gradients(rank: int, init_file: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
-    torch.manual_seed(100 + rank)  # different initial weights: broadcast must fix them
+    torch.manual_seed(100 + rank)  # different initial weights: DDP must broadcast rank 0's
     model = VAE(CONFIG).eval()  # posterior mean: no sampling noise in the comparison
-    distributed.broadcast_parameters(model)
+    step = distributed.wrap(model)
+    assert isinstance(step, torch.nn.parallel.DistributedDataParallel)
     x = windows()[rank * 4:(rank + 1) * 4]
-    model.loss(x).loss.backward()
-    distributed.average_gradients(model)
+    terms, _ = step(x, None, beta=1.0, free_bits=0.0, per_dimension=False, sampling_prob=0.0)
+    terms.loss.backward()  # DDP averages the gradients during the backward pass
     if rank == 0:
         torch.save({n: p.grad for n, p in model.named_parameters()} |
                    {"_weights": model.state_dict()}, out)
     dist.destroy_process_group()
 
 
-def test_averaged_half_batch_gradients_equal_the_full_batch_gradient(tmp_path):
+def test_ddp_half_batch_gradients_equal_the_full_batch_gradient(tmp_path):
     out = str(tmp_path / "grads.pt")
     mp.spawn(half_batch_gradients, args=(str(tmp_path / "init"), out), nprocs=2)
     saved = torch.load(out)
@@ -44,9 +45,10 @@ def test_averaged_half_batch_gradients_equal_the_full_batch_gradient(tmp_path):
         torch.testing.assert_close(saved[name], p.grad, rtol=1e-5, atol=1e-6, msg=name)
 
 
-def test_outside_torchrun_there_is_one_process():
+def test_outside_torchrun_there_is_one_process_and_no_ddp():
     assert distributed.world() == (0, 1)
     assert distributed.setup("cpu") == torch.device("cpu")
+    assert isinstance(distributed.wrap(VAE(CONFIG)), distributed.LossModule)
 
 
 def test_torchrun_trains_with_two_processes_and_rank_0_alone_writes(tmp_path):
