@@ -316,6 +316,7 @@ def _cmd_demo(args) -> int:
 
     from midivae.quantize import quantize
     from midivae.render import render
+    from midivae.score import from_music21
 
     _output_folder(args.out)
     try:
@@ -325,8 +326,7 @@ def _cmd_demo(args) -> int:
                        "corpus (e.g. bach/bwv66.6)", 2) from None
     path = os.path.join(args.out, args.chorale.replace("/", "_") + ".mid")
     _output_file(path, force=True, create=True)  # the demo's own file: rewritten each run
-    data = music21.midi.translate.streamToMidiFile(score).writestr()
-    roll = quantize(data, steps_per_beat=args.steps_per_beat)
+    roll, _ = from_music21(score, args.steps_per_beat)  # bar lines from the score's measures
     print(f"quantized {args.chorale} from the music21 corpus:\n  {roll}")
     print(f"  bars start at steps {roll.bar_starts()[:8].tolist()} ...")
     os.makedirs(args.out, exist_ok=True)
@@ -336,8 +336,37 @@ def _cmd_demo(args) -> int:
     return 0 if again == roll else 1
 
 
+def _summary(prepared, max_listed: int = 50) -> str:
+    """A few lines for people: counts per split, what was dropped, the skipped pieces.
+
+    The first ``max_listed`` skipped pieces are named; the manifest names them all.
+    """
+    from midivae.data import SPLITS
+
+    m = prepared.manifest
+    c = m["counts"]
+    L = prepared.layout
+    lines = [f"{prepared.path}: {'reused' if prepared.reused else 'built'} "
+             f"from {m['source']['spec']} ({c['items']} pieces read)",
+             "  pieces:  " + ", ".join(f"{s} {c['pieces'][s]}" for s in SPLITS),
+             "  windows: " + ", ".join(f"{s} {c['windows'][s]}" for s in SPLITS),
+             f"  layout:  {L.n_tracks} track(s) {[t.name for t in L.tracks]}, pitches "
+             f"{L.low}..{L.low + L.n_pitches - 1}, {L.steps_per_beat} steps/beat, "
+             f"{m['settings']['bars']} bars; meters {c['meters']}"]
+    if c["windows_dropped"]:
+        lines.append("  windows dropped: " + ", ".join(f"{n} {r.replace('_', ' ')}"
+                                                       for r, n in c["windows_dropped"].items()))
+    if m["warnings"]:
+        lines.append(f"  {len(m['warnings'])} warning(s) in manifest.json")
+    lines.append(f"  skipped: {c['skipped']} piece(s)")
+    lines += [f"    {s['piece']}: {s['reason']}" for s in m["skipped"][:max_listed]]
+    if len(m["skipped"]) > max_listed:
+        lines.append(f"    ... and {len(m['skipped']) - max_listed} more in manifest.json")
+    return "\n".join(lines)
+
+
 def _cmd_prepare(args) -> int:
-    from midivae.data import PrepareSettings, prepare, summary
+    from midivae.data import PrepareSettings, prepare
 
     try:
         settings = PrepareSettings(
@@ -354,7 +383,7 @@ def _cmd_prepare(args) -> int:
     finally:
         if progress and progress.drawn:
             print(file=sys.stderr)  # end the progress bar's line
-    print(summary(prepared))
+    print(_summary(prepared))
     if sum(prepared.manifest["counts"]["windows"].values()) == 0:
         print("midivae prepare: error: no window was made (see the reasons above)",
               file=sys.stderr)

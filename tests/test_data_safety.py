@@ -129,7 +129,7 @@ def test_a_damaged_set_is_detected_and_rebuilt_never_reused(songs, tmp_path):
 
 def test_concurrent_builds_into_one_folder_each_return_their_own_whole_set(songs, tmp_path):
     out = tmp_path / "set"
-    code = ("import sys; from midivae.data import prepare, summary\n"
+    code = ("import sys; from midivae.data import prepare\n"
             "p = prepare(sys.argv[1], sys.argv[2], bars=int(sys.argv[3]), workers=1)\n"
             "print(p.manifest['settings']['bars'], len(p), p.manifest['fingerprint'])\n")
     runs = [subprocess.Popen([sys.executable, "-c", code, str(songs), str(out), str(bars)],

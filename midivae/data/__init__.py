@@ -9,13 +9,13 @@ Preparation is numpy + mido (+ music21 / scipy for the named sets that need
 them); torch is imported only by `WindowDataset` and `make_loader`.
 """
 
-from midivae.data.build import PrepareSettings, parse_meter, prepare, summary
+from midivae.data.build import PrepareSettings, parse_meter, prepare
 from midivae.data.sources import NAMED, resolve_source
 from midivae.roles import ROLE_PRESETS
 from midivae.data.store import PreparedSet
 from midivae.data.windows import SPLITS, assign_split
 
-__all__ = ["prepare", "PrepareSettings", "PreparedSet", "summary", "parse_meter",
+__all__ = ["prepare", "PrepareSettings", "PreparedSet", "parse_meter",
            "resolve_source", "assign_split", "NAMED", "ROLE_PRESETS", "SPLITS",
            "WindowDataset", "make_loader", "pad_collate"]
 

@@ -293,30 +293,3 @@ def _reason(err: Exception) -> str:
 def _version() -> str:
     from midivae import __version__
     return __version__
-
-
-def summary(prepared: PreparedSet, max_listed: int = 50) -> str:
-    """A few lines for people: counts per split, what was dropped, the skipped pieces.
-
-    The first ``max_listed`` skipped pieces are named; the manifest names them all.
-    """
-    m = prepared.manifest
-    c = m["counts"]
-    L = prepared.layout
-    lines = [f"{prepared.path}: {'reused' if prepared.reused else 'built'} "
-             f"from {m['source']['spec']} ({c['items']} pieces read)",
-             "  pieces:  " + ", ".join(f"{s} {c['pieces'][s]}" for s in SPLITS),
-             "  windows: " + ", ".join(f"{s} {c['windows'][s]}" for s in SPLITS),
-             f"  layout:  {L.n_tracks} track(s) {[t.name for t in L.tracks]}, pitches "
-             f"{L.low}..{L.low + L.n_pitches - 1}, {L.steps_per_beat} steps/beat, "
-             f"{m['settings']['bars']} bars; meters {c['meters']}"]
-    if c["windows_dropped"]:
-        lines.append("  windows dropped: " + ", ".join(f"{n} {r.replace('_', ' ')}"
-                                                       for r, n in c["windows_dropped"].items()))
-    if m["warnings"]:
-        lines.append(f"  {len(m['warnings'])} warning(s) in manifest.json")
-    lines.append(f"  skipped: {c['skipped']} piece(s)")
-    lines += [f"    {s['piece']}: {s['reason']}" for s in m["skipped"][:max_listed]]
-    if len(m["skipped"]) > max_listed:
-        lines.append(f"    ... and {len(m['skipped']) - max_listed} more in manifest.json")
-    return "\n".join(lines)
