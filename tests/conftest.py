@@ -157,6 +157,14 @@ def make_roll(notes, n_steps: int, n_tracks: int = 1, *, velocity: bool = True, 
     return PianoRoll(onset, sustain, vel if velocity else None, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def chorale_set(tmp_path_factory):
+    """Six chorales of the real music21 corpus as 2-bar 4/4 windows, built once per session."""
+    from midivae.data import prepare
+    return prepare("bach-chorales", tmp_path_factory.mktemp("chorales") / "set", limit=6,
+                   bars=2, meter="4/4", workers=1)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models run faster on one thread and do not stall when the cores are shared."""

@@ -51,10 +51,8 @@ def test_outside_torchrun_there_is_one_process_and_no_ddp():
     assert isinstance(distributed.wrap(VAE(CONFIG)), distributed.LossModule)
 
 
-def test_torchrun_trains_with_two_processes_and_rank_0_alone_writes(tmp_path):
-    set_dir = tmp_path / "set"
-    from midivae.data import prepare
-    prepare("bach-chorales", set_dir, limit=3, bars=2, meter="4/4", workers=1)
+def test_torchrun_trains_with_two_processes_and_rank_0_alone_writes(tmp_path, chorale_set):
+    set_dir = chorale_set.path
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                           "--nproc_per_node=2", "-m", "midivae.cli", "train", str(set_dir),
