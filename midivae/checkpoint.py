@@ -86,9 +86,11 @@ def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None =
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     tensors.update({STATE_PREFIX + k: v.detach().to("cpu").contiguous()
                     for k, v in (state or {}).items()})
+    layout = model.layout  # a RollLayout, or a dict / None for a bare model
     record = {"format": FORMAT, "format_version": FORMAT_VERSION,
               "library_version": midivae.__version__, "model": model.config.to_dict(),
-              "layout": model.representation, "extra": extra or {}}
+              "layout": layout.to_dict() if hasattr(layout, "to_dict") else dict(layout or {}),
+              "extra": extra or {}}
     text = json.dumps(record, sort_keys=True)
     replace_atomically(weights, lambda tmp: save_file(
         tensors, str(tmp), metadata={"format": FORMAT, _METADATA_KEY: text}))
@@ -166,8 +168,9 @@ def read_settings(path: str | os.PathLike) -> dict:
     raise CheckpointError(f"{weights}: not a midivae checkpoint (no settings in its metadata)")
 
 
-def _config_and_layout(record: dict, where: Path) -> tuple[ModelConfig, dict]:
-    """The model settings and the layout dict, each checked, and checked against each other."""
+def _config_and_layout(record: dict, where: Path) -> tuple[ModelConfig, RollLayout | None]:
+    """The model settings and the layout (built once, None for a bare model), each checked,
+    and checked against each other."""
     try:
         config = ModelConfig.from_dict(record["model"])
     except (TypeError, ValueError) as e:
@@ -176,7 +179,7 @@ def _config_and_layout(record: dict, where: Path) -> tuple[ModelConfig, dict]:
     if not isinstance(layout_dict, dict):
         raise CheckpointError(f"{where}: layout must be a JSON object")
     if not layout_dict:  # a bare model (tests, experiments): nothing to check it against
-        return config, layout_dict
+        return config, None
     try:
         layout = RollLayout.from_dict(layout_dict)
         sizes = (layout.n_tracks, layout.n_pitches, layout.steps_per_bar)
@@ -190,7 +193,7 @@ def _config_and_layout(record: dict, where: Path) -> tuple[ModelConfig, dict]:
     if layout.labels and len(layout.labels) != config.n_labels:
         raise CheckpointError(f"{where}: the layout names {len(layout.labels)} labels, the model "
                               f"has {config.n_labels}")
-    return config, layout_dict
+    return config, layout
 
 
 def _check_shapes(weights: Path, config: ModelConfig,
@@ -225,7 +228,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     config, layout = _config_and_layout(record, weights)
     _, found = _header(weights)
     _check_shapes(weights, config, found)
-    model = VAE(config, representation=layout)
+    model = VAE(config, layout=layout)
     try:
         tensors = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:

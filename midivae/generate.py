@@ -1,70 +1,56 @@
 """Generation on piano rolls: the model's tensor API, with `PianoRoll` in and out.
 
-A trained `midivae.models.VAE` carries ``representation``, the `RollLayout`
-dict of the data it was trained on; these helpers use it to turn windows
-(B, T, D) into `PianoRoll` objects and back. Every function that takes
-``rolls`` accepts a list of rolls or a tensor of windows (B, T, D).
+A trained `midivae.models.VAE` carries ``layout``, the `RollLayout` of the data
+it was trained on (`midivae.checkpoint.load_checkpoint` builds it once); these
+helpers use it to turn windows (B, T, D) into `PianoRoll` objects and back.
+Every function that takes ``rolls`` accepts a list of rolls or a tensor of
+windows (B, T, D).
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import torch
 
-from midivae.layout import RollLayout, from_array, to_array
+from midivae.layout import RollLayout
 from midivae.roll import PianoRoll
 
 Rolls = Sequence[PianoRoll] | torch.Tensor
 
 
 def layout_of(model) -> RollLayout:
-    """The `RollLayout` stored in ``model.representation``.
+    """``model.layout``, checked: a `RollLayout` of the model's tracks and pitches.
 
     Raises ValueError when the model carries none, or one of another size.
     """
-    if not model.representation:
-        raise ValueError("the model carries no representation: set model.representation = "
-                         "layout.to_dict() before generating piano rolls")
-    layout = RollLayout.from_dict(model.representation)
+    layout = model.layout
+    if not isinstance(layout, RollLayout):
+        raise ValueError(f"the model carries no layout (model.layout is {type(layout).__name__}): "
+                         "build it with VAE(config, layout=RollLayout(...)) to generate rolls")
     cfg = model.config
     if (layout.n_tracks, layout.n_pitches) != (cfg.n_tracks, cfg.n_pitches):
-        raise ValueError(f"representation has {layout.n_tracks} tracks x {layout.n_pitches} "
+        raise ValueError(f"layout has {layout.n_tracks} tracks x {layout.n_pitches} "
                          f"pitches, the model {cfg.n_tracks} x {cfg.n_pitches}")
     return layout
 
 
-def to_rolls(x: torch.Tensor, representation: dict | RollLayout) -> list[PianoRoll]:
-    """Windows (B, T, D) (values in {0, 1} or probabilities) as B piano rolls."""
-    layout = (representation if isinstance(representation, RollLayout)
-              else RollLayout.from_dict(representation))
-    x = x.detach().to("cpu", torch.float32).numpy()
-    return [from_array(window, layout) for window in x]
-
-
-def from_rolls(rolls: Sequence[PianoRoll], representation: dict | RollLayout) -> torch.Tensor:
-    """Rolls of equal length T as windows: float32 tensor (B, T, D)."""
-    layout = (representation if isinstance(representation, RollLayout)
-              else RollLayout.from_dict(representation))
-    arrays = [to_array(roll, layout) for roll in rolls]  # each (T, K, 2, P)
-    if len({a.shape for a in arrays}) > 1:
-        raise ValueError(f"rolls differ in length: {sorted({a.shape[0] for a in arrays})} steps")
-    stacked = np.stack(arrays).reshape(len(arrays), arrays[0].shape[0], -1)  # (B, T, D)
-    return torch.from_numpy(stacked.astype(np.float32))
+def _rolls(model, x: torch.Tensor) -> list[PianoRoll]:
+    """Windows (B, T, D), values in {0, 1} or probabilities, as B piano rolls."""
+    return layout_of(model).from_windows(x.detach().to("cpu", torch.float32).numpy())
 
 
 def _windows(model, rolls: Rolls) -> torch.Tensor:
+    """Rolls of equal length as windows (B, T, D) float32; a tensor passes through."""
     if isinstance(rolls, torch.Tensor):
         return rolls
-    return from_rolls(rolls, layout_of(model))
+    return torch.from_numpy(layout_of(model).to_windows(rolls))
 
 
 def sample(model, n: int, *, temperature: float = 1.0, seed: int | None = None,
            label=None) -> list[PianoRoll]:
     """n rolls drawn from the prior; see `VAE.sample`."""
-    return to_rolls(model.sample(n, temperature=temperature, seed=seed, label=label),
-                    layout_of(model))
+    return _rolls(model, model.sample(n, temperature=temperature, seed=seed, label=label))
 
 
 def encode(model, rolls: Rolls, *, label=None) -> torch.Tensor:
@@ -75,14 +61,14 @@ def encode(model, rolls: Rolls, *, label=None) -> torch.Tensor:
 def decode(model, z: torch.Tensor, *, temperature: float = 0.0, seed: int | None = None,
            label=None) -> list[PianoRoll]:
     """Rolls decoded from latents (B, Z)."""
-    return to_rolls(model.decode(z, label, temperature=temperature, seed=seed), layout_of(model))
+    return _rolls(model, model.decode(z, label, temperature=temperature, seed=seed))
 
 
 def reconstruct(model, rolls: Rolls, *, temperature: float = 0.0, seed: int | None = None,
                 label=None) -> list[PianoRoll]:
     """decode(encode(rolls))."""
     x = model.reconstruct(_windows(model, rolls), label, temperature=temperature, seed=seed)
-    return to_rolls(x, layout_of(model))
+    return _rolls(model, x)
 
 
 def interpolate(model, a: PianoRoll | torch.Tensor, b: PianoRoll | torch.Tensor,
@@ -93,7 +79,7 @@ def interpolate(model, a: PianoRoll | torch.Tensor, b: PianoRoll | torch.Tensor,
               for r in (a, b))
     x = model.interpolate(xa[0], xb[0], steps, method=method, label=label,
                           temperature=temperature, seed=seed)
-    return to_rolls(x, layout_of(model))
+    return _rolls(model, x)
 
 
 def attribute_vector(model, with_attribute: Rolls, without_attribute: Rolls) -> torch.Tensor:
@@ -108,4 +94,4 @@ def apply_attribute(model, rolls: Rolls, vector: torch.Tensor, strength: float =
     """Rolls decoded from their latents plus ``strength`` times an attribute vector."""
     x = model.apply_attribute(_windows(model, rolls), vector, strength, label=label,
                               temperature=temperature, seed=seed)
-    return to_rolls(x, layout_of(model))
+    return _rolls(model, x)

@@ -1,24 +1,38 @@
-"""`RollLayout`: how a piano roll becomes a model's input, and back.
+"""`RollLayout`: how notes and piano rolls become a model's tensors, and back.
 
-The one tensor layout shared by datasets, models and generation. A window of
-T steps is an array of shape (T, K, 2, P): K tracks, channel 0 = onset,
-channel 1 = sustain, P pitches from ``low`` up. Models see it flattened to
-(T, D) with D = K * 2 * P (track-major, then onset/sustain, then pitch).
+The one owner of the tensor layout shared by datasets, models and generation.
+A window of T steps is an array of shape (T, K, 2, P): K tracks, channel 0 =
+onset, channel 1 = sustain, P pitches from ``low`` up. Models see it flattened
+to (T, D) with D = K * 2 * P (track-major, then onset/sustain, then pitch).
+The pitch range is ``low`` and ``n_pitches`` everywhere; a user's inclusive
+(low, high) is turned into them once. Every conversion is a method here:
+
+    stored notes --window_from_notes--> (T, K, 2, P) --flatten--> (T, D)
+    PianoRoll    --to_array-----------> (T, K, 2, P)
+    (T, D) or (T, K, 2, P) --from_array--> PianoRoll
+    rolls <--to_windows / from_windows--> (B, T, D)
+
 This module is numpy-only; models never import it, they only get D, K and P.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+from typing import Sequence
 
 import numpy as np
 
-from midivae.roll import N_PITCHES, PianoRoll, Track, sustain_starts
+from midivae.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes, sustain_starts
 
 
 @dataclass(frozen=True)
 class RollLayout:
-    """What is needed to turn a (T, D) model tensor back into a `PianoRoll`."""
+    """A set's tensor layout: grid, pitches, tracks, meter, tempo and label names.
+
+    Every conversion between stored notes, piano rolls and model tensors is a
+    method (see the module docstring); a checkpoint stores `to_dict`.
+    """
 
     steps_per_beat: int = 4  # grid resolution, steps per quarter note
     low: int = 0  # lowest MIDI pitch represented
@@ -35,6 +49,9 @@ class RollLayout:
         object.__setattr__(self, "tracks", tuple(self.tracks))
         object.__setattr__(self, "time_signature", tuple(self.time_signature))
         object.__setattr__(self, "labels", tuple(self.labels))
+        drums = np.array([t.is_drum for t in self.tracks], bool)
+        drums.setflags(write=False)
+        object.__setattr__(self, "_drums", drums)  # not a field: cached for every window cut
 
     @property
     def n_tracks(self) -> int:
@@ -44,6 +61,16 @@ class RollLayout:
     def channels(self) -> int:
         """D, the size of one step of the flattened tensor."""
         return self.n_tracks * 2 * self.n_pitches
+
+    @property
+    def pitches(self) -> range:
+        """The MIDI pitches represented, ``low .. low + n_pitches - 1``."""
+        return range(self.low, self.low + self.n_pitches)
+
+    @property
+    def drums(self) -> np.ndarray:
+        """Which tracks are drums (never transposed): bool, shape (K,), read-only."""
+        return self._drums
 
     @property
     def steps_per_bar(self) -> int:
@@ -75,48 +102,145 @@ class RollLayout:
             raise ValueError(f"unknown label {name!r}; this model knows {list(self.labels) or 'none'}")
         return self.labels.index(name)
 
+    def shift_bounds(self, lowest: int, highest: int) -> tuple[int, int]:
+        """The semitone shifts (min, max) that keep pitches ``lowest..highest`` in `pitches`.
 
-def to_array(roll: PianoRoll, layout: RollLayout) -> np.ndarray:
-    """A roll as a bool array of shape (T, K, 2, P) in ``layout``.
+        Empty (min > max) when the span is wider than the layout's.
+        """
+        return self.low - lowest, self.pitches[-1] - highest
 
-    Raises ValueError when the roll's track count differs from the layout's or a
-    note lies outside the layout's pitch range.
-    """
-    if roll.n_tracks != layout.n_tracks:
-        raise ValueError(f"roll has {roll.n_tracks} tracks, layout expects {layout.n_tracks}")
-    hi = layout.low + layout.n_pitches
-    outside = roll.sustain[:, :, :layout.low].any() or roll.sustain[:, :, hi:].any()
-    if outside:
-        raise ValueError(f"roll has notes outside the layout's pitches {layout.low}..{hi - 1}: "
-                         f"{roll.pitch_range(pitched_only=False)}")
-    both = np.stack([roll.onset[:, :, layout.low:hi], roll.sustain[:, :, layout.low:hi]], axis=2)
+    # -- stored notes -> window ----------------------------------------------
+    def window_from_notes(self, notes: np.ndarray, start: int, stop: int,
+                          shift: int = 0) -> np.ndarray:
+        """Steps [start, stop) of a piece's notes as a window, transposed by ``shift``.
+
+        Parameters
+        ----------
+        notes : structured np.ndarray, shape (N,)
+            Fields ``track``, ``pitch``, ``start``, ``end`` (steps of the piece, end
+            exclusive), as `midivae.data.windows.NOTE_DTYPE`; any superset of the
+            notes sounding in the window works.
+        start, stop : int
+            The window's steps in the piece.
+        shift : int
+            Semitones to transpose pitched tracks by (augmentation); drum tracks
+            keep their pitches.
+
+        Returns
+        -------
+        np.ndarray of bool, shape (T, K, 2, P), T = stop - start. Raises ValueError
+        when a note falls outside `pitches` after the shift.
+        """
+        k, pitch, s, e, _ = _clip(notes, start, stop)
+        p = pitch - self.low + np.where(self.drums[k], 0, shift)
+        if len(p) and (p.min() < 0 or p.max() >= self.n_pitches):
+            raise ValueError(f"window [{start}, {stop}) has pitches outside {self.low}.."
+                             f"{self.pitches[-1]} after a shift of {shift}")
+        onset, sustain, _ = arrays_from_notes(self.n_tracks, stop - start, k, p, s, e,
+                                              n_pitches=self.n_pitches)
+        return _steps_first(onset, sustain)
+
+    def roll_from_notes(self, notes: np.ndarray, start: int, stop: int, *, velocity: bool = True,
+                        tempos: list | None = None,
+                        time_signatures: list | None = None) -> PianoRoll:
+        """Steps [start, stop) of a piece's notes as a `PianoRoll` on this layout's tracks.
+
+        ``notes`` as in `window_from_notes` (plus ``velocity`` unless ``velocity`` is
+        False); ``tempos`` and ``time_signatures`` are the window's own events
+        (step 0 = ``start``), the layout's tempo and meter when not given.
+        """
+        k, p, s, e, vel = _clip(notes, start, stop)
+        onset, sustain, vel = arrays_from_notes(self.n_tracks, stop - start, k, p, s, e,
+                                                vel if velocity else None)
+        return PianoRoll(onset, sustain, vel, steps_per_beat=self.steps_per_beat,
+                         tempos=tempos or [(0, self.qpm)],
+                         time_signatures=time_signatures or [(0, *self.time_signature)],
+                         tracks=list(self.tracks))
+
+    # -- roll <-> (T, K, 2, P) <-> (T, D) ------------------------------------
+    def to_array(self, roll: PianoRoll) -> np.ndarray:
+        """A roll as a bool array of shape (T, K, 2, P).
+
+        Raises ValueError when the roll's track count differs from the layout's or a
+        note lies outside `pitches`.
+        """
+        if roll.n_tracks != self.n_tracks:
+            raise ValueError(f"roll has {roll.n_tracks} tracks, layout expects {self.n_tracks}")
+        inside = slice(self.low, self.low + self.n_pitches)
+        if roll.sustain[:, :, :self.low].any() or roll.sustain[:, :, inside.stop:].any():
+            raise ValueError(f"roll has notes outside the layout's pitches {self.low}.."
+                             f"{self.pitches[-1]}: {roll.pitch_range(pitched_only=False)}")
+        return _steps_first(roll.onset[:, :, inside], roll.sustain[:, :, inside])
+
+    def from_array(self, x: np.ndarray, velocity: np.ndarray | None = None) -> PianoRoll:
+        """A (T, D) or (T, K, 2, P) array (bool, or probabilities > 0.5) as a roll.
+
+        Repairs what a model may emit: an onset implies sustain, and a run of
+        sustain without an onset at its start gets one. ``velocity``, if given, has
+        shape (T, K, P) and is used at onsets. The roll has the layout's tracks,
+        grid, meter and tempo.
+        """
+        x = np.asarray(x)
+        x = x if x.dtype == bool else x > 0.5
+        T = x.shape[0]
+        flat = x.reshape(T, math.prod(x.shape[1:]))  # (T, D) or (T, K, 2, P) -> (T, D)
+        cells = self.unflatten(flat).transpose(1, 0, 2, 3)  # (T, K, 2, P) -> (K, T, 2, P)
+        K = self.n_tracks
+        inside = slice(self.low, self.low + self.n_pitches)
+        onset = np.zeros((K, T, N_PITCHES), bool)
+        sustain = np.zeros_like(onset)
+        onset[:, :, inside] = cells[:, :, 0]
+        sustain[:, :, inside] = cells[:, :, 1] | cells[:, :, 0]
+        onset |= sustain_starts(sustain)
+        vel = None
+        if velocity is not None:
+            vel = np.zeros(onset.shape, np.uint8)
+            vel[:, :, inside] = np.asarray(velocity).transpose(1, 0, 2)  # (T, K, P) -> (K, T, P)
+            vel = np.where(onset, np.clip(vel, 1, 127), 0)
+        return PianoRoll(onset, sustain, vel, steps_per_beat=self.steps_per_beat,
+                         tempos=[(0, self.qpm)], time_signatures=[(0, *self.time_signature)],
+                         tracks=list(self.tracks))
+
+    def flatten(self, x: np.ndarray) -> np.ndarray:
+        """(..., T, K, 2, P) -> (..., T, D), the model's form; a view where possible."""
+        if tuple(x.shape[-3:]) != (self.n_tracks, 2, self.n_pitches):
+            raise ValueError(f"expected an array (..., T, {self.n_tracks}, 2, {self.n_pitches}), "
+                             f"got shape {tuple(x.shape)}")
+        return x.reshape(*x.shape[:-3], self.channels)  # (..., T, K, 2, P) -> (..., T, D)
+
+    def unflatten(self, x: np.ndarray) -> np.ndarray:
+        """(..., T, D) -> (..., T, K, 2, P); the inverse of `flatten`."""
+        if x.shape[-1] != self.channels:
+            raise ValueError(f"expected an array (..., T, {self.channels}) for {self.n_tracks} "
+                             f"track(s) x 2 x {self.n_pitches} pitches, got shape {tuple(x.shape)}")
+        return x.reshape(*x.shape[:-1], self.n_tracks, 2, self.n_pitches)  # (..., T, K, 2, P)
+
+    # -- rolls <-> a batch of model windows ------------------------------------
+    def to_windows(self, rolls: Sequence[PianoRoll]) -> np.ndarray:
+        """Rolls of equal length T as model windows: float32, shape (B, T, D), 0/1 values."""
+        arrays = [self.to_array(roll) for roll in rolls]  # each (T, K, 2, P)
+        if len({a.shape for a in arrays}) > 1:
+            lengths = sorted({a.shape[0] for a in arrays})
+            raise ValueError(f"rolls differ in length: {lengths} steps")
+        return self.flatten(np.stack(arrays)).astype(np.float32)  # (B, T, D)
+
+    def from_windows(self, x: np.ndarray) -> list[PianoRoll]:
+        """Model windows (B, T, D), in {0, 1} or probabilities, as B rolls (see `from_array`)."""
+        return [self.from_array(window) for window in np.asarray(x)]
+
+
+def _clip(notes: np.ndarray, start: int, stop: int):
+    """Columns of the notes sounding in [start, stop), their steps clipped to it and made
+    relative to ``start``: (track, pitch, start, end, velocity or None), int64 shape (N,)."""
+    s, e = notes["start"].astype(np.int64), notes["end"].astype(np.int64)
+    inside = (s < stop) & (e > start)
+    n = notes[inside]
+    vel = n["velocity"] if "velocity" in (notes.dtype.names or ()) else None
+    return (n["track"].astype(np.int64), n["pitch"].astype(np.int64),
+            np.maximum(s[inside], start) - start, np.minimum(e[inside], stop) - start, vel)
+
+
+def _steps_first(onset: np.ndarray, sustain: np.ndarray) -> np.ndarray:
+    """Onset and sustain (K, T, P) as one contiguous (T, K, 2, P) array."""
+    both = np.stack([onset, sustain], axis=2)  # (K, T, 2, P)
     return np.ascontiguousarray(both.transpose(1, 0, 2, 3))  # (K, T, 2, P) -> (T, K, 2, P)
-
-
-def from_array(x: np.ndarray, layout: RollLayout, velocity: np.ndarray | None = None) -> PianoRoll:
-    """Turn a (T, D) or (T, K, 2, P) array (bool, or probabilities > 0.5) into a roll.
-
-    Repairs what a model may emit: an onset implies sustain, and a run of
-    sustain without an onset at its start gets one. ``velocity``, if given, has
-    shape (T, K, P) and is used at onsets.
-    """
-    x = np.asarray(x)
-    if x.dtype != bool:
-        x = x > 0.5
-    T = x.shape[0]
-    x = x.reshape(T, layout.n_tracks, 2, layout.n_pitches).transpose(1, 0, 2, 3)  # K, T, 2, P
-    onset = np.zeros((layout.n_tracks, T, N_PITCHES), bool)
-    sustain = np.zeros_like(onset)
-    hi = layout.low + layout.n_pitches
-    onset[:, :, layout.low:hi] = x[:, :, 0]
-    sustain[:, :, layout.low:hi] = x[:, :, 1] | x[:, :, 0]
-    onset |= sustain_starts(sustain)
-    vel = None
-    if velocity is not None:
-        vel = np.zeros(onset.shape, np.uint8)
-        vel[:, :, layout.low:hi] = np.asarray(velocity).transpose(1, 0, 2)
-        vel = np.where(onset, np.clip(vel, 1, 127), 0)
-    num, den = layout.time_signature
-    return PianoRoll(onset, sustain, vel, steps_per_beat=layout.steps_per_beat,
-                     tempos=[(0, layout.qpm)], time_signatures=[(0, num, den)],
-                     tracks=list(layout.tracks))

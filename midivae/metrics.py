@@ -103,9 +103,10 @@ def onset_counts(pred: torch.Tensor, target: torch.Tensor, n_tracks: int) -> tup
     if pred.shape != target.shape:
         raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} "
                          f"vs {tuple(target.shape)}")
-    b, t, _ = pred.shape
-    p_on = pred.reshape(b, t, n_tracks, 2, -1)[..., 0, :] > 0.5  # (B, T, K, P)
-    t_on = target.reshape(b, t, n_tracks, 2, -1)[..., 0, :] > 0.5
+    # D in (K, 2, P) order, as `sample_cells` reads it: metrics, like the models, see
+    # tensors only and never import `midivae.layout`, which owns that order for rolls
+    p_on = pred.unflatten(-1, (n_tracks, 2, -1))[..., 0, :] > 0.5  # (B, T, D) -> (B, T, K, P)
+    t_on = target.unflatten(-1, (n_tracks, 2, -1))[..., 0, :] > 0.5
     return int((p_on & t_on).sum()), int(p_on.sum()), int(t_on.sum())
 
 

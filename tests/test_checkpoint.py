@@ -10,12 +10,14 @@ import torch
 
 from midivae.checkpoint import checkpoint_paths, load_checkpoint, read_settings, save_checkpoint
 from midivae.errors import CheckpointError
+from midivae.layout import RollLayout
 from midivae.models import DECODERS, ModelConfig, VAE
 from midivae.train import train
 
-REPRESENTATION = {"steps_per_beat": 1, "low": 60, "n_pitches": 6,  # 4 steps per bar, as tiny_model's
-                  "tracks": [{"name": "lead", "program": 0, "is_drum": False}],
-                  "time_signature": [4, 4], "qpm": 100.0}
+LAYOUT_DICT = {"steps_per_beat": 1, "low": 60, "n_pitches": 6,  # 4 steps per bar, as tiny_model's
+               "tracks": [{"name": "lead", "program": 0, "is_drum": False}],
+               "time_signature": [4, 4], "qpm": 100.0}
+LAYOUT = RollLayout.from_dict(LAYOUT_DICT)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -27,7 +29,7 @@ def tiny_model(decoder: str = "recurrent", **overrides) -> VAE:
                     encoder="mlp" if decoder == "flat" else "lstm", latent=4, encoder_hidden=8,
                     decoder_hidden=8, conductor_hidden=8, bar_embedding=4, n_labels=2)
     settings.update(overrides)
-    return VAE(ModelConfig(**settings), representation=REPRESENTATION)
+    return VAE(ModelConfig(**settings), layout=LAYOUT)
 
 
 def windows(n: int = 3) -> torch.Tensor:
@@ -62,7 +64,7 @@ def test_save_then_load_gives_identical_outputs(tmp_path, decoder):
     assert weights == tmp_path / "run.safetensors" and (tmp_path / "run.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.safetensors"]
     loaded = load_checkpoint(tmp_path / "run.safetensors")
-    assert loaded.config == model.config and loaded.representation == REPRESENTATION
+    assert loaded.config == model.config and loaded.layout == LAYOUT
     assert not loaded.training
     torch.testing.assert_close(loaded(x, label).logits, model(x, label).logits, rtol=0, atol=0)
     assert torch.equal(loaded.encode(x, label), model.encode(x, label))
@@ -216,6 +218,22 @@ def _edit_record(path, change: dict) -> None:
     save_file(load_file(str(path)), str(path), metadata={**metadata, "midivae": json.dumps(record)})
 
 
+def test_a_loaded_model_carries_its_layout_as_a_roll_layout_and_a_bare_one_none(tmp_path):
+    save_checkpoint(tiny_model(), tmp_path / "run")
+    assert read_settings(tmp_path / "run")["layout"] == LAYOUT.to_dict()
+    loaded = load_checkpoint(tmp_path / "run")
+    assert isinstance(loaded.layout, RollLayout) and loaded.layout == LAYOUT
+    bare = tiny_model()
+    bare.layout = None
+    save_checkpoint(bare, tmp_path / "bare")
+    assert read_settings(tmp_path / "bare")["layout"] == {}
+    assert load_checkpoint(tmp_path / "bare").layout is None
+    as_dict = tiny_model()
+    as_dict.layout = LAYOUT_DICT  # a dict is stored as given
+    save_checkpoint(as_dict, tmp_path / "dict")
+    assert load_checkpoint(tmp_path / "dict").layout == LAYOUT
+
+
 @pytest.mark.parametrize("change, message", [
     ({"format": "something-else"}, "not a midivae checkpoint"),
     ({"format_version": 99}, "format version 99"),
@@ -231,7 +249,7 @@ def _edit_record(path, change: dict) -> None:
 ])
 def test_malformed_settings_raise(tmp_path, change, message):
     save_checkpoint(tiny_model(), tmp_path / "run")
-    assert load_checkpoint(tmp_path / "run").representation == REPRESENTATION
+    assert load_checkpoint(tmp_path / "run").layout == LAYOUT
     _edit_record(tmp_path / "run.safetensors", change)
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(tmp_path / "run")
@@ -261,11 +279,12 @@ def test_a_format_1_pair_still_loads_and_its_checksum_still_guards_it(tmp_path):
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights),
               metadata={"format": "midivae.vae"})
     record = {"format": "midivae.vae", "format_version": 1, "library_version": "0.1.0",
-              "model": model.config.to_dict(), "representation": REPRESENTATION,
+              "model": model.config.to_dict(), "representation": LAYOUT_DICT,
               "weights": weights.name, "extra": {},
               "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
     (tmp_path / "old.json").write_text(json.dumps(record))
     loaded = load_checkpoint(tmp_path / "old")
+    assert loaded.layout == LAYOUT
     x, label = windows(), torch.tensor([0, 1, 1])
     assert torch.equal(loaded(x, label).logits, model(x, label).logits)
     (tmp_path / "old.json").write_text(json.dumps({**record, "weights_sha256": "0" * 64}))

@@ -19,11 +19,10 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, make_roll, meter, midi_file, name, note, program, track
 
-from midivae import DatasetError, quantize, render
+from midivae import DatasetError, RollLayout, Track, quantize, render
 from midivae.cli import main
 from midivae.data import PrepareSettings, PreparedSet, assign_split, prepare
-from midivae.data.windows import WindowSettings, bar_lines, cut_windows, notes_of
-from midivae.layout import from_array, to_array
+from midivae.data.windows import NOTE_DTYPE, WindowSettings, bar_lines, cut_windows, notes_of
 from midivae.roles import Role
 
 TPB = 480
@@ -117,6 +116,32 @@ def test_sparse_windows_and_windows_outside_the_pitch_range_are_dropped_and_coun
     assert dropped == {"few_notes": 1, "pitch_range": 1}
 
 
+def test_a_window_is_cut_from_stored_notes_by_hand():
+    layout = RollLayout(low=60, n_pitches=4, tracks=(Track("lead"), Track("kit", is_drum=True)))
+    notes = np.array([(0, 61, 90, 2, 6),  # lead, sounding before the window [4, 8): cut
+                      (0, 63, 80, 5, 7),  # lead, inside
+                      (1, 60, 70, 6, 12),  # drums, sounding past the window's end: cut
+                      (0, 62, 99, 8, 9)], NOTE_DTYPE)  # starts at its end: outside
+    expected = np.zeros((4, 2, 2, 4), bool)  # (T, K, 2, P), pitches 60..63
+    expected[0, 0, 0, 1] = expected[0:2, 0, 1, 1] = True  # a cut note starts with an onset
+    expected[1, 0, 0, 3] = expected[1:3, 0, 1, 3] = True
+    expected[2, 1, 0, 0] = expected[2:4, 1, 1, 0] = True
+    x = layout.window_from_notes(notes, 4, 8)
+    assert x.dtype == bool and np.array_equal(x, expected)
+    assert np.array_equal(layout.flatten(x), expected.reshape(4, 16))  # D: track, channel, pitch
+    assert np.array_equal(layout.unflatten(layout.flatten(x)), x)
+    down = layout.window_from_notes(notes, 4, 8, shift=-1)
+    assert np.array_equal(down[:, 0], np.roll(expected[:, 0], -1, axis=-1))  # 61, 63 -> 60, 62
+    assert np.array_equal(down[:, 1], expected[:, 1])  # drums never move
+    assert layout.shift_bounds(61, 63) == (-1, 0)
+    with pytest.raises(ValueError, match=r"outside 60\.\.63 after a shift of 1"):
+        layout.window_from_notes(notes, 4, 8, shift=1)
+    roll = layout.roll_from_notes(notes, 4, 8, tempos=[(0, 90.0)])
+    assert roll == make_roll([(0, 61, 0, 2, 90), (0, 63, 1, 3, 80), (1, 60, 2, 4, 70)], 4, 2,
+                             tempos=[(0, 90.0)], tracks=list(layout.tracks))
+    assert layout.roll_from_notes(notes, 4, 8, velocity=False).velocity is None
+
+
 def test_splits_come_from_a_hash_of_the_piece_identity():
     ids = [f"folder/tune{i}.mid" for i in range(3000)]
     splits = [assign_split(i, (0.8, 0.1, 0.1)) for i in ids]
@@ -150,15 +175,14 @@ def test_every_window_renders_to_midi_that_quantizes_back_to_the_same_window(fol
     assert len(prepared) > 50
     for i in range(len(prepared)):
         window = prepared.window_roll(i)
-        x = prepared.window_array(i)  # (T, K, 2, P)
-        assert np.array_equal(x, to_array(window, layout))
         again = quantize(render(window), layout.steps_per_beat, roles=roles)
         assert again == window, i
         # the model-side tensor, through from_array, renders back to the same tensor
+        x = prepared.window_array(i)  # (T, K, 2, P)
         sig = window.time_signatures[0][1:]
-        roll = from_array(x.reshape(len(x), -1), layout).replace(time_signatures=[(0, *sig)])
+        roll = layout.from_array(layout.flatten(x)).replace(time_signatures=[(0, *sig)])
         back = quantize(render(roll), layout.steps_per_beat, roles=roles)
-        assert np.array_equal(to_array(back, layout), x), i
+        assert np.array_equal(layout.to_array(back), x), i
 
 
 def test_splits_are_disjoint_by_piece_and_the_same_for_any_number_of_workers(folder, tmp_path):
@@ -278,6 +302,7 @@ def test_the_loader_yields_float_windows_in_the_layout_with_folder_labels(folder
     prepared = prepare(root, tmp_path / "set", bars=2, labels=True, meter="4/4",
                        splits=(1, 0, 0))
     assert prepared.labels == ["", "broken", "jigs", "reels"]  # from every file, read or not
+    assert prepared.layout.labels == tuple(prepared.labels)
     data = WindowDataset(prepared, "train")
     x, label = data[0]
     L = data.layout
@@ -307,8 +332,8 @@ def test_transposition_shifts_pitched_tracks_within_the_range_and_never_drums(tm
     torch.manual_seed(0)
     seen = set()
     for i in range(len(plain)):
-        x = plain[i][0].reshape(-1, 2, 2, L.n_pitches)  # T, K, 2, P
-        y = shifted[i][0].reshape(-1, 2, 2, L.n_pitches)
+        x = L.unflatten(plain[i][0])  # (T, D) -> (T, K, 2, P)
+        y = L.unflatten(shifted[i][0])
         assert torch.equal(x[:, 1], y[:, 1])  # drums untouched
         assert x[:, 0].sum() == y[:, 0].sum()  # no pitched note lost at the range's edge
         s = [s for s in range(-5, 6) if torch.equal(torch.roll(x[:, 0], s, dims=-1), y[:, 0])]

@@ -1,4 +1,4 @@
-"""Generation on piano rolls: tensors <-> PianoRoll through the model's representation."""
+"""Generation on piano rolls: tensors <-> PianoRoll through the model's layout."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from midivae import generate
-from midivae.layout import RollLayout, to_array
+from midivae.layout import RollLayout
 from midivae.models import ModelConfig, VAE
 from midivae.roll import PianoRoll, Track
 
@@ -25,7 +25,7 @@ def model() -> VAE:
     cfg = ModelConfig(n_steps=T, n_tracks=2, n_pitches=5, steps_per_bar=4,
                       decoder="hierarchical", latent=6, encoder_hidden=16, decoder_hidden=16,
                       conductor_hidden=16, bar_embedding=8)
-    return VAE(cfg, representation=LAYOUT.to_dict()).eval()
+    return VAE(cfg, layout=LAYOUT).eval()
 
 
 def make_roll(pitch: int, start: int, length: int) -> PianoRoll:
@@ -38,26 +38,34 @@ def make_roll(pitch: int, start: int, length: int) -> PianoRoll:
                      tracks=list(LAYOUT.tracks))
 
 
-def test_to_rolls_by_hand():
-    x = torch.zeros(1, T, 2, 2, 5)  # (B, T, K, 2, P)
+def test_from_windows_by_hand():
+    x = np.zeros((1, T, 2, 2, 5), np.float32)  # (B, T, K, 2, P)
     x[0, 2, 0, 0, 1] = 1  # lead: onset of pitch 61 at step 2 ...
     x[0, 2:5, 0, 1, 1] = 1  # ... held to step 4
     x[0, 6, 1, 1, 4] = 0.9  # bass: sustain of pitch 64 with no onset: repaired to a note
-    (roll,) = generate.to_rolls(x.reshape(1, T, -1), LAYOUT.to_dict())
+    (roll,) = LAYOUT.from_windows(x.reshape(1, T, -1))
     notes = roll.notes()
     assert [(n["track"], n["pitch"], n["start"], n["end"]) for n in notes] == [
         (0, 61, 2, 5), (1, 64, 6, 7)]
     assert roll.tracks == list(LAYOUT.tracks) and roll.tempos == [(0, 90.0)]
+    assert LAYOUT.from_array(x[0]) == roll  # (T, K, 2, P) is read like (T, D)
+    velocity = np.full((T, 2, 5), 77, np.uint8)  # (T, K, P)
+    assert LAYOUT.from_array(x[0], velocity).notes()["velocity"].tolist() == [77, 77]
 
 
-def test_from_rolls_round_trip():
+def test_to_windows_by_hand_and_back():
     rolls = [make_roll(62, 1, 3), make_roll(64, 4, 4)]
-    x = generate.from_rolls(rolls, LAYOUT)
-    assert x.shape == (2, T, 2 * 2 * 5) and x.dtype == torch.float32
-    assert np.array_equal(x[1].numpy().reshape(T, 2, 2, 5), to_array(rolls[1], LAYOUT))
-    assert generate.to_rolls(x, LAYOUT) == rolls
+    x = LAYOUT.to_windows(rolls)
+    assert x.shape == (2, T, 2 * 2 * 5) and x.dtype == np.float32
+    expected = np.zeros((T, 2, 2, 5), np.float32)  # (T, K, 2, P), pitches 60..64
+    expected[1, 0, 0, 2] = expected[1:4, 0, 1, 2] = 1  # lead: 62 at steps 1..3
+    expected[0, 1, 0, 0] = expected[:, 1, 1, 0] = 1  # bass: 60 held throughout
+    assert np.array_equal(x[0], expected.reshape(T, -1))
+    assert LAYOUT.from_windows(x) == rolls
     with pytest.raises(ValueError, match="differ in length"):
-        generate.from_rolls([rolls[0], rolls[1][:4]], LAYOUT)
+        LAYOUT.to_windows([rolls[0], rolls[1][:4]])
+    with pytest.raises(ValueError, match="outside the layout's pitches 60..64"):
+        LAYOUT.to_windows([make_roll(70, 0, 1)])
 
 
 def test_sample_gives_valid_rolls_reproducibly(model):
@@ -66,13 +74,13 @@ def test_sample_gives_valid_rolls_reproducibly(model):
     assert all(r.n_steps == T and r.tracks == list(LAYOUT.tracks) for r in rolls)
     assert sum(r.n_notes for r in rolls) > 0
     assert generate.sample(model, 3, temperature=1.0, seed=4) == rolls
-    expected = generate.to_rolls(model.sample(3, temperature=1.0, seed=4), LAYOUT)
+    expected = LAYOUT.from_windows(model.sample(3, temperature=1.0, seed=4).numpy())
     assert rolls == expected
 
 
 def test_rolls_and_tensors_are_interchangeable(model):
     rolls = [make_roll(62, 1, 3), make_roll(64, 4, 4)]
-    x = generate.from_rolls(rolls, LAYOUT)
+    x = torch.from_numpy(LAYOUT.to_windows(rolls))
     assert torch.equal(generate.encode(model, rolls), model.encode(x))
     assert generate.reconstruct(model, rolls) == generate.reconstruct(model, x)
     assert generate.decode(model, model.encode(x)) == generate.reconstruct(model, rolls)
@@ -98,8 +106,11 @@ def test_attribute_vectors_on_rolls(model):
 
 def test_layout_must_match_the_model():
     cfg = ModelConfig(n_steps=T, n_tracks=2, n_pitches=5, decoder="flat", encoder="mlp")
-    with pytest.raises(ValueError, match="no representation"):
+    with pytest.raises(ValueError, match="no layout"):
         generate.sample(VAE(cfg), 1)
-    wrong = RollLayout(n_pitches=7, tracks=LAYOUT.tracks).to_dict()
+    with pytest.raises(ValueError, match=r"no layout \(model.layout is dict\)"):
+        generate.sample(VAE(cfg, layout=LAYOUT.to_dict()), 1)
+    wrong = RollLayout(n_pitches=7, tracks=LAYOUT.tracks)
     with pytest.raises(ValueError, match="7 pitches"):
-        generate.sample(VAE(cfg, representation=wrong), 1)
+        generate.sample(VAE(cfg, layout=wrong), 1)
+    assert generate.layout_of(VAE(cfg, layout=LAYOUT)) is LAYOUT

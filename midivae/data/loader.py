@@ -30,7 +30,7 @@ class WindowDataset(Dataset):
         drum tracks are never shifted. 0 (default) disables it.
 
     Items are ``(x, label)``: x float32 of shape (T, D), D = K * 2 * P in the
-    set's `RollLayout` (``midivae.layout.to_array`` flattened), 0/1 values;
+    set's `RollLayout` (``layout.window_from_notes``, flattened), 0/1 values;
     label int64, 0 unless the set is labelled. T is bars times the steps of a
     bar, so it varies between windows in different meters.
     """
@@ -48,7 +48,7 @@ class WindowDataset(Dataset):
 
     @property
     def layout(self):
-        """The set's `RollLayout`: `midivae.layout.from_array` turns x back into a roll."""
+        """The set's `RollLayout`: ``layout.from_array(x)`` turns x back into a roll."""
         return self.set.layout
 
     def __len__(self) -> int:
@@ -60,9 +60,8 @@ class WindowDataset(Dataset):
         if self.transpose != (0, 0):
             lo, hi = self.set.shift_range(j, *self.transpose)
             shift = int(torch.randint(lo, hi + 1, ()))
-        x = self.set.window_array(j, shift)  # (T, K, 2, P)
-        T = x.shape[0]
-        x = torch.from_numpy(x.reshape(T, -1).astype(np.float32))  # (T, D)
+        x = self.layout.flatten(self.set.window_array(j, shift))  # (T, K, 2, P) -> (T, D)
+        x = torch.from_numpy(x.astype(np.float32))
         return x, torch.tensor(self.set.label(j), dtype=torch.int64)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -25,8 +26,8 @@ import numpy as np
 
 from midivae.errors import DatasetError
 from midivae.layout import RollLayout
-from midivae.roll import PianoRoll, arrays_from_notes, events_in
-from midivae.data.windows import NOTE_DTYPE, SPLITS, WINDOW_DTYPE, window_array
+from midivae.roll import PianoRoll, events_in
+from midivae.data.windows import NOTE_DTYPE, SPLITS, WINDOW_DTYPE
 
 FORMAT = 2  # bump when the files below change meaning (2: the manifest lists sizes, checksums)
 KIND = "midivae prepared set"  # the manifest's "kind": only a folder saying so is ever replaced
@@ -162,7 +163,8 @@ class PreparedSet:
     manifest : dict
         Sources, settings, counts, skipped files and reasons (``manifest.json``).
     layout : RollLayout
-        Grid, pitch range, tracks, meter and tempo of the model tensors.
+        Grid, pitch range, tracks, meter, tempo and label names of the model
+        tensors; it cuts every window (`window_array`, `window_roll`).
     reused : bool
         True when `prepare` found this set already built with the same settings.
     """
@@ -178,13 +180,13 @@ class PreparedSet:
             raise DatasetError(f"{self.path}: the set is damaged ({why}); rebuild it with "
                                "`midivae prepare ... --force`")
         self.manifest = manifest
-        self.layout = RollLayout.from_dict(manifest["layout"])
+        self.layout = replace(RollLayout.from_dict(manifest["layout"]),
+                              labels=tuple(manifest["labels"]))
         self.velocity = bool(manifest["velocity"])  # False when the source has none
         self.reused = False
         a = {name: _map(self.path / f"{name}.bin", dtype) for name, dtype in ARRAYS.items()}
         self.notes, self.pieces, self.tempos = a["notes"], a["pieces"], a["tempos"]
         self.meters, self.windows = a["meters"], a["windows"]
-        self._drums = np.array([t.is_drum for t in self.layout.tracks], bool)
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -200,7 +202,7 @@ class PreparedSet:
         counts = self.manifest["counts"]["windows"]
         return (f"PreparedSet({str(self.path)!r}, windows={counts}, "
                 f"tracks={[t.name for t in self.layout.tracks]}, "
-                f"pitches={self.layout.low}..{self.layout.low + self.layout.n_pitches - 1})")
+                f"pitches={self.layout.pitches[0]}..{self.layout.pitches[-1]})")
 
     @cached_property
     def piece_ids(self) -> list[str]:
@@ -210,7 +212,7 @@ class PreparedSet:
     @property
     def labels(self) -> list[str]:
         """Label names; a window's label is an index into this list (0 when unlabelled)."""
-        return list(self.manifest["labels"])
+        return list(self.layout.labels)
 
     def indices(self, split: str | None = None) -> np.ndarray:
         """Window indices of ``split`` ("train", "valid", "test"; None = all), shape (W,)."""
@@ -242,38 +244,27 @@ class PreparedSet:
         w = self.windows[i]
         if w["pitched_high"] < w["pitched_low"]:  # no pitched notes: any shift
             return low, high
-        top = self.layout.low + self.layout.n_pitches - 1
-        lo = max(low, self.layout.low - int(w["pitched_low"]))
-        hi = min(high, top - int(w["pitched_high"]))
+        lo, hi = self.layout.shift_bounds(int(w["pitched_low"]), int(w["pitched_high"]))
+        lo, hi = max(low, lo), min(high, hi)
         return (lo, hi) if lo <= hi else (0, 0)
 
     def window_array(self, i: int, shift: int = 0) -> np.ndarray:
         """Window ``i`` in the model layout, bool, shape (T, K, 2, P); pitched tracks shifted."""
         w, notes = self._window_notes(i)
-        L = self.layout
-        return window_array(notes, int(w["start"]), int(w["stop"]), L.n_tracks, L.low,
-                            L.n_pitches, shift, self._drums)
+        return self.layout.window_from_notes(notes, int(w["start"]), int(w["stop"]), shift)
 
     def window_roll(self, i: int) -> PianoRoll:
         """Window ``i`` as a `PianoRoll` with its own tempo map, meter and velocities."""
         w, notes = self._window_notes(i)
         p = self.pieces[int(w["piece"])]
         start, stop = int(w["start"]), int(w["stop"])
-        inside = (notes["start"] < stop) & (notes["end"] > start)
-        n = notes[inside]
-        onset, sustain, vel = arrays_from_notes(
-            self.layout.n_tracks, stop - start, n["track"], n["pitch"],
-            np.maximum(n["start"].astype(np.int64), start) - start,
-            np.minimum(n["end"].astype(np.int64), stop) - start,
-            n["velocity"] if self.velocity else None)
         tempos = self.tempos[p["tempo_start"]:p["tempo_start"] + p["tempo_count"]]
         meters = self.meters[p["meter_start"]:p["meter_start"] + p["meter_count"]]
         tempos = [(int(s), float(q)) for s, q in tempos]
         meters = [(int(s), int(n), int(d)) for s, n, d in meters]
-        return PianoRoll(onset, sustain, vel, steps_per_beat=self.layout.steps_per_beat,
-                         tempos=events_in(tempos, start, stop),
-                         time_signatures=events_in(meters, start, stop),
-                         tracks=list(self.layout.tracks))
+        return self.layout.roll_from_notes(notes, start, stop, velocity=self.velocity,
+                                           tempos=events_in(tempos, start, stop),
+                                           time_signatures=events_in(meters, start, stop))
 
 
 def _map(path: Path, dtype: np.dtype) -> np.ndarray:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from midivae.roll import N_PITCHES, PianoRoll, arrays_from_notes
+from midivae.roll import N_PITCHES, PianoRoll
 
 SPLITS = ("train", "valid", "test")
 # A bar must last at least this many steps; windows with a meter whose bars are
@@ -30,6 +30,7 @@ MAX_WINDOWS = 10_000
 _CHUNK = 4096  # windows per block when bounding pitches: (chunk, 128) int32 temporaries
 
 # One stored note: steps are relative to the start of its piece, end exclusive.
+# `RollLayout.window_from_notes` and `roll_from_notes` cut windows from these.
 NOTE_DTYPE = np.dtype([("track", "u1"), ("pitch", "u1"), ("velocity", "u1"),
                        ("start", "<u4"), ("end", "<u4")])
 
@@ -196,44 +197,3 @@ def assign_split(piece_id: str, fractions: tuple[float, ...], salt: str = "") ->
     u = int.from_bytes(digest[:8], "big") / 2**64
     edges = np.cumsum(fractions) / np.sum(fractions)
     return SPLITS[min(int(np.searchsorted(edges, u, side="right")), len(SPLITS) - 1)]
-
-
-def window_array(notes: np.ndarray, start: int, stop: int, n_tracks: int, low: int,
-                 n_pitches: int, shift: int = 0, drums: np.ndarray | None = None) -> np.ndarray:
-    """A window as the model layout's bool array, built from its piece's notes.
-
-    Parameters
-    ----------
-    notes : np.ndarray of NOTE_DTYPE
-        Notes of the piece that may overlap the window (any superset works).
-    start, stop : int
-        The window's steps in the piece.
-    n_tracks, low, n_pitches : int
-        The layout: K tracks, pitches ``low .. low + n_pitches - 1``.
-    shift : int
-        Semitones to transpose pitched tracks by (augmentation).
-    drums : np.ndarray of bool, shape (K,), optional
-        Tracks that are never transposed.
-
-    Returns
-    -------
-    np.ndarray of bool, shape (T, K, 2, P)
-        T = stop - start; channel 0 onset, channel 1 sustain (see `midivae.layout`).
-    """
-    T = stop - start
-    s = notes["start"].astype(np.int64)
-    e = notes["end"].astype(np.int64)
-    inside = (s < stop) & (e > start)
-    s, e, n = np.maximum(s[inside], start) - start, np.minimum(e[inside], stop) - start, notes[inside]
-    k = n["track"].astype(np.int64)
-    p = n["pitch"].astype(np.int64) - low
-    if shift and drums is not None:
-        p = p + np.where(drums[k], 0, shift)
-    elif shift:
-        p = p + shift
-    if len(p) and (p.min() < 0 or p.max() >= n_pitches):
-        raise ValueError(f"window [{start}, {stop}) has pitches outside {low}..{low + n_pitches - 1}"
-                         f" after a shift of {shift}")
-    onset, sustain, _ = arrays_from_notes(n_tracks, T, k, p, s, e, n_pitches=n_pitches)
-    both = np.stack([onset, sustain], axis=2)  # (K, T, 2, P)
-    return np.ascontiguousarray(both.transpose(1, 0, 2, 3))  # (K, T, 2, P) -> (T, K, 2, P)

@@ -1,14 +1,14 @@
 """The VAE: encoder, decoder and label embedding, with the generation API on tensors.
 
 Tensors in, tensors out: windows are float (B, T, D) in {0, 1}, latents (B, Z).
-``representation`` is an opaque dict kept with the model and its checkpoint;
-the library stores ``RollLayout.to_dict()`` there so `midivae.generate` can turn
-outputs back into piano rolls. This module never looks inside it.
+``layout`` is an opaque object kept with the model and its checkpoint: the
+library stores a `midivae.layout.RollLayout` there so that `midivae.generate`
+can turn outputs back into piano rolls. This module never looks inside it.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -74,14 +74,15 @@ class VAE(nn.Module):
     Parameters
     ----------
     config : ModelConfig
-    representation : dict, optional
-        Opaque description of the data (the library stores a `RollLayout` dict).
+    layout : object, optional
+        The data's layout, kept as given (the library passes a `RollLayout`;
+        models never import the MIDI layer, so it is typed ``Any`` here).
     """
 
-    def __init__(self, config: ModelConfig, representation: dict | None = None):
+    def __init__(self, config: ModelConfig, layout: Any = None):
         super().__init__()
         self.config = config
-        self.representation = dict(representation or {})
+        self.layout = layout  # opaque here: a midivae.layout.RollLayout, or None for a bare model
         self.label_embedding = (nn.Embedding(config.n_labels, config.label_dim)
                                 if config.n_labels else None)
         self.encoder = build_encoder(config)
