@@ -20,9 +20,9 @@ import os
 import numpy as np
 import torch
 
-from midivae.data import make_loader, prepare
+from midivae.data import prepare
 from midivae.generate import apply_attribute, attribute_vector, interpolate, reconstruct, sample
-from midivae.train import model_for_set, train
+from midivae.train import model_and_loaders, train
 
 
 def concatenate(rolls):
@@ -48,9 +48,7 @@ def main():
     print(f"{len(chorales.indices('train'))} training windows, layout {chorales.layout}")
 
     # 2. model: the preset sized to the set, trained for a few minutes
-    model, cfg = model_for_set(chorales, args.preset)
-    loader = make_loader(chorales, "train", batch_size=cfg.batch_size, transpose=3,
-                         drop_last=len(chorales.indices("train")) >= cfg.batch_size)
+    model, cfg, loader, _ = model_and_loaders(chorales, args.preset, transpose=3)
     train(model, loader, cfg, steps=args.steps, preset=args.preset,
           checkpoint=os.path.join(args.out, "model"),  # for `midivae sample out/chorales/model`
           log=lambda r: print(f"step {r['step']}: {r['nelbo_bits_per_step']:.2f} bits/step")

@@ -175,20 +175,21 @@ def _cmd_quantize(args) -> int:
 
 
 def _train_inputs(args):
-    """(set, fresh model, train settings), after every check that needs no training:
-    a refusal here has written nothing."""
+    """The prepared set, after every check that needs no training: a refusal here has
+    written nothing."""
     from midivae.checkpoint import checkpoint_paths
     from midivae.data import PreparedSet
     from midivae.errors import DatasetError
     from midivae.models import PRESETS
-    from midivae.train import model_for_set
 
     if args.preset not in PRESETS:
         raise _Failure(f"argument --preset: unknown preset {args.preset!r}; choose from "
                        f"{', '.join(sorted(PRESETS))}", 2)
     prepared = PreparedSet(args.dataset)
-    model, cfg = model_for_set(prepared, args.preset)  # checks the set fits a model
-    if len(prepared.indices("train")) == 0:
+    if prepared.window_steps is None:
+        raise DatasetError(f"{prepared.path}: windows of mixed meters differ in length; "
+                           "prepare the set with one meter (--meter 4/4) to train on it")
+    if prepared.n_windows["train"] == 0:
         raise DatasetError(f"{prepared.path}: the train split holds no window")
     if os.path.isdir(args.out):
         raise _Failure(f"{args.out}: is a folder; --out names a checkpoint, e.g. "
@@ -196,26 +197,22 @@ def _train_inputs(args):
     for path in checkpoint_paths(args.out):
         _output_file(path, force=args.force, create=True)
     _check_device(args.device)
-    return prepared, model, cfg
+    return prepared
 
 
 def _cmd_train(args) -> int:
     import time
 
     from midivae import distributed
-    from midivae.data import make_loader
-    from midivae.train import train
+    from midivae.train import model_and_loaders, train
 
-    prepared, model, cfg = _train_inputs(args)
+    prepared = _train_inputs(args)
     device = distributed.setup(args.device)  # joins torchrun's process group, if any
     rank, n_procs = distributed.world()
+    model, cfg, loader, valid = model_and_loaders(prepared, args.preset,
+                                                  batch_size=args.batch_size,
+                                                  transpose=args.transpose, seed=args.seed)
     steps = cfg.steps if args.steps is None else args.steps
-    batch = cfg.batch_size if args.batch_size is None else args.batch_size
-    n_train = len(prepared.indices("train"))
-    loader = make_loader(prepared, "train", batch_size=batch, transpose=args.transpose,
-                         drop_last=n_train >= batch * n_procs, distributed=n_procs > 1,
-                         seed=args.seed)
-    valid = make_loader(prepared, "valid", batch_size=256) if len(prepared.indices("valid")) else None
     n_params = sum(p.numel() for p in model.parameters())
     if rank == 0:
         print(f"training {args.preset} ({n_params / 1e6:.2f}M parameters) on {prepared.path} "

@@ -44,7 +44,7 @@ def layout_differences(model, prepared) -> list[str]:
     if tuple(mine.time_signature) != tuple(theirs.time_signature):
         out.append("meter {}/{} where the model has {}/{}".format(*theirs.time_signature,
                                                               *mine.time_signature))
-    steps = prepared.manifest["settings"]["bars"] * theirs.steps_per_bar if not out else None
+    steps = prepared.window_steps if not out else None
     if steps is not None and steps != model.config.n_steps:
         out.append(f"windows of {steps} steps where the model has {model.config.n_steps}")
     return out

@@ -299,12 +299,40 @@ def model_for_set(prepared, preset_name: str, **overrides):
     from midivae.errors import DatasetError
     from midivae.models import VAE, preset
 
-    settings, layout = prepared.manifest["settings"], prepared.layout
-    if not settings.get("meter"):
+    layout = prepared.layout
+    if prepared.window_steps is None:
         raise DatasetError(f"{prepared.path}: windows of mixed meters differ in length; "
                            "prepare the set with one meter (--meter 4/4) to train on it")
-    sizes = dict(n_steps=settings["bars"] * layout.steps_per_bar, n_tracks=layout.n_tracks,
+    sizes = dict(n_steps=prepared.window_steps, n_tracks=layout.n_tracks,
                  n_pitches=layout.n_pitches, steps_per_bar=layout.steps_per_bar,
                  n_labels=len(prepared.labels))
     model_cfg, train_cfg = preset(preset_name, **{**sizes, **overrides})
     return VAE(model_cfg, layout=layout), train_cfg  # the set's layout carries its labels
+
+
+def model_and_loaders(prepared, preset_name: str, *, batch_size: int | None = None,
+                      transpose: int = 0, seed: int = 0, **model_changes):
+    """Everything a training run on a prepared set needs, from a named preset.
+
+    Returns ``(model, train_config, train_loader, valid_loader)``; the batch size
+    is the preset's unless given (per process under torchrun, where each process
+    reads its own share); the validation loader is None when the set has no
+    validation window. Used by ``midivae train``, the example and the tests.
+    """
+    from midivae.data import make_loader
+    from midivae.errors import DatasetError
+
+    model, cfg = model_for_set(prepared, preset_name, **model_changes)
+    if batch_size is not None:
+        cfg = dataclasses.replace(cfg, batch_size=batch_size)
+    n_train = prepared.n_windows["train"]
+    if n_train == 0:
+        raise DatasetError(f"{prepared.path}: the train split holds no window")
+    n_procs = distributed.world()[1]
+    loader = make_loader(prepared, "train", batch_size=cfg.batch_size, transpose=transpose,
+                         drop_last=n_train >= cfg.batch_size * n_procs,
+                         distributed=n_procs > 1, seed=seed)
+    valid = (make_loader(prepared, "valid", batch_size=256) if prepared.n_windows["valid"]
+             else None)
+    return model, cfg, loader, valid
+

@@ -413,3 +413,12 @@ def test_sources_joined_with_plus_alternate_and_label_each_piece(tmp_path):
     for i in prepared.indices():
         piece = prepared.piece_ids[int(prepared.windows[int(i)]["piece"])]
         assert prepared.label(int(i)) == (0 if piece.startswith("bach-chorales/") else 1)
+
+
+def test_a_prepared_set_says_what_a_model_needs(folder, tmp_path):
+    root, _ = folder
+    one_meter = prepare(root, tmp_path / "a", bars=2, meter="4/4", workers=1)
+    assert (one_meter.bars, one_meter.meter, one_meter.window_steps) == (2, (4, 4), 32)
+    assert sum(one_meter.n_windows.values()) == len(one_meter)
+    mixed = prepare(root, tmp_path / "b", bars=2, workers=1)
+    assert (mixed.meter, mixed.window_steps) == (None, None)

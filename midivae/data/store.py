@@ -210,6 +210,26 @@ class PreparedSet:
             return json.load(f)
 
     @property
+    def bars(self) -> int:
+        """Bars per window."""
+        return int(self.manifest["settings"]["bars"])
+
+    @property
+    def meter(self) -> tuple[int, int] | None:
+        """The one meter of every window, (numerator, denominator); None for mixed meters."""
+        return self.layout.time_signature if self.manifest["settings"].get("meter") else None
+
+    @property
+    def window_steps(self) -> int | None:
+        """Steps per window (T) when all windows have one meter, else None (they differ)."""
+        return self.bars * self.layout.steps_per_bar if self.meter else None
+
+    @property
+    def n_windows(self) -> dict[str, int]:
+        """Windows per split."""
+        return dict(self.manifest["counts"]["windows"])
+
+    @property
     def labels(self) -> list[str]:
         """Label names; a window's label is an index into this list (0 when unlabelled)."""
         return list(self.layout.labels)
