@@ -58,19 +58,32 @@ def _split(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
     return batch, None
 
 
-def _batches(loader: Iterable, epochs: int | None) -> Iterator[tuple[int, object]]:
-    """(epoch, batch) over ``epochs`` passes of the loader, or for ever when None."""
-    epoch = 0
-    while epochs is None or epoch < epochs:
+def _batches(loader: Iterable, epoch: int = 0, skip: int = 0) -> Iterator[tuple[int, object]]:
+    """(epoch, batch) for ever, from batch ``skip`` of epoch ``epoch`` on.
+
+    A loader whose sampler has ``set_epoch(epoch, start)`` (`EpochSampler`) starts
+    there without reading the skipped windows; any other loader is read and the
+    skipped batches dropped.
+    """
+    while True:
         empty = True
-        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
-            loader.sampler.set_epoch(epoch)  # a DistributedSampler reshuffles per epoch
+        sampler = getattr(loader, "sampler", None)
+        ahead = skip
+        if hasattr(sampler, "set_epoch"):
+            try:
+                sampler.set_epoch(epoch, start=skip * loader.batch_size)
+                ahead = 0
+            except TypeError:  # a DistributedSampler: reshuffles per epoch, no start
+                sampler.set_epoch(epoch)
         for batch in loader:
             empty = False
+            if ahead:
+                ahead -= 1
+                continue
             yield epoch, batch
-        if empty:
+        if empty and not skip:
             raise ValueError("train_loader yielded no batches")
-        epoch += 1
+        epoch, skip = epoch + 1, 0
 
 
 def _adamw(model, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -155,7 +168,7 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
           valid_every: int = 500, device: str | torch.device = "cpu", seed: int = 0,
           log: Callable[[dict], None] | None = None, log_every: int = 10,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
-          preset: str = "", **changes) -> History:
+          preset: str = "", resume: str | os.PathLike | None = None, **changes) -> History:
     """Train a `midivae.models.VAE` on batches of ``(x, label)``, x float (B, T, D).
 
     Parameters
@@ -182,6 +195,12 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
         ``extra`` then says ``"interrupted": True``. Each checkpoint holds what
         a resumed run needs: the recipe, ``preset``, the step and epoch, the
         optimiser's state and the random number generators' states.
+    resume : path, optional
+        A checkpoint of an earlier run to continue exactly where it stopped:
+        its weights, optimiser, schedule, step, epoch, random number
+        generators and data order (with a loader from `make_loader`), and its
+        recipe and seed (give no ``cfg``, ``epochs``, ``seed`` or changes).
+        The run then ends with the weights an uninterrupted run would have.
 
     The learning rate warms up linearly, then follows ``cfg.lr_decay`` (see
     `lr_factor`) over the steps or the ``cfg.minutes`` budget, whichever is
@@ -196,6 +215,12 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
     if epochs is not None and "steps" in changes:
         raise ValueError(f"give exactly one of steps and epochs, got steps={changes['steps']!r}, "
                          f"epochs={epochs!r}")
+    saved = None
+    if resume is not None:
+        if cfg is not None or changes or epochs is not None:
+            raise ValueError("a resumed run keeps its own recipe: give no cfg, epochs or changes")
+        saved = _resumed(resume)
+        cfg, seed, preset = saved["cfg"], saved["seed"], preset or saved["preset"]
     cfg = dataclasses.replace(cfg or TrainConfig(), **changes)
     if epochs is not None:
         if epochs < 1:
@@ -212,7 +237,11 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
     sampling_at = _as_schedule(cfg.scheduled_sampling, "scheduled_sampling")
     opt = _adamw(model, cfg.lr, cfg.weight_decay)
     total = cfg.steps
-    history, step, start = History(), 0, time.monotonic()
+    history, step, epoch, in_epoch, spent = History(), 0, 0, 0, 0.0
+    if saved is not None:
+        step, epoch, in_epoch, spent = saved["step"], saved["epoch"], saved["batch"], saved["seconds"]
+        _restore(model, opt, saved, device)
+    start = time.monotonic() - spent
 
     def progress() -> float:
         done = step / total if total else 0.0
@@ -226,14 +255,18 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
             log(record)
 
     def save(epoch: int, **more) -> None:
-        extra = {"step": step, "epoch": epoch, "seed": seed, "preset": preset,
-                 "train": cfg.to_dict(), "last": history.train[-1:], **more}
+        extra = {"step": step, "epoch": epoch, "batch": in_epoch, "seed": seed, "preset": preset,
+                 "seconds": round(time.monotonic() - start, 3), "train": cfg.to_dict(),
+                 "last": history.train[-1:], **more}
         state, optimizer = training_state(opt, device)
         save_checkpoint(model, checkpoint, extra={**extra, "optimizer": optimizer}, state=state)
 
-    epoch = 0
+    if saved is not None:
+        torch.set_rng_state(saved["rng"])  # last: after everything that draws on building
     try:
-        for epoch, batch in _batches(train_loader, None):
+        for epoch_now, batch in _batches(train_loader, epoch, in_epoch):
+            if epoch_now != epoch:
+                epoch, in_epoch = epoch_now, 0
             x, label = _to_device(batch, model, device)
             b = beta_at(step)
             for group in opt.param_groups:
@@ -243,7 +276,7 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
                                         sampling_prob=sampling_at(step), free_bits=cfg.free_bits,
                                         per_dimension=cfg.free_bits_per_dimension,
                                         grad_clip=cfg.grad_clip, bf16=cfg.bf16)
-            step += 1
+            step, in_epoch = step + 1, in_epoch + 1
             last = step == total or (cfg.minutes is not None and progress() >= 1.0)
             if step % log_every == 0 or last:
                 record = {"kind": "train", "step": step, "epoch": epoch, **terms.to_dict(),
@@ -266,6 +299,43 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
             save(epoch, interrupted=True)
         raise
     return history
+
+
+def _resumed(path) -> dict:
+    """What `train` needs to continue the run saved at ``path``."""
+    from midivae.checkpoint import load_checkpoint, read_settings, read_state
+    from midivae.errors import CheckpointError
+
+    extra = read_settings(path)["extra"]
+    state = read_state(path)
+    if "train" not in extra or "rng/torch" not in state:
+        raise CheckpointError(f"{path}: not a training checkpoint (no recipe or training state "
+                              "in it); start a new run, or fine-tune from it")
+    try:
+        cfg = TrainConfig.from_dict(extra["train"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: its recipe cannot be resumed ({e})") from None
+    return {"cfg": cfg, "seed": int(extra.get("seed", 0)), "preset": extra.get("preset", ""),
+            "step": int(extra["step"]), "epoch": int(extra["epoch"]),
+            "batch": int(extra.get("batch", 0)), "seconds": float(extra.get("seconds", 0.0)),
+            "optimizer": extra["optimizer"], "state": state, "rng": state["rng/torch"],
+            "weights": load_checkpoint(path).state_dict()}
+
+
+def _restore(model, opt: torch.optim.Optimizer, saved: dict, device: torch.device) -> None:
+    """The saved weights and optimiser state, in place."""
+    model.load_state_dict(saved["weights"])
+    per_param: dict[int, dict] = {}
+    for key, value in saved["state"].items():
+        if key.startswith("optimizer/"):
+            _, index, name = key.split("/", 2)
+            per_param.setdefault(int(index), {})[name] = value
+    for st in per_param.values():  # step counters were stored as (1,) tensors
+        if "step" in st and st["step"].dim() == 1:
+            st["step"] = st["step"].reshape(())
+    opt.load_state_dict({"state": per_param, "param_groups": saved["optimizer"]["param_groups"]})
+    if device.type == "cuda" and "rng/cuda" in saved["state"]:
+        torch.cuda.set_rng_state(saved["state"]["rng/cuda"], device)
 
 
 def training_state(opt: torch.optim.Optimizer, device: torch.device

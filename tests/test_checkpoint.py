@@ -321,3 +321,46 @@ def test_a_training_checkpoint_holds_the_recipe_the_optimiser_and_the_rngs(tmp_p
     assert torch.equal(state["rng/torch"], torch.get_rng_state())
     assert isinstance(load_checkpoint(tmp_path / "run"), VAE)  # the state is not the model's
     assert read_state(save_checkpoint(tiny_model(), tmp_path / "bare")) == {}
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, chorale_set):
+    """Interrupted at step 5 (Ctrl-C) and resumed: weights, optimiser, schedule, RNG and the
+    data order (shuffled, transposed windows of a real set, several epochs) all continue."""
+    from midivae.train import model_and_loaders
+
+    def run(out, stop_at=None, resume=None):
+        torch.manual_seed(0)
+        model, cfg, loader, _ = model_and_loaders(chorale_set, "flat-2bar-cpu", batch_size=16,
+                                                  transpose=3, seed=7, latent=8,
+                                                  encoder_hidden=32, decoder_hidden=32)
+        n = len(loader)
+
+        def interrupt(record):
+            if stop_at is not None and record["step"] == stop_at:
+                raise KeyboardInterrupt
+        kwargs = dict(checkpoint=out, log=interrupt, log_every=1)
+        if resume is None:
+            train(model, loader, cfg, steps=3 * n + 2, seed=3, warmup_steps=2,
+                  scheduled_sampling=0.0, preset="flat-2bar-cpu", **kwargs)
+        else:
+            train(model, loader, resume=resume, **kwargs)
+        return model, n
+
+    whole, n = run(tmp_path / "whole")
+    assert n >= 3  # several batches an epoch, so the stop falls inside one
+    stop = n + 2  # inside the second epoch
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "cut", stop_at=stop)
+    assert read_settings(tmp_path / "cut")["extra"]["step"] == stop
+    resumed, _ = run(tmp_path / "cut2", resume=tmp_path / "cut")
+    assert read_settings(tmp_path / "cut2")["extra"]["step"] == 3 * n + 2
+    for name, t in whole.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], t), name
+
+
+def test_resuming_refuses_a_checkpoint_without_training_state_or_a_new_recipe(tmp_path):
+    save_checkpoint(tiny_model(), tmp_path / "bare")
+    with pytest.raises(CheckpointError, match="not a training checkpoint"):
+        train(tiny_model(), [windows()], resume=tmp_path / "bare")
+    with pytest.raises(ValueError, match="keeps its own recipe"):
+        train(tiny_model(), [windows()], resume=tmp_path / "bare", lr=0.1)

@@ -65,6 +65,34 @@ class WindowDataset(Dataset):
         return x, torch.tensor(self.set.label(j), dtype=torch.int64)
 
 
+class EpochSampler(torch.utils.data.Sampler):
+    """Window order of one epoch: a permutation fixed by (seed, epoch), so that a resumed
+    run reads exactly the windows the interrupted one would have, from ``start`` on.
+
+    ``set_epoch(epoch, start)`` picks the epoch and the first position to read.
+    """
+
+    def __init__(self, n: int, *, shuffle: bool = True, seed: int = 0):
+        self.n, self.shuffle, self.seed = int(n), bool(shuffle), int(seed)
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = int(epoch), int(start)
+
+    def order(self) -> list[int]:
+        """The whole epoch's order."""
+        if not self.shuffle:
+            return list(range(self.n))
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.n, generator=g).tolist()
+
+    def __iter__(self):
+        return iter(self.order()[self.start:])
+
+    def __len__(self) -> int:
+        return max(self.n - self.start, 0)
+
+
 def pad_collate(batch: list[tuple[torch.Tensor, torch.Tensor]]):
     """Stack items into (B, T, D) and (B,), padding shorter windows with silence at the end."""
     xs, labels = zip(*batch)
@@ -86,7 +114,10 @@ def make_loader(prepared: PreparedSet | str | os.PathLike, split: str | None = "
     windows differ in length and are padded with silence (prepare with
     ``meter="4/4"`` for equal bars). ``distributed=True`` (under torchrun) gives
     each process its own share through a `DistributedSampler` seeded by ``seed``;
-    ``batch_size`` is then per process. Other keyword arguments go to `DataLoader`.
+    ``batch_size`` is then per process. Otherwise the order is an `EpochSampler`'s
+    (a resumable permutation per epoch), and the loader's own random draws come from
+    a generator seeded by ``seed``, never from torch's global one (which is left to
+    augmentation and the model). Other keyword arguments go to `DataLoader`.
     """
     dataset = WindowDataset(prepared, split, transpose)
     shuffle = split == "train" if shuffle is None else shuffle
@@ -94,6 +125,8 @@ def make_loader(prepared: PreparedSet | str | os.PathLike, split: str | None = "
         from torch.utils.data.distributed import DistributedSampler
         kwargs["sampler"] = DistributedSampler(dataset, shuffle=shuffle, seed=seed,
                                                drop_last=drop_last)
-        shuffle = False
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+    else:
+        kwargs.setdefault("sampler", EpochSampler(len(dataset), shuffle=shuffle, seed=seed))
+    kwargs.setdefault("generator", torch.Generator().manual_seed(seed))
+    return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                       drop_last=drop_last, collate_fn=pad_collate, **kwargs)
