@@ -43,9 +43,12 @@ def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     """(weights, readable copy) file paths for ``path``, given with or without a suffix.
 
     ``run``, ``run.safetensors`` and ``run.json`` all name ``run.safetensors``
-    (the checkpoint) and ``run.json`` (its readable settings).
+    (the checkpoint) and ``run.json`` (its readable settings); a folder (a run
+    of ``midivae train``) names its ``model.safetensors`` and ``model.json``.
     """
     p = Path(path)
+    if p.is_dir():
+        return p / "model.safetensors", p / "model.json"
     if p.suffix in (".safetensors", ".json"):
         p = p.with_suffix("")
     return p.parent / f"{p.name}.safetensors", p.parent / f"{p.name}.json"

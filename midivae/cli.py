@@ -175,75 +175,187 @@ def _cmd_quantize(args) -> int:
 
 
 def _train_inputs(args):
-    """The prepared set, after every check that needs no training: a refusal here has
-    written nothing."""
-    from midivae.checkpoint import checkpoint_paths
+    """The prepared set and the device, after every check that needs no training: a
+    refusal here has written nothing."""
     from midivae.data import PreparedSet
     from midivae.errors import DatasetError
     from midivae.models import PRESETS
+    from midivae.runs import holds_run
 
     if args.preset not in PRESETS:
         raise _Failure(f"argument --preset: unknown preset {args.preset!r}; choose from "
                        f"{', '.join(sorted(PRESETS))}", 2)
+    if args.resume and args.init:
+        raise _Failure("--resume continues a run; --init starts a new one from a model: "
+                       "give one", 2)
     prepared = PreparedSet(args.dataset)
     if prepared.window_steps is None:
         raise DatasetError(f"{prepared.path}: windows of mixed meters differ in length; "
                            "prepare the set with one meter (--meter 4/4) to train on it")
     if prepared.n_windows["train"] == 0:
         raise DatasetError(f"{prepared.path}: the train split holds no window")
-    if os.path.isdir(args.out):
-        raise _Failure(f"{args.out}: is a folder; --out names a checkpoint, e.g. "
-                       f"{os.path.join(args.out, 'model')}")
-    for path in checkpoint_paths(args.out):
-        _output_file(path, force=args.force, create=True)
-    _check_device(args.device)
-    return prepared
+    if os.path.lexists(args.out) and not os.path.isdir(args.out):
+        raise _Failure(f"{args.out}: is a file; --out names a run folder")
+    if args.resume and not holds_run(args.out):
+        raise _Failure(f"{args.out} holds no run to resume (no model.safetensors)")
+    if holds_run(args.out) and not (args.resume or args.force):
+        raise _Failure(f"{args.out} holds a run; pass --resume to continue it or --force to "
+                       "start it over")
+    if os.path.isdir(args.out) and not holds_run(args.out) and os.listdir(args.out):
+        raise _Failure(f"{args.out} exists and is not a run folder; choose another --out")
+    _writable_folder(os.path.dirname(os.path.abspath(args.out)), args.out, create=True)
+    if args.init:
+        _input_file(_checkpoint_file(args.init))
+    return prepared, _device(args.device)
+
+
+def _checkpoint_file(path: str) -> str:
+    from midivae.checkpoint import checkpoint_paths
+    return str(checkpoint_paths(path)[0])
+
+
+def _device(name: str) -> str:
+    """``auto``: CUDA, else Apple's MPS, else the CPU; any other name must work here."""
+    import torch
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    _check_device(name)
+    return name
+
+
+def _recipe_changes(args) -> dict:
+    """The TrainConfig fields set on the command line, on top of the preset's."""
+    changes = {}
+    for field in ("steps", "batch_size", "lr", "free_bits", "minutes", "warmup_steps"):
+        if getattr(args, field) is not None:
+            changes[field] = getattr(args, field)
+    if args.minutes is not None and args.steps is None:
+        changes["steps"] = None  # the budget alone ends the run
+    return changes
 
 
 def _cmd_train(args) -> int:
-    import time
+    import dataclasses
 
     from midivae import distributed
-    from midivae.train import model_and_loaders, train
+    from midivae.checkpoint import load_checkpoint
+    from midivae.evaluate import layout_differences
+    from midivae.runs import RunFolder
+    from midivae.train import loaders, model_and_loaders, train
 
-    prepared = _train_inputs(args)
-    device = distributed.setup(args.device)  # joins torchrun's process group, if any
+    prepared, device_name = _train_inputs(args)
+    device = distributed.setup(device_name)  # joins torchrun's process group, if any
     rank, n_procs = distributed.world()
-    model, cfg, loader, valid = model_and_loaders(prepared, args.preset,
-                                                  batch_size=args.batch_size,
-                                                  transpose=args.transpose, seed=args.seed)
-    steps = cfg.steps if args.steps is None else args.steps
+    if args.resume:
+        model = load_checkpoint(args.out)
+        saved = _saved_run(args.out)
+        loader, valid = loaders(prepared, saved["batch_size"], transpose=saved["transpose"],
+                                seed=saved["seed"])
+        cfg, preset, transpose = None, saved["preset"], saved["transpose"]
+    else:
+        model_changes = {"latent": args.latent} if args.latent else {}
+        model, cfg, loader, valid = model_and_loaders(
+            prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,
+            seed=args.seed, **model_changes)
+        if args.init:  # fine-tune: the given model's weights, this run's recipe
+            model = load_checkpoint(args.init)
+            differences = layout_differences(model, prepared)
+            if differences:
+                raise _Failure(f"{args.init} does not fit {prepared.path}: "
+                               + "; ".join(differences))
+        cfg = dataclasses.replace(cfg, **_recipe_changes(args))
+        if args.beta is not None:
+            cfg = dataclasses.replace(cfg, beta=dataclasses.replace(cfg.beta, beta_max=args.beta)
+                                      if hasattr(cfg.beta, "beta_max") else args.beta)
+        if device.type == "cuda" and _bf16_ok():
+            cfg = dataclasses.replace(cfg, bf16=True)
+        preset, transpose = args.preset, args.transpose
+    run = RunFolder(args.out, resume=args.resume) if rank == 0 else None
     n_params = sum(p.numel() for p in model.parameters())
     if rank == 0:
-        print(f"training {args.preset} ({n_params / 1e6:.2f}M parameters) on {prepared.path} "
-              f"for {steps} steps on {device}"
-              + (f" x {n_procs} processes" if n_procs > 1 else "")
+        what = (f"resuming {args.out}" if args.resume else f"training {preset}"
+                + (f" from {args.init}" if args.init else ""))
+        until = ("its own steps" if args.resume else
+                 " and ".join(([f"{cfg.steps} steps"] if cfg.steps else [])
+                              + ([f"{cfg.minutes:g} minutes"] if cfg.minutes else [])))
+        print(f"{what} ({n_params / 1e6:.2f}M parameters) on {prepared.path} for {until} "
+              f"on {device}" + (f" x {n_procs} processes" if n_procs > 1 else "")
               + (f", conditioned on {', '.join(prepared.labels)}" if prepared.labels else ""))
-    start = time.monotonic()
+    bar = _train_bar(args, cfg)
+    first_valid = next(iter(valid)) if valid is not None else None
 
     def log(r: dict) -> None:
-        print(f"  {r['kind']:5s} step {r['step']:5d}  -elbo {r['nelbo_bits_per_step']:.3f} "
-              f"bits/step  recon {r['recon_nats']:.1f}  kl {r['kl_nats']:.1f} nats/window  "
-              f"({time.monotonic() - start:.0f} s)", flush=True)
+        run.log(r)
+        line = (f"  {r['kind']:5s} step {r['step']:5d}  -elbo {r['nelbo_bits_per_step']:.3f} "
+                f"bits/step  recon {r['recon_nats']:.1f}  kl {r['kl_nats']:.1f} nats/window"
+                + (f"  {r['active_units']} active" if "active_units" in r else ""))
+        if bar is None:
+            print(line, flush=True)
+        elif r["kind"] == "valid":
+            bar.write(line)
+        if r["kind"] == "valid":
+            run.write_samples(model, r["step"], first_valid)
+
+    def on_step(step: int, terms: dict) -> None:
+        if bar is not None:
+            bar.update(step - bar.n)
+            bar.set_postfix(loss=f"{terms['loss']:.1f}", kl=f"{terms['kl_nats']:.1f}",
+                            beta=f"{terms['beta']:.3f}", refresh=False)
+
+    common = dict(valid_loader=valid, valid_every=args.valid_every, device=device,
+                  log=log if rank == 0 else None, log_every=args.log_every,
+                  checkpoint=run.checkpoint if run else None,
+                  checkpoint_every=args.checkpoint_every, on_step=on_step,
+                  info={"dataset": str(prepared.path), "transpose": transpose})
     try:
-        train(model, loader, cfg, steps=steps, valid_loader=valid,
-              valid_every=args.valid_every, device=device, seed=args.seed, log=log,
-              log_every=args.log_every, checkpoint=args.out,
-              checkpoint_every=args.checkpoint_every, preset=args.preset)
+        if args.resume:
+            train(model, loader, resume=args.out, **common)
+        else:
+            train(model, loader, cfg, seed=args.seed, preset=preset, **common)
     except KeyboardInterrupt:
-        if rank == 0:
-            from midivae.checkpoint import checkpoint_paths, read_settings
-            if checkpoint_paths(args.out)[0].exists():
-                step = read_settings(args.out)["extra"].get("step")
-                print(f"midivae train: interrupted; the model at step {step} is saved in "
-                      f"{args.out}", file=sys.stderr)
-                return 130
+        if rank == 0 and run.checkpoint.with_suffix(".safetensors").exists():
+            from midivae.checkpoint import read_settings
+            run.write_curves()
+            step = read_settings(run.checkpoint)["extra"].get("step")
+            print(f"midivae train: interrupted; the model at step {step} is saved in "
+                  f"{args.out} (continue with --resume)", file=sys.stderr)
+            return 130
         raise
     finally:
+        if bar is not None:
+            bar.close()
+        if run is not None:
+            run.close()
         distributed.teardown()
     if rank == 0:
-        print(f"saved {args.out}")
+        print(f"saved {args.out} (curves.png, log.csv, samples/)")
+        run.write_curves()
     return 0
+
+
+def _bf16_ok() -> bool:
+    import torch
+    return bool(torch.cuda.is_bf16_supported())
+
+
+def _saved_run(path: str) -> dict:
+    from midivae.checkpoint import read_settings
+    extra = read_settings(path)["extra"]
+    run = extra.get("run", {})
+    return {"batch_size": int(extra["train"]["batch_size"]), "preset": extra.get("preset", ""),
+            "seed": int(extra.get("seed", 0)), "transpose": int(run.get("transpose", 0))}
+
+
+def _train_bar(args, cfg):
+    """A tqdm bar of steps with ETA, loss, KL and beta; None when quiet or not on a terminal."""
+    if args.quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+    total = None if cfg is None else cfg.steps
+    return tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
 
 
 def _cmd_sample(args) -> int:
@@ -450,21 +562,38 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("dataset", help="a folder made by `midivae prepare` (with --meter)")
     t.add_argument("--preset", default="hierarchical-4bar-cpu",
                    help="named settings (see midivae.models.PRESETS)")
-    t.add_argument("--out", default="runs/model", help="checkpoint path (.safetensors + .json)")
-    t.add_argument("--force", action="store_true", help="overwrite the checkpoint if it exists")
+    t.add_argument("--out", default="runs/run",
+                   help="run folder: model.safetensors + model.json, log.csv, curves.png, "
+                   "samples/ (default runs/run)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out exactly where it stopped")
+    t.add_argument("--init", metavar="CKPT", help="start from this model's weights (fine-tune)")
+    t.add_argument("--force", action="store_true", help="start over in a folder holding a run")
     t.add_argument("--steps", type=positive_int, help="optimiser steps (default: the preset's)")
+    t.add_argument("--minutes", type=positive_float,
+                   help="wall-clock budget; with no --steps, train until it is spent")
     t.add_argument("--batch-size", type=positive_int,
                    help="windows per batch (default: the preset's)")
+    t.add_argument("--lr", type=positive_float, help="peak learning rate (default: the preset's)")
+    t.add_argument("--warmup-steps", type=non_negative_int,
+                   help="learning-rate warm-up steps (default: the preset's)")
+    t.add_argument("--beta", type=non_negative_float,
+                   help="the KL weight the preset's schedule reaches (default: the preset's)")
+    t.add_argument("--free-bits", type=non_negative_float,
+                   help="free bits of KL (default: the preset's)")
+    t.add_argument("--latent", type=positive_int, help="latent size (default: the preset's)")
     t.add_argument("--transpose", type=non_negative_int, default=0,
                    help="random transposition augmentation, up to this many semitones")
-    t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    t.add_argument("--device", default="auto",
+                   help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:1, mps")
     t.add_argument("--seed", type=non_negative_int, default=0)
     t.add_argument("--log-every", type=positive_int, default=50,
-                   help="steps between printed lines")
+                   help="steps between logged lines")
     t.add_argument("--valid-every", type=positive_int, default=500,
-                   help="steps between validations")
+                   help="steps between validations (each writes samples/)")
     t.add_argument("--checkpoint-every", type=positive_int, default=500,
                    help="steps between checkpoints (also saved at the end and on Ctrl-C)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("sample", help="draw MIDI clips from a trained model")

@@ -168,7 +168,9 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
           valid_every: int = 500, device: str | torch.device = "cpu", seed: int = 0,
           log: Callable[[dict], None] | None = None, log_every: int = 10,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
-          preset: str = "", resume: str | os.PathLike | None = None, **changes) -> History:
+          preset: str = "", resume: str | os.PathLike | None = None,
+          on_step: Callable[[int, dict], None] | None = None, info: dict | None = None,
+          **changes) -> History:
     """Train a `midivae.models.VAE` on batches of ``(x, label)``, x float (B, T, D).
 
     Parameters
@@ -201,6 +203,12 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
         generators and data order (with a loader from `make_loader`), and its
         recipe and seed (give no ``cfg``, ``epochs``, ``seed`` or changes).
         The run then ends with the weights an uninterrupted run would have.
+    on_step : callable(step, terms), optional
+        Called after every optimiser step with the batch's loss terms (a
+        progress bar); rank 0 only.
+    info : dict, optional
+        JSON-ready facts about the run (data set, augmentation) stored in every
+        checkpoint's ``extra["run"]``.
 
     The learning rate warms up linearly, then follows ``cfg.lr_decay`` (see
     `lr_factor`) over the steps or the ``cfg.minutes`` budget, whichever is
@@ -257,11 +265,14 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
     def save(epoch: int, **more) -> None:
         extra = {"step": step, "epoch": epoch, "batch": in_epoch, "seed": seed, "preset": preset,
                  "seconds": round(time.monotonic() - start, 3), "train": cfg.to_dict(),
+                 "run": info or {},
                  "last": history.train[-1:], **more}
         state, optimizer = training_state(opt, device)
         save_checkpoint(model, checkpoint, extra={**extra, "optimizer": optimizer}, state=state)
 
     if saved is not None:
+        if total is not None and step >= total:
+            return history  # the run had already finished: nothing to continue
         torch.set_rng_state(saved["rng"])  # last: after everything that draws on building
     try:
         for epoch_now, batch in _batches(train_loader, epoch, in_epoch):
@@ -278,6 +289,9 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
                                         grad_clip=cfg.grad_clip, bf16=cfg.bf16)
             step, in_epoch = step + 1, in_epoch + 1
             last = step == total or (cfg.minutes is not None and progress() >= 1.0)
+            if on_step is not None and rank == 0:
+                on_step(step, {"loss": terms.loss.item(), "kl_nats": terms.kl.item(),
+                               "beta": b})
             if step % log_every == 0 or last:
                 record = {"kind": "train", "step": step, "epoch": epoch, **terms.to_dict(),
                           "grad_norm": float(norm), "lr": opt.param_groups[0]["lr"],
@@ -389,20 +403,25 @@ def model_and_loaders(prepared, preset_name: str, *, batch_size: int | None = No
     reads its own share); the validation loader is None when the set has no
     validation window. Used by ``midivae train``, the example and the tests.
     """
-    from midivae.data import make_loader
-    from midivae.errors import DatasetError
-
     model, cfg = model_for_set(prepared, preset_name, **model_changes)
     if batch_size is not None:
         cfg = dataclasses.replace(cfg, batch_size=batch_size)
+    return (model, cfg, *loaders(prepared, cfg.batch_size, transpose=transpose, seed=seed))
+
+
+def loaders(prepared, batch_size: int, *, transpose: int = 0, seed: int = 0):
+    """(train loader, validation loader or None) of a prepared set, for `train`."""
+    from midivae.data import make_loader
+    from midivae.errors import DatasetError
+
     n_train = prepared.n_windows["train"]
     if n_train == 0:
         raise DatasetError(f"{prepared.path}: the train split holds no window")
     n_procs = distributed.world()[1]
-    loader = make_loader(prepared, "train", batch_size=cfg.batch_size, transpose=transpose,
-                         drop_last=n_train >= cfg.batch_size * n_procs,
+    loader = make_loader(prepared, "train", batch_size=batch_size, transpose=transpose,
+                         drop_last=n_train >= batch_size * n_procs,
                          distributed=n_procs > 1, seed=seed)
     valid = (make_loader(prepared, "valid", batch_size=256) if prepared.n_windows["valid"]
              else None)
-    return model, cfg, loader, valid
+    return loader, valid
 

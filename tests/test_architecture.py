@@ -25,7 +25,7 @@ LAYERS = [  # (layer, module name prefixes); a module belongs to the first that 
     ("models", ("midivae.losses", "midivae.metrics", "midivae.models")),
     ("data", ("midivae.data",)),
     ("run", ("midivae.checkpoint", "midivae.train", "midivae.generate", "midivae.distributed",
-             "midivae.evaluate", "midivae.api", "midivae.zoo")),
+             "midivae.evaluate", "midivae.runs", "midivae.api", "midivae.zoo")),
     ("cli", ("midivae.cli",)),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}

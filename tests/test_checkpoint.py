@@ -364,3 +364,13 @@ def test_resuming_refuses_a_checkpoint_without_training_state_or_a_new_recipe(tm
         train(tiny_model(), [windows()], resume=tmp_path / "bare")
     with pytest.raises(ValueError, match="keeps its own recipe"):
         train(tiny_model(), [windows()], resume=tmp_path / "bare", lr=0.1)
+
+
+def test_resuming_a_finished_run_trains_no_further(tmp_path):
+    model = tiny_model("flat")
+    train(model, [(windows(4), torch.tensor([0, 1, 0, 1]))], steps=2, checkpoint=tmp_path / "r")
+    again = tiny_model("flat")
+    history = train(again, [(windows(4), torch.tensor([0, 1, 0, 1]))], resume=tmp_path / "r")
+    assert history.train == [] and read_settings(tmp_path / "r")["extra"]["step"] == 2
+    for name, t in model.state_dict().items():
+        assert torch.equal(again.state_dict()[name], t), name

@@ -65,7 +65,8 @@ def test_prepare_train_sample(tmp_path):
                   "--batch-size", "4", "--log-every", "1", "--out", tmp_path / "run" / "m")
     assert out.returncode == 0, out.stderr
     assert "train step     3" in out.stdout
-    assert (tmp_path / "run" / "m.safetensors").exists() and (tmp_path / "run" / "m.json").exists()
+    for name in ("model.safetensors", "model.json", "log.csv", "curves.png"):
+        assert (tmp_path / "run" / "m" / name).exists(), name
     out = run_cli("sample", tmp_path / "run" / "m", "--n", "2", "--out", tmp_path / "clips",
                   "--qpm", "90")
     assert out.returncode == 0, out.stderr
@@ -128,3 +129,25 @@ def test_train_and_sample_name_a_missing_input(tmp_path):
     assert out.returncode == 1
     assert f"{tmp_path / 'nothing'}" in out.stderr and "not found" in out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_a_run_folder_resumes_and_a_model_fine_tunes(tmp_path, chorale_set):
+    from midivae.checkpoint import load_checkpoint, read_settings
+    run = tmp_path / "run"
+    out = run_cli("train", chorale_set.path, "--preset", "flat-2bar-cpu", "--steps", "4",
+                  "--batch-size", "4", "--lr", "0.002", "--latent", "16", "--free-bits", "3",
+                  "--out", run, "--quiet", "--log-every", "2")
+    assert out.returncode == 0, out.stderr
+    extra = read_settings(run)["extra"]
+    assert (extra["train"]["lr"], extra["train"]["free_bits"], extra["step"]) == (0.002, 3.0, 4)
+    assert load_checkpoint(run).config.latent == 16
+    rows = (run / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("kind,step") and len(rows) == 1 + 2  # steps 2 and 4
+    out = run_cli("train", chorale_set.path, "--out", run, "--resume")  # already finished
+    assert out.returncode == 0 and out.stdout.startswith(f"resuming {run}")
+    assert read_settings(run)["extra"]["step"] == 4
+    out = run_cli("train", chorale_set.path, "--preset", "flat-2bar-cpu", "--steps", "2",
+                  "--init", run, "--out", tmp_path / "tuned", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert f"from {run}" in out.stdout
+    assert load_checkpoint(tmp_path / "tuned").config == load_checkpoint(run).config

@@ -247,20 +247,28 @@ def test_quantize_refuses_an_existing_out_unless_forced(work, tmp_path, capsys):
     assert out.read_bytes()[:4] == b"MThd"
 
 
-@pytest.mark.parametrize("existing", ["m.safetensors", "m.json"])
-def test_train_refuses_an_existing_checkpoint_unless_forced(existing, work, tmp_path, capsys):
-    from midivae.checkpoint import load_checkpoint
+def test_train_refuses_a_folder_holding_a_run_unless_resumed_or_forced(work, tmp_path, capsys):
+    import shutil
 
-    (tmp_path / existing).write_bytes(b"mine")
+    from midivae.checkpoint import load_checkpoint, read_settings
+    shutil.copytree(work / "m", tmp_path / "m")
+    before = snapshot(tmp_path)
     status = run(["train", work / "set", *TRAIN, "--out", tmp_path / "m"])
     out, err = capsys.readouterr()
     line = assert_one_line(status, out, err)
-    assert status == 1 and f"{tmp_path / existing} exists; pass --force" in line
-    assert "training" not in out  # refused before any work
-    assert [p.name for p in tmp_path.iterdir()] == [existing]
+    assert status == 1 and f"{tmp_path / 'm'} holds a run; pass --resume" in line
+    assert "training" not in out and snapshot(tmp_path) == before  # refused before any work
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    status = run(["train", work / "set", *TRAIN, "--out", tmp_path / "mine"])
+    assert "is not a run folder" in assert_one_line(status, *capsys.readouterr())
+    status = run(["train", work / "set", *TRAIN, "--out", tmp_path / "new", "--resume"])
+    assert "holds no run to resume" in assert_one_line(status, *capsys.readouterr())
 
     assert run(["train", work / "set", *TRAIN, "--out", tmp_path / "m", "--force"]) == 0
+    assert read_settings(tmp_path / "m")["extra"]["step"] == 1
     assert load_checkpoint(tmp_path / "m").config.n_steps == 32
+    assert (tmp_path / "m" / "log.csv").exists() and (tmp_path / "m" / "curves.png").exists()
 
 
 def test_train_passes_its_step_options_to_train(work, tmp_path, monkeypatch):
@@ -269,13 +277,14 @@ def test_train_passes_its_step_options_to_train(work, tmp_path, monkeypatch):
     from midivae.models import PRESETS
 
     seen = []
-    monkeypatch.setattr(midivae.train, "train", lambda *a, **kw: seen.append(kw))
+    monkeypatch.setattr(midivae.train, "train", lambda *a, **kw: seen.append((a, kw)))
     with contextlib.redirect_stdout(io.StringIO()):
         assert run(["train", work / "set", "--preset", "flat-2bar-cpu", "--out", tmp_path / "a",
                     "--steps", "3", "--checkpoint-every", "2"]) == 0
         assert run(["train", work / "set", "--preset", "flat-2bar-cpu", "--out", tmp_path / "b"]) == 0
-    assert (seen[0]["steps"], seen[0]["checkpoint_every"]) == (3, 2)
-    assert (seen[1]["steps"], seen[1]["checkpoint_every"]) == (PRESETS["flat-2bar-cpu"].train.steps, 500)
+    (args_a, kw_a), (args_b, kw_b) = seen  # train(model, loader, cfg, **options)
+    assert (kw_a["checkpoint_every"], kw_b["checkpoint_every"]) == (2, 500)
+    assert (args_a[2].steps, args_b[2].steps) == (3, PRESETS["flat-2bar-cpu"].train.steps)
 
 
 def test_ctrl_c_during_training_keeps_the_model_and_says_where(work, tmp_path):

@@ -63,4 +63,4 @@ def test_torchrun_trains_with_two_processes_and_rank_0_alone_writes(tmp_path, ch
     assert "x 2 processes" in out.stdout
     assert out.stdout.count("train step     2") == 1  # printed by rank 0 only
     assert out.stdout.count("saved ") == 1
-    assert (tmp_path / "run" / "m.safetensors").exists()
+    assert (tmp_path / "run" / "m" / "model.safetensors").exists()

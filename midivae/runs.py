@@ -1,0 +1,136 @@
+"""A training run is a folder: the checkpoint, a log, curves and listening samples.
+
+``RUN/model.safetensors`` (+ ``model.json``): the latest checkpoint, written
+atomically; ``RUN/log.csv``: one row per logged training step and validation;
+``RUN/curves.png``: loss, KL, beta and validation -ELBO over the steps;
+``RUN/samples/step_NNNNNN/``: a few prior samples and reconstructions of
+validation windows as MIDI and PNG, at each validation; TensorBoard events in
+``RUN/tensorboard/`` when the ``tensorboard`` package is installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from midivae.fileio import replace_atomically
+
+COLUMNS = ("kind", "step", "epoch", "seconds", "loss", "recon_nats", "kl_nats",
+           "nelbo_bits_per_step", "beta", "lr", "active_units", "grad_norm")
+CHECKPOINT = "model"  # RUN/model.safetensors + RUN/model.json
+
+
+def holds_run(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a folder holding a run's checkpoint."""
+    return (Path(path) / f"{CHECKPOINT}.safetensors").is_file()
+
+
+class RunFolder:
+    """Writes a run's log, curves and samples (rank 0 of a training job only)."""
+
+    def __init__(self, path: str | os.PathLike, *, resume: bool = False):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.checkpoint = self.path / CHECKPOINT
+        self.log_path = self.path / "log.csv"
+        if not resume or not self.log_path.exists():
+            with open(self.log_path, "w", newline="") as f:
+                csv.writer(f).writerow(COLUMNS)
+        self._tensorboard = _tensorboard_writer(self.path / "tensorboard")
+
+    def log(self, record: dict) -> None:
+        """Append one training or validation record."""
+        with open(self.log_path, "a", newline="") as f:
+            csv.writer(f).writerow(_cell(record.get(c)) for c in COLUMNS)
+        if self._tensorboard is not None:
+            for key in COLUMNS[3:]:
+                if isinstance(record.get(key), (int, float)):
+                    self._tensorboard.add_scalar(f"{record['kind']}/{key}", record[key],
+                                                 record["step"])
+
+    def rows(self) -> list[dict]:
+        with open(self.log_path, newline="") as f:
+            return list(csv.DictReader(f))
+
+    def write_curves(self) -> Path:
+        """``curves.png``: training loss and validation -ELBO, KL, beta and learning rate."""
+        import matplotlib
+        from matplotlib.figure import Figure
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        matplotlib.use("Agg", force=False)
+
+        rows = self.rows()
+        series = {kind: [r for r in rows if r["kind"] == kind] for kind in ("train", "valid")}
+        fig = Figure(figsize=(9, 6), dpi=100)
+        FigureCanvasAgg(fig)
+        panels = [("nelbo_bits_per_step", "-ELBO (bits/step)"), ("kl_nats", "KL (nats/window)"),
+                  ("beta", "beta (KL weight)"), ("lr", "learning rate")]
+        for i, (key, title) in enumerate(panels):
+            ax = fig.add_subplot(2, 2, i + 1)
+            for kind, style in (("train", "-"), ("valid", "o-")):
+                pts = [(int(r["step"]), float(r[key])) for r in series[kind] if r[key] != ""]
+                if pts:
+                    ax.plot(*zip(*pts), style, label=kind, markersize=3)
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("step", fontsize=8)
+            ax.tick_params(labelsize=7)
+            if i == 0 and ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
+        fig.tight_layout()
+        out = self.path / "curves.png"
+        replace_atomically(out, lambda tmp: fig.savefig(tmp, format="png"))
+        return out
+
+    def write_samples(self, model, step: int, windows=None, *, n: int = 2,
+                      seed: int = 0) -> Path:
+        """MIDI and PNG of ``n`` prior samples (temperature 1, seeded: the training's own
+        random numbers are not touched) and of the reconstructions of ``windows``."""
+        import torch
+
+        from midivae.generate import layout_of
+
+        folder = self.path / "samples" / f"step_{step:06d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        layout = layout_of(model)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                label = 0 if model.config.n_labels else None
+                rolls = [("sample", r) for r in layout.from_windows(
+                    model.sample(n, temperature=1.0, seed=seed + step, label=label).cpu().numpy())]
+                if windows is not None:
+                    x, labels = windows
+                    x = x[:n].to(model.device)
+                    labels = labels[:n].to(model.device) if model.config.n_labels else None
+                    rolls += [("original", r) for r in layout.from_windows(x.cpu().numpy())]
+                    rolls += [("reconstruction", r) for r in layout.from_windows(
+                        model.reconstruct(x, labels).cpu().numpy())]
+        finally:
+            model.train(was_training)
+        counts: dict[str, int] = {}
+        for kind, roll in rolls:
+            i = counts[kind] = counts.get(kind, -1) + 1
+            roll.to_midi(folder / f"{kind}_{i}.mid")
+            if roll.n_notes:
+                roll.plot(folder / f"{kind}_{i}.png")
+        return folder
+
+    def close(self) -> None:
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+
+
+def _cell(value):
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else value
+
+
+def _tensorboard_writer(folder: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(folder))
