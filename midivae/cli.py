@@ -420,6 +420,36 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_plot(args) -> int:
+    from midivae.quantize import quantize
+    _input_file(args.midi)
+    out = args.out or os.path.splitext(args.midi)[0] + ".png"
+    _output_file(out, force=args.force)
+    roll = quantize(args.midi, steps_per_beat=args.steps_per_beat)
+    roll.plot(out)
+    print(f"wrote {out}: {roll.n_tracks} track(s), {len(roll.bar_starts())} bars")
+    return 0
+
+
+def _cmd_play(args) -> int:
+    import warnings
+
+    from midivae.quantize import quantize
+    _input_file(args.midi)
+    out = args.wav or os.path.splitext(args.midi)[0] + ".wav"
+    _output_file(out, force=args.force)
+    if args.soundfont:
+        _input_file(args.soundfont)
+    roll = quantize(args.midi, steps_per_beat=args.steps_per_beat)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        backend = roll.to_wav(out, soundfont=args.soundfont)
+    for w in said:
+        print(f"midivae play: {w.message}", file=sys.stderr)
+    print(f"wrote {out} ({backend})")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     import music21
 
@@ -485,13 +515,13 @@ def _cmd_prepare(args) -> int:
             velocity=not args.no_velocity, labels=args.labels, limit=args.limit)
     except ValueError as err:
         raise _Failure(str(err), 2) from None
-    progress = None if args.quiet else _progress_bar()
+    progress = _progress_bar(args.quiet, "piece")
     try:
         prepared = prepare(args.source, args.out, settings, data_root=args.data_root,
                            workers=args.workers, progress=progress, force=args.force)
     finally:
-        if progress and progress.drawn:
-            print(file=sys.stderr)  # end the progress bar's line
+        if progress is not None:
+            progress.close()
     print(_summary(prepared))
     if sum(prepared.manifest["counts"]["windows"].values()) == 0:
         print("midivae prepare: error: no window was made (see the reasons above)",
@@ -500,21 +530,18 @@ def _cmd_prepare(args) -> int:
     return 0
 
 
-def _progress_bar(width: int = 30):
-    import time
-    last = [0.0, time.monotonic()]
+def _progress_bar(quiet: bool, unit: str):
+    """A tqdm bar on stderr as ``progress(done, total)``; None when quiet or not on a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+    bar = tqdm(unit=unit, file=sys.stderr, dynamic_ncols=True)
 
-    def draw(done: int, total: int) -> None:
-        now = time.monotonic()
-        if done < total and now - last[0] < 0.1:
-            return  # redraw at most ten times a second
-        last[0], draw.drawn = now, True
-        filled = width * done // max(total, 1)
-        rate = done / max(now - last[1], 1e-9)
-        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} pieces "
-              f"({rate:.1f}/s)", end="", file=sys.stderr, flush=True)
-    draw.drawn = False
-    return draw
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+    progress.close = bar.close
+    return progress
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -547,6 +574,26 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="also write every figure to this JSON file")
     e.add_argument("--force", action="store_true", help="overwrite --json if it exists")
     e.set_defaults(func=_cmd_evaluate)
+
+    pl = sub.add_parser("plot", help="draw a MIDI file as a piano roll (PNG)")
+    pl.add_argument("midi", help="input MIDI file")
+    pl.add_argument("--out", help="PNG to write (default: beside the MIDI file)")
+    pl.add_argument("--steps-per-beat", type=positive_int, default=4,
+                    help="grid steps per quarter note")
+    pl.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    pl.set_defaults(func=_cmd_plot)
+
+    pa = sub.add_parser("play", help="render a MIDI file to a WAV through a GM SoundFont",
+                        description="Audio preview: a General MIDI SoundFont (pretty_midi's, "
+                        "or --soundfont) through tinysoundfont; pretty_midi's sine synthesis "
+                        "when tinysoundfont is not installed (said on stderr).")
+    pa.add_argument("midi", help="input MIDI file")
+    pa.add_argument("--wav", help="WAV to write (default: beside the MIDI file)")
+    pa.add_argument("--soundfont", help="a .sf2 file (default: pretty_midi's General MIDI one)")
+    pa.add_argument("--steps-per-beat", type=positive_int, default=4,
+                    help="grid steps per quarter note")
+    pa.add_argument("--force", action="store_true", help="overwrite --wav if it exists")
+    pa.set_defaults(func=_cmd_play)
 
     d = sub.add_parser("demo", help="run the demo on the embedded music21 corpus")
     d.add_argument("--out", default="out", help="folder for the files the demo writes")

@@ -151,3 +151,19 @@ def test_a_run_folder_resumes_and_a_model_fine_tunes(tmp_path, chorale_set):
     assert out.returncode == 0, out.stderr
     assert f"from {run}" in out.stdout
     assert load_checkpoint(tmp_path / "tuned").config == load_checkpoint(run).config
+
+
+def test_plot_and_play_a_midi_file(tmp_path):
+    import wave
+    src = tmp_path / "in.mid"
+    src.write_bytes(to_bytes(midi_file(track(note(0, 480, 60), note(480, 960, 64)))))
+    out = run_cli("plot", src)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "in.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert run_cli("plot", src).returncode == 1  # exists: no --force
+    out = run_cli("play", src, "--wav", tmp_path / "a.wav")
+    assert out.returncode == 0, out.stderr
+    with wave.open(str(tmp_path / "a.wav")) as w:  # two beats at 120 qpm, plus the release tail
+        assert w.getnchannels() == 2 and 1.0 <= w.getnframes() / w.getframerate() <= 2.5
+    out = run_cli("play", tmp_path / "missing.mid")
+    assert out.returncode == 1 and len(out.stderr.splitlines()) == 1

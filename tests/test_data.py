@@ -377,19 +377,22 @@ def test_bad_sources_and_bad_role_specs_raise_dataset_error(folder, tmp_path):
 
 
 def test_the_prepare_command_draws_progress_prints_the_summary_and_sets_the_exit_code(
-        folder, tmp_path, capsys):
+        folder, tmp_path, capsys, monkeypatch):
     root, bad = folder
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # as on a terminal
     assert main(["prepare", str(root), "--out", str(tmp_path / "set"), "--bars", "4",
                  "--workers", "1"]) == 0
     out, err = capsys.readouterr()
-    assert "pieces" in err and "#" in err  # the progress bar
+    assert "10/10" in err and "piece" in err  # the progress bar (10 files)
+    monkeypatch.undo()
     assert all(b in out for b in bad) and "windows: train" in out
     manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
     assert manifest["settings"]["bars"] == 4
     only_bad = tmp_path / "bad"
     write_folder(only_bad, good=0)
-    assert main(["prepare", str(only_bad), "--out", str(tmp_path / "none"), "--quiet"]) == 1
-    assert "no window" in capsys.readouterr().err
+    assert main(["prepare", str(only_bad), "--out", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err
+    assert "no window" in err and "piece/s" not in err  # off a terminal: no bar
     assert main(["prepare", str(root), "--meter", "x"]) == 2
 
 
