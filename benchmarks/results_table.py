@@ -1,0 +1,51 @@
+"""The README's model-quality table, from the JSON files `midivae evaluate --json` wrote.
+
+usage: python benchmarks/results_table.py [benchmarks/results/quality-*.json ...]
+
+Prints a markdown table: each model's test-split figures beside MusicVAE's
+published ones (Roberts et al. 2018, table 1: 2-bar melody 0.986 teacher-forced /
+0.951 free-running) and the goals of issue 9, saying where a goal is not reached.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+GOALS = {  # file stem: (what, teacher-forced goal, free-running goal, published TF / FR)
+    "quality-folk-2bar-flat": ("essen-folk 2-bar, flat", 0.98, 0.95, "0.986 / 0.951"),
+    "quality-folk-2bar-hier": ("essen-folk 2-bar, hierarchical", 0.98, 0.95, "0.986 / 0.951"),
+    "quality-folk-2bar-flat-nottingham-2bar": ("Nottingham (unseen), flat", None, 0.90, "-"),
+    "quality-folk-2bar-hier-nottingham-2bar": ("Nottingham (unseen), hierarchical", None, 0.90,
+                                               "-"),
+    "quality-chorales-4bar-hier": ("bach-chorales 4-bar 4 voices, hierarchical", None, 0.80,
+                                   "-"),
+}
+
+
+def row(path: Path) -> str:
+    res = json.loads(path.read_text())
+    m, d = res["metrics"], res["distance"]
+    what, tf_goal, fr_goal, published = GOALS.get(path.stem, (path.stem, None, None, "-"))
+    tf, fr = m["acc_teacher_forced"], m["acc_free_running"]
+    missed = [f"{name} {value:.3f} < {goal}" for name, value, goal in
+              (("TF", tf, tf_goal), ("FR", fr, fr_goal)) if goal is not None and value < goal]
+    return (f"| {what} | {res['windows']} | {tf:.3f} | {fr:.3f} | {m['onset_f1']:.3f} | "
+            f"{m['nelbo_bits_per_step']:.2f} | {m['active_units']} | "
+            f"{d['distance']['value']:.2f} | {published} | "
+            f"{'not reached: ' + ', '.join(missed) if missed else 'reached'} |")
+
+
+def main(paths: list[str]) -> None:
+    files = [Path(p) for p in paths] or sorted(RESULTS.glob("quality-*.json"))
+    print("| model, test windows of | windows | teacher-forced | free-running | onset F1 | "
+          "-ELBO bits/step | active units | sample-stats distance | MusicVAE TF / FR | goal |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for path in files:
+        print(row(path))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
