@@ -40,7 +40,7 @@ class StepLSTM(nn.Module):
 
     Parameters
     ----------
-    head : IndependentOutput or MadeOutput
+    head : OutputHead
         The output over one step's D cells.
     channels : int
         D, cells per step.
@@ -60,7 +60,7 @@ class StepLSTM(nn.Module):
 
     def teacher_forced(self, x: torch.Tensor, c: torch.Tensor,
                        first: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (N, S, D) of x (N, S, D) given c (N, C), reading the true past steps.
+        """Head logits (N, S, L) of x (N, S, D) given c (N, C), reading the true past steps.
 
         ``first`` (N, D) is the input at step 0, the step before x (zeros when None).
         """
@@ -69,7 +69,7 @@ class StepLSTM(nn.Module):
         prev = torch.cat([first, x[:, :-1]], dim=1)  # (N, S, D): step t holds x[t - 1]
         inputs = torch.cat([prev, c[:, None].expand(n, s, -1)], dim=-1)  # (N, S, D + C)
         out, _ = self.lstm(inputs, initial_state(self.init, c, self.layers, self.hidden))
-        return self.head.logits(self.out(out), x)  # (N, S, H) -> (N, S, context) -> (N, S, D)
+        return self.head.logits(self.out(out), x)  # (N, S, H) -> (N, S, context) -> (N, S, L)
 
     def step_by_step(self, c: torch.Tensor, n_steps: int, *, temperature: float = 1.0,
                      generator: torch.Generator | None = None, x: torch.Tensor | None = None,
@@ -85,7 +85,7 @@ class StepLSTM(nn.Module):
 
         Returns
         -------
-        logits : Tensor, shape (N, S, D), or None when free-running
+        logits : Tensor, shape (N, S, L), or None when free-running
         cells : Tensor, shape (N, S, D), the steps drawn (free-running) or fed
             (scheduled sampling: each a draw or the true step)
         """
@@ -97,12 +97,12 @@ class StepLSTM(nn.Module):
         for t in range(n_steps):
             out, state = self.lstm(inputs[:, None], state)  # (N, 1, H)
             context = self.out(out[:, 0])  # (N, context)
-            draw = self.head.sample(context.detach(), temperature, generator)
+            draw = self.head.sample(context.detach(), temperature, generator, prev)
             if x is not None:
                 own = torch.rand(n, 1, generator=generator, device=c.device) < sampling_prob
                 draw = torch.where(own, draw, x[:, t])
                 logits.append(self.head.logits(context, x[:, t]))
-            cells[:, t] = draw
+            cells[:, t] = prev = draw
             inputs = torch.cat([draw, c], dim=-1)
         return (torch.stack(logits, dim=1) if logits else None), cells
 
@@ -118,6 +118,10 @@ class RecurrentDecoder(Decoder, name="recurrent"):
         super().__init__(cfg)
         self.rnn = StepLSTM(build_output(cfg), cfg.channels, cfg.latent + cfg.condition_dim,
                             cfg.decoder_hidden, cfg.decoder_layers)
+
+    @property
+    def head(self):
+        return self.rnn.head
 
     def logits(self, x, z, *, sampling_prob=0.0, generator=None):
         if sampling_prob > 0:
