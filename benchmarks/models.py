@@ -14,7 +14,9 @@ the hardware peak: oneDNN's fused LSTM kernels, which nn.LSTM uses on CPU, can
 beat it at the same shapes, so LSTM models may show ratios above 1.
 Timings are the best of several runs, as on a shared machine other jobs only
 add time. Finally it times sampling a 16-bar, 4-track window at batch 1
-(latency) and batch 256 (throughput).
+(latency) and batch 256 (throughput), with the made and the categorical
+output; the categorical hierarchical decoder at batch 1 should stay under 50 ms
+(issue 9), and the run fails when it takes over 100 ms.
 
     .venv/bin/python benchmarks/models.py            # a few minutes on 2 idle cores
     .venv/bin/python benchmarks/models.py --quick    # a smoke run
@@ -192,6 +194,9 @@ def check_flop_formula(cfg: ModelConfig, batch: int) -> tuple[int, int]:
     return training_flops(forward_gemms(cfg, batch)), counter.get_total_flops()
 
 
+SAMPLING_BOUND_S = 0.100  # a generous bound on the categorical hierarchical latency (goal 50 ms)
+
+
 def bench_sampling(cfg: ModelConfig, batch: int, reps: int) -> float:
     torch.manual_seed(0)
     model = VAE(cfg).eval()
@@ -247,12 +252,19 @@ def main() -> None:
     base = PRESETS["hierarchical-16bar-4track-cpu"].model  # 16 bars x 16 steps, 4 tracks
     print(f"\nSampling one 16-bar, 4-track window (T={base.n_steps}, D={base.channels}), "
           "temperature 1")
-    print(f"{'decoder':13} {'batch 1 latency ms':>19} {'batch 256 windows/s':>20}")
-    for decoder in ("flat", "recurrent", "hierarchical"):
-        cfg = dataclasses.replace(base, decoder=decoder)
-        latency = bench_sampling(cfg, 1, reps=3 if args.quick else 7)
-        big = bench_sampling(cfg, 16 if args.quick else 256, reps=1 if args.quick else 2)
-        print(f"{decoder:13} {1e3 * latency:19.1f} {(16 if args.quick else 256) / big:20.1f}")
+    print(f"{'decoder':13} {'output':12} {'batch 1 latency ms':>19} {'batch 256 windows/s':>20}")
+    latencies = {}
+    for output in ("made", "categorical"):
+        for decoder in ("flat", "recurrent", "hierarchical"):
+            cfg = dataclasses.replace(base, decoder=decoder, output=output)
+            latency = bench_sampling(cfg, 1, reps=3 if args.quick else 7)
+            big = bench_sampling(cfg, 16 if args.quick else 256, reps=1 if args.quick else 2)
+            latencies[decoder, output] = latency
+            print(f"{decoder:13} {output:12} {1e3 * latency:19.1f} "
+                  f"{(16 if args.quick else 256) / big:20.1f}")
+    if latencies["hierarchical", "categorical"] > SAMPLING_BOUND_S:
+        raise SystemExit(f"sampling took {1e3 * latencies['hierarchical', 'categorical']:.0f} ms "
+                         f"at batch 1, over the bound of {1e3 * SAMPLING_BOUND_S:.0f} ms")
 
 
 if __name__ == "__main__":

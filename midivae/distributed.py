@@ -59,7 +59,7 @@ class LossModule(torch.nn.Module):
         from midivae.losses import elbo_loss
         out = self.model(x, label, sampling_prob=sampling_prob)
         terms = elbo_loss(out.logits, x, out.mu, out.logvar, beta=beta, free_bits=free_bits,
-                          per_dimension=per_dimension)
+                          per_dimension=per_dimension, nll=self.model.decoder.nll)
         return terms, out
 
 

@@ -10,6 +10,7 @@ al. 2018). Tensors only: nothing here knows about MIDI.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -150,13 +151,14 @@ class LossTerms:
 
 
 def elbo_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-              *, beta: float = 1.0, free_bits: float = 0.0,
-              per_dimension: bool = False) -> LossTerms:
+              *, beta: float = 1.0, free_bits: float = 0.0, per_dimension: bool = False,
+              nll: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = bernoulli_nll
+              ) -> LossTerms:
     """Negative ELBO with a KL weight and free bits.
 
     Parameters
     ----------
-    logits, x : Tensor, shape (B, T, D)
+    logits, x : Tensor, shape (B, T, L) and (B, T, D)
         Teacher-forced decoder logits and the binary window.
     mu, logvar : Tensor, shape (B, Z)
         The posterior q(z|x).
@@ -164,8 +166,11 @@ def elbo_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: t
         Weight of the KL term.
     free_bits, per_dimension
         See `kl_penalty`.
+    nll : callable (logits, x) -> (B,)
+        The reconstruction NLL in nats per window: Bernoulli cells by default;
+        a model passes its decoder's (``model.decoder.nll``).
     """
-    recon = bernoulli_nll(logits.float(), x).mean()
+    recon = nll(logits.float(), x).mean()
     kl = gaussian_kl(mu.float(), logvar.float())
     loss = recon + beta * kl_penalty(kl, free_bits, per_dimension=per_dimension)
     return LossTerms(loss=loss, reconstruction=recon, kl=kl.sum(1).mean(),

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from midivae.losses import LN2, bernoulli_nll, gaussian_kl
+from midivae.losses import LN2, gaussian_kl
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -85,13 +85,15 @@ def reconstruction_accuracy(model, x: torch.Tensor, label=None, *,
                             free_running: bool = False) -> float:
     """`step_accuracy` of the reconstruction of x from its posterior mean.
 
-    Teacher-forced: each step predicted (logit > 0) from the true past steps.
+    Teacher-forced: each step's most likely cells given the true past steps
+    (`Decoder.most_likely`: logit > 0, or the argmax class).
     Free-running: the decoder feeds back its own most likely steps (temperature 0).
     """
     if free_running:
         pred = model.reconstruct(x, label, temperature=0.0)
     else:
-        pred = (model(x, label, sample_latent=False).logits > 0).float()
+        x = x.to(model.device)
+        pred = model.decoder.most_likely(model(x, label, sample_latent=False).logits, x)
     return step_accuracy(pred, x.to(pred.device))
 
 
@@ -149,12 +151,13 @@ def evaluate(model, batches, *, k: int = 0, seed: int = 0) -> dict[str, float]:
         label = label if model.config.n_labels else None
         out = model(x, label)  # evaluation mode: decoded from the posterior mean
         drawn = model(x, label, sample_latent=True, generator=g)  # z ~ q(z|x), for the ELBO
-        recon = bernoulli_nll(drawn.logits, x)
+        recon = model.decoder.nll(drawn.logits, x)
         kl = gaussian_kl(out.mu, out.logvar).sum(1)
         free = model.reconstruct(x, label)
         counts = onset_counts(free, x, model.config.n_tracks)
+        forced = model.decoder.most_likely(out.logits, x)  # each step given the true past
         row = {"recon_nats": float(recon.sum()), "kl_nats": float(kl.sum()),
-               "acc_teacher_forced": step_accuracy((out.logits > 0).float(), x) * len(x),
+               "acc_teacher_forced": step_accuracy(forced, x) * len(x),
                "acc_free_running": step_accuracy(free, x) * len(x)}
         if k:
             row["iwae_nats"] = float(iwae_bound(model, x, label, k=k, seed=seed).sum())

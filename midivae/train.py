@@ -151,7 +151,8 @@ def validate(model, loader: Iterable, *, beta: float, free_bits: float = 0.0,
     for batch in loader:
         x, label = _to_device(batch, model, torch.device(device))
         out = model(x, label, sample_latent=True, generator=g)
-        terms = elbo_loss(out.logits, x, out.mu, out.logvar, beta=beta, free_bits=free_bits)
+        terms = elbo_loss(out.logits, x, out.mu, out.logvar, beta=beta, free_bits=free_bits,
+                          nll=model.decoder.nll)
         for key, v in terms.to_dict().items():
             totals[key] = totals.get(key, 0.0) + v * len(x)
         n += len(x)

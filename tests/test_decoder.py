@@ -1,5 +1,6 @@
-"""The output over a step's cells: ordered (made) conditionals are a distribution, and
-sampling follows them; checked by brute force over every window of a tiny pitch range."""
+"""The output over a step's cells: ordered (made) conditionals and the categorical output
+are distributions, and sampling follows them; checked by brute force over every window
+of a tiny pitch range. The categorical classes of hand-made windows."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ import torch
 from scipy import stats
 
 from midivae.losses import bernoulli_nll
-from midivae.models import DECODERS, OUTPUTS, MadeOutput, ModelConfig, VAE
+from midivae.models import DECODERS, MadeOutput, ModelConfig, VAE
+from midivae.models.decoder import (HOLD, REST, CategoricalOutput, cells_to_classes,
+                                    classes_to_cells)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+BERNOULLI = ("made", "independent")  # the outputs whose likelihood covers every binary window
 
 
 def all_binary(n: int) -> torch.Tensor:
@@ -20,11 +25,11 @@ def all_binary(n: int) -> torch.Tensor:
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)))
 
 
-def tiny_decoder(decoder: str, output: str, seed: int = 0, n_tracks: int = 1):
+def tiny_decoder(decoder: str, output: str, seed: int = 0, n_tracks: int = 1, n_steps: int = 2):
     """A decoder over T = 2 steps of P = 2 pitches (one bar per step when hierarchical),
     with weights made large enough that its conditionals are far from 1/2."""
     torch.manual_seed(seed)
-    cfg = ModelConfig(n_steps=2, n_tracks=n_tracks, n_pitches=2, steps_per_bar=1,
+    cfg = ModelConfig(n_steps=n_steps, n_tracks=n_tracks, n_pitches=2, steps_per_bar=1,
                       decoder=decoder, output=output, latent=3, encoder_hidden=8,
                       decoder_hidden=8, conductor_hidden=8, bar_embedding=4, output_hidden=6)
     model = VAE(cfg)
@@ -57,7 +62,7 @@ def sampler_log_prob(logits: torch.Tensor, x: torch.Tensor, temperature: float) 
     return -(nll * drawn).flatten(1).sum(1)
 
 
-@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("output", BERNOULLI)
 @pytest.mark.parametrize("decoder", DECODERS)
 def test_likelihood_sums_to_one_over_every_window(decoder, output):
     dec = tiny_decoder(decoder, output)
@@ -133,3 +138,112 @@ def test_made_temperature_zero_is_greedy_in_order(decoder):
     assert torch.equal(cells[:, :, 0], on[:, :, 0])  # each onset its most likely value
     # each sustain its most likely value, unless its onset set it
     assert torch.equal(cells[:, :, 1], torch.maximum(on[:, :, 1], cells[:, :, 0]))
+
+
+# -- the categorical output ---------------------------------------------------------
+def window(steps: list[list[tuple[int, int]]], n_pitches: int = 3) -> torch.Tensor:
+    """One track's window from (onset, sustain) pairs per pitch per step: (1, T, 2P)."""
+    x = torch.tensor(steps, dtype=torch.float32)  # (T, P, 2)
+    return x.transpose(1, 2).reshape(1, len(steps), 2 * n_pitches)  # (T, 2, P) -> (1, T, D)
+
+
+N, O, S = (0, 0), (1, 1), (0, 1)  # a pitch silent, starting, sustained
+
+
+@pytest.mark.parametrize("steps, expected", [
+    ([[N, N, N], [N, O, N], [N, S, N], [N, N, N]], [REST, 2 + 1, HOLD, REST]),  # onset, hold, rest
+    ([[O, N, N], [O, N, N], [S, N, N]], [2, 2, HOLD]),  # re-attack of the same pitch
+    ([[S, N, N], [S, N, N], [N, N, N]], [2, HOLD, REST]),  # held across the window's start
+    ([[O, N, O], [S, N, S], [S, N, N]], [2 + 2, HOLD, 2]),  # several: the highest; a lone sustain
+    ([[N, O, N], [N, N, S]], [2 + 1, 2 + 2]),  # a sustain of another pitch than the one before
+])
+def test_cells_to_classes_of_hand_made_windows(steps, expected):
+    x = window(steps)
+    assert cells_to_classes(x, 1)[0, :, 0].tolist() == expected
+
+
+def test_classes_to_cells_inverts_cells_to_classes_on_monophonic_windows():
+    x = window([[N, O, N], [N, S, N], [O, N, N], [O, N, N], [S, N, N], [N, N, N], [N, N, O]])
+    classes = cells_to_classes(x, 1)  # (1, T, 1)
+    prev = torch.zeros(1, 6)
+    for t in range(x.shape[1]):
+        prev = classes_to_cells(classes[:, t], prev, 3)
+        assert torch.equal(prev, x[:, t]), t
+    # a held note across the window's start comes back as an onset; hold after silence is rest
+    held = window([[S, N, N]])
+    assert classes_to_cells(cells_to_classes(held, 1)[:, 0], torch.zeros(1, 6), 3).tolist() == [
+        [1, 0, 0, 1, 0, 0]]
+    assert classes_to_cells(torch.tensor([[HOLD]]), torch.zeros(1, 6), 3).sum() == 0
+
+
+def test_categorical_probabilities_of_a_step_sum_to_one():
+    torch.manual_seed(0)
+    head = CategoricalOutput(n_tracks=3, n_pitches=4)
+    logits = 3 * torch.randn(5, head.context_size)
+    prev = torch.zeros(5, 3, 2, 4)  # (B, K, 2, P)
+    prev[0, 0, 1, 2] = prev[2, 1, :, 3] = 1  # track 0 of row 0 and track 1 of row 2 sound
+    log_p = head.class_log_probs(logits, prev.reshape(5, -1))  # (5, K, P + 2)
+    torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(5, 3))
+    hold = log_p[..., HOLD].exp()
+    assert hold[0, 0] > 0 and hold[2, 1] > 0 and hold[0, 1:].sum() == 0  # hold needs a note
+
+
+def monophonic_windows(n_steps: int, n_pitches: int) -> torch.Tensor:
+    """Every one-track window the categorical output covers: each step silent, starting a
+    pitch, or holding the pitch of the step before. (W, T, 2P)."""
+    states = [None] + [(p, on) for p in range(n_pitches) for on in (True, False)]
+    rows = []
+    for seq in itertools.product(states, repeat=n_steps):
+        if any(s is not None and not s[1] and (t == 0 or seq[t - 1] is None
+                                               or seq[t - 1][0] != s[0])
+               for t, s in enumerate(seq)):
+            continue  # a sustain that continues nothing
+        x = torch.zeros(n_steps, 2, n_pitches)
+        for t, s in enumerate(seq):
+            if s is not None:
+                x[t, 1, s[0]] = 1
+                x[t, 0, s[0]] = float(s[1])
+        rows.append(x.reshape(n_steps, -1))
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_categorical_likelihood_sums_to_one_over_every_monophonic_window(decoder):
+    dec = tiny_decoder(decoder, "categorical", n_steps=3)
+    x = monophonic_windows(3, 2)  # every covered window of T = 3 steps, P = 2 pitches
+    z = torch.randn(1, 3, generator=torch.Generator().manual_seed(1)).expand(len(x), 3)
+    with torch.no_grad():
+        log_p = dec.log_likelihood(x, z)
+    torch.testing.assert_close(torch.logsumexp(log_p, 0), torch.tensor(0.0), atol=1e-5, rtol=0)
+    assert log_p.max() - log_p.min() > 2.0  # far from uniform: the check has teeth
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_categorical_greedy_decoding_takes_the_argmax_classes(decoder):
+    dec = tiny_decoder(decoder, "categorical", seed=1, n_tracks=2, n_steps=4)
+    z = torch.randn(32, 3, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        greedy = dec.sample(z, temperature=0.0)
+        logits = dec.logits(greedy, z)  # (B, T, K(P + 2)), reading the greedy past
+    prev = torch.nn.functional.pad(greedy, (0, 0, 1, 0))[:, :-1]
+    argmax = dec.head.class_log_probs(logits, prev).argmax(-1)  # (B, T, K)
+    classes = cells_to_classes(greedy, 2)
+    assert classes.unique().tolist() == [REST, HOLD, 2, 3]  # every class: the check has teeth
+    assert torch.equal(classes, argmax)
+    assert torch.equal(dec.most_likely(logits, greedy), greedy)
+
+
+def test_categorical_sampling_follows_the_softmax():
+    torch.manual_seed(0)
+    head = CategoricalOutput(n_tracks=1, n_pitches=3)
+    logits = torch.tensor([[0.5, -1.0, 1.5, 0.0, -0.5]])  # rest, hold, onset of 0, 1, 2
+    prev = window([[N, S, N]]).reshape(1, 6)  # pitch 1 sounds: hold is allowed
+    n = 20_000
+    for temperature in (1.0, 0.5):
+        cells = head.sample(logits.expand(n, -1), temperature,
+                            torch.Generator().manual_seed(1), prev.expand(n, -1))
+        classes = cells_to_classes(torch.stack([prev.expand(n, -1), cells], 1), 1)[:, 1, 0]
+        observed = torch.bincount(classes, minlength=5).double()
+        expected = torch.softmax(logits[0].double() / temperature, 0) * n
+        assert stats.chisquare(observed, expected)[1] > 1e-3
+    assert torch.equal(head.sample(logits, 0.0, None, prev), window([[O, N, N]]).reshape(1, 6))

@@ -16,7 +16,7 @@ from midivae.losses import BetaSchedule
 
 DECODERS = ("flat", "recurrent", "hierarchical")
 ENCODERS = ("mlp", "lstm", "gru")
-OUTPUTS = ("made", "independent")
+OUTPUTS = ("made", "independent", "categorical")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,9 @@ class ModelConfig:
     conductor_layers: int = 1  # hierarchical only: stacked conductor layers
     bar_embedding: int = 128  # hierarchical only: size of each bar's embedding
     # -- the output over each step's cells ----------------------------------
-    output: str = "made"  # "made": ordered conditionals within a step (RNN-NADE); or "independent"
+    # "made": ordered Bernoulli conditionals within a step (RNN-NADE); "independent";
+    # or "categorical": one of {rest, hold, onset of p} per track, for monophonic tracks
+    output: str = "made"
     output_hidden: int = 128  # made only: masked hidden units per track
     # -- conditioning on a label (style, dataset, composer) ------------------
     n_labels: int = 0  # number of label classes; 0 = unconditioned

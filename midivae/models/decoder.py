@@ -4,7 +4,7 @@ A decoder maps a latent code (B, Zc) -- z, joined to the label embedding when
 the model is conditioned -- to a distribution over windows (B, T, D) of
 Bernoulli cells, D = K * 2 * P. Each decoder computes a context vector per
 step from z and the past steps; an output head turns a step's context into the
-distribution of that step's D cells. Two heads:
+distribution of that step's D cells. Three heads:
 
 - ``"independent"``: every cell of a step is a Bernoulli given the context.
 - ``"made"``: the cells of each track are ordered by pitch, onset before
@@ -16,8 +16,17 @@ distribution of that step's D cells. Two heads:
   draws the cells in order. Tracks are conditionally independent given the
   context.
 
-Both keep the Bernoulli likelihood: the loss is the BCE of the logits either
-way, and ``log p(x|z) = -bernoulli_nll(logits, x)``.
+- ``"categorical"``: for monophonic tracks (a melody, a chorale voice), each
+  track's step is one of P + 2 classes, {rest, hold, onset of pitch p}
+  (MusicVAE's melody representation, Roberts et al. 2018): a softmax given
+  the context, tracks conditionally independent. "hold" continues the pitch
+  sounding at the previous step. See `CategoricalOutput`.
+
+The Bernoulli heads' loss is the BCE of the cell logits, ``log p(x|z) =
+-bernoulli_nll(logits, x)``; the categorical head's is the cross-entropy of
+its class logits. Each head owns its ``nll`` and its teacher-forced
+``most_likely`` cells, and the decoders pass them on, so nothing else needs to
+know which head a model has.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from midivae.losses import bernoulli_nll
@@ -70,7 +80,40 @@ def sample_cells(logits: torch.Tensor, temperature: float, n_tracks: int,
     return cells.to(logits.dtype)
 
 
-class IndependentOutput(nn.Module):
+class OutputHead(nn.Module):
+    """What every output head offers; the defaults are those of Bernoulli cells.
+
+    A head has ``context_size`` (C, numbers of context per step) and
+    implements ``logits(context (..., C), x (..., D)) -> (..., L)`` (teacher
+    forced, L = D for Bernoulli heads) and ``sample(context, temperature,
+    generator, prev) -> cells (..., D)``; ``prev`` (..., D) is the step before
+    (zeros before the first), which only the categorical head reads.
+    """
+
+    context_size: int
+
+    def nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p(x | z) in nats per window: logits (B, T, L), x (B, T, D) -> (B,)."""
+        return bernoulli_nll(logits, x)
+
+    def most_likely(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Each step's most likely cells given the true past, (B, T, L), (B, T, D) -> (B, T, D).
+
+        For Bernoulli cells, logit > 0 (x is not read).
+        """
+        return (logits > 0).to(logits.dtype)
+
+    def sample_steps(self, context: torch.Tensor, temperature: float = 1.0,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw every step of (B, T, C) contexts that are independent given z: (B, T, D).
+
+        Bernoulli heads draw all steps at once; a head that reads the previous
+        step (categorical) draws them in order.
+        """
+        return self.sample(context, temperature, generator)
+
+
+class IndependentOutput(OutputHead):
     """Every cell of a step independent given the context: the context is the logits."""
 
     def __init__(self, n_tracks: int, n_pitches: int):
@@ -83,7 +126,8 @@ class IndependentOutput(nn.Module):
         return context
 
     def sample(self, context: torch.Tensor, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None,
+               prev: torch.Tensor | None = None) -> torch.Tensor:
         return sample_cells(context, temperature, self.n_tracks, generator)
 
 
@@ -97,7 +141,7 @@ def _from_order(x: torch.Tensor) -> torch.Tensor:
     return x.unflatten(-1, (-1, 2)).transpose(-1, -2).flatten(-3)
 
 
-class MadeOutput(nn.Module):
+class MadeOutput(OutputHead):
     """Ordered Bernoulli conditionals over each track's cells of a step (a MADE per track).
 
     Cell n of a track's order (n = 2 p + c: pitch p, c = 0 onset, 1 sustain)
@@ -149,7 +193,8 @@ class MadeOutput(nn.Module):
         return _from_order(out)  # (..., K, N) -> (..., D)
 
     def sample(self, context: torch.Tensor, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None,
+               prev: torch.Tensor | None = None) -> torch.Tensor:
         """Draw a step's cells in order: (..., K(H + N)) -> (..., D) in {0, 1}.
 
         Cell n is Bernoulli(sigmoid(logit_n / temperature)) given the cells
@@ -180,8 +225,147 @@ class MadeOutput(nn.Module):
         return _from_order(cells).to(context.dtype)
 
 
-def build_output(cfg: ModelConfig) -> IndependentOutput | MadeOutput:
+REST, HOLD = 0, 1  # categorical classes; class 2 + p is an onset of pitch p
+
+
+def _previous(x: torch.Tensor) -> torch.Tensor:
+    """The step before each step, zeros before the first: (B, T, D) -> (B, T, D)."""
+    return F.pad(x, (0, 0, 1, 0))[..., :-1, :]
+
+
+def _top(on: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The highest pitch that is on, and whether any is: (..., P) {0, 1} -> (...,) long, bool."""
+    ramp = torch.arange(1, on.shape[-1] + 1, device=on.device, dtype=on.dtype)  # (P,)
+    value, pitch = (on * ramp).max(-1)  # the highest pitch on has the largest p + 1
+    return pitch, value > 0
+
+
+def sounding(x: torch.Tensor, n_tracks: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pitch each track sounds at a step: (..., D) -> pitch (..., K) long, sounds (..., K) bool.
+
+    The sounding pitch is the highest sustained one (a monophonic track has at
+    most one); "hold" continues it.
+    """
+    return _top(x.unflatten(-1, (n_tracks, 2, -1))[..., 1, :].float())
+
+
+def cells_to_classes(x: torch.Tensor, n_tracks: int) -> torch.Tensor:
+    """The categorical classes of windows of cells: (B, T, D) -> (B, T, K) long.
+
+    Per track and step: an onset of pitch p gives onset(p) (class 2 + p; with
+    several onsets, the highest pitch); else a sustain of the pitch sounding at
+    the step before (`sounding`; nothing before step 0) gives HOLD; else any
+    sustain without onset -- a note held across the window's start, say --
+    gives an onset of that pitch (the highest); else REST. Monophonic windows
+    come back exactly through `classes_to_cells`, except that a note held into
+    the window starts at its first step; polyphony keeps the highest note.
+    """
+    cells = x.unflatten(-1, (n_tracks, 2, -1)).float()  # (B, T, D) -> (B, T, K, 2, P)
+    onset, any_onset = _top(cells[..., 0, :])  # (B, T, K) each
+    sustain, any_sustain = _top(cells[..., 1, :])
+    before, sounded = sounding(_previous(x), n_tracks)
+    hold = sounded & (cells[..., 1, :].gather(-1, before[..., None])[..., 0] > 0.5)
+    classes = torch.where(any_sustain, 2 + sustain, REST)
+    classes = torch.where(hold, HOLD, classes)
+    return torch.where(any_onset, 2 + onset, classes)
+
+
+def classes_to_cells(classes: torch.Tensor, prev: torch.Tensor, n_pitches: int) -> torch.Tensor:
+    """Cells of a step from its classes and the step before: (..., K) long, (..., D) -> (..., D).
+
+    onset(p) sets onset and sustain of p; HOLD sustains the pitch sounding in
+    ``prev`` (nothing, when nothing sounds); REST sets nothing.
+    """
+    held, sounds = sounding(prev, classes.shape[-1])  # (..., K) each
+    onset = classes >= 2
+    pitch = torch.where(onset, classes - 2, held)
+    one_hot = F.one_hot(pitch, n_pitches).to(prev.dtype)  # (..., K, P)
+    sustain = onset | ((classes == HOLD) & sounds)
+    cells = torch.stack([one_hot * onset[..., None], one_hot * sustain[..., None]], dim=-2)
+    return cells.flatten(-3)  # (..., K, 2, P) -> (..., D)
+
+
+class CategoricalOutput(OutputHead):
+    """One class per monophonic track and step: {rest, hold, onset of each of P pitches}.
+
+    MusicVAE's melody representation (Roberts et al. 2018, sec. 5.1): the
+    context of a step is the class logits of every track (K(P + 2)), a
+    softmax per track; tracks are conditionally independent given the
+    context. Hold is ruled out (logit -inf) where the previous step sounds
+    nothing, so that distinct class sequences are distinct windows and the
+    likelihood is a distribution over the windows `cells_to_classes` covers.
+    Windows are scored through `cells_to_classes` (see it for what is lost).
+
+    Parameters
+    ----------
+    n_tracks, n_pitches : int
+        K and P.
+    """
+
+    def __init__(self, n_tracks: int, n_pitches: int):
+        super().__init__()
+        self.n_tracks, self.n_classes = n_tracks, n_pitches + 2
+        self.context_size = n_tracks * self.n_classes
+
+    def logits(self, context: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(..., K(P + 2)), (..., D) -> (..., K(P + 2)): the class logits; x is not read."""
+        return context
+
+    def _masked(self, logits: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """Class logits per track, hold at -inf where prev sounds nothing: -> (..., K, P + 2)."""
+        c = logits.unflatten(-1, (self.n_tracks, self.n_classes)).float()  # (..., K, P + 2)
+        silent = ~sounding(prev, self.n_tracks)[1]  # (..., K)
+        is_hold = torch.arange(self.n_classes, device=c.device) == HOLD  # (P + 2,)
+        return c.masked_fill(silent[..., None] & is_hold, -math.inf)
+
+    def class_log_probs(self, logits: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """log p(class) per track: (..., K(P + 2)), prev (..., D) -> (..., K, P + 2)."""
+        return self._masked(logits, prev).log_softmax(-1)
+
+    def nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the classes of x in nats, summed per window: -> (B,)."""
+        log_p = self.class_log_probs(logits, _previous(x))  # (B, T, K, P + 2)
+        target = cells_to_classes(x, self.n_tracks)[..., None]  # (B, T, K, 1)
+        return -log_p.gather(-1, target).flatten(1).sum(1)
+
+    def most_likely(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The argmax classes as cells, hold continuing the true previous step: (B, T, D)."""
+        prev = _previous(x.to(logits.dtype))
+        return classes_to_cells(self._masked(logits, prev).argmax(-1), prev, self.n_classes - 2)
+
+    def sample(self, context: torch.Tensor, temperature: float = 1.0,
+               generator: torch.Generator | None = None,
+               prev: torch.Tensor | None = None) -> torch.Tensor:
+        """Draw a step: (..., K(P + 2)), prev (..., D) or None (silence) -> cells (..., D).
+
+        Each track's class is drawn from softmax(logits / temperature) by the
+        Gumbel-max trick: argmax of logits / T + G, G = -log E with E ~ Exp(1)
+        a standard Gumbel; temperature 0 takes the argmax.
+        """
+        _check_temperature(temperature)
+        n_pitches = self.n_classes - 2
+        if prev is None:
+            prev = context.new_zeros(*context.shape[:-1], self.n_tracks * 2 * n_pitches)
+        logits = self._masked(context, prev)  # (..., K, P + 2)
+        if temperature > 0:
+            e = torch.empty_like(logits).exponential_(generator=generator)
+            logits = logits / temperature - e.log()
+        return classes_to_cells(logits.argmax(-1), prev.to(context.dtype), n_pitches)
+
+    def sample_steps(self, context: torch.Tensor, temperature: float = 1.0,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw the steps of (B, T, K(P + 2)) in order, each reading the one before: (B, T, D)."""
+        prev, steps = None, []
+        for t in range(context.shape[1]):
+            prev = self.sample(context[:, t], temperature, generator, prev)
+            steps.append(prev)
+        return torch.stack(steps, dim=1)
+
+
+def build_output(cfg: ModelConfig) -> OutputHead:
     """The output head named by ``cfg.output``."""
+    if cfg.output == "categorical":
+        return CategoricalOutput(cfg.n_tracks, cfg.n_pitches)
     if cfg.output == "made":
         return MadeOutput(cfg.n_tracks, cfg.n_pitches, cfg.output_hidden)
     return IndependentOutput(cfg.n_tracks, cfg.n_pitches)
@@ -190,9 +374,13 @@ def build_output(cfg: ModelConfig) -> IndependentOutput | MadeOutput:
 class Decoder(nn.Module):
     """What the decoders share; subclass with ``class X(Decoder, name="x")`` to register.
 
-    Subclasses implement `logits` (teacher-forced, shape (B, T, D)) and
-    `sample`; `log_likelihood` follows from `logits`.
+    Subclasses hold their output head as ``head`` and implement `logits`
+    (teacher-forced, shape (B, T, L): L = D cell logits for the Bernoulli heads,
+    K(P + 2) class logits for the categorical one) and `sample`; `nll`,
+    `most_likely` and `log_likelihood` ask the head.
     """
+
+    head: OutputHead
 
     def __init_subclass__(cls, name: str | None = None, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -219,7 +407,7 @@ class Decoder(nn.Module):
 
         Returns
         -------
-        Tensor, shape (B, T, D)
+        Tensor, shape (B, T, L), the head's logits (L = D for Bernoulli cells)
         """
         raise NotImplementedError
 
@@ -228,9 +416,17 @@ class Decoder(nn.Module):
         """Windows drawn from p(x | z): (B, Zc) -> (B, T, D) in {0, 1}."""
         raise NotImplementedError
 
+    def nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p(x | z) in nats per window from `logits`' output and x (B, T, D): (B,)."""
+        return self.head.nll(logits, x)
+
+    def most_likely(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Each step's most likely cells given the true past steps of x: (B, T, D)."""
+        return self.head.most_likely(logits, x)
+
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced log p(x | z) in nats, summed over cells: shape (B,)."""
-        return -bernoulli_nll(self.logits(x, z), x)
+        """Teacher-forced log p(x | z) in nats, summed over the window: shape (B,)."""
+        return -self.nll(self.logits(x, z), x)
 
 
 def build_decoder(cfg: ModelConfig) -> Decoder:

@@ -1,6 +1,7 @@
 """The flat (MLP) decoder: one MLP emits the context of every step of the window at once.
 
-Given z the steps are independent; within a step the output head (see
+Given z the steps are independent, except that the categorical head's "hold"
+continues the step before; within a step the output head (see
 `midivae.models.decoder`) makes the cells independent or ordered.
 """
 
@@ -40,4 +41,5 @@ class FlatDecoder(Decoder, name="flat"):
         return self.head.logits(self._context(z), x)
 
     def sample(self, z, *, temperature=1.0, generator=None):
-        return self.head.sample(self._context(z), temperature, generator)
+        # The categorical head draws the steps in order (hold reads the step before).
+        return self.head.sample_steps(self._context(z), temperature, generator)

@@ -57,6 +57,10 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         last = x[:, s - 1::s][:, :-1]  # (B, n_bars - 1, D): the last step of bars 0 .. n - 2
         return F.pad(last, (0, 0, 1, 0)).reshape(b * self.n_bars, -1)  # zeros before bar 0
 
+    @property
+    def head(self):
+        return self.bar.head
+
     def logits(self, x, z, *, sampling_prob=0.0, generator=None):
         b = x.shape[0]
         emb = self.bar_embeddings(z)  # (B, n_bars, E)
@@ -64,7 +68,7 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
             return self._run_bars(emb, x=x, sampling_prob=sampling_prob, generator=generator)[0]
         bars = x.reshape(b * self.n_bars, self.steps_per_bar, -1)  # (B, T, D) -> (B * n_bars, S, D)
         out = self.bar.teacher_forced(bars, emb.reshape(b * self.n_bars, -1), self.carried_steps(x))
-        return out.reshape(b, self.n_steps, self.channels)  # (B * n_bars, S, D) -> (B, T, D)
+        return out.reshape(b, self.n_steps, -1)  # (B * n_bars, S, L) -> (B, T, L)
 
     def sample(self, z, *, temperature=1.0, generator=None):
         return self._run_bars(self.bar_embeddings(z), temperature=temperature,
@@ -76,7 +80,7 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         """The bars in turn, each fed the last step fed or drawn in the bar before.
 
         emb: (B, n_bars, E); x: (B, T, D) for scheduled sampling, else None.
-        Returns logits (B, T, D) (None when free-running) and cells (B, T, D).
+        Returns logits (B, T, L) (None when free-running) and cells (B, T, D).
         """
         s, first = self.steps_per_bar, None
         logits, cells = [], []

@@ -40,7 +40,7 @@ class StepLSTM(nn.Module):
 
     Parameters
     ----------
-    head : IndependentOutput or MadeOutput
+    head : OutputHead
         The output over one step's D cells.
     channels : int
         D, cells per step.
@@ -60,7 +60,7 @@ class StepLSTM(nn.Module):
 
     def teacher_forced(self, x: torch.Tensor, c: torch.Tensor,
                        first: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (N, S, D) of x (N, S, D) given c (N, C), reading the true past steps.
+        """Head logits (N, S, L) of x (N, S, D) given c (N, C), reading the true past steps.
 
         ``first`` (N, D) is the input at step 0, the step before x (zeros when None).
         """
@@ -69,7 +69,34 @@ class StepLSTM(nn.Module):
         prev = torch.cat([first, x[:, :-1]], dim=1)  # (N, S, D): step t holds x[t - 1]
         inputs = torch.cat([prev, c[:, None].expand(n, s, -1)], dim=-1)  # (N, S, D + C)
         out, _ = self.lstm(inputs, initial_state(self.init, c, self.layers, self.hidden))
-        return self.head.logits(self.out(out), x)  # (N, S, H) -> (N, S, context) -> (N, S, D)
+        return self.head.logits(self.out(out), x)  # (N, S, H) -> (N, S, context) -> (N, S, L)
+
+    def _stepper(self, c: torch.Tensor):
+        """One LSTM step as a function, and the state it starts from (the LSTM's, from c).
+
+        ``step(prev (N, D), state) -> (output (N, H), state)`` reads the input
+        [prev, c]. With one layer it writes out the LSTM's equations (torch's
+        gate order i, f, g, o) with c's share of the input projection computed
+        once: a one-step `nn.LSTM` call costs ~5x more at batch 1.
+        """
+        state = initial_state(self.init, c, self.layers, self.hidden)
+        if self.layers > 1:
+            def step(prev, state):
+                out, state = self.lstm(torch.cat([prev, c], dim=-1)[:, None], state)
+                return out[:, 0], state  # (N, 1, H) -> (N, H)
+            return step, state
+        lstm, d = self.lstm, self.channels
+        w_prev, w_c = lstm.weight_ih_l0[:, :d], lstm.weight_ih_l0[:, d:]  # (4H, D), (4H, C)
+        base = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, c, w_c.T)  # (N, 4H)
+
+        def step(prev, state):
+            h, cell = state  # (N, H) each
+            gates = torch.addmm(torch.addmm(base, prev, w_prev.T), h, lstm.weight_hh_l0.T)
+            i, f, g, o = gates.chunk(4, dim=-1)  # (N, H) each
+            cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(cell)
+            return h, (h, cell)
+        return step, (state[0][0], state[1][0])  # (1, N, H) -> (N, H)
 
     def step_by_step(self, c: torch.Tensor, n_steps: int, *, temperature: float = 1.0,
                      generator: torch.Generator | None = None, x: torch.Tensor | None = None,
@@ -85,25 +112,23 @@ class StepLSTM(nn.Module):
 
         Returns
         -------
-        logits : Tensor, shape (N, S, D), or None when free-running
+        logits : Tensor, shape (N, S, L), or None when free-running
         cells : Tensor, shape (N, S, D), the steps drawn (free-running) or fed
             (scheduled sampling: each a draw or the true step)
         """
         n, d = c.shape[0], self.channels
-        state = initial_state(self.init, c, self.layers, self.hidden)
+        step, state = self._stepper(c)
         prev = c.new_zeros(n, d) if first is None else first
-        inputs = torch.cat([prev, c], dim=-1)  # (N, D + C)
         logits, cells = [], c.new_empty(n, n_steps, d)
         for t in range(n_steps):
-            out, state = self.lstm(inputs[:, None], state)  # (N, 1, H)
-            context = self.out(out[:, 0])  # (N, context)
-            draw = self.head.sample(context.detach(), temperature, generator)
+            out, state = step(prev, state)  # (N, H)
+            context = self.out(out)  # (N, context)
+            draw = self.head.sample(context.detach(), temperature, generator, prev)
             if x is not None:
                 own = torch.rand(n, 1, generator=generator, device=c.device) < sampling_prob
                 draw = torch.where(own, draw, x[:, t])
                 logits.append(self.head.logits(context, x[:, t]))
-            cells[:, t] = draw
-            inputs = torch.cat([draw, c], dim=-1)
+            cells[:, t] = prev = draw
         return (torch.stack(logits, dim=1) if logits else None), cells
 
 
@@ -118,6 +143,10 @@ class RecurrentDecoder(Decoder, name="recurrent"):
         super().__init__(cfg)
         self.rnn = StepLSTM(build_output(cfg), cfg.channels, cfg.latent + cfg.condition_dim,
                             cfg.decoder_hidden, cfg.decoder_layers)
+
+    @property
+    def head(self):
+        return self.rnn.head
 
     def logits(self, x, z, *, sampling_prob=0.0, generator=None):
         if sampling_prob > 0:

@@ -24,7 +24,7 @@ from midivae.models.recurrent import RecurrentDecoder  # noqa: F401
 
 
 class VAEOutput(NamedTuple):
-    logits: torch.Tensor  # (B, T, D) teacher-forced decoder logits
+    logits: torch.Tensor  # (B, T, L) teacher-forced logits of the decoder's output head
     mu: torch.Tensor  # (B, Z) posterior mean
     logvar: torch.Tensor  # (B, Z) posterior log-variance
     z: torch.Tensor  # (B, Z) the latent the decoder read
@@ -153,7 +153,7 @@ class VAE(nn.Module):
         """Negative ELBO of a batch; see `midivae.losses.elbo_loss`."""
         out = self(x, label, sampling_prob=sampling_prob)
         return elbo_loss(out.logits, self._check(x), out.mu, out.logvar, beta=beta,
-                         free_bits=free_bits, per_dimension=per_dimension)
+                         free_bits=free_bits, per_dimension=per_dimension, nll=self.decoder.nll)
 
     # -- generation ----------------------------------------------------------
     @torch.no_grad()
