@@ -27,11 +27,14 @@ SETS = {  # name: prepare arguments
                         "48-84", "--meter", "4/4", "--bars", "2", "--splits", "0,0,1"],
 }
 MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on)
-    "folk-2bar-flat": ("folk-2bar", "flat-2bar-cpu", ["--transpose", "3"],
+    "folk-2bar-flat": ("folk-2bar", "flat-2bar-cpu",
+                       ["--transpose", "3", "--output", "categorical"],
                        ["folk-2bar", "nottingham-2bar"]),
-    "folk-2bar-hier": ("folk-2bar", "hierarchical-4bar-cpu", ["--transpose", "3"],
+    "folk-2bar-hier": ("folk-2bar", "hierarchical-4bar-cpu",
+                       ["--transpose", "3", "--output", "categorical"],
                        ["folk-2bar", "nottingham-2bar"]),
-    "chorales-4bar-hier": ("chorales-4bar", "hierarchical-4bar-cpu", ["--transpose", "3"],
+    "chorales-4bar-hier": ("chorales-4bar", "hierarchical-4bar-cpu",
+                           ["--transpose", "3", "--output", "categorical"],
                            ["chorales-4bar"]),
 }
 

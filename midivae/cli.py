@@ -257,6 +257,8 @@ def _cmd_train(args) -> int:
         cfg, preset, transpose = None, saved["preset"], saved["transpose"]
     else:
         model_changes = {"latent": args.latent} if args.latent else {}
+        if args.output:
+            model_changes["output"] = args.output
         model, cfg, loader, valid = model_and_loaders(
             prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,
             seed=args.seed, **model_changes)
@@ -629,6 +631,10 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--free-bits", type=non_negative_float,
                    help="free bits of KL (default: the preset's)")
     t.add_argument("--latent", type=positive_int, help="latent size (default: the preset's)")
+    t.add_argument("--output", choices=("made", "independent", "categorical"),
+                   help="the decoder's output over a step: made (ordered Bernoulli cells, "
+                   "the default), independent cells, or categorical (one note or rest per "
+                   "track and step: melodies, chorale voices)")
     t.add_argument("--transpose", type=non_negative_int, default=0,
                    help="random transposition augmentation, up to this many semitones")
     t.add_argument("--device", default="auto",
