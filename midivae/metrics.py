@@ -10,7 +10,8 @@ import math
 
 import torch
 
-from midivae.losses import LN2, gaussian_kl
+from midivae.losses import LN2, elbo_loss, gaussian_kl
+from midivae.models.encoder import reparameterize
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -37,7 +38,7 @@ def log_importance_weights(model, x: torch.Tensor, label=None, *, k: int = 64,
     zeros = torch.zeros_like(mu)
     weights = []
     for _ in range(k):
-        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=g, device=mu.device)
+        z = reparameterize(mu, logvar, g)
         log_px = model.log_likelihood(x, z, label)
         weights.append(log_px + _normal_log_prob(z, zeros, zeros)
                        - _normal_log_prob(z, mu, logvar))
@@ -176,3 +177,34 @@ def evaluate(model, batches, *, k: int = 0, seed: int = 0) -> dict[str, float]:
     res["active_units"] = active_units(torch.cat(mus))
     res["onset_precision"], res["onset_recall"], res["onset_f1"] = prf(*onsets)
     return res
+
+
+@torch.no_grad()
+def mean_loss_terms(model, batches, *, beta: float, free_bits: float = 0.0,
+                    device: str | torch.device = "cpu", seed: int = 0) -> dict[str, float]:
+    """The training objective's terms averaged per window over ``batches``, with z drawn
+    from q(z|x) by a generator seeded with ``seed`` (so the ELBO is a bound and the
+    figure repeats), and the active units over every window's posterior mean."""
+    was_training = model.training
+    model.eval()
+    device = torch.device(device)
+    g = torch.Generator(device).manual_seed(seed)
+    totals: dict[str, float] = {}
+    n, mus = 0, []
+    for batch in batches:
+        x, label = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        x = x.to(device)
+        label = label.to(device) if label is not None and model.config.n_labels else None
+        out = model(x, label, sample_latent=True, generator=g)
+        terms = elbo_loss(out.logits, x, out.mu, out.logvar, beta=beta, free_bits=free_bits,
+                          nll=model.decoder.nll)
+        for key, v in terms.to_dict().items():
+            totals[key] = totals.get(key, 0.0) + v * len(x)
+        n += len(x)
+        mus.append(out.mu.float())
+    model.train(was_training)
+    res = {key: v / max(n, 1) for key, v in totals.items()}
+    if mus:
+        res["active_units"] = active_units(torch.cat(mus))
+    return res
+

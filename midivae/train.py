@@ -28,8 +28,7 @@ import torch
 
 from midivae import distributed
 from midivae.checkpoint import save_checkpoint
-from midivae.losses import elbo_loss
-from midivae.metrics import active_units
+from midivae.metrics import active_units, mean_loss_terms
 from midivae.models.config import TrainConfig
 
 Schedule = Callable[[int], float]
@@ -139,29 +138,11 @@ def _optimise(step_module, model, opt: torch.optim.Optimizer, x: torch.Tensor, l
     return terms, norm, out.mu.detach()
 
 
-@torch.no_grad()
 def validate(model, loader: Iterable, *, beta: float, free_bits: float = 0.0,
              device: str | torch.device = "cpu", seed: int = 0) -> dict[str, float]:
-    """Mean loss terms over a loader, z drawn from q(z|x) (seeded) so the ELBO is a bound."""
-    was_training = model.training
-    model.eval()
-    g = torch.Generator(device).manual_seed(seed)
-    totals: dict[str, float] = {}
-    n, mus = 0, []
-    for batch in loader:
-        x, label = _to_device(batch, model, torch.device(device))
-        out = model(x, label, sample_latent=True, generator=g)
-        terms = elbo_loss(out.logits, x, out.mu, out.logvar, beta=beta, free_bits=free_bits,
-                          nll=model.decoder.nll)
-        for key, v in terms.to_dict().items():
-            totals[key] = totals.get(key, 0.0) + v * len(x)
-        n += len(x)
-        mus.append(out.mu.float())
-    model.train(was_training)
-    res = {key: v / max(n, 1) for key, v in totals.items()}
-    if mus:
-        res["active_units"] = active_units(torch.cat(mus))
-    return res
+    """Mean loss terms over a loader; see `midivae.metrics.mean_loss_terms`."""
+    return mean_loss_terms(model, loader, beta=beta, free_bits=free_bits, device=device,
+                           seed=seed)
 
 
 def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,

@@ -14,6 +14,18 @@ from torch import nn
 from midivae.models.config import ModelConfig
 
 
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """A draw z = mu + exp(logvar / 2) * eps, eps ~ N(0, I) (Kingma & Welling 2014).
+
+    The one place a latent is drawn from q(z|x): training, `VAE.encode` and the
+    IWAE bound all call it, so a seeded ``generator`` gives the same z everywhere.
+    Shapes (B, Z), (B, Z) -> (B, Z).
+    """
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
 class GaussianHead(nn.Module):
     """A linear map from a summary vector to (mu, logvar), each of shape (B, Z)."""
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from midivae.losses import LossTerms, elbo_loss
 from midivae.models.config import ModelConfig
-from midivae.models.encoder import build_encoder
+from midivae.models.encoder import build_encoder, reparameterize
 from midivae.models.decoder import build_decoder
 # The decoders register themselves with `build_decoder` when their modules load.
 from midivae.models.flat import FlatDecoder  # noqa: F401
@@ -142,8 +142,7 @@ class VAE(nn.Module):
         mu, logvar = self.encoder(x, cond)
         z = mu
         if self.training if sample_latent is None else sample_latent:
-            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-            z = mu + torch.exp(0.5 * logvar) * eps
+            z = reparameterize(mu, logvar, generator)
         logits = self.decoder.logits(x, self._code(z, cond), sampling_prob=sampling_prob,
                                      generator=generator)
         return VAEOutput(logits, mu, logvar, z)
@@ -163,9 +162,7 @@ class VAE(nn.Module):
         mu, logvar = self.posterior(x, label)
         if not sample:
             return mu
-        g = _generator(seed, mu.device)
-        return mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=g,
-                                                          device=mu.device)
+        return reparameterize(mu, logvar, _generator(seed, mu.device))
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, label=None, *, temperature: float = 0.0,
