@@ -73,7 +73,7 @@ def _step_lstm(n: int, steps: int, channels: int, cond: int, hidden: int, layers
 
 def forward_gemms(cfg: ModelConfig, batch: int) -> list[Gemm]:
     """Every matrix product of one forward pass (teacher-forced) at this batch size."""
-    d, t, zc = cfg.channels, cfg.n_steps, cfg.latent + cfg.condition_dim
+    d, t, zc = cfg.cells, cfg.n_steps, cfg.latent + cfg.condition_dim
     if cfg.encoder == "mlp":
         widths = [t * d] + [cfg.encoder_hidden] * cfg.encoder_layers
         enc = _mlp(batch, widths) + [(1, batch, widths[-1] + cfg.condition_dim,
@@ -156,7 +156,7 @@ def random_windows(cfg: ModelConfig, batch: int) -> torch.Tensor:
     onset = (torch.rand(batch, cfg.n_steps, cfg.n_tracks, 1, cfg.n_pitches, generator=g) < 0.03)
     sustain = onset | (torch.rand(onset.shape, generator=g) < 0.05)
     x = torch.cat([onset, sustain], dim=3).float()  # (B, T, K, 2, P)
-    return x.reshape(batch, cfg.n_steps, cfg.channels)  # (B, T, K, 2, P) -> (B, T, D)
+    return x.reshape(batch, cfg.n_steps, cfg.cells)  # (B, T, K, 2, P) -> (B, T, D)
 
 
 def bench_training(name: str, cfg: ModelConfig, batch: int, min_time: float,
@@ -250,7 +250,7 @@ def main() -> None:
     print_table(rows)
 
     base = PRESETS["hierarchical-16bar-4track-cpu"].model  # 16 bars x 16 steps, 4 tracks
-    print(f"\nSampling one 16-bar, 4-track window (T={base.n_steps}, D={base.channels}), "
+    print(f"\nSampling one 16-bar, 4-track window (T={base.n_steps}, D={base.cells}), "
           "temperature 1")
     print(f"{'decoder':13} {'output':12} {'batch 1 latency ms':>19} {'batch 256 windows/s':>20}")
     latencies = {}

@@ -40,7 +40,7 @@ def rss():  # current resident memory split into anonymous and file-backed pages
 torch.manual_seed(0)
 prepared = PreparedSet(sys.argv[1])
 layout = prepared.layout
-model = torch.nn.Linear(layout.channels, 16)
+model = torch.nn.Linear(layout.cells, 16)
 loader = make_loader(prepared, None, batch_size=int(sys.argv[2]), shuffle=True, transpose=2)
 before = rss()
 started, total, windows, marks = time.time(), 0.0, 0, []

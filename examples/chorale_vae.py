@@ -62,7 +62,7 @@ def main():
     held_out = chorales.indices("valid")
     held_out = held_out if len(held_out) >= 2 else chorales.indices()
     a, b = (chorales.window_roll(int(i)) for i in held_out[:2])
-    path = interpolate(model, a, b, steps=5, method="slerp", temperature=0.5, seed=0)
+    path = interpolate(model, a, b, n=5, method="slerp", temperature=0.5, seed=0)
     concatenate(path).replace(tempos=[(0, 80.0)]).to_midi(os.path.join(args.out, "interpolation.mid"))
 
     windows = [chorales.window_roll(int(i)) for i in chorales.indices("train")[:400]]

@@ -72,12 +72,13 @@ def reconstruct(model, rolls: Rolls, *, temperature: float = 0.0, seed: int | No
 
 
 def interpolate(model, a: PianoRoll | torch.Tensor, b: PianoRoll | torch.Tensor,
-                steps: int = 5, *, method: str = "slerp", temperature: float = 0.0,
+                n: int = 5, *, method: str = "slerp", temperature: float = 0.0,
                 seed: int | None = None, label=None) -> list[PianoRoll]:
-    """``steps`` rolls from a to b along a slerp or lerp path in latent space."""
+    """``n`` rolls from a to b (both ends included) along a slerp or lerp path in latent
+    space. ("steps" means grid steps and optimiser steps in midivae, never path points.)"""
     xa, xb = (_windows(model, [r]) if isinstance(r, PianoRoll) else r[None]
               for r in (a, b))
-    x = model.interpolate(xa[0], xb[0], steps, method=method, label=label,
+    x = model.interpolate(xa[0], xb[0], n, method=method, label=label,
                           temperature=temperature, seed=seed)
     return _rolls(model, x)
 

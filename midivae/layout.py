@@ -58,7 +58,7 @@ class RollLayout:
         return len(self.tracks)
 
     @property
-    def channels(self) -> int:
+    def cells(self) -> int:
         """D, the size of one step of the flattened tensor."""
         return self.n_tracks * 2 * self.n_pitches
 
@@ -206,12 +206,12 @@ class RollLayout:
         if tuple(x.shape[-3:]) != (self.n_tracks, 2, self.n_pitches):
             raise ValueError(f"expected an array (..., T, {self.n_tracks}, 2, {self.n_pitches}), "
                              f"got shape {tuple(x.shape)}")
-        return x.reshape(*x.shape[:-3], self.channels)  # (..., T, K, 2, P) -> (..., T, D)
+        return x.reshape(*x.shape[:-3], self.cells)  # (..., T, K, 2, P) -> (..., T, D)
 
     def unflatten(self, x: np.ndarray) -> np.ndarray:
         """(..., T, D) -> (..., T, K, 2, P); the inverse of `flatten`."""
-        if x.shape[-1] != self.channels:
-            raise ValueError(f"expected an array (..., T, {self.channels}) for {self.n_tracks} "
+        if x.shape[-1] != self.cells:
+            raise ValueError(f"expected an array (..., T, {self.cells}) for {self.n_tracks} "
                              f"track(s) x 2 x {self.n_pitches} pitches, got shape {tuple(x.shape)}")
         return x.reshape(*x.shape[:-1], self.n_tracks, 2, self.n_pitches)  # (..., T, K, 2, P)
 

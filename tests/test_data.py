@@ -314,7 +314,7 @@ def test_the_loader_yields_float_windows_in_the_layout_with_folder_labels(folder
         assert prepared.labels[int(data[i][1])] == top
     batches = list(make_loader(prepared, "train", batch_size=16))
     assert sum(len(b[0]) for b in batches) == len(data) == len(prepared)
-    assert batches[0][0].shape == (16, 32, L.channels) and str(batches[0][1].dtype) == "torch.int64"
+    assert batches[0][0].shape == (16, 32, L.cells) and str(batches[0][1].dtype) == "torch.int64"
 
 
 def test_transposition_shifts_pitched_tracks_within_the_range_and_never_drums(tmp_path):

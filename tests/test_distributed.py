@@ -16,7 +16,7 @@ CONFIG = ModelConfig(n_steps=8, n_tracks=1, n_pitches=6, steps_per_bar=4, latent
 
 
 def windows() -> torch.Tensor:
-    return (torch.rand(8, 8, CONFIG.channels, generator=torch.Generator().manual_seed(1)) > 0.7).float()
+    return (torch.rand(8, 8, CONFIG.cells, generator=torch.Generator().manual_seed(1)) > 0.7).float()
 
 
 def half_batch_gradients(rank: int, init_file: str, out: str) -> None:

@@ -352,7 +352,7 @@ def test_presets_are_valid_and_the_cpu_ones_run():
         if name.endswith("-cpu"):
             torch.manual_seed(0)
             model = VAE(dataclasses.replace(p.model, n_pitches=8))
-            x = torch.zeros(2, p.model.n_steps, model.config.channels)
+            x = torch.zeros(2, p.model.n_steps, model.config.cells)
             assert model.loss(x, beta=p.train.beta(0)).loss.isfinite()
     cfg, train_cfg = preset("recurrent-2bar-cpu", n_pitches=48)
     assert cfg.n_pitches == 48 and train_cfg.lr > 0

@@ -77,7 +77,7 @@ class ModelConfig:
                              f"is not a multiple of steps_per_bar={self.steps_per_bar}")
 
     @property
-    def channels(self) -> int:
+    def cells(self) -> int:
         """D = K * 2 * P, the size of one step."""
         return self.n_tracks * 2 * self.n_pitches
 

@@ -61,7 +61,7 @@ def sample_cells(logits: torch.Tensor, temperature: float, n_tracks: int,
     logits : Tensor, shape (..., D), D = K * 2 * P
     temperature : float, >= 0
     n_tracks : int
-        K, to find the onset and sustain channels of each track.
+        K, to find the onset and sustain cells of each track.
     generator : torch.Generator, optional
         Source of randomness, for reproducible draws.
 
@@ -389,7 +389,7 @@ class Decoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.n_steps, self.n_tracks, self.channels = cfg.n_steps, cfg.n_tracks, cfg.channels
+        self.n_steps, self.n_tracks, self.cells = cfg.n_steps, cfg.n_tracks, cfg.cells
 
     def logits(self, x: torch.Tensor, z: torch.Tensor, *, sampling_prob: float = 0.0,
                generator: torch.Generator | None = None) -> torch.Tensor:

@@ -44,14 +44,14 @@ class RNNEncoder(nn.Module):
     Parameters
     ----------
     cfg : ModelConfig
-        Uses ``channels`` (D), ``encoder`` ("lstm" or "gru"), ``encoder_hidden``
+        Uses ``cells`` (D), ``encoder`` ("lstm" or "gru"), ``encoder_hidden``
         (H, per direction), ``encoder_layers``, ``latent`` (Z), ``condition_dim`` (C).
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         rnn = nn.LSTM if cfg.encoder == "lstm" else nn.GRU
-        self.rnn = rnn(cfg.channels, cfg.encoder_hidden, num_layers=cfg.encoder_layers,
+        self.rnn = rnn(cfg.cells, cfg.encoder_hidden, num_layers=cfg.encoder_layers,
                        batch_first=True, bidirectional=True)
         self.head = GaussianHead(2 * cfg.encoder_hidden + cfg.condition_dim, cfg.latent)
 
@@ -71,7 +71,7 @@ class MLPEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         layers: list[nn.Module] = []
-        width = cfg.n_steps * cfg.channels
+        width = cfg.n_steps * cfg.cells
         for _ in range(cfg.encoder_layers):
             layers += [nn.Linear(width, cfg.encoder_hidden), nn.ReLU()]
             width = cfg.encoder_hidden

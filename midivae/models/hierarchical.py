@@ -40,7 +40,7 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         self.conductor = nn.LSTM(zc, cfg.conductor_hidden, num_layers=cfg.conductor_layers,
                                  batch_first=True)
         self.embed = nn.Linear(cfg.conductor_hidden, cfg.bar_embedding)
-        self.bar = StepLSTM(build_output(cfg), cfg.channels, cfg.bar_embedding,
+        self.bar = StepLSTM(build_output(cfg), cfg.cells, cfg.bar_embedding,
                             cfg.decoder_hidden, cfg.decoder_layers)
 
     def bar_embeddings(self, z: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,7 @@ class StepLSTM(nn.Module):
     ----------
     head : OutputHead
         The output over one step's D cells.
-    channels : int
+    cells : int
         D, cells per step.
     cond_dim : int
         C, size of the conditioning vector.
@@ -50,11 +50,11 @@ class StepLSTM(nn.Module):
         LSTM units and stacked layers.
     """
 
-    def __init__(self, head: nn.Module, channels: int, cond_dim: int, hidden: int, layers: int):
+    def __init__(self, head: nn.Module, cells: int, cond_dim: int, hidden: int, layers: int):
         super().__init__()
-        self.hidden, self.layers, self.channels = hidden, layers, channels
+        self.hidden, self.layers, self.cells = hidden, layers, cells
         self.init = nn.Linear(cond_dim, 2 * layers * hidden)
-        self.lstm = nn.LSTM(channels + cond_dim, hidden, num_layers=layers, batch_first=True)
+        self.lstm = nn.LSTM(cells + cond_dim, hidden, num_layers=layers, batch_first=True)
         self.out = nn.Linear(hidden, head.context_size)
         self.head = head
 
@@ -85,7 +85,7 @@ class StepLSTM(nn.Module):
                 out, state = self.lstm(torch.cat([prev, c], dim=-1)[:, None], state)
                 return out[:, 0], state  # (N, 1, H) -> (N, H)
             return step, state
-        lstm, d = self.lstm, self.channels
+        lstm, d = self.lstm, self.cells
         w_prev, w_c = lstm.weight_ih_l0[:, :d], lstm.weight_ih_l0[:, d:]  # (4H, D), (4H, C)
         base = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, c, w_c.T)  # (N, 4H)
 
@@ -116,7 +116,7 @@ class StepLSTM(nn.Module):
         cells : Tensor, shape (N, S, D), the steps drawn (free-running) or fed
             (scheduled sampling: each a draw or the true step)
         """
-        n, d = c.shape[0], self.channels
+        n, d = c.shape[0], self.cells
         step, state = self._stepper(c)
         prev = c.new_zeros(n, d) if first is None else first
         logits, cells = [], c.new_empty(n, n_steps, d)
@@ -141,7 +141,7 @@ class RecurrentDecoder(Decoder, name="recurrent"):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        self.rnn = StepLSTM(build_output(cfg), cfg.channels, cfg.latent + cfg.condition_dim,
+        self.rnn = StepLSTM(build_output(cfg), cfg.cells, cfg.latent + cfg.condition_dim,
                             cfg.decoder_hidden, cfg.decoder_layers)
 
     @property

@@ -51,14 +51,14 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-def interpolate_latents(a: torch.Tensor, b: torch.Tensor, steps: int,
+def interpolate_latents(a: torch.Tensor, b: torch.Tensor, n: int,
                         method: str = "slerp") -> torch.Tensor:
-    """``steps`` latents from a to b inclusive: (Z,), (Z,) -> (steps, Z)."""
-    if steps < 2:
-        raise ValueError(f"steps must be >= 2, got {steps!r}")
+    """``n`` latents from a to b inclusive (points of the path): (Z,), (Z,) -> (n, Z)."""
+    if n < 2:
+        raise ValueError(f"n must be >= 2 (the path's two ends at least), got {n!r}")
     if method not in ("slerp", "lerp"):
         raise ValueError(f"method must be 'slerp' or 'lerp', got {method!r}")
-    t = torch.linspace(0.0, 1.0, steps, device=a.device, dtype=a.dtype)
+    t = torch.linspace(0.0, 1.0, n, device=a.device, dtype=a.dtype)
     out = (slerp if method == "slerp" else lerp)(a, b, t)
     out[0], out[-1] = a, b  # exact endpoints, free of rounding in the trigonometry
     return out
@@ -95,8 +95,8 @@ class VAE(nn.Module):
     # -- pieces --------------------------------------------------------------
     def _check(self, x: torch.Tensor) -> torch.Tensor:
         cfg = self.config
-        if x.ndim != 3 or tuple(x.shape[1:]) != (cfg.n_steps, cfg.channels):
-            raise ValueError(f"expected windows of shape (B, {cfg.n_steps}, {cfg.channels}), "
+        if x.ndim != 3 or tuple(x.shape[1:]) != (cfg.n_steps, cfg.cells):
+            raise ValueError(f"expected windows of shape (B, {cfg.n_steps}, {cfg.cells}), "
                              f"got {tuple(x.shape)}")
         return x.to(self.device, torch.float32)
 
@@ -190,12 +190,13 @@ class VAE(nn.Module):
         """decode(encode(x)): (B, T, D) -> (B, T, D), free-running from the posterior mean."""
         return self.decode(self.encode(x, label), label, temperature=temperature, seed=seed)
 
-    def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int = 5, *,
+    def interpolate(self, a: torch.Tensor, b: torch.Tensor, n: int = 5, *,
                     method: str = "slerp", label=None, temperature: float = 0.0,
                     seed: int | None = None) -> torch.Tensor:
-        """Windows along the path between the latents of a and b (each (T, D)): (steps, T, D)."""
+        """``n`` windows along the path between the latents of a and b (each (T, D)):
+        (n, T, D)."""
         za, zb = self.encode(torch.stack([a, b]), label)  # (2, Z)
-        z = interpolate_latents(za, zb, steps, method)  # (steps, Z)
+        z = interpolate_latents(za, zb, n, method)  # (n, Z)
         return self.decode(z, label, temperature=temperature, seed=seed)
 
     def attribute_vector(self, x_with: torch.Tensor, x_without: torch.Tensor, *,
