@@ -11,6 +11,7 @@ import math
 import torch
 
 from midivae.losses import LN2, elbo_loss, gaussian_kl
+from midivae.models.decoder import split_cells
 from midivae.models.encoder import reparameterize
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -106,10 +107,8 @@ def onset_counts(pred: torch.Tensor, target: torch.Tensor, n_tracks: int) -> tup
     if pred.shape != target.shape:
         raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} "
                          f"vs {tuple(target.shape)}")
-    # D in (K, 2, P) order, as `sample_cells` reads it: metrics, like the models, see
-    # tensors only and never import `midivae.layout`, which owns that order for rolls
-    p_on = pred.unflatten(-1, (n_tracks, 2, -1))[..., 0, :] > 0.5  # (B, T, D) -> (B, T, K, P)
-    t_on = target.unflatten(-1, (n_tracks, 2, -1))[..., 0, :] > 0.5
+    p_on = split_cells(pred, n_tracks)[..., 0, :] > 0.5  # (B, T, D) -> (B, T, K, P)
+    t_on = split_cells(target, n_tracks)[..., 0, :] > 0.5
     return int((p_on & t_on).sum()), int(p_on.sum()), int(t_on.sum())
 
 

@@ -43,6 +43,15 @@ from midivae.models.config import ModelConfig
 DECODER_CLASSES: dict[str, type["Decoder"]] = {}  # name -> class, filled by subclassing
 
 
+def split_cells(x: torch.Tensor, n_tracks: int) -> torch.Tensor:
+    """A step's D cells as (K tracks, 2: onset then sustain, P pitches), a view.
+
+    The model side's one statement of the cell order (`midivae.layout.RollLayout`
+    owns the same order for rolls; models never import it): (..., D) -> (..., K, 2, P).
+    """
+    return x.unflatten(-1, (n_tracks, 2, -1))
+
+
 def _check_temperature(temperature: float) -> None:
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature!r}")
@@ -75,7 +84,7 @@ def sample_cells(logits: torch.Tensor, temperature: float, n_tracks: int,
     else:  # u < sigmoid(l / T) with u ~ U(0, 1); torch.rand is ~4x faster than torch.bernoulli
         u = torch.rand(logits.shape, generator=generator, device=logits.device)
         cells = u < torch.sigmoid(logits.float() / temperature)
-    split = cells.view(*cells.shape[:-1], n_tracks, 2, -1)  # (..., D) -> (..., K, 2, P)
+    split = split_cells(cells, n_tracks)  # (..., D) -> (..., K, 2, P)
     split[..., 1, :] |= split[..., 0, :]  # onset implies sustain
     return cells.to(logits.dtype)
 
@@ -133,7 +142,7 @@ class IndependentOutput(OutputHead):
 
 def _to_order(x: torch.Tensor, n_tracks: int) -> torch.Tensor:
     """(..., D) in layout order (K, 2, P) -> (..., K, 2P) in sampling order (p, onset/sustain)."""
-    return x.unflatten(-1, (n_tracks, 2, -1)).transpose(-1, -2).flatten(-2)
+    return split_cells(x, n_tracks).transpose(-1, -2).flatten(-2)
 
 
 def _from_order(x: torch.Tensor) -> torch.Tensor:
@@ -246,7 +255,7 @@ def sounding(x: torch.Tensor, n_tracks: int) -> tuple[torch.Tensor, torch.Tensor
     The sounding pitch is the highest sustained one (a monophonic track has at
     most one); "hold" continues it.
     """
-    return _top(x.unflatten(-1, (n_tracks, 2, -1))[..., 1, :].float())
+    return _top(split_cells(x, n_tracks)[..., 1, :].float())
 
 
 def cells_to_classes(x: torch.Tensor, n_tracks: int) -> torch.Tensor:
@@ -260,7 +269,7 @@ def cells_to_classes(x: torch.Tensor, n_tracks: int) -> torch.Tensor:
     come back exactly through `classes_to_cells`, except that a note held into
     the window starts at its first step; polyphony keeps the highest note.
     """
-    cells = x.unflatten(-1, (n_tracks, 2, -1)).float()  # (B, T, D) -> (B, T, K, 2, P)
+    cells = split_cells(x, n_tracks).float()  # (B, T, D) -> (B, T, K, 2, P)
     onset, any_onset = _top(cells[..., 0, :])  # (B, T, K) each
     sustain, any_sustain = _top(cells[..., 1, :])
     before, sounded = sounding(_previous(x), n_tracks)
