@@ -115,7 +115,7 @@ def test_the_midi_layer_loads_no_torch(module):
 
 def test_only_the_cli_prints():
     for module, path in MODULES.items():
-        if module == "midivae.cli":
+        if module == "midivae.cli" or module.startswith("midivae.cli."):
             continue
         calls = [n for n in ast.walk(ast.parse(path.read_text()))
                  if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print"]

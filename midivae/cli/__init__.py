@@ -1,0 +1,199 @@
+"""The `midivae` command: the only package that parses arguments or prints.
+
+Nothing imports it; it imports the rest lazily so `--help` is fast. Every
+refusal is one line on stderr: exit status 2 for a bad argument, 1 for a file
+that cannot be read or written (or would be overwritten without --force).
+``checks`` holds the argument types and path checks, ``commands`` the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from midivae.cli import commands as c
+from midivae.cli.checks import (Failure, Parser, non_negative_float, non_negative_int,
+                                pitch_range, positive_float, positive_int, role_spec, splits)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="midivae", description="Make music with variational autoencoders over MIDI piano rolls.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    q = sub.add_parser("quantize", help="quantize a MIDI file to a piano roll and render it back")
+    q.add_argument("midi", help="input MIDI file")
+    q.add_argument("--steps-per-beat", type=positive_int, default=4,
+                   help="grid steps per quarter note")
+    q.add_argument("--out", help="write the re-rendered MIDI here (never the input file)")
+    q.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    q.set_defaults(func=c._cmd_quantize)
+
+    e = sub.add_parser("evaluate", help="judge a model by the music it makes on a prepared set",
+                       description="Reconstruction (ELBO, IWAE, step accuracy teacher-forced and "
+                       "free-running, onset F1) on held-out windows, and the musical statistics "
+                       "of prior samples beside the data's.")
+    e.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
+    e.add_argument("dataset", help="a prepared set whose layout fits the model")
+    e.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    e.add_argument("--iwae", type=non_negative_int, default=0, metavar="K",
+                   help="importance samples for the IWAE bound (default 0: not computed)")
+    e.add_argument("--samples", type=positive_int, default=256, help="prior samples (default 256)")
+    e.add_argument("--temperature", type=non_negative_float, default=1.0,
+                   help="sampling temperature for the statistics (default 1)")
+    e.add_argument("--limit", type=positive_int, help="only the first N windows of the split")
+    e.add_argument("--seed", type=non_negative_int, default=0)
+    e.add_argument("--json", help="also write every figure to this JSON file")
+    e.add_argument("--force", action="store_true", help="overwrite --json if it exists")
+    e.set_defaults(func=c._cmd_evaluate)
+
+    pl = sub.add_parser("plot", help="draw a MIDI file as a piano roll (PNG)")
+    pl.add_argument("midi", help="input MIDI file")
+    pl.add_argument("--out", help="PNG to write (default: beside the MIDI file)")
+    pl.add_argument("--steps-per-beat", type=positive_int, default=4,
+                    help="grid steps per quarter note")
+    pl.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    pl.set_defaults(func=c._cmd_plot)
+
+    pa = sub.add_parser("play", help="render a MIDI file to a WAV through a GM SoundFont",
+                        description="Audio preview: a General MIDI SoundFont (pretty_midi's, "
+                        "or --soundfont) through tinysoundfont; pretty_midi's sine synthesis "
+                        "when tinysoundfont is not installed (said on stderr).")
+    pa.add_argument("midi", help="input MIDI file")
+    pa.add_argument("--wav", help="WAV to write (default: beside the MIDI file)")
+    pa.add_argument("--soundfont", help="a .sf2 file (default: pretty_midi's General MIDI one)")
+    pa.add_argument("--steps-per-beat", type=positive_int, default=4,
+                    help="grid steps per quarter note")
+    pa.add_argument("--force", action="store_true", help="overwrite --wav if it exists")
+    pa.set_defaults(func=c._cmd_play)
+
+    d = sub.add_parser("demo", help="run the demo on the embedded music21 corpus")
+    d.add_argument("--out", default="out", help="folder for the files the demo writes")
+    d.add_argument("--chorale", default="bach/bwv66.6", help="music21 corpus work to use")
+    d.add_argument("--steps-per-beat", type=positive_int, default=4,
+                   help="grid steps per quarter note")
+    d.set_defaults(func=c._cmd_demo)
+
+    t = sub.add_parser("train", help="train a VAE on a prepared set",
+                       description="Train a VAE on a prepared set. Data-parallel on several "
+                       "GPUs or CPU processes: torchrun --nproc_per_node=N -m midivae.cli "
+                       "train SET --device cuda (--batch-size is then per process).")
+    t.add_argument("dataset", help="a folder made by `midivae prepare` (with --meter)")
+    t.add_argument("--preset", default="hierarchical-4bar-cpu",
+                   help="named settings (see midivae.models.PRESETS)")
+    t.add_argument("--out", default="runs/run",
+                   help="run folder: model.safetensors + model.json, log.csv, curves.png, "
+                   "samples/ (default runs/run)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out exactly where it stopped")
+    t.add_argument("--init", metavar="CKPT", help="start from this model's weights (fine-tune)")
+    t.add_argument("--force", action="store_true", help="start over in a folder holding a run")
+    t.add_argument("--steps", type=positive_int, help="optimiser steps (default: the preset's)")
+    t.add_argument("--minutes", type=positive_float,
+                   help="wall-clock budget; with no --steps, train until it is spent")
+    t.add_argument("--batch-size", type=positive_int,
+                   help="windows per batch (default: the preset's)")
+    t.add_argument("--lr", type=positive_float, help="peak learning rate (default: the preset's)")
+    t.add_argument("--warmup-steps", type=non_negative_int,
+                   help="learning-rate warm-up steps (default: the preset's)")
+    t.add_argument("--beta", type=non_negative_float,
+                   help="the KL weight the preset's schedule reaches (default: the preset's)")
+    t.add_argument("--free-bits", type=non_negative_float,
+                   help="free bits of KL (default: the preset's)")
+    t.add_argument("--latent", type=positive_int, help="latent size (default: the preset's)")
+    t.add_argument("--output", choices=("made", "independent", "categorical"),
+                   help="the decoder's output over a step: made (ordered Bernoulli cells, "
+                   "the default), independent cells, or categorical (one note or rest per "
+                   "track and step: melodies, chorale voices)")
+    t.add_argument("--transpose", type=non_negative_int, default=0,
+                   help="random transposition augmentation, up to this many semitones")
+    t.add_argument("--device", default="auto",
+                   help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:1, mps")
+    t.add_argument("--seed", type=non_negative_int, default=0)
+    t.add_argument("--log-every", type=positive_int, default=50,
+                   help="steps between logged lines")
+    t.add_argument("--valid-every", type=positive_int, default=500,
+                   help="steps between validations (each writes samples/)")
+    t.add_argument("--checkpoint-every", type=positive_int, default=500,
+                   help="steps between checkpoints (also saved at the end and on Ctrl-C)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=c._cmd_train)
+
+    s = sub.add_parser("sample", help="draw MIDI clips from a trained model")
+    s.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
+    s.add_argument("--n", type=positive_int, default=4, help="how many clips")
+    s.add_argument("--temperature", type=non_negative_float, default=1.0,
+                   help="0 = most likely cells")
+    s.add_argument("--seed", type=non_negative_int, default=0)
+    s.add_argument("--qpm", type=positive_float, help="tempo to write (default: the data's)")
+    s.add_argument("--label", help="for a conditioned model: which label (e.g. essen-folk)")
+    s.add_argument("--out", default="out", help="folder for the MIDI files")
+    s.add_argument("--force", action="store_true",
+                   help="overwrite sample_NNN.mid files that exist")
+    s.set_defaults(func=c._cmd_sample)
+
+    # -- prepare (datasets) ---------------------------------------------------
+    pr = sub.add_parser("prepare", help="turn a MIDI folder or a named set into training windows",
+                        description="Prepare training windows from SOURCE: a folder of MIDI "
+                        "files, or one of bach-chorales, essen-folk, pop909, boulanger:jsb, "
+                        "boulanger:nottingham, boulanger:musedata, boulanger:piano-midi. "
+                        "Every piece that yields no window is named in the summary and in "
+                        "manifest.json. Exit status 0 when at least one window was made.")
+    pr.add_argument("source", help="MIDI folder or named set")
+    pr.add_argument("--out", help="where the set goes (default: datasets/<source name>)")
+    pr.add_argument("--bars", type=positive_int, default=4, help="bars per window (default 4)")
+    pr.add_argument("--hop", type=positive_int, default=1,
+                    help="bars between window starts (default 1)")
+    pr.add_argument("--steps-per-beat", type=positive_int, help="grid steps per quarter note "
+                    "(default 4; frame-roll sets: their own frame rate)")
+    pr.add_argument("--meter", help="keep only windows wholly in this meter, e.g. 4/4")
+    pr.add_argument("--min-notes", type=non_negative_int, default=1,
+                    help="drop windows with fewer notes (default 1)")
+    pr.add_argument("--pitch-range", type=pitch_range, metavar="LOW-HIGH",
+                    help="MIDI pitches kept, e.g. 21-108 (default: from the data)")
+    pr.add_argument("--roles", type=role_spec, help="track layout: merge, merge+drums, gm, "
+                    "names:A,B,... or order:A,B,... (default: the source's)")
+    pr.add_argument("--splits", type=splits, default="0.8,0.1,0.1",
+                    help="train,valid,test shares by piece (default 0.8,0.1,0.1)")
+    pr.add_argument("--split-salt", default="", help="any string: a different stable split")
+    pr.add_argument("--labels", action="store_true",
+                    help="label each file by its top-level subfolder")
+    pr.add_argument("--no-velocity", action="store_true", help="do not keep velocities")
+    pr.add_argument("--limit", type=positive_int, help="only the first N pieces (a quick look)")
+    pr.add_argument("--workers", type=non_negative_int, default=0,
+                    help="processes (default 0: every CPU)")
+    pr.add_argument("--data-root", help="folder holding boulanger/ and pop909/ "
+                    "(default: $MIDIVAE_DATA or ../shared/data)")
+    pr.add_argument("--force", action="store_true", help="rebuild even if the set is current")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=c._cmd_prepare)
+
+    return parser
+
+
+def _os_error_line(err: OSError) -> str:
+    """``<path>: <reason>`` (midivae's writers name the user's file, never a temporary one)."""
+    reason = err.strerror or str(err)
+    name = err.filename if err.filename is not None else err.filename2
+    return reason if name is None else f"{os.fsdecode(name)}: {reason}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from midivae.errors import MidivaeError
+    args = _build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Failure as err:
+        print(f"midivae {args.command}: error: {err}", file=sys.stderr)
+        return err.status
+    except MidivaeError as err:
+        print(f"midivae: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # permission denied, no space left, ...: one line, no traceback
+        print(f"midivae: error: {_os_error_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("midivae: interrupted", file=sys.stderr)
+        return 130
+

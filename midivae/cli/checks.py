@@ -1,0 +1,154 @@
+"""The command line's argument types and path checks: every refusal one line, before any work.
+
+Exit status 2 for a bad argument (argparse, or `Failure` with status 2), 1 for a
+file that cannot be read or written, or would be overwritten without --force.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+
+
+class Failure(Exception):
+    """A command refuses: one line on stderr and an exit status (2: a bad argument)."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``midivae train: error: ...``, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+# -- argument types: argparse turns an ArgumentTypeError into a one-line error -----------
+
+def _number(kind, text: str, what: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _number(int, text, "a whole number >= 1")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _number(int, text, "a whole number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    value = _number(float, text, "a number")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value:g}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
+    return value
+
+
+def pitch_range(text: str) -> tuple[int, int]:
+    """``"21-108"`` -> (21, 108); the bounds are checked by `PrepareSettings`."""
+    parts = text.split("-")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"must look like LOW-HIGH, e.g. 21-108, got {text!r}")
+    return tuple(_number(int, p, "LOW-HIGH, e.g. 21-108") for p in parts)
+
+
+def splits(text: str) -> tuple[float, ...]:
+    """``"0.8,0.1,0.1"`` -> three finite shares; their rules are `PrepareSettings`'."""
+    try:
+        return tuple(finite_float(v) for v in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be three finite shares like 0.8,0.1,0.1, "
+                                         f"got {text!r}") from None
+
+
+def role_spec(text: str) -> str:
+    """A track layout spec, checked by the one function that reads it."""
+    from midivae.errors import DatasetError
+    from midivae.roles import parse_roles
+    try:
+        parse_roles(text)
+    except DatasetError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("roles: ")) from None
+    return text
+
+
+# -- paths: checked before any work, so a refusal changes nothing -------------------------
+
+def _input_file(path: str) -> None:
+    if not os.path.lexists(path):
+        raise Failure(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise Failure(f"{path}: is a folder, not a file")
+
+
+def _writable_folder(folder: str, path: str, *, create: bool) -> None:
+    """``folder`` exists (or, with ``create``, can be made) and may be written in."""
+    folder = os.path.abspath(folder)
+    existing = folder
+    while not os.path.lexists(existing):
+        if not create:
+            raise Failure(f"{path}: folder {folder} does not exist")
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise Failure(f"{path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise Failure(f"{path}: cannot write in {existing} (permission denied)")
+
+
+def _output_file(path: str | os.PathLike, *, force: bool, create: bool = False) -> None:
+    """``path`` may be written: its folder is there (or can be made), it is no folder,
+    and it exists only if ``force``."""
+    path = os.fspath(path)
+    _writable_folder(os.path.dirname(os.path.abspath(path)), path, create=create)
+    if os.path.isdir(path):
+        raise Failure(f"{path}: is a folder, not a file")
+    if os.path.lexists(path) and not force:
+        raise Failure(f"{path} exists; pass --force to overwrite it")
+
+
+def _output_folder(path: str) -> None:
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise Failure(f"{path}: is a file, not a folder")
+    _writable_folder(path, path, create=True)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_device(name: str) -> None:
+    import torch
+    try:
+        torch.empty(0, device=name)
+    except (RuntimeError, AssertionError, ValueError) as err:
+        reason = (str(err).strip().splitlines() or ["unknown device"])[0]
+        raise Failure(f"argument --device: cannot use {name!r} here ({reason})", 2) from None

@@ -1,0 +1,401 @@
+"""The commands of `midivae`: each takes the parsed arguments and returns an exit status.
+
+Only this package prints. Heavy modules are imported inside each command so
+that `midivae --help` is fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from midivae.cli.checks import (Failure, _check_device, _input_file, _output_file,
+                                _output_folder, _same_file, _writable_folder)
+
+
+def _cmd_quantize(args) -> int:
+    from midivae.quantize import quantize
+    _input_file(args.midi)
+    if args.out:
+        if _same_file(args.midi, args.out):
+            raise Failure(f"{args.out} is the input file; writing it would replace the input "
+                           "with a lossy re-render (choose another --out)")
+        _output_file(args.out, force=args.force)
+    roll = quantize(args.midi, steps_per_beat=args.steps_per_beat)
+    print(roll)
+    if args.out:
+        roll.to_midi(args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _train_inputs(args):
+    """The prepared set and the device, after every check that needs no training: a
+    refusal here has written nothing."""
+    from midivae.data import PreparedSet
+    from midivae.errors import DatasetError
+    from midivae.models import PRESETS
+    from midivae.runs import holds_run
+
+    if args.preset not in PRESETS:
+        raise Failure(f"argument --preset: unknown preset {args.preset!r}; choose from "
+                       f"{', '.join(sorted(PRESETS))}", 2)
+    if args.resume and args.init:
+        raise Failure("--resume continues a run; --init starts a new one from a model: "
+                       "give one", 2)
+    prepared = PreparedSet(args.dataset)
+    if prepared.window_steps is None:
+        raise DatasetError(f"{prepared.path}: windows of mixed meters differ in length; "
+                           "prepare the set with one meter (--meter 4/4) to train on it")
+    if prepared.n_windows["train"] == 0:
+        raise DatasetError(f"{prepared.path}: the train split holds no window")
+    if os.path.lexists(args.out) and not os.path.isdir(args.out):
+        raise Failure(f"{args.out}: is a file; --out names a run folder")
+    if args.resume and not holds_run(args.out):
+        raise Failure(f"{args.out} holds no run to resume (no model.safetensors)")
+    if holds_run(args.out) and not (args.resume or args.force):
+        raise Failure(f"{args.out} holds a run; pass --resume to continue it or --force to "
+                       "start it over")
+    if os.path.isdir(args.out) and not holds_run(args.out) and os.listdir(args.out):
+        raise Failure(f"{args.out} exists and is not a run folder; choose another --out")
+    _writable_folder(os.path.dirname(os.path.abspath(args.out)), args.out, create=True)
+    if args.init:
+        _input_file(_checkpoint_file(args.init))
+    return prepared, _device(args.device)
+
+
+def _checkpoint_file(path: str) -> str:
+    from midivae.checkpoint import checkpoint_paths
+    return str(checkpoint_paths(path)[0])
+
+
+def _device(name: str) -> str:
+    """``auto``: CUDA, else Apple's MPS, else the CPU; any other name must work here."""
+    import torch
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    _check_device(name)
+    return name
+
+
+def _recipe_changes(args) -> dict:
+    """The TrainConfig fields set on the command line, on top of the preset's."""
+    changes = {}
+    for field in ("steps", "batch_size", "lr", "free_bits", "minutes", "warmup_steps"):
+        if getattr(args, field) is not None:
+            changes[field] = getattr(args, field)
+    if args.minutes is not None and args.steps is None:
+        changes["steps"] = None  # the budget alone ends the run
+    return changes
+
+
+def _cmd_train(args) -> int:
+    import dataclasses
+
+    from midivae import distributed
+    from midivae.checkpoint import load_checkpoint
+    from midivae.evaluate import layout_differences
+    from midivae.runs import RunFolder
+    from midivae.train import loaders, model_and_loaders, train
+
+    prepared, device_name = _train_inputs(args)
+    device = distributed.setup(device_name)  # joins torchrun's process group, if any
+    rank, n_procs = distributed.world()
+    if args.resume:
+        model = load_checkpoint(args.out)
+        saved = _saved_run(args.out)
+        loader, valid = loaders(prepared, saved["batch_size"], transpose=saved["transpose"],
+                                seed=saved["seed"])
+        cfg, preset, transpose = None, saved["preset"], saved["transpose"]
+    else:
+        model_changes = {"latent": args.latent} if args.latent else {}
+        if args.output:
+            model_changes["output"] = args.output
+        model, cfg, loader, valid = model_and_loaders(
+            prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,
+            seed=args.seed, **model_changes)
+        if args.init:  # fine-tune: the given model's weights, this run's recipe
+            model = load_checkpoint(args.init)
+            differences = layout_differences(model, prepared)
+            if differences:
+                raise Failure(f"{args.init} does not fit {prepared.path}: "
+                               + "; ".join(differences))
+        cfg = dataclasses.replace(cfg, **_recipe_changes(args))
+        if args.beta is not None:
+            cfg = dataclasses.replace(cfg, beta=dataclasses.replace(cfg.beta, beta_max=args.beta)
+                                      if hasattr(cfg.beta, "beta_max") else args.beta)
+        if device.type == "cuda" and _bf16_ok():
+            cfg = dataclasses.replace(cfg, bf16=True)
+        preset, transpose = args.preset, args.transpose
+    run = RunFolder(args.out, resume=args.resume) if rank == 0 else None
+    n_params = sum(p.numel() for p in model.parameters())
+    if rank == 0:
+        what = (f"resuming {args.out}" if args.resume else f"training {preset}"
+                + (f" from {args.init}" if args.init else ""))
+        until = ("its own steps" if args.resume else
+                 " and ".join(([f"{cfg.steps} steps"] if cfg.steps else [])
+                              + ([f"{cfg.minutes:g} minutes"] if cfg.minutes else [])))
+        print(f"{what} ({n_params / 1e6:.2f}M parameters) on {prepared.path} for {until} "
+              f"on {device}" + (f" x {n_procs} processes" if n_procs > 1 else "")
+              + (f", conditioned on {', '.join(prepared.labels)}" if prepared.labels else ""))
+    bar = _train_bar(args, cfg)
+    first_valid = next(iter(valid)) if valid is not None else None
+
+    def log(r: dict) -> None:
+        run.log(r)
+        line = (f"  {r['kind']:5s} step {r['step']:5d}  -elbo {r['nelbo_bits_per_step']:.3f} "
+                f"bits/step  recon {r['recon_nats']:.1f}  kl {r['kl_nats']:.1f} nats/window"
+                + (f"  {r['active_units']} active" if "active_units" in r else ""))
+        if bar is None:
+            print(line, flush=True)
+        elif r["kind"] == "valid":
+            bar.write(line)
+        if r["kind"] == "valid":
+            run.write_samples(model, r["step"], first_valid)
+
+    def on_step(step: int, terms: dict) -> None:
+        if bar is not None:
+            bar.update(step - bar.n)
+            bar.set_postfix(loss=f"{terms['loss']:.1f}", kl=f"{terms['kl_nats']:.1f}",
+                            beta=f"{terms['beta']:.3f}", refresh=False)
+
+    common = dict(valid_loader=valid, valid_every=args.valid_every, device=device,
+                  log=log if rank == 0 else None, log_every=args.log_every,
+                  checkpoint=run.checkpoint if run else None,
+                  checkpoint_every=args.checkpoint_every, on_step=on_step,
+                  info={"dataset": str(prepared.path), "transpose": transpose})
+    try:
+        if args.resume:
+            train(model, loader, resume=args.out, **common)
+        else:
+            train(model, loader, cfg, seed=args.seed, preset=preset, **common)
+    except KeyboardInterrupt:
+        if rank == 0 and run.checkpoint.with_suffix(".safetensors").exists():
+            from midivae.checkpoint import read_settings
+            run.write_curves()
+            step = read_settings(run.checkpoint)["extra"].get("step")
+            print(f"midivae train: interrupted; the model at step {step} is saved in "
+                  f"{args.out} (continue with --resume)", file=sys.stderr)
+            return 130
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if run is not None:
+            run.close()
+        distributed.teardown()
+    if rank == 0:
+        print(f"saved {args.out} (curves.png, log.csv, samples/)")
+        run.write_curves()
+    return 0
+
+
+def _bf16_ok() -> bool:
+    import torch
+    return bool(torch.cuda.is_bf16_supported())
+
+
+def _saved_run(path: str) -> dict:
+    from midivae.checkpoint import read_settings
+    extra = read_settings(path)["extra"]
+    run = extra.get("run", {})
+    return {"batch_size": int(extra["train"]["batch_size"]), "preset": extra.get("preset", ""),
+            "seed": int(extra.get("seed", 0)), "transpose": int(run.get("transpose", 0))}
+
+
+def _train_bar(args, cfg):
+    """A tqdm bar of steps with ETA, loss, KL and beta; None when quiet or not on a terminal."""
+    if args.quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+    total = None if cfg is None else cfg.steps
+    return tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+
+def _cmd_sample(args) -> int:
+    from midivae.checkpoint import load_checkpoint
+    from midivae.generate import layout_of, sample
+
+    _output_folder(args.out)
+    paths = [os.path.join(args.out, f"sample_{i:03d}.mid") for i in range(args.n)]
+    for path in paths:
+        _output_file(path, force=args.force, create=True)
+    model = load_checkpoint(args.checkpoint).eval()
+    layout = layout_of(model)
+    if layout.labels and args.label is None:
+        raise Failure(f"this model is conditioned; pass --label, one of "
+                       f"{', '.join(layout.labels)}", 2)
+    try:
+        label = None if args.label is None else layout.label_index(args.label)
+    except ValueError as err:
+        raise Failure(str(err), 2) from None
+    os.makedirs(args.out, exist_ok=True)
+    rolls = sample(model, args.n, temperature=args.temperature, seed=args.seed, label=label)
+    for path, roll in zip(paths, rolls):
+        if args.qpm:
+            roll = roll.replace(tempos=[(0, args.qpm)])
+        roll.to_midi(path)
+        print(f"wrote {path}: {roll.n_notes} notes, {roll.n_steps} steps")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    import json
+
+    from midivae.checkpoint import load_checkpoint
+    from midivae.data import PreparedSet
+    from midivae.evaluate import evaluate
+    from midivae.fileio import replace_atomically
+
+    if args.json:
+        _output_file(args.json, force=args.force)
+    model = load_checkpoint(args.checkpoint)
+    prepared = PreparedSet(args.dataset)
+    res = evaluate(model, prepared, split=args.split, k=args.iwae, n_samples=args.samples,
+                   temperature=args.temperature, seed=args.seed, max_windows=args.limit)
+    res["checkpoint"] = str(args.checkpoint)
+    m, dist = res["metrics"], res["distance"]
+    print(f"{args.checkpoint} on {prepared.path} ({args.split}, {res['windows']} windows)")
+    print(f"  -elbo {m['nelbo_bits_per_step']:.3f} bits/step"
+          + (f", iwae({args.iwae}) {m['iwae_bits_per_step']:.3f}" if args.iwae else "")
+          + f", kl {m['kl_nats']:.1f} nats/window, {m['active_units']} active units")
+    print(f"  step accuracy: teacher-forced {m['acc_teacher_forced']:.3f}, free-running "
+          f"{m['acc_free_running']:.3f}; onset P/R/F1 {m['onset_precision']:.3f} / "
+          f"{m['onset_recall']:.3f} / {m['onset_f1']:.3f}")
+    print(f"  {args.samples} samples at temperature {args.temperature} vs the data "
+          f"(distance {dist['distance']['value']:.3f}):")
+    for key in dist["distance"]["keys"] + ["silent_share", "empty_beat_share"]:
+        if key in dist:
+            print(f"    {key:24s} {dist[key]['a']:8.3f}  data {dist[key]['b']:8.3f}")
+    if args.json:
+        text = json.dumps(res, indent=1, sort_keys=True)
+        replace_atomically(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    from midivae.quantize import quantize
+    _input_file(args.midi)
+    out = args.out or os.path.splitext(args.midi)[0] + ".png"
+    _output_file(out, force=args.force)
+    roll = quantize(args.midi, steps_per_beat=args.steps_per_beat)
+    roll.plot(out)
+    print(f"wrote {out}: {roll.n_tracks} track(s), {len(roll.bar_starts())} bars")
+    return 0
+
+
+def _cmd_play(args) -> int:
+    import warnings
+
+    from midivae.quantize import quantize
+    _input_file(args.midi)
+    out = args.wav or os.path.splitext(args.midi)[0] + ".wav"
+    _output_file(out, force=args.force)
+    if args.soundfont:
+        _input_file(args.soundfont)
+    roll = quantize(args.midi, steps_per_beat=args.steps_per_beat)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        backend = roll.to_wav(out, soundfont=args.soundfont)
+    for w in said:
+        print(f"midivae play: {w.message}", file=sys.stderr)
+    print(f"wrote {out} ({backend})")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    import music21
+
+    from midivae.quantize import quantize
+    from midivae.render import render
+    from midivae.score import from_music21
+
+    _output_folder(args.out)
+    try:
+        score = music21.corpus.parse(args.chorale)  # the embedded default data: no download
+    except music21.exceptions21.Music21Exception:
+        raise Failure(f"argument --chorale: {args.chorale!r} is not a work in the music21 "
+                       "corpus (e.g. bach/bwv66.6)", 2) from None
+    path = os.path.join(args.out, args.chorale.replace("/", "_") + ".mid")
+    _output_file(path, force=True, create=True)  # the demo's own file: rewritten each run
+    roll, _ = from_music21(score, args.steps_per_beat)  # bar lines from the score's measures
+    print(f"quantized {args.chorale} from the music21 corpus:\n  {roll}")
+    print(f"  bars start at steps {roll.bar_starts()[:8].tolist()} ...")
+    os.makedirs(args.out, exist_ok=True)
+    render(roll, path)
+    again = quantize(path, steps_per_beat=args.steps_per_beat)
+    print(f"rendered to {path}; re-quantized roll identical: {again == roll}")
+    return 0 if again == roll else 1
+
+
+def _summary(prepared, max_listed: int = 50) -> str:
+    """A few lines for people: counts per split, what was dropped, the skipped pieces.
+
+    The first ``max_listed`` skipped pieces are named; the manifest names them all.
+    """
+    from midivae.data import SPLITS
+
+    m = prepared.manifest
+    c = m["counts"]
+    L = prepared.layout
+    lines = [f"{prepared.path}: {'reused' if prepared.reused else 'built'} "
+             f"from {m['source']['spec']} ({c['items']} pieces read)",
+             "  pieces:  " + ", ".join(f"{s} {c['pieces'][s]}" for s in SPLITS),
+             "  windows: " + ", ".join(f"{s} {c['windows'][s]}" for s in SPLITS),
+             f"  layout:  {L.n_tracks} track(s) {[t.name for t in L.tracks]}, pitches "
+             f"{L.low}..{L.low + L.n_pitches - 1}, {L.steps_per_beat} steps/beat, "
+             f"{m['settings']['bars']} bars; meters {c['meters']}"]
+    if c["windows_dropped"]:
+        lines.append("  windows dropped: " + ", ".join(f"{n} {r.replace('_', ' ')}"
+                                                       for r, n in c["windows_dropped"].items()))
+    if m["warnings"]:
+        lines.append(f"  {len(m['warnings'])} warning(s) in manifest.json")
+    lines.append(f"  skipped: {c['skipped']} piece(s)")
+    lines += [f"    {s['piece']}: {s['reason']}" for s in m["skipped"][:max_listed]]
+    if len(m["skipped"]) > max_listed:
+        lines.append(f"    ... and {len(m['skipped']) - max_listed} more in manifest.json")
+    return "\n".join(lines)
+
+
+def _cmd_prepare(args) -> int:
+    from midivae.data import PrepareSettings, prepare
+
+    try:
+        settings = PrepareSettings(
+            bars=args.bars, hop=args.hop, steps_per_beat=args.steps_per_beat,
+            meter=args.meter, min_notes=args.min_notes, roles=args.roles,
+            pitch_range=args.pitch_range, splits=args.splits, split_salt=args.split_salt,
+            velocity=not args.no_velocity, labels=args.labels, limit=args.limit)
+    except ValueError as err:
+        raise Failure(str(err), 2) from None
+    progress = _progress_bar(args.quiet, "piece")
+    try:
+        prepared = prepare(args.source, args.out, settings, data_root=args.data_root,
+                           workers=args.workers, progress=progress, force=args.force)
+    finally:
+        if progress is not None:
+            progress.close()
+    print(_summary(prepared))
+    if sum(prepared.manifest["counts"]["windows"].values()) == 0:
+        print("midivae prepare: error: no window was made (see the reasons above)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _progress_bar(quiet: bool, unit: str):
+    """A tqdm bar on stderr as ``progress(done, total)``; None when quiet or not on a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+    bar = tqdm(unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+    progress.close = bar.close
+    return progress
