@@ -150,7 +150,7 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
           valid_every: int = 500, device: str | torch.device = "cpu", seed: int = 0,
           log: Callable[[dict], None] | None = None, log_every: int = 10,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
-          preset: str = "", resume: str | os.PathLike | None = None,
+          checkpoint_minutes: float | None = None, preset: str = "", resume: str | os.PathLike | None = None,
           on_step: Callable[[int, dict], None] | None = None, info: dict | None = None,
           **changes) -> History:
     """Train a `midivae.models.VAE` on batches of ``(x, label)``, x float (B, T, D).
@@ -172,9 +172,10 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
         Receives every record (``record["kind"]`` is "train" or "valid").
     log_every : int
         Steps between training records (the last step is always recorded).
-    checkpoint, checkpoint_every
+    checkpoint, checkpoint_every, checkpoint_minutes
         Where to save (see `midivae.checkpoint.save_checkpoint`): every
-        ``checkpoint_every`` steps, at the end, and on KeyboardInterrupt (Ctrl-C)
+        ``checkpoint_every`` steps and every ``checkpoint_minutes`` of wall-clock
+        time (whichever are given), at the end, and on KeyboardInterrupt (Ctrl-C)
         after at least one step, before the interrupt is raised again; its
         ``extra`` then says ``"interrupted": True``. Each checkpoint holds what
         a resumed run needs: the recipe, ``preset``, the step and epoch, the
@@ -244,7 +245,10 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
         if log is not None and rank == 0:
             log(record)
 
+    saved_at = [time.monotonic()]
+
     def save(epoch: int, **more) -> None:
+        saved_at[0] = time.monotonic()
         extra = {"step": step, "epoch": epoch, "batch": in_epoch, "seed": seed, "preset": preset,
                  "seconds": round(time.monotonic() - start, 3), "train": cfg.to_dict(),
                  "run": info or {},
@@ -285,8 +289,10 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
                 emit({"kind": "valid", "step": step, "epoch": epoch,
                       **validate(model, valid_loader, beta=b, free_bits=cfg.free_bits,
                                  device=device, seed=seed)}, history.valid)
+            due = (checkpoint_minutes is not None
+                   and time.monotonic() - saved_at[0] >= 60.0 * checkpoint_minutes)
             if checkpoint is not None and rank == 0 and (
-                    (checkpoint_every and step % checkpoint_every == 0) or last):
+                    (checkpoint_every and step % checkpoint_every == 0) or due or last):
                 save(epoch)
             if last:
                 break

@@ -374,3 +374,22 @@ def test_resuming_a_finished_run_trains_no_further(tmp_path):
     assert history.train == [] and read_settings(tmp_path / "r")["extra"]["step"] == 2
     for name, t in model.state_dict().items():
         assert torch.equal(again.state_dict()[name], t), name
+
+
+def test_checkpoints_every_few_minutes_as_well_as_every_few_steps(tmp_path, monkeypatch):
+    import midivae.train as training
+    clock = [1000.0]
+    monkeypatch.setattr(training.time, "monotonic", lambda: clock[0])
+    saves = []
+    real_save = training.save_checkpoint
+
+    def counting_save(model, path, **kw):
+        saves.append(kw["extra"]["step"])
+        return real_save(model, path, **kw)
+    monkeypatch.setattr(training, "save_checkpoint", counting_save)
+
+    def tick(record):  # each logged step takes 40 seconds of this fake clock
+        clock[0] += 40.0
+    train(tiny_model("flat"), [(windows(4), torch.tensor([0, 1, 0, 1]))], steps=6,
+          checkpoint=tmp_path / "r", checkpoint_minutes=1.0, log=tick, log_every=1)
+    assert saves == [2, 4, 6]  # 80 s after the last save at steps 2 and 4; the end at 6

@@ -117,6 +117,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="steps between validations (each writes samples/)")
     t.add_argument("--checkpoint-every", type=positive_int, default=500,
                    help="steps between checkpoints (also saved at the end and on Ctrl-C)")
+    t.add_argument("--checkpoint-minutes", type=positive_float,
+                   help="also save after this many minutes since the last save")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=c._cmd_train)
 

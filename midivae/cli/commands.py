@@ -165,7 +165,8 @@ def _cmd_train(args) -> int:
     common = dict(valid_loader=valid, valid_every=args.valid_every, device=device,
                   log=log if rank == 0 else None, log_every=args.log_every,
                   checkpoint=run.checkpoint if run else None,
-                  checkpoint_every=args.checkpoint_every, on_step=on_step,
+                  checkpoint_every=args.checkpoint_every,
+                  checkpoint_minutes=args.checkpoint_minutes, on_step=on_step,
                   info={"dataset": str(prepared.path), "transpose": transpose})
     try:
         if args.resume:
