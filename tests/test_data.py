@@ -100,6 +100,18 @@ def test_windows_start_at_bar_lines_in_any_meter_and_the_meter_filter_counts():
     assert only["start"].tolist() == [12, 18] and dropped == {"meter": 2}
 
 
+def test_a_bar_cut_short_by_a_meter_change_never_makes_a_short_window_in_one_meter():
+    # 4/4 at 2 steps per beat (8-step bars), then 3/4 (6-step bars) from step 20, mid-bar:
+    # the bar at 16 lasts 4 steps. Window [8, 20) is all 4/4 but 12 steps, not 16.
+    notes = [(0, 60, s, s + 1, 80) for s in range(0, 44, 2)]
+    roll = make_roll(notes, 44, steps_per_beat=2, time_signatures=[(0, 4, 4), (20, 3, 4)])
+    lines = bar_lines(roll)
+    assert lines.tolist() == [0, 8, 16, 20, 26, 32, 38, 44]
+    w, dropped = cut_windows(roll, notes_of(roll), lines, WindowSettings(2, 1, meter=(4, 4)))
+    assert w["start"].tolist() == [0] and (w["stop"] - w["start"]).tolist() == [16]
+    assert dropped == {"meter": 5}
+
+
 def test_a_trailing_partial_bar_is_padded_when_it_has_notes_and_dropped_when_silent():
     sounding = make_roll([(0, 60, 0, 4, 80), (0, 62, 17, 18, 80)], 18)  # 4/4, 16 steps a bar
     assert bar_lines(sounding).tolist() == [0, 16, 32]

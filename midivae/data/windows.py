@@ -123,9 +123,12 @@ def cut_windows(roll: PianoRoll, notes: np.ndarray, lines: np.ndarray,
     span = w["start"], w["stop"]
     w["low"], w["high"] = _pitch_bounds(roll.sustain, range(roll.n_tracks), *span)
     w["pitched_low"], w["pitched_high"] = _pitch_bounds(roll.sustain, pitched, *span)
+    # whole bars of the meter in force: a meter restated off the bar grid cuts a bar short
+    full = ((w["stop"].astype(np.int64) - w["start"]) * w["den"]
+            == settings.bars * w["num"].astype(np.int64) * 4 * roll.steps_per_beat)
     keep = np.ones(len(w), bool)
     dropped: Counter = Counter()
-    for reason, bad in _filters(w, has_short, settings):
+    for reason, bad in _filters(w, has_short, full, settings):
         if n := int((keep & bad).sum()):
             dropped[reason] += n
         keep &= ~bad
@@ -136,12 +139,12 @@ def cut_windows(roll: PianoRoll, notes: np.ndarray, lines: np.ndarray,
     return kept, dropped
 
 
-def _filters(w: np.ndarray, has_short: np.ndarray, settings: WindowSettings):
+def _filters(w: np.ndarray, has_short: np.ndarray, full: np.ndarray, settings: WindowSettings):
     """(reason, mask of windows failing it), applied in order; each window counts once."""
     yield "short_bars", has_short
-    if settings.meter is not None:
+    if settings.meter is not None:  # one meter: every window exactly bars x that bar
         num, den = settings.meter
-        yield "meter", ~w["uniform"] | (w["num"] != num) | (w["den"] != den)
+        yield "meter", ~w["uniform"] | ~full | (w["num"] != num) | (w["den"] != den)
     yield "few_notes", w["n_notes"] < settings.min_notes
     if settings.pitch_range is not None:
         lo, hi = settings.pitch_range
