@@ -52,6 +52,8 @@ def main() -> None:
     p.add_argument("--only", nargs="*", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--data", default=os.environ.get("MIDIVAE_DATA", "../shared/data"))
     p.add_argument("--sets", default="datasets/quality", help="where the sets are prepared")
+    p.add_argument("--evaluate-only", action="store_true",
+                   help="evaluate the runs already in runs/quality, train nothing")
     args = p.parse_args()
     sets = Path(args.sets)
     needed = {s for m in args.only for s in [MODELS[m][0], *MODELS[m][3]]}
@@ -65,7 +67,7 @@ def main() -> None:
     while pending:
         batch, pending = pending[:2], pending[2:]
         procs = []
-        for name in batch:
+        for name in batch if not args.evaluate_only else []:
             data, preset, extra, _ = MODELS[name]
             out = ROOT / "runs" / "quality" / name
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -47,10 +47,30 @@ def _windows(model, rolls: Rolls) -> torch.Tensor:
     return torch.from_numpy(layout_of(model).to_windows(rolls))
 
 
+# More onsets than this per step and track, on average, is noise, not music.
+DENSE_ONSETS_PER_STEP = 2.0
+
+
 def sample(model, n: int, *, temperature: float = 1.0, seed: int | None = None,
            label=None) -> list[PianoRoll]:
-    """n rolls drawn from the prior; see `VAE.sample`."""
-    return _rolls(model, model.sample(n, temperature=temperature, seed=seed, label=label))
+    """n rolls drawn from the prior; see `VAE.sample`.
+
+    Warns (`UserWarning`, one for the batch) when clips come out silent or absurdly
+    dense (more than ``DENSE_ONSETS_PER_STEP`` onsets per step and track): signs
+    of an undertrained model or a temperature far from 1.
+    """
+    import warnings
+
+    rolls = _rolls(model, model.sample(n, temperature=temperature, seed=seed, label=label))
+    silent = sum(r.n_notes == 0 for r in rolls)
+    dense = sum(r.n_notes > DENSE_ONSETS_PER_STEP * r.n_steps * r.n_tracks for r in rolls)
+    if silent or dense:
+        said = [f"{silent} of {n} clips are silent"] if silent else []
+        said += [f"{dense} of {n} clips hold more than {DENSE_ONSETS_PER_STEP:g} notes per "
+                 "step and track"] if dense else []
+        warnings.warn("; ".join(said) + f" (temperature {temperature:g}): the model may need "
+                      "more training, or another temperature", stacklevel=2)
+    return rolls
 
 
 def encode(model, rolls: Rolls, *, label=None) -> torch.Tensor:

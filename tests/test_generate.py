@@ -114,3 +114,20 @@ def test_layout_must_match_the_model():
     with pytest.raises(ValueError, match="7 pitches"):
         generate.sample(VAE(cfg, layout=wrong), 1)
     assert generate.layout_of(VAE(cfg, layout=LAYOUT)) is LAYOUT
+
+
+def test_sampling_warns_of_silent_or_absurdly_dense_clips(model, monkeypatch):
+    import warnings
+    D = 2 * 2 * 5  # K * 2 * P
+    half_silent = torch.zeros(4, T, D)
+    half_silent[:2, 0, 0] = 1  # two clips with one note, two silent
+    monkeypatch.setattr(model, "sample", lambda n, **kw: half_silent[:n])
+    with pytest.warns(UserWarning, match=r"^2 of 4 clips are silent \(temperature 1\)"):
+        generate.sample(model, 4)
+    monkeypatch.setattr(model, "sample", lambda n, **kw: torch.ones(n, T, D))  # every cell on
+    with pytest.warns(UserWarning, match=r"^3 of 3 clips hold more than 2 notes per step"):
+        generate.sample(model, 3)
+    monkeypatch.setattr(model, "sample", lambda n, **kw: half_silent[:2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        generate.sample(model, 2)  # music: no warning
