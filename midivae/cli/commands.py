@@ -283,12 +283,18 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _cmd_plot(args) -> int:
+def _file_to_file(args, out: str | None, suffix: str):
+    """(the roll of ``args.midi``, the output path: ``out`` or the MIDI file's name with
+    ``suffix``), after checking both."""
     from midivae.quantize import quantize
     _input_file(args.midi)
-    out = args.out or os.path.splitext(args.midi)[0] + ".png"
+    out = out or os.path.splitext(args.midi)[0] + suffix
     _output_file(out, force=args.force)
-    roll = quantize(args.midi, steps_per_beat=args.steps_per_beat)
+    return quantize(args.midi, steps_per_beat=args.steps_per_beat), out
+
+
+def _cmd_plot(args) -> int:
+    roll, out = _file_to_file(args, args.out, ".png")
     roll.plot(out)
     print(f"wrote {out}: {roll.n_tracks} track(s), {len(roll.bar_starts())} bars")
     return 0
@@ -297,13 +303,9 @@ def _cmd_plot(args) -> int:
 def _cmd_play(args) -> int:
     import warnings
 
-    from midivae.quantize import quantize
-    _input_file(args.midi)
-    out = args.wav or os.path.splitext(args.midi)[0] + ".wav"
-    _output_file(out, force=args.force)
     if args.soundfont:
         _input_file(args.soundfont)
-    roll = quantize(args.midi, steps_per_beat=args.steps_per_beat)
+    roll, out = _file_to_file(args, args.wav, ".wav")
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         backend = roll.to_wav(out, soundfont=args.soundfont)
