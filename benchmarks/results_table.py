@@ -1,6 +1,9 @@
 """The README's model-quality table, from the JSON files `midivae evaluate --json` wrote.
 
-usage: python benchmarks/results_table.py [benchmarks/results/quality-*.json ...]
+usage: python benchmarks/results_table.py [--readme] [benchmarks/results/quality-*.json ...]
+
+With --readme, the table replaces the one between the README's
+``<!-- quality table -->`` and ``<!-- end quality table -->`` markers.
 
 Prints a markdown table: each model's test-split figures beside MusicVAE's
 published ones (Roberts et al. 2018, table 1: 2-bar melody 0.986 teacher-forced /
@@ -38,13 +41,29 @@ def row(path: Path) -> str:
             f"{'not reached: ' + ', '.join(missed) if missed else 'reached'} |")
 
 
-def main(paths: list[str]) -> None:
-    files = [Path(p) for p in paths] or sorted(RESULTS.glob("quality-*.json"))
-    print("| model, test windows of | windows | teacher-forced | free-running | onset F1 | "
-          "-ELBO bits/step | active units | sample-stats distance | MusicVAE TF / FR | goal |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for path in files:
-        print(row(path))
+def table(paths: list[str]) -> str:
+    order = list(GOALS)
+    files = [Path(p) for p in paths] or sorted(
+        RESULTS.glob("quality-*.json"),
+        key=lambda p: order.index(p.stem) if p.stem in order else len(order))
+    lines = ["| model, test windows of | windows | teacher-forced | free-running | onset F1 | "
+             "-ELBO bits/step | active units | sample-stats distance | MusicVAE TF / FR | goal |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    return "\n".join(lines + [row(path) for path in files])
+
+
+def main(argv: list[str]) -> None:
+    readme = "--readme" in argv
+    text = table([a for a in argv if a != "--readme"])
+    if not readme:
+        print(text)
+        return
+    path = RESULTS.parents[1] / "README.md"
+    start, end = "<!-- quality table -->", "<!-- end quality table -->"
+    s = path.read_text()
+    a, b = s.index(start) + len(start), s.index(end)
+    path.write_text(s[:a] + "\n" + text + "\n" + s[b:])
+    print(f"wrote the table into {path}")
 
 
 if __name__ == "__main__":
