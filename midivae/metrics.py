@@ -11,7 +11,7 @@ import math
 import torch
 
 from midivae.losses import LN2, elbo_loss, gaussian_kl
-from midivae.models.decoder import split_cells
+from midivae.models.heads import split_cells
 from midivae.models.encoder import reparameterize
 
 _LOG_2PI = math.log(2 * math.pi)

@@ -12,8 +12,8 @@ from scipy import stats
 
 from midivae.losses import bernoulli_nll
 from midivae.models import DECODERS, MadeOutput, ModelConfig, VAE
-from midivae.models.decoder import (HOLD, REST, CategoricalOutput, cells_to_classes,
-                                    classes_to_cells)
+from midivae.models.heads import (HOLD, REST, CategoricalOutput, cells_to_classes,
+                                  classes_to_cells)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

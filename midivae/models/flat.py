@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from midivae.models.config import ModelConfig
-from midivae.models.decoder import Decoder, build_output
+from midivae.models.decoder import Decoder
+from midivae.models.heads import build_output
 
 
 class FlatDecoder(Decoder, name="flat"):

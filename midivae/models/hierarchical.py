@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from midivae.models.config import ModelConfig
-from midivae.models.decoder import Decoder, build_output
+from midivae.models.decoder import Decoder
+from midivae.models.heads import build_output
 from midivae.models.recurrent import StepLSTM, initial_state
 
 
