@@ -2,7 +2,7 @@
 
 Given z the steps are independent, except that the categorical head's "hold"
 continues the step before; within a step the output head (see
-`midivae.models.decoder`) makes the cells independent or ordered.
+`midivae.models.heads`) makes the cells independent, ordered or categorical.
 """
 
 from __future__ import annotations

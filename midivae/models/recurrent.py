@@ -6,7 +6,7 @@ t is the window at step t - 1 (zeros at t = 0): the true one under teacher
 forcing, the decoder's own sample when free-running or, with probability
 ``sampling_prob``, under scheduled sampling (Bengio et al. 2015).
 Each step's LSTM output is the context of the output head, which gives the
-step's cells (independent, or ordered within the step: `midivae.models.decoder`).
+step's cells (independent, ordered within the step, or categorical: `midivae.models.heads`).
 `StepLSTM` is that machinery over any number of steps; the hierarchical
 decoder reuses it for each bar.
 """
@@ -37,7 +37,7 @@ class StepLSTM(nn.Module):
     """An LSTM decoder of S steps of D cells, conditioned on a vector c of size C.
 
     The LSTM's output at each step is mapped to the context of an output head
-    (`midivae.models.decoder`), which gives the step's cells.
+    (`midivae.models.heads`), which gives the step's cells.
 
     Parameters
     ----------
