@@ -33,6 +33,8 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
     "folk-2bar-hier": ("folk-2bar", "hierarchical-4bar-cpu",
                        ["--transpose", "3", "--output", "categorical"],
                        ["folk-2bar", "nottingham-2bar"]),
+    "chorales-4bar-flat": ("chorales-4bar", "flat-2bar-cpu",
+                           ["--transpose", "3", "--output", "categorical"], ["chorales-4bar"]),
     "chorales-4bar-hier": ("chorales-4bar", "hierarchical-4bar-cpu",
                            ["--transpose", "3", "--output", "categorical"],
                            ["chorales-4bar"]),

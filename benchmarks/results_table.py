@@ -23,6 +23,7 @@ GOALS = {  # file stem: (what, teacher-forced goal, free-running goal, published
     "quality-folk-2bar-flat-nottingham-2bar": ("Nottingham (unseen), flat", None, 0.90, "-"),
     "quality-folk-2bar-hier-nottingham-2bar": ("Nottingham (unseen), hierarchical", None, 0.90,
                                                "-"),
+    "quality-chorales-4bar-flat": ("bach-chorales 4-bar 4 voices, flat", None, None, "-"),
     "quality-chorales-4bar-hier": ("bach-chorales 4-bar 4 voices, hierarchical", None, 0.80,
                                    "-"),
 }
