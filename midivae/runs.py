@@ -21,9 +21,20 @@ COLUMNS = ("kind", "step", "epoch", "seconds", "loss", "recon_nats", "kl_nats",
 CHECKPOINT = "model"  # RUN/model.safetensors + RUN/model.json
 
 
+RUN_ENTRIES = frozenset({f"{CHECKPOINT}.safetensors", f"{CHECKPOINT}.json", "log.csv",
+                         "curves.png", "samples", "tensorboard"})
+
+
 def holds_run(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a folder holding a run's checkpoint."""
     return (Path(path) / f"{CHECKPOINT}.safetensors").is_file()
+
+
+def is_run_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a non-empty folder of nothing but what a run writes (a run, or
+    one stopped before its first checkpoint)."""
+    entries = {p.name for p in Path(path).iterdir()} if Path(path).is_dir() else set()
+    return bool(entries) and entries <= RUN_ENTRIES
 
 
 class RunFolder:

@@ -262,6 +262,12 @@ def test_train_refuses_a_folder_holding_a_run_unless_resumed_or_forced(work, tmp
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     status = run(["train", work / "set", *TRAIN, "--out", tmp_path / "mine"])
     assert "is not a run folder" in assert_one_line(status, *capsys.readouterr())
+    (tmp_path / "early").mkdir()  # a run stopped before its first checkpoint
+    (tmp_path / "early" / "log.csv").write_text("kind,step\n")
+    status = run(["train", work / "set", *TRAIN, "--out", tmp_path / "early"])
+    assert "holds a run; pass --resume" in assert_one_line(status, *capsys.readouterr())
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert run(["train", work / "set", *TRAIN, "--out", tmp_path / "early", "--force"]) == 0
     status = run(["train", work / "set", *TRAIN, "--out", tmp_path / "new", "--resume"])
     assert "holds no run to resume" in assert_one_line(status, *capsys.readouterr())
 

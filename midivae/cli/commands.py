@@ -35,7 +35,7 @@ def _train_inputs(args):
     from midivae.data import PreparedSet
     from midivae.errors import DatasetError
     from midivae.models import PRESETS
-    from midivae.runs import holds_run
+    from midivae.runs import holds_run, is_run_folder
 
     if args.preset not in PRESETS:
         raise Failure(f"argument --preset: unknown preset {args.preset!r}; choose from "
@@ -53,10 +53,10 @@ def _train_inputs(args):
         raise Failure(f"{args.out}: is a file; --out names a run folder")
     if args.resume and not holds_run(args.out):
         raise Failure(f"{args.out} holds no run to resume (no model.safetensors)")
-    if holds_run(args.out) and not (args.resume or args.force):
+    if is_run_folder(args.out) and not (args.resume or args.force):
         raise Failure(f"{args.out} holds a run; pass --resume to continue it or --force to "
                        "start it over")
-    if os.path.isdir(args.out) and not holds_run(args.out) and os.listdir(args.out):
+    if os.path.isdir(args.out) and os.listdir(args.out) and not is_run_folder(args.out):
         raise Failure(f"{args.out} exists and is not a run folder; choose another --out")
     _writable_folder(os.path.dirname(os.path.abspath(args.out)), args.out, create=True)
     if args.init:
