@@ -22,6 +22,13 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="midivae", description="Make music with variational autoencoders over MIDI piano rolls.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    d = sub.add_parser("demo", help="run the demo on the embedded music21 corpus")
+    d.add_argument("--out", default="out", help="folder for the files the demo writes")
+    d.add_argument("--chorale", default="bach/bwv66.6", help="music21 corpus work to use")
+    d.add_argument("--steps-per-beat", type=positive_int, default=4,
+                   help="grid steps per quarter note")
+    d.set_defaults(func=c._cmd_demo)
+
     q = sub.add_parser("quantize", help="quantize a MIDI file to a piano roll and render it back")
     q.add_argument("midi", help="input MIDI file")
     q.add_argument("--steps-per-beat", type=positive_int, default=4,
@@ -29,24 +36,6 @@ def _build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", help="write the re-rendered MIDI here (never the input file)")
     q.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     q.set_defaults(func=c._cmd_quantize)
-
-    e = sub.add_parser("evaluate", help="judge a model by the music it makes on a prepared set",
-                       description="Reconstruction (ELBO, IWAE, step accuracy teacher-forced and "
-                       "free-running, onset F1) on held-out windows, and the musical statistics "
-                       "of prior samples beside the data's.")
-    e.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
-    e.add_argument("dataset", help="a prepared set whose layout fits the model")
-    e.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    e.add_argument("--iwae", type=non_negative_int, default=0, metavar="K",
-                   help="importance samples for the IWAE bound (default 0: not computed)")
-    e.add_argument("--samples", type=positive_int, default=256, help="prior samples (default 256)")
-    e.add_argument("--temperature", type=non_negative_float, default=1.0,
-                   help="sampling temperature for the statistics (default 1)")
-    e.add_argument("--limit", type=positive_int, help="only the first N windows of the split")
-    e.add_argument("--seed", type=non_negative_int, default=0)
-    e.add_argument("--json", help="also write every figure to this JSON file")
-    e.add_argument("--force", action="store_true", help="overwrite --json if it exists")
-    e.set_defaults(func=c._cmd_evaluate)
 
     pl = sub.add_parser("plot", help="draw a MIDI file as a piano roll (PNG)")
     pl.add_argument("midi", help="input MIDI file")
@@ -68,12 +57,41 @@ def _build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--force", action="store_true", help="overwrite --wav if it exists")
     pa.set_defaults(func=c._cmd_play)
 
-    d = sub.add_parser("demo", help="run the demo on the embedded music21 corpus")
-    d.add_argument("--out", default="out", help="folder for the files the demo writes")
-    d.add_argument("--chorale", default="bach/bwv66.6", help="music21 corpus work to use")
-    d.add_argument("--steps-per-beat", type=positive_int, default=4,
-                   help="grid steps per quarter note")
-    d.set_defaults(func=c._cmd_demo)
+    # -- prepare (datasets) ---------------------------------------------------
+    pr = sub.add_parser("prepare", help="turn a MIDI folder or a named set into training windows",
+                        description="Prepare training windows from SOURCE: a folder of MIDI "
+                        "files, or one of bach-chorales, essen-folk, pop909, boulanger:jsb, "
+                        "boulanger:nottingham, boulanger:musedata, boulanger:piano-midi. "
+                        "Every piece that yields no window is named in the summary and in "
+                        "manifest.json. Exit status 0 when at least one window was made.")
+    pr.add_argument("source", help="MIDI folder or named set")
+    pr.add_argument("--out", help="where the set goes (default: datasets/<source name>)")
+    pr.add_argument("--bars", type=positive_int, default=4, help="bars per window (default 4)")
+    pr.add_argument("--hop", type=positive_int, default=1,
+                    help="bars between window starts (default 1)")
+    pr.add_argument("--steps-per-beat", type=positive_int, help="grid steps per quarter note "
+                    "(default 4; frame-roll sets: their own frame rate)")
+    pr.add_argument("--meter", help="keep only windows wholly in this meter, e.g. 4/4")
+    pr.add_argument("--min-notes", type=non_negative_int, default=1,
+                    help="drop windows with fewer notes (default 1)")
+    pr.add_argument("--pitch-range", type=pitch_range, metavar="LOW-HIGH",
+                    help="MIDI pitches kept, e.g. 21-108 (default: from the data)")
+    pr.add_argument("--roles", type=role_spec, help="track layout: merge, merge+drums, gm, "
+                    "names:A,B,... or order:A,B,... (default: the source's)")
+    pr.add_argument("--splits", type=splits, default="0.8,0.1,0.1",
+                    help="train,valid,test shares by piece (default 0.8,0.1,0.1)")
+    pr.add_argument("--split-salt", default="", help="any string: a different stable split")
+    pr.add_argument("--labels", action="store_true",
+                    help="label each file by its top-level subfolder")
+    pr.add_argument("--no-velocity", action="store_true", help="do not keep velocities")
+    pr.add_argument("--limit", type=positive_int, help="only the first N pieces (a quick look)")
+    pr.add_argument("--workers", type=non_negative_int, default=0,
+                    help="processes (default 0: every CPU)")
+    pr.add_argument("--data-root", help="folder holding boulanger/ and pop909/ "
+                    "(default: $MIDIVAE_DATA or ../shared/data)")
+    pr.add_argument("--force", action="store_true", help="rebuild even if the set is current")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=c._cmd_prepare)
 
     t = sub.add_parser("train", help="train a VAE on a prepared set",
                        description="Train a VAE on a prepared set. Data-parallel on several "
@@ -122,6 +140,24 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=c._cmd_train)
 
+    e = sub.add_parser("evaluate", help="judge a model by the music it makes on a prepared set",
+                       description="Reconstruction (ELBO, IWAE, step accuracy teacher-forced and "
+                       "free-running, onset F1) on held-out windows, and the musical statistics "
+                       "of prior samples beside the data's.")
+    e.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
+    e.add_argument("dataset", help="a prepared set whose layout fits the model")
+    e.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    e.add_argument("--iwae", type=non_negative_int, default=0, metavar="K",
+                   help="importance samples for the IWAE bound (default 0: not computed)")
+    e.add_argument("--samples", type=positive_int, default=256, help="prior samples (default 256)")
+    e.add_argument("--temperature", type=non_negative_float, default=1.0,
+                   help="sampling temperature for the statistics (default 1)")
+    e.add_argument("--limit", type=positive_int, help="only the first N windows of the split")
+    e.add_argument("--seed", type=non_negative_int, default=0)
+    e.add_argument("--json", help="also write every figure to this JSON file")
+    e.add_argument("--force", action="store_true", help="overwrite --json if it exists")
+    e.set_defaults(func=c._cmd_evaluate)
+
     s = sub.add_parser("sample", help="draw MIDI clips from a trained model")
     s.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
     s.add_argument("--n", type=positive_int, default=4, help="how many clips")
@@ -134,42 +170,6 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true",
                    help="overwrite sample_NNN.mid files that exist")
     s.set_defaults(func=c._cmd_sample)
-
-    # -- prepare (datasets) ---------------------------------------------------
-    pr = sub.add_parser("prepare", help="turn a MIDI folder or a named set into training windows",
-                        description="Prepare training windows from SOURCE: a folder of MIDI "
-                        "files, or one of bach-chorales, essen-folk, pop909, boulanger:jsb, "
-                        "boulanger:nottingham, boulanger:musedata, boulanger:piano-midi. "
-                        "Every piece that yields no window is named in the summary and in "
-                        "manifest.json. Exit status 0 when at least one window was made.")
-    pr.add_argument("source", help="MIDI folder or named set")
-    pr.add_argument("--out", help="where the set goes (default: datasets/<source name>)")
-    pr.add_argument("--bars", type=positive_int, default=4, help="bars per window (default 4)")
-    pr.add_argument("--hop", type=positive_int, default=1,
-                    help="bars between window starts (default 1)")
-    pr.add_argument("--steps-per-beat", type=positive_int, help="grid steps per quarter note "
-                    "(default 4; frame-roll sets: their own frame rate)")
-    pr.add_argument("--meter", help="keep only windows wholly in this meter, e.g. 4/4")
-    pr.add_argument("--min-notes", type=non_negative_int, default=1,
-                    help="drop windows with fewer notes (default 1)")
-    pr.add_argument("--pitch-range", type=pitch_range, metavar="LOW-HIGH",
-                    help="MIDI pitches kept, e.g. 21-108 (default: from the data)")
-    pr.add_argument("--roles", type=role_spec, help="track layout: merge, merge+drums, gm, "
-                    "names:A,B,... or order:A,B,... (default: the source's)")
-    pr.add_argument("--splits", type=splits, default="0.8,0.1,0.1",
-                    help="train,valid,test shares by piece (default 0.8,0.1,0.1)")
-    pr.add_argument("--split-salt", default="", help="any string: a different stable split")
-    pr.add_argument("--labels", action="store_true",
-                    help="label each file by its top-level subfolder")
-    pr.add_argument("--no-velocity", action="store_true", help="do not keep velocities")
-    pr.add_argument("--limit", type=positive_int, help="only the first N pieces (a quick look)")
-    pr.add_argument("--workers", type=non_negative_int, default=0,
-                    help="processes (default 0: every CPU)")
-    pr.add_argument("--data-root", help="folder holding boulanger/ and pop909/ "
-                    "(default: $MIDIVAE_DATA or ../shared/data)")
-    pr.add_argument("--force", action="store_true", help="rebuild even if the set is current")
-    pr.add_argument("--quiet", action="store_true", help="no progress bar")
-    pr.set_defaults(func=c._cmd_prepare)
 
     return parser
 
