@@ -136,10 +136,11 @@ def test_a_run_folder_resumes_and_a_model_fine_tunes(tmp_path, chorale_set):
     run = tmp_path / "run"
     out = run_cli("train", chorale_set.path, "--preset", "flat-2bar-cpu", "--steps", "4",
                   "--batch-size", "4", "--lr", "0.002", "--latent", "16", "--free-bits", "3",
-                  "--out", run, "--quiet", "--log-every", "2")
+                  "--free-bits-per-dimension", "--out", run, "--quiet", "--log-every", "2")
     assert out.returncode == 0, out.stderr
     extra = read_settings(run)["extra"]
     assert (extra["train"]["lr"], extra["train"]["free_bits"], extra["step"]) == (0.002, 3.0, 4)
+    assert extra["train"]["free_bits_per_dimension"] is True
     assert load_checkpoint(run).config.latent == 16
     rows = (run / "log.csv").read_text().splitlines()
     assert rows[0].startswith("kind,step") and len(rows) == 1 + 2  # steps 2 and 4

@@ -119,6 +119,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="the KL weight the preset's schedule reaches (default: the preset's)")
     t.add_argument("--free-bits", type=non_negative_float,
                    help="free bits of KL (default: the preset's)")
+    t.add_argument("--free-bits-per-dimension", action="store_true",
+                   help="count --free-bits per latent dimension (Kingma et al. 2016), not per "
+                   "window: against posterior collapse")
     t.add_argument("--latent", type=positive_int, help="latent size (default: the preset's)")
     t.add_argument("--output", choices=("made", "independent", "categorical"),
                    help="the decoder's output over a step: made (ordered Bernoulli cells, "

@@ -87,6 +87,8 @@ def _recipe_changes(args) -> dict:
     for field in ("steps", "batch_size", "lr", "free_bits", "minutes", "warmup_steps"):
         if getattr(args, field) is not None:
             changes[field] = getattr(args, field)
+    if args.free_bits_per_dimension:
+        changes["free_bits_per_dimension"] = True
     if args.minutes is not None and args.steps is None:
         changes["steps"] = None  # the budget alone ends the run
     return changes
