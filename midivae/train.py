@@ -359,6 +359,17 @@ def training_state(opt: torch.optim.Optimizer, device: torch.device
     return tensors, {"param_groups": sd["param_groups"]}
 
 
+def check_trainable(prepared, *, train_split: bool = True) -> None:
+    """DatasetError unless every window of ``prepared`` has one length (one meter) and,
+    with ``train_split``, the train split holds windows."""
+    from midivae.errors import DatasetError
+    if prepared.window_steps is None:
+        raise DatasetError(f"{prepared.path}: windows of mixed meters differ in length; "
+                           "prepare the set with one meter (--meter 4/4) to train on it")
+    if train_split and prepared.n_windows["train"] == 0:
+        raise DatasetError(f"{prepared.path}: the train split holds no window")
+
+
 def model_for_set(prepared, preset_name: str, **overrides):
     """A fresh `VAE` sized for a prepared set, from a named preset.
 
@@ -368,13 +379,10 @@ def model_for_set(prepared, preset_name: str, **overrides):
     with ``labels=True``) gives a model conditioned on its labels, whose names
     travel in ``model.layout.labels``. Returns ``(model, train_config)``.
     """
-    from midivae.errors import DatasetError
     from midivae.models import VAE, preset
 
+    check_trainable(prepared, train_split=False)
     layout = prepared.layout
-    if prepared.window_steps is None:
-        raise DatasetError(f"{prepared.path}: windows of mixed meters differ in length; "
-                           "prepare the set with one meter (--meter 4/4) to train on it")
     sizes = dict(n_steps=prepared.window_steps, n_tracks=layout.n_tracks,
                  n_pitches=layout.n_pitches, steps_per_bar=layout.steps_per_bar,
                  n_labels=len(prepared.labels))
@@ -400,11 +408,9 @@ def model_and_loaders(prepared, preset_name: str, *, batch_size: int | None = No
 def loaders(prepared, batch_size: int, *, transpose: int = 0, seed: int = 0):
     """(train loader, validation loader or None) of a prepared set, for `train`."""
     from midivae.data import make_loader
-    from midivae.errors import DatasetError
 
+    check_trainable(prepared)
     n_train = prepared.n_windows["train"]
-    if n_train == 0:
-        raise DatasetError(f"{prepared.path}: the train split holds no window")
     n_procs = distributed.world()[1]
     loader = make_loader(prepared, "train", batch_size=batch_size, transpose=transpose,
                          drop_last=n_train >= batch_size * n_procs,

@@ -168,3 +168,10 @@ def test_plot_and_play_a_midi_file(tmp_path):
         assert w.getnchannels() == 2 and 1.0 <= w.getnframes() / w.getframerate() <= 2.5
     out = run_cli("play", tmp_path / "missing.mid")
     assert out.returncode == 1 and len(out.stderr.splitlines()) == 1
+
+
+def test_init_refuses_size_flags_that_would_be_ignored(tmp_path, chorale_set):
+    out = run_cli("train", chorale_set.path, "--init", tmp_path / "any", "--latent", "8",
+                  "--out", tmp_path / "r")
+    assert out.returncode == 2 and "--init trains the given model as it is" in out.stderr
+    assert not (tmp_path / "r").exists()

@@ -33,9 +33,9 @@ def _train_inputs(args):
     """The prepared set and the device, after every check that needs no training: a
     refusal here has written nothing."""
     from midivae.data import PreparedSet
-    from midivae.errors import DatasetError
     from midivae.models import PRESETS
     from midivae.runs import holds_run, is_run_folder
+    from midivae.train import check_trainable
 
     if args.preset not in PRESETS:
         raise Failure(f"argument --preset: unknown preset {args.preset!r}; choose from "
@@ -43,12 +43,11 @@ def _train_inputs(args):
     if args.resume and args.init:
         raise Failure("--resume continues a run; --init starts a new one from a model: "
                        "give one", 2)
+    if args.init and (args.latent or args.output):
+        raise Failure("--init trains the given model as it is: --latent and --output would "
+                       "change its sizes", 2)
     prepared = PreparedSet(args.dataset)
-    if prepared.window_steps is None:
-        raise DatasetError(f"{prepared.path}: windows of mixed meters differ in length; "
-                           "prepare the set with one meter (--meter 4/4) to train on it")
-    if prepared.n_windows["train"] == 0:
-        raise DatasetError(f"{prepared.path}: the train split holds no window")
+    check_trainable(prepared)
     if os.path.lexists(args.out) and not os.path.isdir(args.out):
         raise Failure(f"{args.out}: is a file; --out names a run folder")
     if args.resume and not holds_run(args.out):
@@ -101,6 +100,7 @@ def _cmd_train(args) -> int:
     from midivae.checkpoint import load_checkpoint
     from midivae.evaluate import layout_differences
     from midivae.runs import RunFolder
+    from midivae.models import preset as preset_settings
     from midivae.train import loaders, model_and_loaders, train
 
     prepared, device_name = _train_inputs(args)
@@ -112,6 +112,15 @@ def _cmd_train(args) -> int:
         loader, valid = loaders(prepared, saved["batch_size"], transpose=saved["transpose"],
                                 seed=saved["seed"])
         cfg, preset, transpose = None, saved["preset"], saved["transpose"]
+    elif args.init:  # fine-tune: the given model as it is, the preset's recipe
+        model = load_checkpoint(args.init)
+        differences = layout_differences(model, prepared)
+        if differences:
+            raise Failure(f"{args.init} does not fit {prepared.path}: "
+                           + "; ".join(differences))
+        cfg = preset_settings(args.preset)[1]
+        loader, valid = loaders(prepared, args.batch_size or cfg.batch_size,
+                                transpose=args.transpose, seed=args.seed)
     else:
         model_changes = {"latent": args.latent} if args.latent else {}
         if args.output:
@@ -119,12 +128,7 @@ def _cmd_train(args) -> int:
         model, cfg, loader, valid = model_and_loaders(
             prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,
             seed=args.seed, **model_changes)
-        if args.init:  # fine-tune: the given model's weights, this run's recipe
-            model = load_checkpoint(args.init)
-            differences = layout_differences(model, prepared)
-            if differences:
-                raise Failure(f"{args.init} does not fit {prepared.path}: "
-                               + "; ".join(differences))
+    if not args.resume:
         cfg = dataclasses.replace(cfg, **_recipe_changes(args))
         if args.beta is not None:
             cfg = dataclasses.replace(cfg, beta=dataclasses.replace(cfg.beta, beta_max=args.beta)
@@ -143,7 +147,7 @@ def _cmd_train(args) -> int:
         print(f"{what} ({n_params / 1e6:.2f}M parameters) on {prepared.path} for {until} "
               f"on {device}" + (f" x {n_procs} processes" if n_procs > 1 else "")
               + (f", conditioned on {', '.join(prepared.labels)}" if prepared.labels else ""))
-    bar = _train_bar(args, cfg)
+    bar = _train_bar(args, saved["steps"] if args.resume else cfg.steps)
     first_valid = next(iter(valid)) if valid is not None else None
 
     def log(r: dict) -> None:
@@ -206,15 +210,16 @@ def _saved_run(path: str) -> dict:
     extra = read_settings(path)["extra"]
     run = extra.get("run", {})
     return {"batch_size": int(extra["train"]["batch_size"]), "preset": extra.get("preset", ""),
+            "steps": extra["train"].get("steps"),
             "seed": int(extra.get("seed", 0)), "transpose": int(run.get("transpose", 0))}
 
 
-def _train_bar(args, cfg):
-    """A tqdm bar of steps with ETA, loss, KL and beta; None when quiet or not on a terminal."""
+def _train_bar(args, total: int | None):
+    """A tqdm bar of ``total`` steps (None: a time budget) with ETA, loss, KL and beta;
+    None when quiet or not on a terminal."""
     if args.quiet or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
-    total = None if cfg is None else cfg.steps
     return tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
 
 
