@@ -36,8 +36,8 @@ def layout_differences(model, prepared) -> list[str]:
         out.append(f"tracks {[t.name for t in theirs.tracks]} where the model has "
                    f"{[t.name for t in mine.tracks]}")
     if (mine.low, mine.n_pitches) != (theirs.low, theirs.n_pitches):
-        out.append(f"pitches {theirs.low}..{theirs.low + theirs.n_pitches - 1} where the model "
-                   f"has {mine.low}..{mine.low + mine.n_pitches - 1}")
+        out.append(f"pitches {theirs.pitches[0]}..{theirs.pitches[-1]} where the model "
+                   f"has {mine.pitches[0]}..{mine.pitches[-1]}")
     if mine.steps_per_beat != theirs.steps_per_beat:
         out.append(f"{theirs.steps_per_beat} steps per beat where the model has "
                    f"{mine.steps_per_beat}")

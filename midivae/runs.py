@@ -97,27 +97,25 @@ class RunFolder:
                       seed: int = 0) -> Path:
         """MIDI and PNG of ``n`` prior samples (temperature 1, seeded: the training's own
         random numbers are not touched) and of the reconstructions of ``windows``."""
-        import torch
+        import warnings
 
-        from midivae.generate import layout_of
+        from midivae.generate import layout_of, reconstruct, sample
 
         folder = self.path / "samples" / f"step_{step:06d}"
         folder.mkdir(parents=True, exist_ok=True)
-        layout = layout_of(model)
         was_training = model.training
         model.eval()
         try:
-            with torch.no_grad():
+            with warnings.catch_warnings():  # silent early samples are expected, not news
+                warnings.simplefilter("ignore")
                 label = 0 if model.config.n_labels else None
-                rolls = [("sample", r) for r in layout.from_windows(
-                    model.sample(n, temperature=1.0, seed=seed + step, label=label).cpu().numpy())]
-                if windows is not None:
-                    x, labels = windows
-                    x = x[:n].to(model.device)
-                    labels = labels[:n].to(model.device) if model.config.n_labels else None
-                    rolls += [("original", r) for r in layout.from_windows(x.cpu().numpy())]
-                    rolls += [("reconstruction", r) for r in layout.from_windows(
-                        model.reconstruct(x, labels).cpu().numpy())]
+                rolls = [("sample", r) for r in sample(model, n, temperature=1.0,
+                                                       seed=seed + step, label=label)]
+            if windows is not None:
+                x, labels = windows[0][:n].to(model.device), windows[1][:n].to(model.device)
+                labels = labels if model.config.n_labels else None
+                rolls += [("original", r) for r in layout_of(model).from_windows(x.cpu().numpy())]
+                rolls += [("reconstruction", r) for r in reconstruct(model, x, label=labels)]
         finally:
             model.train(was_training)
         counts: dict[str, int] = {}
