@@ -121,7 +121,7 @@ def _to_device(batch, model, device: torch.device):
 
 def _optimise(step_module, model, opt: torch.optim.Optimizer, x: torch.Tensor, label, *,
               beta: float, sampling_prob: float, free_bits: float, per_dimension: bool,
-              grad_clip: float, bf16: bool):
+              grad_clip: float, bf16: bool, input_dropout: float = 0.0):
     """One optimiser step on one batch; returns the loss terms, the gradient norm and mu.
 
     ``step_module`` is `midivae.distributed.wrap(model)`: the model and its loss,
@@ -129,7 +129,8 @@ def _optimise(step_module, model, opt: torch.optim.Optimizer, x: torch.Tensor, l
     """
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
         terms, out = step_module(x, label, beta=beta, free_bits=free_bits,
-                                 per_dimension=per_dimension, sampling_prob=sampling_prob)
+                                 per_dimension=per_dimension, sampling_prob=sampling_prob,
+                                 input_dropout=input_dropout)
     opt.zero_grad(set_to_none=True)
     terms.loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(),
@@ -152,7 +153,7 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
           checkpoint_minutes: float | None = None, preset: str = "", resume: str | os.PathLike | None = None,
           on_step: Callable[[int, dict], None] | None = None, info: dict | None = None,
-          **changes) -> History:
+          snapshots: dict[float, str | os.PathLike] | None = None, **changes) -> History:
     """Train a `midivae.models.VAE` on batches of ``(x, label)``, x float (B, T, D).
 
     Parameters
@@ -180,6 +181,9 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
         ``extra`` then says ``"interrupted": True``. Each checkpoint holds what
         a resumed run needs: the recipe, ``preset``, the step and epoch, the
         optimiser's state and the random number generators' states.
+    snapshots : dict of minutes to path, optional
+        Also save a checkpoint to each path once that many minutes of training
+        have passed (the figures of one run at 10, 30 and 60 minutes).
     resume : path, optional
         A checkpoint of an earlier run to continue exactly where it stopped:
         its weights, optimiser, schedule, step, epoch, random number
@@ -247,14 +251,18 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
 
     saved_at = [time.monotonic()]
 
-    def save(epoch: int, **more) -> None:
-        saved_at[0] = time.monotonic()
+    pending = sorted((snapshots or {}).items())
+
+    def save(epoch: int, to=None, **more) -> None:
+        if to is None:
+            saved_at[0] = time.monotonic()
         extra = {"step": step, "epoch": epoch, "batch": in_epoch, "seed": seed, "preset": preset,
                  "seconds": round(time.monotonic() - start, 3), "train": cfg.to_dict(),
                  "run": info or {},
                  "last": history.train[-1:], **more}
         state, optimizer = training_state(opt, device)
-        save_checkpoint(model, checkpoint, extra={**extra, "optimizer": optimizer}, state=state)
+        save_checkpoint(model, checkpoint if to is None else to,
+                        extra={**extra, "optimizer": optimizer}, state=state)
 
     if saved is not None:
         if total is not None and step >= total:
@@ -272,7 +280,8 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
             terms, norm, mu = _optimise(step_module, model, opt, x, label, beta=b,
                                         sampling_prob=sampling_at(step), free_bits=cfg.free_bits,
                                         per_dimension=cfg.free_bits_per_dimension,
-                                        grad_clip=cfg.grad_clip, bf16=cfg.bf16)
+                                        grad_clip=cfg.grad_clip, bf16=cfg.bf16,
+                                        input_dropout=cfg.input_dropout)
             step, in_epoch = step + 1, in_epoch + 1
             last = step == total or (cfg.minutes is not None and progress() >= 1.0)
             if on_step is not None and rank == 0:
@@ -294,6 +303,8 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
             if checkpoint is not None and rank == 0 and (
                     (checkpoint_every and step % checkpoint_every == 0) or due or last):
                 save(epoch)
+            while pending and rank == 0 and time.monotonic() - start >= 60.0 * pending[0][0]:
+                save(epoch, to=pending.pop(0)[1])
             if last:
                 break
     except KeyboardInterrupt:  # Ctrl-C: keep what was learnt, then stop as asked

@@ -393,3 +393,20 @@ def test_checkpoints_every_few_minutes_as_well_as_every_few_steps(tmp_path, monk
     train(tiny_model("flat"), [(windows(4), torch.tensor([0, 1, 0, 1]))], steps=6,
           checkpoint=tmp_path / "r", checkpoint_minutes=1.0, log=tick, log_every=1)
     assert saves == [2, 4, 6]  # 80 s after the last save at steps 2 and 4; the end at 6
+
+
+def test_snapshots_keep_the_model_as_it_was_after_given_minutes(tmp_path, monkeypatch):
+    import midivae.train as training
+    clock = [1000.0]
+    monkeypatch.setattr(training.time, "monotonic", lambda: clock[0])
+
+    def tick(record):  # each logged step takes 40 seconds of this fake clock
+        clock[0] += 40.0
+    train(tiny_model("flat"), [(windows(4), torch.tensor([0, 1, 0, 1]))], steps=6,
+          checkpoint=tmp_path / "r", log=tick, log_every=1,
+          snapshots={1.0: tmp_path / "at-1min", 3.0: tmp_path / "at-3min"})
+    # 40 s per step: past one minute after step 2 (80 s), past three after step 5 (200 s)
+    assert read_settings(tmp_path / "at-1min")["extra"]["step"] == 2
+    assert read_settings(tmp_path / "at-3min")["extra"]["step"] == 5
+    assert read_settings(tmp_path / "r")["extra"]["step"] == 6
+    load_checkpoint(tmp_path / "at-1min")

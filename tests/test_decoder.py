@@ -247,3 +247,28 @@ def test_categorical_sampling_follows_the_softmax():
         expected = torch.softmax(logits[0].double() / temperature, 0) * n
         assert stats.chisquare(observed, expected)[1] > 1e-3
     assert torch.equal(head.sample(logits, 0.0, None, prev), window([[O, N, N]]).reshape(1, 6))
+
+
+@pytest.mark.parametrize("decoder", ["recurrent", "hierarchical"])
+def test_input_dropout_silences_the_past_steps_fed_to_the_decoder(decoder):
+    """With every input dropped the logits no longer depend on the past steps; with
+    none dropped they do; the head still scores the true window either way."""
+    torch.manual_seed(3)
+    model = tiny_decoder(decoder, "independent", n_steps=4)
+    z = torch.randn(5, 3)
+    x = (torch.rand(5, 4, 4) < 0.5).float()
+    other = x.clone()
+    other[:, :3] = 1.0 - other[:, :3]  # every past step changed, the last step the same
+    almost_all = 1.0 - 1e-9  # torch.rand is < 1, so every input is dropped
+    dropped = [model.logits(w, z, input_dropout=almost_all) for w in (x, other)]
+    assert torch.equal(dropped[0], dropped[1])
+    kept = [model.logits(w, z) for w in (x, other)]
+    assert not torch.allclose(kept[0][:, 1:], kept[1][:, 1:])
+    assert torch.equal(kept[0][:, 0], kept[1][:, 0])  # step 0 reads no past step
+
+
+def test_input_dropout_outside_zero_to_one_is_refused():
+    from midivae.models import TrainConfig
+    for bad in (-0.1, 1.0, 2.0):
+        with pytest.raises(ValueError, match="input_dropout must be in"):
+            TrainConfig(input_dropout=bad)

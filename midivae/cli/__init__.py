@@ -14,7 +14,8 @@ import sys
 
 from midivae.cli import commands as c
 from midivae.cli.checks import (Failure, Parser, non_negative_float, non_negative_int,
-                                pitch_range, positive_float, positive_int, role_spec, splits)
+                                pitch_range, positive_float, positive_int,
+                                probability_below_one, role_spec, splits)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -122,6 +123,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--free-bits-per-dimension", action="store_true",
                    help="count --free-bits per latent dimension (Kingma et al. 2016), not per "
                    "window: against posterior collapse")
+    t.add_argument("--input-dropout", type=probability_below_one,
+                   help="probability that a recurrent decoder's input step is silenced in "
+                   "training (word dropout: makes it use z; default: the preset's)")
     t.add_argument("--latent", type=positive_int, help="latent size (default: the preset's)")
     t.add_argument("--output", choices=("made", "independent", "categorical"),
                    help="the decoder's output over a step: made (ordered Bernoulli cells, "
@@ -140,6 +144,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="steps between checkpoints (also saved at the end and on Ctrl-C)")
     t.add_argument("--checkpoint-minutes", type=positive_float,
                    help="also save after this many minutes since the last save")
+    t.add_argument("--snapshot-minutes", type=positive_float, nargs="+", metavar="M",
+                   help="also keep the model as it was after M minutes, in OUT/at-Mmin "
+                   "(e.g. 10 30: one run's figures at 10, 30 and its last minute)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=c._cmd_train)
 

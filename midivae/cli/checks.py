@@ -70,6 +70,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def probability_below_one(text: str) -> float:
+    value = finite_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 0 and < 1, got {value:g}")
+    return value
+
+
 def pitch_range(text: str) -> tuple[int, int]:
     """``"21-108"`` -> (21, 108); the bounds are checked by `PrepareSettings`."""
     parts = text.split("-")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from midivae.cli.checks import (Failure, _check_device, _input_file, _output_file,
                                 _output_folder, _same_file, _writable_folder)
@@ -83,7 +84,8 @@ def _device(name: str) -> str:
 def _recipe_changes(args) -> dict:
     """The TrainConfig fields set on the command line, on top of the preset's."""
     changes = {}
-    for field in ("steps", "batch_size", "lr", "free_bits", "minutes", "warmup_steps"):
+    for field in ("steps", "batch_size", "lr", "free_bits", "minutes", "warmup_steps",
+                  "input_dropout"):
         if getattr(args, field) is not None:
             changes[field] = getattr(args, field)
     if args.free_bits_per_dimension:
@@ -173,6 +175,8 @@ def _cmd_train(args) -> int:
                   checkpoint=run.checkpoint if run else None,
                   checkpoint_every=args.checkpoint_every,
                   checkpoint_minutes=args.checkpoint_minutes, on_step=on_step,
+                  snapshots={m: Path(args.out) / f"at-{m:g}min" / "model"
+                             for m in args.snapshot_minutes or ()},
                   info={"dataset": str(prepared.path), "transpose": transpose})
     try:
         if args.resume:

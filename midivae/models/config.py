@@ -122,6 +122,7 @@ class TrainConfig:
     free_bits_per_dimension: bool = False  # free bits per latent dimension (Kingma et al. 2016)
     grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
     scheduled_sampling: float = 0.0  # probability a decoder input is its own sample
+    input_dropout: float = 0.0  # probability a decoder input is silenced (word dropout)
     bf16: bool = False  # torch.autocast to bfloat16 (CUDA, or CPUs with bf16 units)
 
     def __post_init__(self):
@@ -140,6 +141,9 @@ class TrainConfig:
                              "0 <= min_lr <= 1, grad_clip >= 0 and free_bits >= 0, got "
                              f"{self.lr!r}, {self.weight_decay!r}, {self.warmup_steps!r}, "
                              f"{self.min_lr!r}, {self.grad_clip!r}, {self.free_bits!r}")
+        if not 0.0 <= self.input_dropout < 1.0:
+            raise ValueError(f"TrainConfig.input_dropout must be in [0, 1), got "
+                             f"{self.input_dropout!r}")
         for name in ("beta", "scheduled_sampling"):
             value = getattr(self, name)
             if not callable(value) and not (math.isfinite(float(value)) and float(value) >= 0):

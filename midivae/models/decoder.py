@@ -41,6 +41,7 @@ class Decoder(nn.Module):
         self.n_steps, self.n_tracks, self.cells = cfg.n_steps, cfg.n_tracks, cfg.cells
 
     def logits(self, x: torch.Tensor, z: torch.Tensor, *, sampling_prob: float = 0.0,
+               input_dropout: float = 0.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Logits of every cell given z, feeding the true previous cells (teacher forcing).
 
@@ -53,6 +54,11 @@ class Decoder(nn.Module):
         sampling_prob : float
             Scheduled sampling (Bengio et al. 2015): the probability that a past
             step fed to an autoregressive decoder is its own sample instead of x.
+        input_dropout : float
+            Word dropout (Bowman et al. 2016): the probability that a past step
+            fed to an autoregressive decoder is replaced by silence (zeros), so
+            that the decoder must take what it drops from z. Teacher-forced
+            training only; the flat decoder, which reads no past steps, ignores it.
 
         Returns
         -------

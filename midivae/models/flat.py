@@ -37,7 +37,7 @@ class FlatDecoder(Decoder, name="flat"):
     def _context(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(z.shape[0], self.n_steps, -1)  # (B, T * C) -> (B, T, C)
 
-    def logits(self, x, z, *, sampling_prob=0.0, generator=None):
+    def logits(self, x, z, *, sampling_prob=0.0, input_dropout=0.0, generator=None):
         # No past steps to feed: only the made output reads x (each step's earlier cells).
         return self.head.logits(self._context(z), x)
 

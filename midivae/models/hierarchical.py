@@ -62,13 +62,14 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
     def head(self):
         return self.bar.head
 
-    def logits(self, x, z, *, sampling_prob=0.0, generator=None):
+    def logits(self, x, z, *, sampling_prob=0.0, input_dropout=0.0, generator=None):
         b = x.shape[0]
         emb = self.bar_embeddings(z)  # (B, n_bars, E)
         if sampling_prob > 0:
             return self._run_bars(emb, x=x, sampling_prob=sampling_prob, generator=generator)[0]
         bars = x.reshape(b * self.n_bars, self.steps_per_bar, -1)  # (B, T, D) -> (B * n_bars, S, D)
-        out = self.bar.teacher_forced(bars, emb.reshape(b * self.n_bars, -1), self.carried_steps(x))
+        out = self.bar.teacher_forced(bars, emb.reshape(b * self.n_bars, -1), self.carried_steps(x),
+                                      input_dropout=input_dropout, generator=generator)
         return out.reshape(b, self.n_steps, -1)  # (B * n_bars, S, L) -> (B, T, L)
 
     def sample(self, z, *, temperature=1.0, generator=None):

@@ -60,14 +60,20 @@ class StepLSTM(nn.Module):
         self.head = head
 
     def teacher_forced(self, x: torch.Tensor, c: torch.Tensor,
-                       first: torch.Tensor | None = None) -> torch.Tensor:
+                       first: torch.Tensor | None = None, *, input_dropout: float = 0.0,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
         """Head logits (N, S, L) of x (N, S, D) given c (N, C), reading the true past steps.
 
         ``first`` (N, D) is the input at step 0, the step before x (zeros when None).
+        With ``input_dropout`` p, each input step is zeros with probability p
+        (the head still reads the true x).
         """
         n, s, _ = x.shape
         first = x.new_zeros(n, 1, x.shape[2]) if first is None else first[:, None]
         prev = torch.cat([first, x[:, :-1]], dim=1)  # (N, S, D): step t holds x[t - 1]
+        if input_dropout > 0:
+            keep = torch.rand(n, s, 1, generator=generator, device=x.device) >= input_dropout
+            prev = prev * keep
         inputs = torch.cat([prev, c[:, None].expand(n, s, -1)], dim=-1)  # (N, S, D + C)
         out, _ = self.lstm(inputs, initial_state(self.init, c, self.layers, self.hidden))
         return self.head.logits(self.out(out), x)  # (N, S, H) -> (N, S, context) -> (N, S, L)
@@ -149,11 +155,11 @@ class RecurrentDecoder(Decoder, name="recurrent"):
     def head(self):
         return self.rnn.head
 
-    def logits(self, x, z, *, sampling_prob=0.0, generator=None):
+    def logits(self, x, z, *, sampling_prob=0.0, input_dropout=0.0, generator=None):
         if sampling_prob > 0:
             return self.rnn.step_by_step(z, self.n_steps, x=x, sampling_prob=sampling_prob,
                                          generator=generator)[0]
-        return self.rnn.teacher_forced(x, z)
+        return self.rnn.teacher_forced(x, z, input_dropout=input_dropout, generator=generator)
 
     def sample(self, z, *, temperature=1.0, generator=None):
         return self.rnn.step_by_step(z, self.n_steps, temperature=temperature,

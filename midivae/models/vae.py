@@ -129,7 +129,7 @@ class VAE(nn.Module):
         return self.decoder.log_likelihood(x, self._code(z, self._condition(label, x.shape[0])))
 
     def forward(self, x: torch.Tensor, label=None, *, sample_latent: bool | None = None,
-                sampling_prob: float = 0.0,
+                sampling_prob: float = 0.0, input_dropout: float = 0.0,
                 generator: torch.Generator | None = None) -> VAEOutput:
         """Encode, pick z, decode teacher-forced.
 
@@ -144,13 +144,14 @@ class VAE(nn.Module):
         if self.training if sample_latent is None else sample_latent:
             z = reparameterize(mu, logvar, generator)
         logits = self.decoder.logits(x, self._code(z, cond), sampling_prob=sampling_prob,
-                                     generator=generator)
+                                     input_dropout=input_dropout, generator=generator)
         return VAEOutput(logits, mu, logvar, z)
 
     def loss(self, x: torch.Tensor, label=None, *, beta: float = 1.0, free_bits: float = 0.0,
-             per_dimension: bool = False, sampling_prob: float = 0.0) -> LossTerms:
+             per_dimension: bool = False, sampling_prob: float = 0.0,
+             input_dropout: float = 0.0) -> LossTerms:
         """Negative ELBO of a batch; see `midivae.losses.elbo_loss`."""
-        out = self(x, label, sampling_prob=sampling_prob)
+        out = self(x, label, sampling_prob=sampling_prob, input_dropout=input_dropout)
         return elbo_loss(out.logits, self._check(x), out.mu, out.logvar, beta=beta,
                          free_bits=free_bits, per_dimension=per_dimension, nll=self.decoder.nll)
 
