@@ -100,6 +100,25 @@ def test_windows_start_at_bar_lines_in_any_meter_and_the_meter_filter_counts():
     assert only["start"].tolist() == [12, 18] and dropped == {"meter": 2}
 
 
+def test_meters_of_one_bar_length_can_be_kept_together():
+    # 2 bars of 2/2 then 2 bars of 4/4 at 2 steps per beat: bars of 8 steps each
+    notes = [(0, 60, s, s + 1, 80) for s in range(0, 32, 2)]
+    roll = make_roll(notes, 32, steps_per_beat=2, time_signatures=[(0, 2, 2), (16, 4, 4)])
+    lines = bar_lines(roll)
+    four, dropped = cut_windows(roll, notes_of(roll), lines, WindowSettings(1, 1, meter=(4, 4)))
+    assert four["start"].tolist() == [16, 24] and dropped == {"meter": 2}
+    both, dropped = cut_windows(roll, notes_of(roll), lines,
+                                WindowSettings(1, 1, meter=(4, 4), also_meters=((2, 2),)))
+    assert both["start"].tolist() == [0, 8, 16, 24] and dropped == {}
+
+
+def test_meters_of_other_bar_lengths_cannot_be_joined():
+    from midivae.data.build import PrepareSettings, parse_meters
+    assert parse_meters("4/4,2/2,8/8") == ((4, 4), (2, 2), (8, 8))
+    with pytest.raises(ValueError, match="meter 3/4 has bars of another length than 4/4"):
+        PrepareSettings(meter="4/4,3/4")
+
+
 def test_a_bar_cut_short_by_a_meter_change_never_makes_a_short_window_in_one_meter():
     # 4/4 at 2 steps per beat (8-step bars), then 3/4 (6-step bars) from step 20, mid-bar:
     # the bar at 16 lasts 4 steps. Window [8, 20) is all 4/4 but 12 steps, not 16.

@@ -72,7 +72,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="bars between window starts (default 1)")
     pr.add_argument("--steps-per-beat", type=positive_int, help="grid steps per quarter note "
                     "(default 4; frame-roll sets: their own frame rate)")
-    pr.add_argument("--meter", help="keep only windows wholly in this meter, e.g. 4/4")
+    pr.add_argument("--meter", help="keep only windows wholly in this meter, e.g. 4/4; "
+                    "4/4,2/2 also keeps windows in meters of the same bar length")
     pr.add_argument("--min-notes", type=non_negative_int, default=1,
                     help="drop windows with fewer notes (default 1)")
     pr.add_argument("--pitch-range", type=pitch_range, metavar="LOW-HIGH",

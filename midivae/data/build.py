@@ -47,7 +47,8 @@ class PrepareSettings:
     bars: int = 4  # window length in bars (2, 4, 8, 16, ...), in whatever meter
     hop: int = 1  # bars between the starts of consecutive windows
     steps_per_beat: int | None = None  # grid; None: the source's (4, or a frame roll's own)
-    meter: str | None = None  # e.g. "4/4": keep only windows wholly in this meter
+    meter: str | None = None  # e.g. "4/4": keep only windows wholly in this meter; "4/4,2/2":
+    # also in meters of the same bar length (the first names the set's meter)
     min_notes: int = 1  # drop windows with fewer notes sounding in them (counted)
     pitch_range: tuple[int, int] | None = None  # (low, high) MIDI pitches; None: from the data
     roles: str | None = None  # track layout, see roles.ROLE_PRESETS; None: the source's
@@ -66,7 +67,7 @@ class PrepareSettings:
         if int(self.min_notes) < 0:
             raise ValueError(f"min_notes must be >= 0, got {self.min_notes!r}")
         if self.meter is not None:
-            parse_meter(self.meter)
+            parse_meters(self.meter)
         if self.pitch_range is not None:
             lo, hi = map(int, self.pitch_range)
             if not 0 <= lo <= hi <= 127:
@@ -92,6 +93,17 @@ def parse_meter(text: str) -> tuple[int, int]:
     if num < 1 or den < 1 or den & (den - 1):
         raise ValueError(f"meter needs numerator >= 1 and a power-of-two denominator, got {text!r}")
     return num, den
+
+
+def parse_meters(text: str) -> tuple[tuple[int, int], ...]:
+    """``"4/4,2/2"`` -> ((4, 4), (2, 2)): meters whose bars all last as long as the first's."""
+    meters = tuple(parse_meter(part) for part in str(text).split(","))
+    n, d = meters[0]
+    for num, den in meters[1:]:
+        if num * d != n * den:
+            raise ValueError(f"meter {num}/{den} has bars of another length than {n}/{d}: "
+                             "only meters of one bar length make one set")
+    return meters
 
 
 @dataclass(frozen=True)
@@ -175,9 +187,10 @@ def _job(src: Source, s: PrepareSettings) -> tuple[_Job, dict]:
     roles = s.roles or src.roles
     parse_roles(roles)  # fail now on a bad spec, not once per piece
     velocity = bool(s.velocity and native is None)  # frame rolls have no velocities
-    meter = parse_meter(s.meter) if s.meter else None
+    meters = parse_meters(s.meter) if s.meter else (None,)
     job = _Job(spb, velocity, roles,
-               WindowSettings(s.bars, s.hop, meter, s.min_notes, s.pitch_range))
+               WindowSettings(s.bars, s.hop, meters[0], s.min_notes, s.pitch_range,
+                              also_meters=meters[1:]))
     effective = asdict(replace(s, steps_per_beat=spb, roles=roles))
     return job, effective
 

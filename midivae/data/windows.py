@@ -53,6 +53,7 @@ class WindowSettings:
     min_notes: int = 1  # drop windows with fewer notes (a cut note counts)
     pitch_range: tuple[int, int] | None = None  # (low, high) inclusive; drop windows outside
     max_windows: int = MAX_WINDOWS  # keep at most this many windows per piece (the first ones)
+    also_meters: tuple[tuple[int, int], ...] = ()  # or wholly in one of these (same bar length)
 
 
 def bar_lines(roll: PianoRoll) -> np.ndarray:
@@ -143,8 +144,10 @@ def _filters(w: np.ndarray, has_short: np.ndarray, full: np.ndarray, settings: W
     """(reason, mask of windows failing it), applied in order; each window counts once."""
     yield "short_bars", has_short
     if settings.meter is not None:  # one meter: every window exactly bars x that bar
-        num, den = settings.meter
-        yield "meter", ~w["uniform"] | ~full | (w["num"] != num) | (w["den"] != den)
+        in_one = np.zeros(len(w), dtype=bool)
+        for num, den in (settings.meter, *settings.also_meters):
+            in_one |= (w["num"] == num) & (w["den"] == den)
+        yield "meter", ~w["uniform"] | ~full | ~in_one
     yield "few_notes", w["n_notes"] < settings.min_notes
     if settings.pitch_range is not None:
         lo, hi = settings.pitch_range
