@@ -66,7 +66,7 @@ STATE_PREFIX = "state/"  # tensors of the training state (optimiser, RNGs), not 
 
 
 def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None = None,
-                    state: dict[str, torch.Tensor] | None = None) -> Path:
+                    state: dict[str, torch.Tensor] | None = None, half: bool = False) -> Path:
     """Write ``model`` as one self-describing safetensors file (+ a JSON copy); returns its path.
 
     Parameters
@@ -80,6 +80,9 @@ def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None =
         Training-state tensors (optimiser moments, RNG states) stored beside the
         weights under ``state/``, so that one rename publishes a consistent
         model and training state; `read_state` gives them back.
+    half : bool
+        Store float32 weights as float16 (half the size; `load_checkpoint`
+        widens them back), for models that ship with the package.
     """
     from safetensors.torch import save_file
 
@@ -87,6 +90,8 @@ def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None =
     weights, settings = checkpoint_paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if half:
+        tensors = {k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}
     tensors.update({STATE_PREFIX + k: v.detach().to("cpu").contiguous()
                     for k, v in (state or {}).items()})
     layout = model.layout  # a RollLayout, or a dict / None for a bare model
@@ -211,7 +216,10 @@ def _check_shapes(weights: Path, config: ModelConfig,
         raise CheckpointError(f"{weights}: tensors do not match the settings: missing "
                               f"{missing}, unexpected {unexpected}")
     for name, (shape, code) in found.items():
-        if shape != expected[name][0] or _DTYPES.get(code) != expected[name][1]:
+        dtype = _DTYPES.get(code)
+        if dtype == torch.float16 and expected[name][1] == torch.float32:
+            dtype = torch.float32  # a model exported with half=True: widened on loading
+        if shape != expected[name][0] or dtype != expected[name][1]:
             raise CheckpointError(f"{weights}: tensor {name!r} has shape {shape} {code}, the "
                                   f"settings need {expected[name][0]} {expected[name][1]}")
 
@@ -252,3 +260,19 @@ def read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                     if k.startswith(STATE_PREFIX)}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: unreadable safetensors file ({e})") from None
+
+
+def export_checkpoint(source: str | os.PathLike, path: str | os.PathLike, *,
+                      half: bool = True, about: str = "") -> Path:
+    """Write the model of checkpoint ``source`` to ``path`` without its training state.
+
+    The optimiser's moments and the random number generators' states go, so
+    does the optimiser's record in ``extra``; the recipe, the run's facts and
+    the step stay, with ``about`` (one line: what the model makes) added. With
+    ``half`` the weights are stored as float16. Returns the weights' path.
+    """
+    extra = dict(read_settings(source)["extra"])
+    extra.pop("optimizer", None)
+    if about:
+        extra["about"] = about
+    return save_checkpoint(load_checkpoint(source), path, extra=extra, half=half)
