@@ -1,13 +1,15 @@
 """Model quality as issue 9 measures it: train each model for a wall-clock budget on the
 CPU, then `midivae evaluate` it on the test split (and folk models on Nottingham).
 
-usage: python benchmarks/quality.py [--minutes 10] [--only NAME ...] [--data ../shared/data]
+usage: python benchmarks/quality.py [--minutes 60] [--only NAME ...] [--data ../shared/data]
 
-Each model is trained by the `midivae train` command with `--minutes`, one torch
-thread per run and two runs at a time (the 2-core CI-class machine), into
-``runs/quality/NAME``; ``benchmarks/results/quality-NAME[-SET].json`` gets the
-`midivae evaluate --json` output. ``benchmarks/results_table.py`` turns those
-files into the README's table. Sets are prepared first (reused when present).
+Each model is trained by the `midivae train` command with `--minutes` and
+`--snapshot-minutes 10 30` (the same run's model after 10 and 30 minutes), one
+torch thread per run and two runs at a time (the 2-core CI-class machine), into
+``runs/quality/NAME``. Each snapshot and the final model are evaluated with
+`midivae evaluate --json` into ``benchmarks/results/quality-NAME[-SET]@Mmin.json``;
+``benchmarks/results_table.py`` turns those files into the README's table. Sets
+are prepared first (reused when present).
 """
 
 from __future__ import annotations
@@ -22,23 +24,37 @@ ROOT = Path(__file__).resolve().parents[1]
 MIDIVAE = [sys.executable, "-m", "midivae.cli"]
 SETS = {  # name: prepare arguments
     "folk-2bar": ["essen-folk", "--bars", "2", "--meter", "4/4"],
+    "folk-16bar": ["essen-folk", "--bars", "16", "--meter", "4/4"],
     "chorales-4bar": ["bach-chorales", "--bars", "4", "--meter", "4/4"],
     "nottingham-2bar": ["{data}/nottingham/midi", "--roles", "order:melody", "--pitch-range",
                         "48-84", "--meter", "4/4", "--bars", "2", "--splits", "0,0,1"],
+    "nottingham-16bar": ["{data}/nottingham/midi", "--roles", "order:melody", "--pitch-range",
+                         "48-84", "--meter", "4/4", "--bars", "16", "--splits", "0,0,1"],
+    "pop-8bar": ["pop909", "--bars", "8", "--meter", "4/4", "--data-root", "{data}"],
 }
+# A recurrent decoder is trained with word dropout (half its input steps silenced) and a
+# KL that costs nothing up to 256 bits a window: with the presets' 32 bits it hid at that
+# floor and the decoder ignored z (0 active units, chorale reconstructions 0.000).
+RECURRENT = ["--input-dropout", "0.5", "--free-bits", "256"]
+MELODY = ["--transpose", "3", "--output", "categorical"]
 MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on)
-    "folk-2bar-flat": ("folk-2bar", "flat-2bar-cpu",
-                       ["--transpose", "3", "--output", "categorical"],
+    "folk-2bar-flat": ("folk-2bar", "flat-2bar-cpu", MELODY,
                        ["folk-2bar", "nottingham-2bar"]),
     "folk-2bar-hier": ("folk-2bar", "hierarchical-4bar-cpu",
-                       ["--transpose", "3", "--output", "categorical"],
+                       [*MELODY, "--input-dropout", "0.5", "--free-bits", "64"],
                        ["folk-2bar", "nottingham-2bar"]),
-    "chorales-4bar-flat": ("chorales-4bar", "flat-2bar-cpu",
-                           ["--transpose", "3", "--output", "categorical"], ["chorales-4bar"]),
-    "chorales-4bar-hier": ("chorales-4bar", "hierarchical-4bar-cpu",
-                           ["--transpose", "3", "--output", "categorical"],
+    "folk-16bar-hier": ("folk-16bar", "hierarchical-4bar-cpu", [*MELODY, *RECURRENT],
+                        ["folk-16bar", "nottingham-16bar"]),
+    "folk-16bar-flat": ("folk-16bar", "flat-2bar-cpu", [*MELODY, "--free-bits", "256"],
+                        ["folk-16bar", "nottingham-16bar"]),
+    "chorales-4bar-hier": ("chorales-4bar", "hierarchical-4bar-cpu", [*MELODY, *RECURRENT],
                            ["chorales-4bar"]),
+    "chorales-4bar-flat": ("chorales-4bar", "flat-2bar-cpu", MELODY, ["chorales-4bar"]),
+    "pop-8bar-hier": ("pop-8bar", "hierarchical-4bar-cpu",
+                      ["--transpose", "3", *RECURRENT], ["pop-8bar"]),
 }
+SNAPSHOTS = (10, 30)  # minutes
+LIMITS = {"nottingham-16bar": 1000}  # windows evaluated, spread over the set (11,051 in all)
 
 
 def run(cmd: list[str], log: Path | None = None) -> subprocess.Popen:
@@ -50,14 +66,15 @@ def run(cmd: list[str], log: Path | None = None) -> subprocess.Popen:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--only", nargs="*", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--data", default=os.environ.get("MIDIVAE_DATA", "../shared/data"))
     p.add_argument("--sets", default="datasets/quality", help="where the sets are prepared")
+    p.add_argument("--runs", default="runs/quality", help="where the models are trained")
     p.add_argument("--evaluate-only", action="store_true",
-                   help="evaluate the runs already in runs/quality, train nothing")
+                   help="evaluate the runs already in --runs, train nothing")
     args = p.parse_args()
-    sets = Path(args.sets)
+    sets, runs = Path(args.sets), ROOT / args.runs
     needed = {s for m in args.only for s in [MODELS[m][0], *MODELS[m][3]]}
     for name in sorted(needed):
         cmd = [*MIDIVAE, "prepare", *[a.format(data=args.data) for a in SETS[name]],
@@ -66,27 +83,35 @@ def main() -> None:
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     pending = list(args.only)
+    snapshots = [m for m in SNAPSHOTS if m < args.minutes]
     while pending:
         batch, pending = pending[:2], pending[2:]
         procs = []
         for name in batch if not args.evaluate_only else []:
             data, preset, extra, _ = MODELS[name]
-            out = ROOT / "runs" / "quality" / name
+            out = runs / name
             out.parent.mkdir(parents=True, exist_ok=True)
             procs.append(run([*MIDIVAE, "train", sets / data, "--preset", preset, *extra,
                               "--minutes", args.minutes, "--out", out, "--force", "--quiet",
-                              "--device", "cpu", "--valid-every", "100000"],
+                              "--device", "cpu", "--valid-every", "100000",
+                              *(["--snapshot-minutes", *snapshots] if snapshots else [])],
                              log=out.parent / f"{name}.log"))
         for proc in procs:
             proc.wait()
         for name in batch:
+            models = {f"{m:g}min": runs / name / f"at-{m:g}min" for m in snapshots}
+            models[f"{args.minutes:g}min"] = runs / name
             for evaluated in MODELS[name][3]:
                 suffix = "" if evaluated == MODELS[name][0] else f"-{evaluated}"
-                cmd = [*MIDIVAE, "evaluate", ROOT / "runs" / "quality" / name, sets / evaluated,
-                       "--samples", "256", "--json", results / f"quality-{name}{suffix}.json",
-                       "--force"]
-                subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "2"})
+                for when, model in models.items():
+                    if not (model / "model.safetensors").exists():
+                        continue
+                    cmd = [*MIDIVAE, "evaluate", model, sets / evaluated, "--samples", "256",
+                           "--json", results / f"quality-{name}{suffix}@{when}.json", "--force"]
+                    if evaluated in LIMITS:
+                        cmd += ["--limit", LIMITS[evaluated]]
+                    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True,
+                                   env={**os.environ, "OMP_NUM_THREADS": "2"})
 
 
 if __name__ == "__main__":

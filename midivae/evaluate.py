@@ -68,7 +68,8 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
         Prior samples drawn for the musical statistics; for a conditioned model
         they are spread over the labels in the proportions of the split.
     max_windows : int, optional
-        Evaluate on the first N windows of the split only (quick looks).
+        Evaluate on N windows spread evenly over the split (in its order, so
+        over its pieces) instead of all of them.
     """
     from torch.utils.data import DataLoader, Subset
 
@@ -81,9 +82,10 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     if len(indices) == 0:
         raise DatasetError(f"{prepared.path}: the {split} split holds no window")
     dataset = WindowDataset(prepared, split)
-    if max_windows is not None:
-        indices = indices[:max_windows]
-        dataset = Subset(dataset, range(len(indices)))
+    if max_windows is not None and max_windows < len(indices):
+        pick = np.unique(np.linspace(0, len(indices) - 1, max_windows).round().astype(np.int64))
+        indices = indices[pick]
+        dataset = Subset(dataset, pick.tolist())
     model.eval()
     with torch.no_grad():
         metrics = model_metrics(model, DataLoader(dataset, batch_size=batch_size), k=k, seed=seed)

@@ -60,6 +60,14 @@ def test_a_model_that_learnt_its_windows_scores_full_marks(fitted):
         sum(d[k]["rel_diff"] for k in d["distance"]["keys"]) / len(d["distance"]["keys"]))
 
 
+def test_a_limit_takes_windows_spread_over_the_split_not_the_first_ones(fitted):
+    _, prepared, model = fitted
+    res = evaluate(model, prepared, split="train", n_samples=4, max_windows=4)
+    assert res["windows"] == 4
+    spread = [0, 4, 7, 11]  # linspace(0, 11, 4) rounded: windows of all four tunes
+    assert res["data"] == roll_stats([prepared.window_roll(i) for i in spread])
+
+
 def test_a_set_of_another_layout_is_refused_naming_each_difference(fitted, tmp_path):
     _, _, model = fitted
     tunes(tmp_path / "other", low=40)

@@ -163,7 +163,7 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--samples", type=positive_int, default=256, help="prior samples (default 256)")
     e.add_argument("--temperature", type=non_negative_float, default=1.0,
                    help="sampling temperature for the statistics (default 1)")
-    e.add_argument("--limit", type=positive_int, help="only the first N windows of the split")
+    e.add_argument("--limit", type=positive_int, help="N windows spread evenly over the split")
     e.add_argument("--seed", type=non_negative_int, default=0)
     e.add_argument("--json", help="also write every figure to this JSON file")
     e.add_argument("--force", action="store_true", help="overwrite --json if it exists")
