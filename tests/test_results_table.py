@@ -13,18 +13,38 @@ results_table = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(results_table)
 
 
-def result(tf: float, fr: float) -> dict:
+def result(tf: float, fr: float, **samples) -> dict:
     return {"windows": 10, "metrics": {"acc_teacher_forced": tf, "acc_free_running": fr,
-                                       "onset_f1": 0.5, "nelbo_bits_per_step": 2.0,
+                                       "onset_f1": 0.9, "nelbo_bits_per_step": 2.0,
                                        "active_units": 3},
-            "distance": {"distance": {"value": 0.25}}}
+            "samples": {"track_bar_share_min": 1.0, "voice_single_share_min": 1.0,
+                        "silent_share": 0.0, **samples},
+            "distance": {"distance": {"value": 0.25}, "notes_per_bar": {"rel_diff": 0.1},
+                         "in_scale_share": {"abs_diff": 0.01}}}
 
 
 def test_a_row_says_which_goal_is_not_reached(tmp_path):
-    good, bad = tmp_path / "quality-folk-2bar-flat.json", tmp_path / "quality-folk-2bar-hier.json"
+    good = tmp_path / "quality-folk-2bar-flat@10min.json"
+    bad = tmp_path / "quality-folk-2bar-hier@60min.json"
     good.write_text(json.dumps(result(0.99, 0.96)))
     bad.write_text(json.dumps(result(0.99, 0.5)))
-    assert results_table.row(good) == ("| essen-folk 2-bar, flat | 10 | 0.990 | 0.960 | 0.500 | "
-                                       "2.00 | 3 | 0.25 | 0.986 / 0.951 | reached |")
-    assert results_table.row(bad).endswith("| not reached: FR 0.500 < 0.95 |")
-    assert results_table.table([str(good), str(bad)]).count("\n") == 3
+    assert results_table.row(good) == ("| essen-folk 2-bar, flat | 10 | 10 | 0.990 | 0.960 | "
+                                       "0.900 | 2.00 | 3 | 0.25 | 0.986 / 0.951 | reached |")
+    assert results_table.row(bad).endswith("| not reached: FR 0.5 < 0.95 |")
+    assert results_table.table([str(bad), str(good)]).count("\n") == 3
+
+
+def test_the_chorale_goals_include_the_statistics_of_its_samples(tmp_path):
+    path = tmp_path / "quality-chorales-4bar-hier@30min.json"
+    path.write_text(json.dumps(result(0.9, 0.85, silent_share=0.25, voice_single_share_min=0.8)))
+    assert results_table.row(path).endswith(
+        "| not reached: one note per voice 0.8 < 0.9, silent samples 0.25 > 0 |")
+
+
+def test_rows_come_in_the_order_of_the_goals_then_by_minutes(tmp_path):
+    names = ["quality-chorales-4bar-hier@60min", "quality-folk-2bar-flat@30min",
+             "quality-folk-2bar-flat@10min"]
+    for n in names:
+        (tmp_path / f"{n}.json").write_text(json.dumps(result(0.9, 0.9)))
+    rows = results_table.table([str(tmp_path / f"{n}.json") for n in names]).splitlines()[2:]
+    assert [r.split(" | ")[1] for r in rows] == ["10", "30", "60"]
