@@ -132,8 +132,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="the decoder's output over a step: made (ordered Bernoulli cells, "
                    "the default), independent cells, or categorical (one note or rest per "
                    "track and step: melodies, chorale voices)")
-    t.add_argument("--transpose", type=non_negative_int, default=0,
-                   help="random transposition augmentation, up to this many semitones")
+    t.add_argument("--transpose", type=non_negative_int, default=3,
+                   help="random transposition of pitched tracks, up to this many semitones "
+                   "each way, kept within the set's pitch range (default 3; 0: none)")
     t.add_argument("--device", default="auto",
                    help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:1, mps")
     t.add_argument("--seed", type=non_negative_int, default=0)
