@@ -296,6 +296,23 @@ class PianoRoll:
         from midivae.audio import render_wav
         return render_wav(self, path, **kwargs)
 
+    def save(self, path, **kwargs):
+        """Write the roll in the format ``path``'s suffix names; returns ``path``.
+
+        ``.mid``/``.midi``: MIDI (`to_midi`); ``.musicxml``/``.xml``: MusicXML
+        (`to_musicxml`); ``.png``: a picture (`plot`); ``.wav``: audio (`to_wav`).
+        Keyword arguments go to that writer. ValueError for any other suffix.
+        """
+        import os
+        writers = {".mid": self.to_midi, ".midi": self.to_midi, ".musicxml": self.to_musicxml,
+                   ".xml": self.to_musicxml, ".png": self.plot, ".wav": self.to_wav}
+        suffix = os.path.splitext(os.fspath(path))[1].lower()
+        if suffix not in writers:
+            raise ValueError(f"save({os.fspath(path)!r}): unknown suffix {suffix!r}; use one of "
+                             f"{', '.join(writers)}")
+        writers[suffix](path, **kwargs)
+        return path
+
     def _repr_png_(self) -> bytes | None:
         """A small picture of the roll, for notebooks (None when there are no tracks)."""
         from midivae.plot import to_png
@@ -392,3 +409,35 @@ def arrays_from_notes(n_tracks: int, n_steps: int, track, pitch, start, end, vel
         order = np.argsort(start, kind="stable")
         vel.flat[(base + start * n_pitches)[order]] = np.asarray(velocity)[order]
     return onset, sustain, vel
+
+
+def concatenate(rolls: Sequence[PianoRoll]) -> PianoRoll:
+    """Rolls joined in time, each starting where the one before ends.
+
+    The rolls must share their tracks and grid (``steps_per_beat``). Each roll's
+    tempo and meter events move with it (a repeat of the value in force is
+    dropped), and notes never merge across a join, as every roll's first step
+    holds the onsets of the notes sounding there. Velocities are kept: either
+    every roll keeps them or none does (ValueError otherwise: what a missing
+    velocity should be is rendering's choice, not this function's).
+    """
+    rolls = list(rolls)
+    if not rolls:
+        raise ValueError("concatenate needs at least one roll")
+    first = rolls[0]
+    for i, r in enumerate(rolls[1:], 1):
+        if r.tracks != first.tracks or r.steps_per_beat != first.steps_per_beat:
+            raise ValueError(f"roll {i} has other tracks or grid than roll 0: {r!r} vs {first!r}")
+    kept = [r.velocity is not None for r in rolls]
+    if any(kept) and not all(kept):
+        raise ValueError(f"rolls {[i for i, k in enumerate(kept) if k]} keep velocities, "
+                         f"rolls {[i for i, k in enumerate(kept) if not k]} do not: give "
+                         "every roll velocities or none")
+    offsets = np.cumsum([0] + [r.n_steps for r in rolls])
+    tempos = [(s + o, q) for r, o in zip(rolls, offsets) for s, q in r.tempos]
+    meters = [(s + o, n, d) for r, o in zip(rolls, offsets) for s, n, d in r.time_signatures]
+    return PianoRoll(np.concatenate([r.onset for r in rolls], axis=1),
+                     np.concatenate([r.sustain for r in rolls], axis=1),
+                     np.concatenate([r.velocity for r in rolls], axis=1) if all(kept) else None,
+                     steps_per_beat=first.steps_per_beat, tempos=tempos,
+                     time_signatures=meters, tracks=first.tracks)

@@ -307,3 +307,48 @@ def test_equality():
     assert a != make_roll([(0, 60, 0, 2, 100)], 4, steps_per_beat=2)
     assert a != make_roll([(0, 60, 0, 2, 100)], 5)
     assert a != "a roll"
+
+
+# -- concatenate and save -------------------------------------------------------
+
+def test_concatenate_by_hand():
+    from midivae import concatenate
+    a = make_roll([(0, 60, 0, 8, 90)], 8, tempos=[(0, 100.0)])  # a note held to a's last step
+    b = make_roll([(0, 60, 0, 4, 70), (0, 64, 2, 6, 50)], 6, tempos=[(0, 100.0), (4, 80.0)],
+                  time_signatures=[(0, 3, 4)])
+    ab = concatenate([a, b])
+    assert ab.n_steps == 14
+    assert note_list(ab) == [(0, 60, 0, 8, 90), (0, 60, 8, 12, 70), (0, 64, 10, 14, 50)]
+    assert ab.tempos == [(0, 100.0), (12, 80.0)]  # b's opening tempo repeats a's: dropped
+    assert ab.time_signatures == [(0, 4, 4), (8, 3, 4)]
+    assert ab[:8] == a and ab[8:] == b
+    assert concatenate([a]) == a
+
+
+def test_concatenate_refuses_what_it_cannot_join():
+    from midivae import concatenate
+    a = make_roll([(0, 60, 0, 2, 90)], 4)
+    with pytest.raises(ValueError, match="at least one roll"):
+        concatenate([])
+    with pytest.raises(ValueError, match=re.escape("rolls [0] keep velocities, rolls [1] do not")):
+        concatenate([a, make_roll([], 4, velocity=False)])
+    with pytest.raises(ValueError, match="roll 1 has other tracks or grid"):
+        concatenate([a, make_roll([], 4, steps_per_beat=2)])
+    with pytest.raises(ValueError, match="roll 1 has other tracks or grid"):
+        concatenate([a, make_roll([], 4, tracks=[Track("x")])])
+
+
+def test_save_writes_the_format_its_suffix_names(tmp_path):
+    from midivae import quantize
+    roll = make_roll([(0, 60, 0, 4, 90), (0, 67, 4, 8, 80)], 16)
+    assert roll.save(tmp_path / "a.mid") == tmp_path / "a.mid"
+    assert quantize(tmp_path / "a.mid") == roll
+    roll.save(tmp_path / "a.MIDI")
+    assert (tmp_path / "a.MIDI").read_bytes() == (tmp_path / "a.mid").read_bytes()
+    roll.save(tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    roll.save(tmp_path / "a.musicxml")
+    assert b"score-partwise" in (tmp_path / "a.musicxml").read_bytes()
+    with pytest.raises(ValueError, match=r"unknown suffix '\.txt'"):
+        roll.save(tmp_path / "a.txt")
+    assert not (tmp_path / "a.txt").exists()
