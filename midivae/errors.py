@@ -34,6 +34,12 @@ class DatasetError(MidivaeError, ValueError):
     """A dataset source or a prepared set cannot be used."""
 
 
+class ModelError(MidivaeError, ValueError):
+    """A model cannot do what was asked: an unknown model name, a label it was not
+    trained on, a length that is not whole windows, or a piece whose meter or grid
+    does not fit its layout. The message names the piece and the model."""
+
+
 def _describe(source: object) -> str:
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
