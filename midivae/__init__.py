@@ -1,19 +1,31 @@
 """midivae: variational autoencoders for multi-track MIDI.
 
 Importing the package loads numpy and mido only; torch, pretty_midi and
-music21 load when a function that needs them is first called.
+music21 load when a function that needs them is first called: ``midivae.load``
+and ``midivae.Model`` (`midivae.api`) are looked up on first use.
 """
 
 from midivae.errors import (CheckpointError, DatasetError, MidiReadError, MidivaeError,
-                            RollTooLargeError)
+                            ModelError, RollTooLargeError)
 from midivae.layout import RollLayout
 from midivae.quantize import quantize
 from midivae.roles import GM_FAMILY_ROLES, Role, assign_roles
 from midivae.render import DEFAULT_VELOCITY, render
-from midivae.roll import PianoRoll, Track
+from midivae.roll import PianoRoll, Track, concatenate
+from midivae.zoo import ShippedModel, shipped_models
 
 __version__ = "0.1.0"
 
-__all__ = ["PianoRoll", "Track", "RollLayout", "quantize", "render", "assign_roles", "Role",
-           "GM_FAMILY_ROLES", "DEFAULT_VELOCITY", "MidiReadError", "MidivaeError",
-           "RollTooLargeError", "CheckpointError", "DatasetError"]
+__all__ = ["PianoRoll", "Track", "RollLayout", "quantize", "render", "concatenate",
+           "assign_roles", "Role", "GM_FAMILY_ROLES", "DEFAULT_VELOCITY", "load", "Model",
+           "shipped_models", "ShippedModel", "MidiReadError", "MidivaeError",
+           "RollTooLargeError", "CheckpointError", "DatasetError", "ModelError"]
+
+_TORCH_NAMES = {"load": "midivae.api", "Model": "midivae.api"}  # need torch: imported on use
+
+
+def __getattr__(name: str):
+    if name in _TORCH_NAMES:
+        import importlib
+        return getattr(importlib.import_module(_TORCH_NAMES[name]), name)
+    raise AttributeError(f"module 'midivae' has no attribute {name!r}")

@@ -78,6 +78,13 @@ def encode(model, rolls: Rolls, *, label=None) -> torch.Tensor:
     return model.encode(_windows(model, rolls), label)
 
 
+def posterior(model, rolls: Rolls, *, label=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """q(z | x) of the rolls' windows: mean and standard deviation, each (B, Z)."""
+    with torch.no_grad():
+        mu, logvar = model.posterior(_windows(model, rolls), label)
+    return mu, torch.exp(0.5 * logvar)
+
+
 def decode(model, z: torch.Tensor, *, temperature: float = 0.0, seed: int | None = None,
            label=None) -> list[PianoRoll]:
     """Rolls decoded from latents (B, Z)."""

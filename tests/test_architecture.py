@@ -23,7 +23,7 @@ LAYERS = [  # (layer, module name prefixes); a module belongs to the first that 
     ("midi", ("midivae.roles", "midivae.quantize", "midivae.render", "midivae.score",
               "midivae.layout", "midivae.plot", "midivae.audio", "midivae.musicstats")),
     ("models", ("midivae.losses", "midivae.metrics", "midivae.models")),
-    ("data", ("midivae.data",)),
+    ("data", ("midivae.data", "midivae.fitting")),
     ("run", ("midivae.checkpoint", "midivae.train", "midivae.generate", "midivae.distributed",
              "midivae.evaluate", "midivae.runs", "midivae.api", "midivae.zoo")),
     ("cli", ("midivae.cli",)),

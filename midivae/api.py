@@ -1,0 +1,332 @@
+"""The one-line API: a trained model by name or path, with PianoRolls and MIDI files in and out.
+
+    import midivae
+    model = midivae.load("chorale")          # a shipped name, or a checkpoint file or run folder
+    clips = model.sample(4, temperature=0.8, bars=8, seed=1)
+    clips[0].save("clip.mid")
+    path = model.interpolate("a.mid", "b.mid", steps=8)
+    var = model.variations("my_song.mid", n=4, amount=0.3)
+
+Every method that takes a piece takes a `PianoRoll` or a MIDI file path, and
+`Model.fit` makes it fit the model: the file's tracks mapped onto the model's
+tracks, its notes moved by whole octaves into the model's pitches, its meter
+checked, and the piece cut at bar lines into the model's windows. Pieces come
+back whole, in their own register, tempo and meter.
+
+Latent moves share one rule, ``z' = sqrt(1 - a^2) z + a e`` with e ~ N(0, I): it
+keeps a prior draw a prior draw (the variances add to one), ``a = 0`` stays at
+z and ``a = 1`` forgets it. Variations take it once from a window's latent;
+clips longer than a window and continuations take it from window to window.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from midivae import generate
+from midivae.checkpoint import checkpoint_paths, load_checkpoint, read_settings
+from midivae.errors import ModelError
+from midivae.fitting import Fitted, Piece, Roles, fit_piece, moved, roles_for
+from midivae.layout import RollLayout
+from midivae.roll import PianoRoll, Track, concatenate
+from midivae.zoo import Folders, find_model
+
+# How far each window's latent moves from the one before in a clip longer than a
+# window (the rule in the module docstring): about 0.8 of it is kept, so the clip
+# keeps its character from window to window while each window is still a prior draw.
+WINDOW_TO_WINDOW = 0.6
+
+
+def load(model: str | os.PathLike | None = None, *, device: str | torch.device = "cpu",
+         folders: Folders = None) -> "Model":
+    """A model by shipped name (see `midivae.zoo`) or checkpoint path; None: the default
+    shipped model.
+
+    A plain name (no folder, no suffix) that a shipped model has is that model;
+    anything else is a checkpoint file or a ``midivae train`` run folder.
+    Raises `ModelError` for an unknown name, `CheckpointError` for a bad file.
+    """
+    if model is None or _is_name(model) and not checkpoint_paths(model)[0].exists():
+        shipped = find_model(None if model is None else str(model), folders)
+        return Model.from_checkpoint(shipped.path, name=shipped.name, device=device)
+    return Model.from_checkpoint(model, device=device)
+
+
+def _is_name(text: str | os.PathLike) -> bool:
+    text = os.fspath(text)
+    return bool(text) and os.sep not in text and "/" not in text and not Path(text).suffix
+
+
+class Model:
+    """A trained VAE with PianoRolls and MIDI files in and out; see the module docstring.
+
+    Parameters
+    ----------
+    vae : midivae.models.VAE
+        A model that carries its `RollLayout` (as `load_checkpoint` builds it).
+    name : str
+        What messages call it.
+    roles : str, optional
+        The role spec its training set was prepared with (`midivae.roles`), used
+        to map a file's tracks; default: from the layout's track names.
+    """
+
+    def __init__(self, vae, *, name: str = "model", roles: str | None = None):
+        self.vae = vae.eval()
+        self.layout: RollLayout = generate.layout_of(vae)
+        self.name = name
+        self.roles = roles_for(self.layout, roles)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, *, name: str | None = None,
+                        device: str | torch.device = "cpu") -> "Model":
+        """Load a checkpoint file or run folder; ``name`` defaults to the file's (or folder's)."""
+        vae = load_checkpoint(path, device=device)
+        roles = read_settings(path)["extra"].get("run", {}).get("roles")
+        p = Path(path)
+        return cls(vae, name=name or (p.name if p.is_dir() else p.stem), roles=roles)
+
+    # -- what the model makes ------------------------------------------------
+    @property
+    def window_steps(self) -> int:
+        return self.vae.config.n_steps
+
+    @property
+    def bars(self) -> int:
+        """Bars per window."""
+        return self.window_steps // self.layout.steps_per_bar
+
+    @property
+    def meter(self) -> tuple[int, int]:
+        return self.layout.time_signature
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The names of the labels it is conditioned on; () when it is not."""
+        return self.layout.labels or tuple(str(i) for i in range(self.vae.config.n_labels))
+
+    @property
+    def tracks(self) -> tuple[Track, ...]:
+        return self.layout.tracks
+
+    def __repr__(self) -> str:
+        L = self.layout
+        return (f"Model({self.name!r}: {L.n_tracks} track(s) "
+                f"{[t.name for t in L.tracks]}, {self.bars} bars of {self.meter[0]}/"
+                f"{self.meter[1]}, pitches {L.low}..{L.pitches[-1]}"
+                + (f", labels {list(self.labels)}" if self.labels else "") + ")")
+
+    def label_index(self, label: int | str | None) -> int | None:
+        """The label number the model is given: by name or number; ModelError when the model
+        is conditioned and no label is given, or is not and one is."""
+        if not self.labels:
+            if label is None:
+                return None
+            raise ModelError(f"model {self.name!r} is not conditioned on labels; "
+                             f"label={label!r} would be ignored")
+        if label is None:
+            raise ModelError(f"model {self.name!r} is conditioned on labels: pass one of "
+                             f"{', '.join(self.labels)}")
+        if isinstance(label, str) and label in self.labels:
+            return self.labels.index(label)
+        if isinstance(label, (int, np.integer)) and not isinstance(label, bool) \
+                and 0 <= label < len(self.labels):
+            return int(label)
+        raise ModelError(f"unknown label {label!r}; model {self.name!r} knows "
+                         f"{', '.join(self.labels)} (or their numbers 0..{len(self.labels) - 1})")
+
+    # -- generation ------------------------------------------------------------
+    def sample(self, n: int = 1, *, temperature: float = 1.0, bars: int | None = None,
+               seed: int | None = None, label: int | str | None = None) -> list[PianoRoll]:
+        """``n`` clips drawn from the prior, each ``bars`` bars long (default: one window).
+
+        ``bars`` must be a whole number of windows; a longer clip is successive
+        windows whose latents move by ``WINDOW_TO_WINDOW`` (module docstring).
+        ``temperature`` 0 gives the decoder's most likely cells.
+        """
+        _check_count(n, "n")
+        m = self._windows_in(bars)
+        index = self.label_index(label)
+        if m == 1:
+            return generate.sample(self.vae, n, temperature=temperature, seed=seed, label=index)
+        g = _generator(seed)
+        z = torch.randn(n, self.vae.config.latent, generator=g)  # (n, Z)
+        z = _walk(z, m, WINDOW_TO_WINDOW, g)  # (n, m, Z)
+        windows = generate.decode(self.vae, z.reshape(n * m, -1), temperature=temperature,
+                                  seed=_seed(g), label=index)  # (n * m, Z) -> n * m windows
+        return [concatenate(windows[i * m:(i + 1) * m]) for i in range(n)]
+
+    def encode(self, pieces: Piece | Sequence[Piece], *, label: int | str | None = None,
+               roles: Roles = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and standard deviation of every window of the pieces (see `fit`),
+        in order: each (W, Z)."""
+        pieces = [pieces] if isinstance(pieces, (PianoRoll, str, os.PathLike)) else pieces
+        windows = [w for p in pieces for w in self._fit(p, roles).windows]
+        return self._posterior(windows, label)
+
+    def _posterior(self, windows: list[PianoRoll], label) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, scale = generate.posterior(self.vae, windows, label=self.label_index(label))
+        return mean.cpu(), scale.cpu()
+
+    def decode(self, z: torch.Tensor, *, temperature: float = 0.0, seed: int | None = None,
+               label: int | str | None = None) -> list[PianoRoll]:
+        """One window per latent: (B, Z) -> B rolls."""
+        return generate.decode(self.vae, z, temperature=temperature, seed=seed,
+                               label=self.label_index(label))
+
+    def reconstruct(self, piece: Piece, *, temperature: float = 0.0, seed: int | None = None,
+                    label: int | str | None = None, roles: Roles = None) -> PianoRoll:
+        """The piece as the model hears it: each window decoded from its posterior mean."""
+        fitted = self._fit(piece, roles)
+        mean, _ = self._posterior(fitted.windows, label)
+        return fitted.join(self.decode(mean, temperature=temperature, seed=seed, label=label))
+
+    def variations(self, piece: Piece, n: int = 4, *, amount: float = 0.3,
+                   temperature: float = 0.0, seed: int | None = None,
+                   label: int | str | None = None, roles: Roles = None) -> list[PianoRoll]:
+        """``n`` versions of the piece, each window's latent moved by ``amount`` (0: the
+        reconstruction; 1: unrelated prior draws) before decoding."""
+        _check_count(n, "n")
+        _check_amount(amount)
+        fitted = self._fit(piece, roles)
+        mean, _ = self._posterior(fitted.windows, label)  # (W, Z)
+        g = _generator(seed)
+        out = []
+        for _ in range(n):
+            z = _move(mean, amount, g)
+            out.append(fitted.join(self.decode(z, temperature=temperature, seed=_seed(g),
+                                               label=label)))
+        return out
+
+    def interpolate(self, a: Piece, b: Piece, steps: int = 8, *, method: str = "slerp",
+                    temperature: float = 0.0, seed: int | None = None,
+                    label: int | str | None = None, roles: Roles = None) -> list[PianoRoll]:
+        """``steps`` windows on the latent path from the first window of ``a`` to that of
+        ``b``, both ends included; `concatenate` plays the whole path.
+
+        ("steps" here counts the path's points, as on the command line.)"""
+        if not isinstance(steps, (int, np.integer)) or steps < 2:
+            raise ValueError(f"steps must be a whole number >= 2 (the path's two ends), "
+                             f"got {steps!r}")
+        fa, fb = self._fit(a, roles), self._fit(b, roles)
+        path = generate.interpolate(self.vae, fa.windows[0], fb.windows[0], int(steps),
+                                    method=method, temperature=temperature, seed=seed,
+                                    label=self.label_index(label))
+        first = fa.windows[0]
+        out = [w.replace(tempos=first.tempos[:1]) for w in path]
+        return [moved(w, -fa.shift) for w in out] if fa.shift == fb.shift else out
+
+    def continuation(self, piece: Piece, bars: int | None = None, *,
+                     amount: float = WINDOW_TO_WINDOW, whole: bool = False,
+                     temperature: float = 0.0, seed: int | None = None,
+                     label: int | str | None = None, roles: Roles = None) -> PianoRoll:
+        """``bars`` bars (whole windows; default one) to play after the piece.
+
+        These models cannot condition on a prefix, so this is the honest version:
+        the latent of the piece's last ``self.bars`` bars is moved by ``amount``
+        (module docstring) once per window of the continuation, and each latent is
+        decoded. The continuation is in the piece's register, its last tempo and
+        meter, and its median velocity. ``whole``: the piece (`fit_piece`) followed
+        by the continuation; else the continuation alone.
+        """
+        _check_amount(amount)
+        m = self._windows_in(bars)
+        fitted = self._fit(piece, roles)
+        last = fitted.last_window(self.bars, self.window_steps)
+        mean, _ = self._posterior([last], label)  # (1, Z)
+        g = _generator(seed)
+        z = _walk(_move(mean, amount, g), m, amount, g)[0]  # (1, m, Z) -> (m, Z)
+        windows = self.decode(z, temperature=temperature, seed=_seed(g), label=label)
+        end = fitted.roll[fitted.roll.n_steps - 1:]  # the tempo and meter in force at its end
+        cont = concatenate([w.replace(tempos=end.tempos, time_signatures=end.time_signatures)
+                            for w in windows])
+        cont = _with_velocity(moved(cont, -fitted.shift), fitted.roll)
+        return concatenate([fitted.roll, cont]) if whole else cont
+
+    # -- your own MIDI in ------------------------------------------------------
+    def fit(self, piece: Piece, *, roles: Roles = None) -> list[PianoRoll]:
+        """The piece as the model's windows: rolls of ``window_steps`` steps on its tracks.
+
+        A path is quantized on the model's grid. The file's tracks are mapped onto
+        the model's by `midivae.roles.assign_roles` with the model's roles (or
+        ``roles``); when none matches, its tracks with notes are taken in file
+        order (a warning says so). Pitched notes move by the whole octaves that
+        keep most of them in the model's pitches; notes still outside are left
+        out (a warning counts them). The piece is cut at every ``bars``-th bar
+        line; the last window is padded with silence.
+
+        Raises `ModelError`, naming the piece, when its meter has bars of another
+        length than the model's, its grid differs, or it has no notes to use.
+        """
+        return self._fit(piece, roles).windows
+
+    def fit_piece(self, piece: Piece, *, roles: Roles = None) -> PianoRoll:
+        """The whole piece on the model's tracks, in its own register and to the end of its
+        last bar: what the windows of `fit` are cut from, before the octave move."""
+        return self._fit(piece, roles).roll
+
+    def _fit(self, piece: Piece, roles: Roles = None) -> Fitted:
+        return fit_piece(piece, self.layout, self.bars, self.roles if roles is None else roles,
+                         model=f"model {self.name!r}", fall_back=roles is None)
+
+    def _windows_in(self, bars: int | None) -> int:
+        """How many windows make ``bars`` bars; ModelError unless it is a whole number."""
+        if bars is None:
+            return 1
+        if isinstance(bars, (int, np.integer)) and bars >= 1 and bars % self.bars == 0:
+            return int(bars) // self.bars
+        raise ModelError(f"bars={bars!r}: model {self.name!r} makes windows of {self.bars} bars; "
+                         f"ask for a multiple of {self.bars}")
+
+
+# -- latents ----------------------------------------------------------------------------
+
+def _generator(seed: int | None) -> torch.Generator:
+    g = torch.Generator()
+    return g.manual_seed(int(seed)) if seed is not None else g.manual_seed(
+        int(torch.randint(0, 2**62, ())))
+
+
+def _seed(g: torch.Generator) -> int:
+    """A seed for the decoder's own generator, drawn from ``g`` (not ``g``'s own seed, whose
+    stream already made the latents)."""
+    return int(torch.randint(0, 2**62, (), generator=g))
+
+
+def _move(z: torch.Tensor, amount: float, g: torch.Generator) -> torch.Tensor:
+    """sqrt(1 - a^2) z + a e, e ~ N(0, I): (B, Z) -> (B, Z); a prior draw stays one."""
+    e = torch.randn(z.shape, generator=g)
+    return math.sqrt(1.0 - amount**2) * z.cpu() + amount * e
+
+
+def _walk(z: torch.Tensor, m: int, amount: float, g: torch.Generator) -> torch.Tensor:
+    """``m`` latents from each of z (B, Z), each moved from the one before: (B, m, Z)."""
+    steps = [z.cpu()]
+    for _ in range(m - 1):
+        steps.append(_move(steps[-1], amount, g))
+    return torch.stack(steps, dim=1)  # m x (B, Z) -> (B, m, Z)
+
+
+def _check_count(n, name: str) -> None:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {n!r}")
+
+
+def _check_amount(amount) -> None:
+    if not 0.0 <= float(amount) <= 1.0:
+        raise ValueError(f"amount must lie in 0..1 (0: unchanged, 1: a fresh draw), "
+                         f"got {amount!r}")
+
+
+def _with_velocity(roll: PianoRoll, like: PianoRoll) -> PianoRoll:
+    """``roll`` with velocities when ``like`` keeps them: its median velocity at every onset."""
+    if like.velocity is None or roll.velocity is not None:
+        return roll
+    v = int(np.median(like.velocity[like.onset])) if like.n_notes else 64
+    return roll.replace(velocity=np.where(roll.onset, v, 0).astype(np.uint8))

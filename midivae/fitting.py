@@ -1,0 +1,232 @@
+"""Fitting a piece to a model's layout: your own MIDI in, as the model's windows.
+
+A piece (a `PianoRoll` or a MIDI file) fits a model's `RollLayout` when it is on
+the model's grid, its bars last as long as the model's, and its tracks are the
+model's tracks. `fit_piece` makes it so, or says in one line why it cannot:
+
+1. its tracks are mapped onto the model's by `midivae.roles.assign_roles`; when
+   the model's own roles match none of them, its tracks with notes are taken in
+   file order (a warning says so, and names any track left out);
+2. pitched notes move by the whole octaves that keep most of them within the
+   model's pitches; notes still outside are left out (a warning counts them);
+3. the piece is cut at every ``bars``-th bar line into windows, the last one
+   padded with silence.
+
+`Fitted` keeps what is needed to put the model's output back: the windows'
+spans, tempo and meter, and the octave move. numpy only.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Sequence
+
+import numpy as np
+
+from midivae.data.windows import bar_lines
+from midivae.errors import ModelError
+from midivae.layout import RollLayout
+from midivae.quantize import quantize
+from midivae.roles import Role, assign_roles, parse_roles
+from midivae.roll import PianoRoll, Track, concatenate
+
+Piece = PianoRoll | str | os.PathLike
+Roles = str | Sequence[Role] | None  # how a file's tracks map onto the model's (`midivae.roles`)
+
+
+@dataclass
+class Fitted:
+    """A piece made to fit a layout: its windows in the layout's pitches, and how to undo that."""
+
+    name: str  # the file, or "the roll": what messages call it
+    roll: PianoRoll  # the piece on the layout's tracks, in its own register, to its last bar line
+    inside: PianoRoll  # the same moved by ``shift``, without notes outside the layout's pitches
+    shift: int  # semitones ``inside`` was moved by (a multiple of 12)
+    spans: list[tuple[int, int]]  # (start, stop) steps of each window, at bar lines
+    windows: list[PianoRoll]  # ``inside`` cut at ``spans``, each padded to a whole window
+
+    def last_window(self, bars: int, n_steps: int) -> PianoRoll:
+        """The piece's last ``bars`` bars of ``inside`` (padded before when it is shorter)."""
+        lines = bar_lines(self.roll)
+        start = int(lines[max(len(lines) - 1 - bars, 0)])
+        return padded(self.inside[start:], n_steps, front=True)
+
+    def join(self, decoded: Sequence[PianoRoll]) -> PianoRoll:
+        """One decoded roll per window as the whole piece: each cut to its window's span,
+        with its tempo and meter, moved back into the piece's register."""
+        windows = [d[:b - a].replace(tempos=w.tempos, time_signatures=w.time_signatures)
+                   for d, w, (a, b) in zip(decoded, self.windows, self.spans)]
+        return moved(concatenate(windows), -self.shift)
+
+
+def fit_piece(piece: Piece, layout: RollLayout, bars: int, roles: Roles, *,
+              model: str = "the model", fall_back: bool = True) -> Fitted:
+    """Fit ``piece`` to ``layout`` in windows of ``bars`` bars (see the module docstring).
+
+    Parameters
+    ----------
+    piece : PianoRoll or path
+        A path is quantized on the layout's grid.
+    layout : RollLayout
+    bars : int
+        Bars per window.
+    roles : str or list of Role
+        How the piece's tracks map onto the layout's (as many roles as tracks).
+    model : str
+        What messages call the model, e.g. ``"model 'chorale'"``.
+    fall_back : bool
+        Take the tracks in file order when ``roles`` matches none of them.
+
+    Raises `ModelError`, naming the piece, when its grid differs from the layout's,
+    its meter has bars of another length, or none of its notes can be used.
+    """
+    name, roll = _read(piece, layout)
+    _check_grid(name, roll, layout, model)
+    roll = _map_tracks(name, roll, layout, roles, model, fall_back)
+    lines = bar_lines(roll)
+    end = int(lines[-1])
+    roll = padded(roll[:end], end)  # to its last bar line: a silent partial bar goes
+    shift = _octave_shift(roll, layout)
+    inside = _inside(name, roll.transpose(shift), layout, model)
+    cuts = lines[::bars].tolist()
+    cuts += [end] if cuts[-1] < end else []
+    spans = list(zip(cuts[:-1], cuts[1:]))
+    n_steps = bars * layout.steps_per_bar
+    assert all(b - a <= n_steps for a, b in spans), spans  # bars can only be shorter
+    return Fitted(name, roll, inside, shift, spans, [padded(inside[a:b], n_steps)
+                                                     for a, b in spans])
+
+
+def _read(piece: Piece, layout: RollLayout) -> tuple[str, PianoRoll]:
+    if isinstance(piece, PianoRoll):
+        return "the roll", piece
+    if isinstance(piece, (str, os.PathLike)):
+        return os.fspath(piece), quantize(piece, steps_per_beat=layout.steps_per_beat)
+    raise TypeError(f"a piece is a PianoRoll or a MIDI file path, got {type(piece).__name__}")
+
+
+def _check_grid(name: str, roll: PianoRoll, layout: RollLayout, model: str) -> None:
+    if roll.steps_per_beat != layout.steps_per_beat:
+        raise ModelError(f"{name}: {roll.steps_per_beat} steps per beat, {model} uses "
+                         f"{layout.steps_per_beat}; quantize it with "
+                         f"steps_per_beat={layout.steps_per_beat}")
+    used = [(n, d) for s, n, d in roll.time_signatures if s < max(roll.n_steps, 1)]
+    other = sorted({f"{n}/{d}" for n, d in used
+                    if Fraction(n * 4 * layout.steps_per_beat, d) != layout.steps_per_bar})
+    if other:
+        num, den = layout.time_signature
+        raise ModelError(f"{name} is in {', '.join(other)}, but {model} makes {num}/{den}: "
+                         f"its bars would not line up with the model's "
+                         f"({layout.steps_per_bar} steps)")
+
+
+def _map_tracks(name: str, roll: PianoRoll, layout: RollLayout, roles: Roles, model: str,
+                fall_back: bool) -> PianoRoll:
+    mapped, dropped = assign_roles(roll, roles)
+    if mapped.n_tracks != layout.n_tracks:
+        raise ModelError(f"roles: {mapped.n_tracks} tracks given, {model} makes "
+                         f"{layout.n_tracks}")
+    if fall_back and roll.n_notes and not mapped.n_notes:
+        mapped, dropped = assign_roles(roll, _in_order(roll, layout))
+        warnings.warn(f"{name}: no track matches the tracks of {model} "
+                      f"({', '.join(t.name for t in layout.tracks)}); its tracks are taken "
+                      "in file order", stacklevel=4)
+    if dropped:
+        warnings.warn(f"{name}: tracks left out (they match none of the tracks of {model}): "
+                      f"{', '.join(dropped)}", stacklevel=4)
+    if not mapped.n_notes:
+        raise ModelError(f"{name}: no notes for the tracks of {model}")
+    return mapped.replace(tracks=list(layout.tracks))
+
+
+def _octave_shift(roll: PianoRoll, layout: RollLayout) -> int:
+    """The multiple of 12 that puts most pitched notes within the layout's pitches (the
+    smallest such move), keeping every note within 0..127."""
+    notes = roll.notes()
+    p = notes["pitch"][~layout.drums[notes["track"]]].astype(np.int64)
+    if not len(p):
+        return 0
+    lo, hi = layout.low, layout.pitches[-1]
+    moves = [s for s in range(-120, 121, 12) if p.min() + s >= 0 and p.max() + s <= 127]
+    return max(moves, key=lambda s: (int(((p + s >= lo) & (p + s <= hi)).sum()), -abs(s)))
+
+
+def _inside(name: str, roll: PianoRoll, layout: RollLayout, model: str) -> PianoRoll:
+    """The roll without the notes outside the layout's pitches (a warning counts them)."""
+    outside = np.ones(roll.onset.shape[2], bool)
+    outside[layout.low:layout.low + layout.n_pitches] = False
+    lost = int(roll.onset[:, :, outside].sum())
+    if not lost:
+        return roll
+    warnings.warn(f"{name}: {lost} of {roll.n_notes} notes lie outside the pitches of {model} "
+                  f"({layout.low}..{layout.pitches[-1]}) and are left out", stacklevel=4)
+    onset, sustain = roll.onset.copy(), roll.sustain.copy()
+    onset[:, :, outside] = sustain[:, :, outside] = False
+    velocity = None if roll.velocity is None else np.where(onset, roll.velocity, 0)
+    return roll.replace(onset=onset, sustain=sustain, velocity=velocity)
+
+
+# -- rolls ------------------------------------------------------------------------------
+
+def padded(roll: PianoRoll, n_steps: int, *, front: bool = False) -> PianoRoll:
+    """The roll with silent steps added (after it, or before it) up to ``n_steps``."""
+    extra = n_steps - roll.n_steps
+    if extra <= 0:
+        return roll
+    width = ((0, 0), (extra, 0) if front else (0, extra), (0, 0))
+    vel = None if roll.velocity is None else np.pad(roll.velocity, width)
+    return roll.replace(onset=np.pad(roll.onset, width), sustain=np.pad(roll.sustain, width),
+                        velocity=vel)
+
+
+def moved(roll: PianoRoll, semitones: int) -> PianoRoll:
+    """``roll.transpose(semitones)``, or the roll as it is when that would leave 0..127."""
+    try:
+        return roll.transpose(semitones)
+    except ValueError:
+        return roll
+
+
+# -- roles ------------------------------------------------------------------------------
+
+def roles_for(layout: RollLayout, spec: str | None = None) -> list[Role]:
+    """The roles a file's tracks are mapped by: ``spec`` (the training set's) when it makes
+    the layout's tracks, else the layout's own: merge, merge+drums, the GM families, or
+    a track whose name contains a layout track's name."""
+    def tracks_of(roles):
+        return tuple(Track(r.name, r.program, r.is_drum) for r in roles)
+
+    for candidate in ([spec] if spec else []) + ["merge", "merge+drums", "gm"]:
+        try:
+            roles = parse_roles(candidate)
+        except ValueError:
+            continue
+        if tracks_of(roles) == layout.tracks:
+            return roles
+    return [Role(t.name, t.program, t.is_drum, match=_NamedLike(t)) for t in layout.tracks]
+
+
+class _NamedLike:
+    """Role matcher: a track whose name contains the layout track's name (case-insensitive),
+    drums to drums."""
+
+    def __init__(self, track: Track):
+        self.name, self.is_drum = track.name.lower(), track.is_drum
+
+    def __call__(self, track: Track) -> bool:
+        return bool(self.name) and self.name in track.name.lower() \
+            and track.is_drum == self.is_drum
+
+
+def _in_order(roll: PianoRoll, layout: RollLayout) -> list[Role]:
+    """Roles taking the roll's tracks with notes in file order: pitched tracks onto the
+    layout's pitched tracks, drum tracks onto its drum tracks."""
+    sounding = [k for k in range(roll.n_tracks) if roll.onset[k].any()]
+    queues = {d: [k for k in sounding if roll.tracks[k].is_drum == d] for d in (False, True)}
+    return [Role(t.name, t.program, t.is_drum,
+                 position=queues[t.is_drum].pop(0) if queues[t.is_drum] else -1)
+            for t in layout.tracks]
+
