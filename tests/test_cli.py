@@ -31,7 +31,8 @@ def test_the_installed_command_runs_and_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "midivae.cli", "--help"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0
-    for command in ("quantize", "demo", "prepare", "train", "sample", "evaluate"):
+    for command in ("quantize", "demo", "prepare", "train", "sample", "evaluate", "reconstruct",
+                    "variations", "interpolate", "continue", "models"):
         assert command in out.stdout
 
 

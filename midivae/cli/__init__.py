@@ -13,9 +13,10 @@ import os
 import sys
 
 from midivae.cli import commands as c
-from midivae.cli.checks import (Failure, Parser, non_negative_float, non_negative_int,
-                                pitch_range, positive_float, positive_int,
-                                probability_below_one, role_spec, splits)
+from midivae.cli import generation as g
+from midivae.cli.checks import (Failure, Parser, at_least_two, non_negative_float,
+                                non_negative_int, pitch_range, positive_float, positive_int,
+                                probability_below_one, role_spec, splits, unit_interval)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -170,20 +171,105 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--force", action="store_true", help="overwrite --json if it exists")
     e.set_defaults(func=c._cmd_evaluate)
 
-    s = sub.add_parser("sample", help="draw MIDI clips from a trained model")
-    s.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
-    s.add_argument("--n", type=positive_int, default=4, help="how many clips")
-    s.add_argument("--temperature", type=non_negative_float, default=1.0,
-                   help="0 = most likely cells")
-    s.add_argument("--seed", type=non_negative_int, default=0)
-    s.add_argument("--qpm", type=positive_float, help="tempo to write (default: the data's)")
-    s.add_argument("--label", help="for a conditioned model: which label (e.g. essen-folk)")
-    s.add_argument("--out", default="out", help="folder for the MIDI files")
-    s.add_argument("--force", action="store_true",
-                   help="overwrite sample_NNN.mid files that exist")
-    s.set_defaults(func=c._cmd_sample)
+    _add_generation_commands(sub)
 
     return parser
+
+
+_INPUTS = ("the model (a checkpoint file or run folder, or a shipped model's name; left out: "
+           "--model, else the default shipped model), then the MIDI file(s)")
+
+
+def _model_options(p: argparse.ArgumentParser, *, temperature: float) -> None:
+    """What every command that runs a model takes: the model, sampling, and its files."""
+    p.add_argument("--model", metavar="NAME", help="a shipped model (see `midivae models`) or "
+                   "a checkpoint, instead of CKPT (default: the default shipped model)")
+    p.add_argument("--temperature", type=non_negative_float, default=temperature,
+                   help=f"0 = the most likely notes (default {temperature:g})")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--label", help="for a conditioned model: which label (e.g. essen-folk)")
+    p.add_argument("--qpm", type=positive_float, help="tempo to write (default: the song's, "
+                   "or the model's data's)")
+    p.add_argument("--out", default="out", help="folder for the files (default out)")
+    p.add_argument("--png", action="store_true", help="also draw each file as a PNG")
+    p.add_argument("--musicxml", action="store_true",
+                   help="also write each file as MusicXML, for notation programs")
+    p.add_argument("--force", action="store_true", help="overwrite files that exist")
+
+
+def _add_generation_commands(sub) -> None:
+    s = sub.add_parser("sample", help="draw MIDI clips from a model",
+                       usage="midivae sample [-h] [--model NAME | CKPT] [options]",
+                       description="Draw clips from a model's prior: a shipped model by name, "
+                       "a checkpoint, or (with neither) the default shipped model.")
+    s.add_argument("checkpoint", nargs="?", metavar="CKPT",
+                   help="a checkpoint file or run folder, or a shipped model's name")
+    s.add_argument("-n", "--n", type=positive_int, default=4, help="how many clips (default 4)")
+    s.add_argument("--bars", type=positive_int,
+                   help="bars per clip: a multiple of the model's window (default: one window)")
+    s.add_argument("--one-file", action="store_true",
+                   help="write the clips one after another into one file, samples.mid")
+    _model_options(s, temperature=1.0)
+    s.set_defaults(func=g._cmd_sample)
+
+    r = sub.add_parser("reconstruct", help="a MIDI file as a model hears it",
+                       usage="midivae reconstruct [-h] [--model NAME | CKPT] MIDI [options]",
+                       description="Encode a MIDI file window by window and decode it: what "
+                       "the model keeps of it. Writes OUT/<song>_reconstructed.mid.")
+    r.add_argument("inputs", nargs="+", metavar="[CKPT] MIDI", help=_INPUTS)
+    r.add_argument("--roles", type=role_spec, help="how the file's tracks map onto the "
+                   "model's: a spec as for `prepare --roles` (default: the model's own)")
+    _model_options(r, temperature=0.0)
+    r.set_defaults(func=g._cmd_reconstruct, n_files=1)
+
+    v = sub.add_parser("variations", help="versions of a MIDI file",
+                       usage="midivae variations [-h] [--model NAME | CKPT] MIDI [options]",
+                       description="Encode a MIDI file, move each window's latent by --amount "
+                       "and decode: OUT/<song>_variation_1.mid, ...")
+    v.add_argument("inputs", nargs="+", metavar="[CKPT] MIDI", help=_INPUTS)
+    v.add_argument("-n", "--n", type=positive_int, default=4, help="how many (default 4)")
+    v.add_argument("--amount", type=unit_interval, default=0.3,
+                   help="how far from the song: 0 = its reconstruction, 1 = unrelated "
+                   "(default 0.3)")
+    v.add_argument("--roles", type=role_spec, help="how the file's tracks map onto the "
+                   "model's (default: the model's own)")
+    _model_options(v, temperature=0.0)
+    v.set_defaults(func=g._cmd_variations, n_files=1)
+
+    i = sub.add_parser("interpolate", help="a path in latent space between two MIDI files",
+                       usage="midivae interpolate [-h] [--model NAME | CKPT] A.mid B.mid "
+                       "[options]",
+                       description="Decode points on the latent path from the first window of "
+                       "A to that of B: OUT/<a>_to_<b>.mid plays the whole path, "
+                       "OUT/<a>_to_<b>_01.mid ... each point.")
+    i.add_argument("inputs", nargs="+", metavar="[CKPT] A B", help=_INPUTS)
+    i.add_argument("--steps", type=at_least_two, default=8,
+                   help="points on the path, both ends included (default 8)")
+    i.add_argument("--roles", type=role_spec, help="how the files' tracks map onto the "
+                   "model's (default: the model's own)")
+    _model_options(i, temperature=0.0)
+    i.set_defaults(func=g._cmd_interpolate, n_files=2)
+
+    c = sub.add_parser("continue", help="more bars after a MIDI file",
+                       usage="midivae continue [-h] [--model NAME | CKPT] MIDI [options]",
+                       description="Encode the song's last window and decode new windows, "
+                       "each latent moved by --amount from the one before (the models do "
+                       "not condition on a prefix: this is a continuation in latent space). "
+                       "Writes OUT/<song>_continued.mid: the song, then the new bars.")
+    c.add_argument("inputs", nargs="+", metavar="[CKPT] MIDI", help=_INPUTS)
+    c.add_argument("--bars", type=positive_int,
+                   help="bars to add: a multiple of the model's window (default: one window)")
+    c.add_argument("--amount", type=unit_interval, default=0.6,
+                   help="how far each new window moves from the one before (default 0.6)")
+    c.add_argument("--roles", type=role_spec, help="how the file's tracks map onto the "
+                   "model's (default: the model's own)")
+    _model_options(c, temperature=0.0)
+    c.set_defaults(func=g._cmd_continue, n_files=1)
+
+    m = sub.add_parser("models", help="list the shipped models",
+                       description="The models installed with midivae (or found in "
+                       "$MIDIVAE_MODELS), with what each makes.")
+    m.set_defaults(func=g._cmd_models)
 
 
 def _os_error_line(err: OSError) -> str:

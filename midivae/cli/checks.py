@@ -77,6 +77,20 @@ def probability_below_one(text: str) -> float:
     return value
 
 
+def unit_interval(text: str) -> float:
+    value = finite_float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value:g}")
+    return value
+
+
+def at_least_two(text: str) -> int:
+    value = _number(int, text, "a whole number >= 2")
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2, got {value}")
+    return value
+
+
 def pitch_range(text: str) -> tuple[int, int]:
     """``"21-108"`` -> (21, 108); the bounds are checked by `PrepareSettings`."""
     parts = text.split("-")

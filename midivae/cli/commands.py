@@ -177,7 +177,8 @@ def _cmd_train(args) -> int:
                   checkpoint_minutes=args.checkpoint_minutes, on_step=on_step,
                   snapshots={m: Path(args.out) / f"at-{m:g}min" / "model"
                              for m in args.snapshot_minutes or ()},
-                  info={"dataset": str(prepared.path), "transpose": transpose})
+                  info={"dataset": str(prepared.path), "transpose": transpose,
+                        "roles": prepared.manifest["settings"].get("roles")})
     try:
         if args.resume:
             train(model, loader, resume=args.out, **common)
@@ -225,38 +226,6 @@ def _train_bar(args, total: int | None):
         return None
     from tqdm import tqdm
     return tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
-
-
-def _cmd_sample(args) -> int:
-    from midivae.checkpoint import load_checkpoint
-    from midivae.generate import layout_of, sample
-
-    _output_folder(args.out)
-    paths = [os.path.join(args.out, f"sample_{i:03d}.mid") for i in range(args.n)]
-    for path in paths:
-        _output_file(path, force=args.force, create=True)
-    model = load_checkpoint(args.checkpoint).eval()
-    layout = layout_of(model)
-    if layout.labels and args.label is None:
-        raise Failure(f"this model is conditioned; pass --label, one of "
-                       f"{', '.join(layout.labels)}", 2)
-    try:
-        label = None if args.label is None else layout.label_index(args.label)
-    except ValueError as err:
-        raise Failure(str(err), 2) from None
-    os.makedirs(args.out, exist_ok=True)
-    import warnings
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always")
-        rolls = sample(model, args.n, temperature=args.temperature, seed=args.seed, label=label)
-    for w in said:  # silent or absurdly dense clips: one line each, no Python warning format
-        print(f"midivae sample: warning: {w.message}", file=sys.stderr)
-    for path, roll in zip(paths, rolls):
-        if args.qpm:
-            roll = roll.replace(tempos=[(0, args.qpm)])
-        roll.to_midi(path)
-        print(f"wrote {path}: {roll.n_notes} notes, {roll.n_steps} steps")
-    return 0
 
 
 def _cmd_evaluate(args) -> int:

@@ -1,0 +1,194 @@
+"""The commands that make music with a model: sample, reconstruct, variations, interpolate,
+continue, and models (the shipped ones).
+
+Each checks its inputs and every file it will write before loading the model, so
+a refusal writes nothing; each prints where every file went. The model is a
+checkpoint, a shipped model's name (also as ``--model NAME``), or, when neither
+is given, the default shipped model. Heavy modules load inside the commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from midivae.cli.checks import Failure, _input_file, _output_file, _output_folder
+
+
+@contextlib.contextmanager
+def _warnings_said(command: str):
+    """Warnings raised inside, each as one ``midivae CMD: warning: ...`` line on stderr
+    (none when the command fails: its error is then the one line)."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        yield
+    for w in said:
+        print(f"midivae {command}: warning: {w.message}", file=sys.stderr)
+
+
+def _model_and_files(args) -> tuple[str | None, list[str]]:
+    """(the model named, the MIDI files) from the positional arguments and --model."""
+    given, n = list(args.inputs), args.n_files
+    files = "A.mid B.mid" if n == 2 else "MIDI"
+    if args.model is not None:
+        if len(given) != n:
+            raise Failure(f"with --model, give {files} ({n} file{'s' * (n > 1)}), got "
+                          f"{len(given)} argument(s)", 2)
+        return args.model, given
+    if len(given) == n:
+        return None, given
+    if len(given) == n + 1:
+        return given[0], given[1:]
+    raise Failure(f"expected [CKPT] {files}, got {len(given)} arguments", 2)
+
+
+def _stems(args, stems: list[str]) -> list[str]:
+    """Check every file the command will write (OUT/<stem>.mid, and .png / .musicxml when
+    asked): its folder can be made, and it exists only with --force."""
+    _output_folder(args.out)
+    for stem in stems:
+        for path in _paths(args, stem):
+            _output_file(path, force=args.force, create=True)
+    return stems
+
+
+def _paths(args, stem: str) -> list[str]:
+    suffixes = [".mid"] + [".png"] * args.png + [".musicxml"] * args.musicxml
+    return [os.path.join(args.out, stem + s) for s in suffixes]
+
+
+def _load(name: str | None, args):
+    """The model, and the label to give it (checked: exit status 2 for a wrong one)."""
+    from midivae.api import load
+    from midivae.errors import ModelError
+
+    model = load(name)
+    if model.labels and args.label is None:
+        raise Failure(f"this model is conditioned; pass --label, one of "
+                      f"{', '.join(model.labels)}", 2)
+    try:
+        model.label_index(args.label)
+    except ModelError as err:
+        raise Failure(str(err), 2) from None
+    return model
+
+
+def _check_bars(model, bars: int | None) -> None:
+    if bars is not None and bars % model.bars:
+        raise Failure(f"argument --bars: model {model.name!r} makes windows of {model.bars} "
+                      f"bars; ask for a multiple of {model.bars}, got {bars}", 2)
+
+
+def _write(args, stem: str, roll, what: str = "") -> None:
+    """Write ``roll`` as OUT/<stem>.mid (and .png / .musicxml when asked); say where."""
+    if args.qpm:
+        roll = roll.replace(tempos=[(0, args.qpm)])
+    os.makedirs(args.out, exist_ok=True)
+    for path in _paths(args, stem):
+        roll.save(path)
+        if path.endswith(".mid"):
+            print(f"wrote {path}: {roll.n_notes} notes, {len(roll.bar_starts())} bars"
+                  + (f" ({what})" if what else ""))
+        else:
+            print(f"wrote {path}")
+
+
+def _cmd_sample(args) -> int:
+    from midivae.roll import concatenate
+
+    if args.checkpoint is not None and args.model is not None:
+        raise Failure(f"give the model once: CKPT {args.checkpoint!r} or --model "
+                      f"{args.model!r}", 2)
+    stems = _stems(args, ["samples"] if args.one_file else
+                   [f"sample_{i:03d}" for i in range(args.n)])
+    model = _load(args.checkpoint or args.model, args)
+    _check_bars(model, args.bars)
+    with _warnings_said("sample"):
+        rolls = model.sample(args.n, temperature=args.temperature, bars=args.bars,
+                             seed=args.seed, label=args.label)
+    if args.one_file:
+        _write(args, stems[0], concatenate(rolls), f"{args.n} clips")
+    else:
+        for stem, roll in zip(stems, rolls):
+            _write(args, stem, roll)
+    return 0
+
+
+def _song_inputs(args) -> tuple[str | None, list[str]]:
+    name, files = _model_and_files(args)
+    for f in files:
+        _input_file(f)
+    return name, files
+
+
+def _cmd_reconstruct(args) -> int:
+    name, (song,) = _song_inputs(args)
+    (stem,) = _stems(args, [f"{Path(song).stem}_reconstructed"])
+    model = _load(name, args)
+    with _warnings_said("reconstruct"):
+        roll = model.reconstruct(song, temperature=args.temperature, seed=args.seed,
+                                 label=args.label, roles=args.roles)
+    _write(args, stem, roll, f"{song} through {model.name}")
+    return 0
+
+
+def _cmd_variations(args) -> int:
+    name, (song,) = _song_inputs(args)
+    stems = _stems(args, [f"{Path(song).stem}_variation_{i + 1}" for i in range(args.n)])
+    model = _load(name, args)
+    with _warnings_said("variations"):
+        rolls = model.variations(song, args.n, amount=args.amount, temperature=args.temperature,
+                                 seed=args.seed, label=args.label, roles=args.roles)
+    for stem, roll in zip(stems, rolls):
+        _write(args, stem, roll)
+    return 0
+
+
+def _cmd_interpolate(args) -> int:
+    from midivae.roll import concatenate
+
+    name, (a, b) = _song_inputs(args)
+    path = f"{Path(a).stem}_to_{Path(b).stem}"
+    stems = _stems(args, [path] + [f"{path}_{i + 1:02d}" for i in range(args.steps)])
+    model = _load(name, args)
+    with _warnings_said("interpolate"):
+        rolls = model.interpolate(a, b, args.steps, temperature=args.temperature,
+                                  seed=args.seed, label=args.label, roles=args.roles)
+    _write(args, stems[0], concatenate(rolls), f"the whole path, {args.steps} points")
+    for stem, roll in zip(stems[1:], rolls):
+        _write(args, stem, roll)
+    return 0
+
+
+def _cmd_continue(args) -> int:
+    name, (song,) = _song_inputs(args)
+    (stem,) = _stems(args, [f"{Path(song).stem}_continued"])
+    model = _load(name, args)
+    _check_bars(model, args.bars)
+    with _warnings_said("continue"):
+        whole = model.continuation(song, args.bars, amount=args.amount, whole=True,
+                                   temperature=args.temperature, seed=args.seed,
+                                   label=args.label, roles=args.roles)
+    added = args.bars or model.bars
+    _write(args, stem, whole, f"the song, then {added} new bars")
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from midivae.zoo import model_folders, shipped_models
+
+    with _warnings_said("models"):
+        models = shipped_models()
+    if not models:
+        print("no shipped models are installed (looked in "
+              f"{', '.join(str(f) for f in model_folders())})")
+        return 0
+    for m in models:
+        print(f"{m.name}{' (default)' if m.default else ''}: {m.about or 'no description'}")
+        print(f"    {m.size / 1e6:.1f} MB; {len(m.tracks)} track(s) ({', '.join(m.tracks)}); "
+              f"{m.bars} bars of {m.meter[0]}/{m.meter[1]}"
+              + (f"; labels {', '.join(m.labels)}" if m.labels else ""))
+    return 0

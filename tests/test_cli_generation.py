@@ -1,0 +1,219 @@
+"""The commands that make music with a model, end to end on real files: sample, reconstruct,
+variations, interpolate, continue and models, with a model made by `midivae prepare` and
+`midivae train` (2 steps) and shipped into a temporary $MIDIVAE_MODELS folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mido
+import pytest
+from conftest import meter, midi_file, name, note, note_list, program, track
+from test_cli import run_cli
+
+import midivae
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+BEAT = 480
+
+
+def tune(path: Path, i: int, *, bars: int = 8, num: int = 4, den: int = 4) -> Path:
+    bar = BEAT * 4 * num // den
+    mel = [name("melody"), meter(0, num, den)] + [
+        note(t * BEAT // 2, t * BEAT // 2 + BEAT // 2, 60 + (t * (i + 1)) % 12)
+        for t in range(bars * bar * 2 // BEAT)]
+    bass = [name("bass"), program(0, 33, 1)] + [
+        note(b * bar, (b + 1) * bar, 43 + (b * i) % 5, channel=1) for b in range(bars)]
+    midi_file(track(*mel), track(*bass)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    """Tunes, a 2-bar melody + bass model m trained by the command line, and m shipped as
+    'tunes' into models/."""
+    from midivae.checkpoint import export_checkpoint
+
+    w = tmp_path_factory.mktemp("generation")
+    (w / "midi").mkdir()
+    for i in range(4):
+        tune(w / "midi" / f"tune{i}.mid", i)
+    tune(w / "jig.mid", 1, num=6, den=8)
+    out = run_cli("prepare", w / "midi", "--out", w / "set", "--meter", "4/4", "--bars", "2",
+                  "--roles", "names:melody,bass", "--quiet", "--workers", "1")
+    assert out.returncode == 0, out.stderr
+    out = run_cli("train", w / "set", "--preset", "flat-2bar-cpu", "--steps", "2",
+                  "--batch-size", "4", "--out", w / "m")
+    assert out.returncode == 0, out.stderr
+    export_checkpoint(w / "m", w / "models" / "tunes", about="melody and bass, 2 bars")
+    return w
+
+
+@pytest.fixture
+def shipped(work, monkeypatch) -> Path:
+    monkeypatch.setenv("MIDIVAE_MODELS", str(work / "models"))
+    return work / "models"
+
+
+def one_line(out, status: int) -> str:
+    assert out.returncode == status, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr and len(out.stderr.splitlines()) == 1, out.stderr
+    return out.stderr.strip()
+
+
+def wrote(out) -> list[str]:
+    """The files a command says it wrote, in order."""
+    return [line.split()[1].rstrip(":") for line in out.stdout.splitlines()
+            if line.startswith("wrote ")]
+
+
+def test_train_keeps_the_sets_roles_for_mapping_files_later(work):
+    from midivae.checkpoint import read_settings
+    assert read_settings(work / "m")["extra"]["run"]["roles"] == "names:melody,bass"
+
+
+def test_sample_writes_clips_of_the_asked_bars_as_midi_png_and_musicxml(work, tmp_path):
+    out = run_cli("sample", work / "m", "-n", "2", "--bars", "4", "--qpm", "90", "--png",
+                  "--musicxml", "--out", tmp_path)
+    assert out.returncode == 0, out.stderr
+    expected = [str(tmp_path / f"sample_00{i}{s}") for i in range(2)
+                for s in (".mid", ".png", ".musicxml")]
+    assert wrote(out) == expected
+    for i in range(2):
+        roll = midivae.quantize(tmp_path / f"sample_00{i}.mid")
+        assert roll.n_steps == 64 and roll.tempos == [(0, pytest.approx(90.0))]
+        assert (tmp_path / f"sample_00{i}.png").read_bytes()[:4] == b"\x89PNG"
+        assert b"score-partwise" in (tmp_path / f"sample_00{i}.musicxml").read_bytes()
+
+
+def test_sample_one_file_plays_every_clip(work, tmp_path):
+    out = run_cli("sample", work / "m", "-n", "3", "--one-file", "--out", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert wrote(out) == [str(tmp_path / "samples.mid")] and "3 clips" in out.stdout
+    assert midivae.quantize(tmp_path / "samples.mid").n_steps == 3 * 32
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples.mid"]
+
+
+def test_sample_and_models_use_the_shipped_models(work, shipped, tmp_path):
+    out = run_cli("models")
+    assert out.returncode == 0
+    assert out.stdout.splitlines()[0] == "tunes (default): melody and bass, 2 bars"
+    assert "2 track(s) (melody, bass); 2 bars of 4/4" in out.stdout
+    for args in (["--model", "tunes"], ["tunes"], []):
+        out = run_cli("sample", *args, "-n", "1", "--out", tmp_path / "-".join(args or ["d"]))
+        assert out.returncode == 0, out.stderr
+        assert midivae.quantize(wrote(out)[0]).n_steps == 32
+    out = run_cli("sample", "--model", "nope", "--out", tmp_path / "x")
+    assert "unknown model 'nope'" in one_line(out, 1) and "(tunes)" in out.stderr
+
+
+def test_with_no_shipped_model_sample_says_so_and_models_lists_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIDIVAE_MODELS", str(tmp_path / "none"))
+    out = run_cli("sample", "--out", tmp_path / "clips")
+    assert one_line(out, 1).startswith("midivae: error: no shipped model is installed "
+                                       f"(looked in {tmp_path / 'none'})")
+    assert not (tmp_path / "clips").exists()
+    out = run_cli("models")
+    assert out.returncode == 0
+    assert out.stdout == f"no shipped models are installed (looked in {tmp_path / 'none'})\n"
+
+
+def test_reconstruct_writes_the_whole_song(work, tmp_path):
+    song = work / "midi" / "tune1.mid"
+    out = run_cli("reconstruct", work / "m", song, "--out", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert wrote(out) == [str(tmp_path / "tune1_reconstructed.mid")]
+    back = midivae.quantize(tmp_path / "tune1_reconstructed.mid")
+    assert back.n_steps == 8 * 16 and back.tracks == [midivae.Track("melody"), midivae.Track("bass")]
+
+
+def test_variations_writes_n_files(work, shipped, tmp_path):
+    out = run_cli("variations", "--model", "tunes", work / "midi" / "tune2.mid", "-n", "3",
+                  "--amount", "0.5", "--out", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert wrote(out) == [str(tmp_path / f"tune2_variation_{i}.mid") for i in (1, 2, 3)]
+    assert {midivae.quantize(p).n_steps for p in wrote(out)} == {8 * 16}
+
+
+def test_interpolate_writes_the_path_and_each_point(work, tmp_path):
+    a, b = work / "midi" / "tune1.mid", work / "midi" / "tune3.mid"
+    out = run_cli("interpolate", work / "m", a, b, "--steps", "3", "--out", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert wrote(out) == [str(tmp_path / f"tune1_to_tune3{s}.mid") for s in ("", "_01", "_02",
+                                                                               "_03")]
+    mf = mido.MidiFile(tmp_path / "tune1_to_tune3.mid")
+    assert mf.length == pytest.approx(3 * 32 * 0.125)  # 3 windows at 120 qpm
+
+
+def test_continue_writes_the_song_then_new_bars(work, tmp_path):
+    song = work / "midi" / "tune1.mid"
+    out = run_cli("continue", work / "m", song, "--bars", "4", "--out", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert wrote(out) == [str(tmp_path / "tune1_continued.mid")]
+    assert "then 4 new bars" in out.stdout
+    both = midivae.quantize(tmp_path / "tune1_continued.mid")
+    assert note_list(both[:128]) == note_list(midivae.quantize(song))
+    assert both.n_steps == 12 * 16
+
+
+COMMANDS = {  # each command's arguments after the model, and the first file it writes
+    "sample": ([], "sample_000.mid"),
+    "reconstruct": (["{w}/midi/tune1.mid"], "tune1_reconstructed.mid"),
+    "variations": (["{w}/midi/tune1.mid", "-n", "2"], "tune1_variation_1.mid"),
+    "interpolate": (["{w}/midi/tune1.mid", "{w}/midi/tune2.mid", "--steps", "2"],
+                    "tune1_to_tune2.mid"),
+    "continue": (["{w}/midi/tune1.mid"], "tune1_continued.mid"),
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_no_command_overwrites_a_file_unless_forced(command, work, tmp_path):
+    args, first = COMMANDS[command]
+    argv = [command, work / "m", *[a.format(w=work) for a in args], "--out", tmp_path]
+    (tmp_path / first).write_bytes(b"mine")
+    line = one_line(run_cli(*argv), 1)
+    assert line == (f"midivae {command}: error: {tmp_path / first} exists; pass --force to "
+                    "overwrite it")
+    assert [p.name for p in tmp_path.iterdir()] == [first]
+    assert (tmp_path / first).read_bytes() == b"mine"
+    out = run_cli(*argv, "--force")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / first).read_bytes()[:4] == b"MThd"
+
+
+BAD = {  # (arguments, exit status, what the line says)
+    "missing file": (["reconstruct", "{w}/m", "{w}/nope.mid"], 1, "{w}/nope.mid: no such file"),
+    "a file in another meter": (
+        ["variations", "{w}/m", "{w}/jig.mid"], 1,
+        "midivae: error: {w}/jig.mid is in 6/8, but model 'm' makes 4/4: its bars would not "
+        "line up with the model's (16 steps)"),
+    "bars not whole windows": (["sample", "{w}/m", "--bars", "3"], 2,
+                               "argument --bars: model 'm' makes windows of 2 bars; ask for a "
+                               "multiple of 2, got 3"),
+    "continue bars not whole windows": (["continue", "{w}/m", "{w}/midi/tune1.mid", "--bars", "1"],
+                                        2, "ask for a multiple of 2, got 1"),
+    "too many arguments": (["reconstruct", "{w}/m", "{w}/midi/tune1.mid", "{w}/midi/tune2.mid"],
+                           2, "expected [CKPT] MIDI, got 3 arguments"),
+    "--model and a CKPT": (["interpolate", "--model", "{w}/m", "{w}/m", "{w}/midi/tune1.mid",
+                            "{w}/midi/tune2.mid"], 2, "with --model, give A.mid B.mid"),
+    "sample: two models": (["sample", "{w}/m", "--model", "tunes"], 2, "give the model once"),
+    "a label for an unconditioned model": (["sample", "{w}/m", "--label", "folk"], 2,
+                                           "model 'm' is not conditioned on labels"),
+    "--amount 2": (["variations", "{w}/m", "{w}/midi/tune1.mid", "--amount", "2"], 2,
+                   "argument --amount: must be between 0 and 1, got 2"),
+    "--steps 1": (["interpolate", "{w}/m", "{w}/midi/tune1.mid", "{w}/midi/tune2.mid",
+                   "--steps", "1"], 2, "argument --steps: must be >= 2, got 1"),
+    "--roles wrong": (["reconstruct", "{w}/m", "{w}/midi/tune1.mid", "--roles", "names:a"], 1,
+                      "roles: 1 tracks given, model 'm' makes 2"),
+    "a checkpoint that is not there": (["continue", "{w}/nothing", "{w}/midi/tune1.mid"], 1,
+                                       "checkpoint not found"),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_a_bad_input_is_one_line_and_writes_nothing(case, work, tmp_path):
+    argv, status, text = BAD[case]
+    out = run_cli(*[a.format(w=work) for a in argv], "--out", tmp_path / "out")
+    assert text.format(w=work) in one_line(out, status)
+    assert not (tmp_path / "out").exists()
