@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 
 import mido
-import numpy as np
 import pytest
 import torch
 from conftest import meter, midi_file, name, note, note_list, program, tick_notes, track
