@@ -243,8 +243,8 @@ class Model:
         g = _generator(seed)
         z = _walk(_move(mean, amount, g), m, amount, g)[0]  # (1, m, Z) -> (m, Z)
         windows = self.decode(z, temperature=temperature, seed=_seed(g), label=label)
-        end = fitted.roll[fitted.roll.n_steps - 1:]  # the tempo and meter in force at its end
-        cont = concatenate([w.replace(tempos=end.tempos, time_signatures=end.time_signatures)
+        tempo = fitted.roll.tempos[-1][1]
+        cont = concatenate([w.replace(tempos=[(0, tempo)], time_signatures=[(0, *fitted.meter)])
                             for w in windows])
         cont = _with_velocity(moved(cont, -fitted.shift), fitted.roll)
         return concatenate([fitted.roll, cont]) if whole else cont
@@ -258,11 +258,13 @@ class Model:
         ``roles``); when none matches, its tracks with notes are taken in file
         order (a warning says so). Pitched notes move by the whole octaves that
         keep most of them in the model's pitches; notes still outside are left
-        out (a warning counts them). The piece is cut at every ``bars``-th bar
-        line; the last window is padded with silence.
+        out (a warning counts them). A pickup bar gets silence before it so that
+        it ends on a bar line; the piece is cut at every ``bars``-th bar line and
+        the last window is padded with silence. See `midivae.fitting`.
 
         Raises `ModelError`, naming the piece, when its meter has bars of another
-        length than the model's, its grid differs, or it has no notes to use.
+        length than the model's (but for a shorter pickup and last bar), its grid
+        differs, or it has no notes to use.
         """
         return self._fit(piece, roles).windows
 

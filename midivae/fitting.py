@@ -1,16 +1,18 @@
 """Fitting a piece to a model's layout: your own MIDI in, as the model's windows.
 
 A piece (a `PianoRoll` or a MIDI file) fits a model's `RollLayout` when it is on
-the model's grid, its bars last as long as the model's, and its tracks are the
-model's tracks. `fit_piece` makes it so, or says in one line why it cannot:
+the model's grid, its bars last as long as the model's (a shorter pickup bar and
+a shorter last bar excepted), and its tracks are the model's tracks.
+`fit_piece` makes it so, or says in one line why it cannot:
 
 1. its tracks are mapped onto the model's by `midivae.roles.assign_roles`; when
    the model's own roles match none of them, its tracks with notes are taken in
    file order (a warning says so, and names any track left out);
 2. pitched notes move by the whole octaves that keep most of them within the
    model's pitches; notes still outside are left out (a warning counts them);
-3. the piece is cut at every ``bars``-th bar line into windows, the last one
-   padded with silence.
+3. a pickup bar gets silence before it, so that it ends on a bar line; the piece
+   is cut at every ``bars``-th bar line into windows, the last one padded with
+   silence.
 
 `Fitted` keeps what is needed to put the model's output back: the windows'
 spans, tempo and meter, and the octave move. numpy only.
@@ -43,23 +45,26 @@ class Fitted:
 
     name: str  # the file, or "the roll": what messages call it
     roll: PianoRoll  # the piece on the layout's tracks, in its own register, to its last bar line
-    inside: PianoRoll  # the same moved by ``shift``, without notes outside the layout's pitches
+    lead: int  # silent steps put before a pickup bar so that it ends on a bar line
+    inside: PianoRoll  # ``roll`` after the lead, moved by ``shift``, without notes outside
+    # the layout's pitches, in the layout's meter where a pickup bar had its own
     shift: int  # semitones ``inside`` was moved by (a multiple of 12)
-    spans: list[tuple[int, int]]  # (start, stop) steps of each window, at bar lines
+    spans: list[tuple[int, int]]  # (start, stop) steps of each window in ``inside``
     windows: list[PianoRoll]  # ``inside`` cut at ``spans``, each padded to a whole window
+    meter: tuple[int, int]  # the piece's last meter with bars as long as the layout's
 
     def last_window(self, bars: int, n_steps: int) -> PianoRoll:
-        """The piece's last ``bars`` bars of ``inside`` (padded before when it is shorter)."""
-        lines = bar_lines(self.roll)
+        """The last ``bars`` bars of ``inside`` (padded before when it is shorter)."""
+        lines = bar_lines(self.inside)
         start = int(lines[max(len(lines) - 1 - bars, 0)])
         return padded(self.inside[start:], n_steps, front=True)
 
     def join(self, decoded: Sequence[PianoRoll]) -> PianoRoll:
         """One decoded roll per window as the whole piece: each cut to its window's span,
-        with its tempo and meter, moved back into the piece's register."""
-        windows = [d[:b - a].replace(tempos=w.tempos, time_signatures=w.time_signatures)
-                   for d, w, (a, b) in zip(decoded, self.windows, self.spans)]
-        return moved(concatenate(windows), -self.shift)
+        then the lead cut off, with the piece's tempo and meter, in its register."""
+        whole = concatenate([d[:b - a] for d, (a, b) in zip(decoded, self.spans)])[self.lead:]
+        whole = whole.replace(tempos=self.roll.tempos, time_signatures=self.roll.time_signatures)
+        return moved(whole, -self.shift)
 
 
 def fit_piece(piece: Piece, layout: RollLayout, bars: int, roles: Roles, *,
@@ -81,23 +86,36 @@ def fit_piece(piece: Piece, layout: RollLayout, bars: int, roles: Roles, *,
         Take the tracks in file order when ``roles`` matches none of them.
 
     Raises `ModelError`, naming the piece, when its grid differs from the layout's,
-    its meter has bars of another length, or none of its notes can be used.
+    its bars differ in length from the layout's (a shorter pickup bar and a shorter
+    last bar excepted), or none of its notes can be used.
     """
     name, roll = _read(piece, layout)
-    _check_grid(name, roll, layout, model)
+    lead, meter = _check_grid(name, roll, layout, model)
     roll = _map_tracks(name, roll, layout, roles, model, fall_back)
-    lines = bar_lines(roll)
-    end = int(lines[-1])
+    end = int(bar_lines(roll)[-1])
     roll = padded(roll[:end], end)  # to its last bar line: a silent partial bar goes
     shift = _octave_shift(roll, layout)
-    inside = _inside(name, roll.transpose(shift), layout, model)
+    inside = _inside(name, _after_lead(roll, lead, layout).transpose(shift), layout, model)
+    lines = bar_lines(inside)
     cuts = lines[::bars].tolist()
-    cuts += [end] if cuts[-1] < end else []
+    cuts += [inside.n_steps] if cuts[-1] < inside.n_steps else []
     spans = list(zip(cuts[:-1], cuts[1:]))
     n_steps = bars * layout.steps_per_bar
     assert all(b - a <= n_steps for a, b in spans), spans  # bars can only be shorter
-    return Fitted(name, roll, inside, shift, spans, [padded(inside[a:b], n_steps)
-                                                     for a, b in spans])
+    return Fitted(name, roll, lead, inside, shift, spans,
+                  [padded(inside[a:b], n_steps) for a, b in spans], meter)
+
+
+def _after_lead(roll: PianoRoll, lead: int, layout: RollLayout) -> PianoRoll:
+    """The roll after ``lead`` silent steps, its pickup bar in the layout's meter, so that
+    the pickup ends on the layout's first bar line."""
+    if not lead:
+        return roll
+    meters = [(0, *layout.time_signature)] + roll.time_signatures[1:]
+    silence = PianoRoll.empty(roll.n_tracks, lead, velocity=roll.velocity is not None,
+                              steps_per_beat=roll.steps_per_beat, tempos=roll.tempos[:1],
+                              time_signatures=meters[:1], tracks=roll.tracks)
+    return concatenate([silence, roll.replace(time_signatures=meters)])
 
 
 def _read(piece: Piece, layout: RollLayout) -> tuple[str, PianoRoll]:
@@ -108,19 +126,38 @@ def _read(piece: Piece, layout: RollLayout) -> tuple[str, PianoRoll]:
     raise TypeError(f"a piece is a PianoRoll or a MIDI file path, got {type(piece).__name__}")
 
 
-def _check_grid(name: str, roll: PianoRoll, layout: RollLayout, model: str) -> None:
+def _check_grid(name: str, roll: PianoRoll, layout: RollLayout,
+                model: str) -> tuple[int, tuple[int, int]]:
+    """The piece's grid and meters against the layout's; returns (the lead a pickup bar
+    needs, the piece's last meter with the layout's bar length).
+
+    Every meter must have bars as long as the layout's, except a pickup (a first
+    meter that lasts one shorter bar) and a shorter last bar.
+    """
     if roll.steps_per_beat != layout.steps_per_beat:
         raise ModelError(f"{name}: {roll.steps_per_beat} steps per beat, {model} uses "
                          f"{layout.steps_per_beat}; quantize it with "
                          f"steps_per_beat={layout.steps_per_beat}")
-    used = [(n, d) for s, n, d in roll.time_signatures if s < max(roll.n_steps, 1)]
-    other = sorted({f"{n}/{d}" for n, d in used
-                    if Fraction(n * 4 * layout.steps_per_beat, d) != layout.steps_per_bar})
+    bar = layout.steps_per_bar
+    sigs = [e for e in roll.time_signatures if e[0] < max(roll.n_steps, 1)]
+    stops = [e[0] for e in sigs[1:]] + [max(roll.n_steps, 1)]
+    lead, other, fits = 0, [], [layout.time_signature]
+    for i, ((start, num, den), stop) in enumerate(zip(sigs, stops)):
+        length = Fraction(num * 4 * roll.steps_per_beat, den)
+        if length == bar:
+            fits.append((num, den))
+        elif length < bar and stop - start <= length and 0 < i == len(sigs) - 1:
+            pass  # a shorter last bar
+        elif length < bar and stop - start <= length and i == 0 < len(sigs) - 1:
+            lead = bar - (stop - start)  # a pickup bar
+        else:
+            other.append(f"{num}/{den}")
     if other:
         num, den = layout.time_signature
-        raise ModelError(f"{name} is in {', '.join(other)}, but {model} makes {num}/{den}: "
-                         f"its bars would not line up with the model's "
-                         f"({layout.steps_per_bar} steps)")
+        raise ModelError(f"{name} is in {', '.join(sorted(set(other)))}, but {model} makes "
+                         f"{num}/{den}: its bars would not line up with the model's "
+                         f"({bar} steps)")
+    return lead, fits[-1]
 
 
 def _map_tracks(name: str, roll: PianoRoll, layout: RollLayout, roles: Roles, model: str,

@@ -205,6 +205,32 @@ def test_fit_refuses_another_meter_naming_the_file_and_both_meters(model, tmp_pa
     assert len(model.fit(cut)) == 4
 
 
+def test_a_pickup_bar_ends_on_the_models_first_bar_line_and_a_short_last_bar_is_kept(
+        model, tmp_path):
+    path = tmp_path / "pickup.mid"
+    events = [name("melody"), meter(0, 1, 4), meter(BEAT, 4, 4), meter(9 * BEAT, 2, 4),
+              note(0, BEAT, 67)]  # a one-beat pickup, two bars of 4/4, a 2/4 last bar
+    events += [note(BEAT + t * BEAT, 2 * BEAT + t * BEAT, 60 + t % 5) for t in range(10)]
+    midi_file(track(*events)).save(path)
+    song = midivae.quantize(path)
+    assert song.time_signatures == [(0, 1, 4), (4, 4, 4), (36, 2, 4)] and song.n_steps == 44
+    first, second = model.fit(path)
+    notes = [(0, 67, 12, 16, 64)] + [(0, 60 + t % 5, 16 + 4 * t, 20 + 4 * t, 64)
+                                     for t in range(10)]  # after 12 steps of silence
+    assert note_list(first) == sorted(notes[:5]) and first.n_steps == 32
+    assert note_list(second) == sorted((k, p, s - 32, e - 32, v) for k, p, s, e, v in notes[5:])
+    assert second.n_steps == 32 and not second.sustain[:, 24:].any()  # 4/4, 2/4, then padding
+    back = model.reconstruct(path)
+    assert back.n_steps == 44 and back.time_signatures == song.time_signatures
+    whole = model.continuation(path, bars=2, whole=True)
+    assert whole.n_steps == 44 + 32 and whole.time_signatures[-1] == (44, 4, 4)
+    mid = tmp_path / "three.mid"
+    midi_file(track(meter(0, 4, 4), meter(4 * BEAT, 3, 4), meter(7 * BEAT, 4, 4),
+                    note(0, BEAT, 60), end=11 * BEAT)).save(mid)  # 3/4 mid-piece
+    with pytest.raises(ModelError, match=r"three\.mid is in 3/4, but model 'm' makes 4/4"):
+        model.fit(mid)
+
+
 def test_fit_refuses_another_grid_and_a_piece_without_notes(model, tmp_path):
     roll = midivae.quantize(tune(tmp_path / "a.mid", 1), steps_per_beat=2)
     with pytest.raises(ModelError, match="the roll: 2 steps per beat, model 'm' uses 4"):
