@@ -139,8 +139,9 @@ def _check_grid(name: str, roll: PianoRoll, layout: RollLayout,
                          f"{layout.steps_per_beat}; quantize it with "
                          f"steps_per_beat={layout.steps_per_beat}")
     bar = layout.steps_per_bar
-    sigs = [e for e in roll.time_signatures if e[0] < max(roll.n_steps, 1)]
-    stops = [e[0] for e in sigs[1:]] + [max(roll.n_steps, 1)]
+    end = max(int(bar_lines(roll)[-1]), 1)  # a silent partial bar at the end is no bar
+    sigs = [e for e in roll.time_signatures if e[0] < end]
+    stops = [e[0] for e in sigs[1:]] + [end]
     lead, other, fits = 0, [], [layout.time_signature]
     for i, ((start, num, den), stop) in enumerate(zip(sigs, stops)):
         length = Fraction(num * 4 * roll.steps_per_beat, den)

@@ -231,6 +231,20 @@ def test_a_pickup_bar_ends_on_the_models_first_bar_line_and_a_short_last_bar_is_
         model.fit(mid)
 
 
+def test_a_real_chorale_with_a_pickup_and_a_short_last_bar_fits(model, tmp_path):
+    """bwv66.6 from the music21 corpus: a one-beat pickup, 4/4, a three-beat last bar."""
+    import music21
+    from midivae.score import from_music21
+    roll, _ = from_music21(music21.corpus.parse("bach/bwv66.6"), 4)
+    roll.to_midi(tmp_path / "bwv66.6.mid")
+    song = midivae.quantize(tmp_path / "bwv66.6.mid")
+    assert song.time_signatures == [(0, 1, 4), (4, 4, 4), (132, 3, 4)]
+    with pytest.warns(UserWarning, match="left out .*: Soprano, Alto, Tenor"):  # Bass: bass
+        assert len(model.fit(song)) == 5  # 12 + 144 steps
+        back = model.reconstruct(song)
+    assert back.n_steps == 144 and back.time_signatures == song.time_signatures
+
+
 def test_fit_refuses_another_grid_and_a_piece_without_notes(model, tmp_path):
     roll = midivae.quantize(tune(tmp_path / "a.mid", 1), steps_per_beat=2)
     with pytest.raises(ModelError, match="the roll: 2 steps per beat, model 'm' uses 4"):
