@@ -218,3 +218,20 @@ def test_a_bad_input_is_one_line_and_writes_nothing(case, work, tmp_path):
     out = run_cli(*[a.format(w=work) for a in argv], "--out", tmp_path / "out")
     assert text.format(w=work) in one_line(out, status)
     assert not (tmp_path / "out").exists()
+
+
+def test_export_writes_a_smaller_model_that_makes_the_same_music(work, tmp_path):
+    run = work / "m"
+    out = run_cli("export", run, tmp_path / "shared", "--about", "tiny tunes")
+    assert out.returncode == 0, out.stderr
+    assert f"wrote {tmp_path / 'shared.safetensors'}" in out.stdout
+    assert (tmp_path / "shared.safetensors").stat().st_size < \
+        (run / "model.safetensors").stat().st_size / 2
+    again = run_cli("export", run, tmp_path / "shared")
+    assert "shared.safetensors" in one_line(again, 1)
+    out = run_cli("export", run, tmp_path / "exact", "--float32")
+    assert out.returncode == 0, out.stderr
+    import midivae
+    a, b = midivae.load(run), midivae.load(tmp_path / "exact.safetensors")
+    with pytest.warns(UserWarning):  # two training steps make dense clips, and say so
+        assert a.sample(2, temperature=0, seed=1) == b.sample(2, temperature=0, seed=1)

@@ -271,6 +271,18 @@ def _add_generation_commands(sub) -> None:
                        "$MIDIVAE_MODELS), with what each makes.")
     m.set_defaults(func=g._cmd_models)
 
+    x = sub.add_parser("export", help="a trained model without its training state, to share",
+                       description="Write the model of CKPT (a run folder or checkpoint) to "
+                       "OUT.safetensors + OUT.json without the optimiser's state, its weights "
+                       "as float16: a quarter of the size. The models shipped in "
+                       "midivae/pretrained are made this way (scripts/ship-models.sh).")
+    x.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
+    x.add_argument("out", help="the new checkpoint, e.g. my-model (my-model.safetensors)")
+    x.add_argument("--about", default="", help="one line: what the model makes")
+    x.add_argument("--float32", action="store_true", help="keep the weights as float32")
+    x.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    x.set_defaults(func=g._cmd_export)
+
 
 def _os_error_line(err: OSError) -> str:
     """``<path>: <reason>`` (midivae's writers name the user's file, never a temporary one)."""

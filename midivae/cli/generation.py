@@ -192,3 +192,15 @@ def _cmd_models(args) -> int:
               f"{m.bars} bars of {m.meter[0]}/{m.meter[1]}"
               + (f"; labels {', '.join(m.labels)}" if m.labels else ""))
     return 0
+
+
+def _cmd_export(args) -> int:
+    from midivae.checkpoint import checkpoint_paths, export_checkpoint
+
+    for path in checkpoint_paths(args.out):
+        _output_file(path, force=args.force, create=True)
+    weights = export_checkpoint(args.checkpoint, args.out, half=not args.float32,
+                                about=args.about)
+    print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and "
+          f"{weights.with_suffix('.json')}")
+    return 0
