@@ -25,13 +25,15 @@ def all_binary(n: int) -> torch.Tensor:
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)))
 
 
-def tiny_decoder(decoder: str, output: str, seed: int = 0, n_tracks: int = 1, n_steps: int = 2):
+def tiny_decoder(decoder: str, output: str, seed: int = 0, n_tracks: int = 1, n_steps: int = 2,
+                 **sizes):
     """A decoder over T = 2 steps of P = 2 pitches (one bar per step when hierarchical),
     with weights made large enough that its conditionals are far from 1/2."""
     torch.manual_seed(seed)
-    cfg = ModelConfig(n_steps=n_steps, n_tracks=n_tracks, n_pitches=2, steps_per_bar=1,
-                      decoder=decoder, output=output, latent=3, encoder_hidden=8,
-                      decoder_hidden=8, conductor_hidden=8, bar_embedding=4, output_hidden=6)
+    cfg = ModelConfig(**{**dict(n_steps=n_steps, n_tracks=n_tracks, n_pitches=2, steps_per_bar=1,
+                                decoder=decoder, output=output, latent=3, encoder_hidden=8,
+                                decoder_hidden=8, conductor_hidden=8, bar_embedding=4,
+                                output_hidden=6), **sizes})
     model = VAE(cfg)
     with torch.no_grad():
         for name, p in model.decoder.named_parameters():
@@ -272,3 +274,28 @@ def test_input_dropout_outside_zero_to_one_is_refused():
     for bad in (-0.1, 1.0, 2.0):
         with pytest.raises(ValueError, match="input_dropout must be in"):
             TrainConfig(input_dropout=bad)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("decoder", ["recurrent", "hierarchical"])
+def test_the_place_in_the_bar_reaches_the_decoder_alike_teacher_forced_and_step_by_step(
+        decoder, layers):
+    """With place_input, step t also reads t mod steps_per_bar: the one-pass teacher-forced
+    logits equal those of the step-by-step loop fed the same true steps, and they change
+    when the places' weights are taken away."""
+    model = tiny_decoder(decoder, "independent", n_steps=8, steps_per_bar=4, place_input=True,
+                         decoder_layers=layers)
+    z = torch.randn(3, 3)
+    x = (torch.rand(3, 8, 4) < 0.5).float()
+    one_pass = model.logits(x, z)
+    g = torch.Generator().manual_seed(0)
+    looped = model.logits(x, z, sampling_prob=1e-30, generator=g)  # every input the true one
+    assert torch.allclose(one_pass, looped, atol=1e-5)
+    plain = tiny_decoder(decoder, "independent", n_steps=8, steps_per_bar=4,
+                         decoder_layers=layers)
+    assert sum(p.numel() for p in model.parameters()) - sum(
+        p.numel() for p in plain.parameters()) == 4 * (4 * 8)  # 4 places x 4H gates, layer 0
+    lstm = (model.rnn if decoder == "recurrent" else model.bar).lstm
+    with torch.no_grad():
+        lstm.weight_ih_l0[:, -4:] = 0.0  # the places' columns: now every place reads alike
+    assert not torch.allclose(model.logits(x, z), one_pass, atol=1e-3)

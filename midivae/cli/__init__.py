@@ -128,6 +128,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--input-dropout", type=probability_below_one,
                    help="probability that a recurrent decoder's input step is silenced in "
                    "training (word dropout: makes it use z; default: the preset's)")
+    t.add_argument("--place-input", action="store_true",
+                   help="feed a recurrent or hierarchical decoder each step's place in the bar "
+                   "(where the beats are)")
     t.add_argument("--latent", type=positive_int, help="latent size (default: the preset's)")
     t.add_argument("--output", choices=("made", "independent", "categorical"),
                    help="the decoder's output over a step: made (ordered Bernoulli cells, "

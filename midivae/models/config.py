@@ -41,6 +41,7 @@ class ModelConfig:
     conductor_hidden: int = 256  # hierarchical only: conductor LSTM units
     conductor_layers: int = 1  # hierarchical only: stacked conductor layers
     bar_embedding: int = 128  # hierarchical only: size of each bar's embedding
+    place_input: bool = False  # recurrent, hierarchical: feed each step its place in the bar
     # -- the output over each step's cells ----------------------------------
     # "made": ordered Bernoulli conditionals within a step (RNN-NADE); "independent";
     # or "categorical": one of {rest, hold, onset of p} per track, for monophonic tracks
@@ -57,6 +58,8 @@ class ModelConfig:
                 raise TypeError(f"ModelConfig.{f.name} must be an int, got {value!r}")
             if f.type == "str" and not isinstance(value, str):
                 raise TypeError(f"ModelConfig.{f.name} must be a str, got {value!r}")
+            if f.type == "bool" and not isinstance(value, bool):
+                raise TypeError(f"ModelConfig.{f.name} must be True or False, got {value!r}")
         for name in ("n_steps", "n_tracks", "n_pitches", "steps_per_bar", "latent",
                      "encoder_hidden", "encoder_layers", "decoder_hidden", "conductor_hidden",
                      "conductor_layers", "bar_embedding", "label_dim", "output_hidden"):

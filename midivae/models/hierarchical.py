@@ -42,7 +42,8 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
                                  batch_first=True)
         self.embed = nn.Linear(cfg.conductor_hidden, cfg.bar_embedding)
         self.bar = StepLSTM(build_output(cfg), cfg.cells, cfg.bar_embedding,
-                            cfg.decoder_hidden, cfg.decoder_layers)
+                            cfg.decoder_hidden, cfg.decoder_layers,
+                            cfg.steps_per_bar if cfg.place_input else 0)
 
     def bar_embeddings(self, z: torch.Tensor) -> torch.Tensor:
         """One embedding per bar: (B, Zc) -> (B, n_bars, E)."""

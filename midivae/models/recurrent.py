@@ -14,6 +14,7 @@ decoder reuses it for each bar.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from midivae.models.config import ModelConfig
@@ -49,13 +50,19 @@ class StepLSTM(nn.Module):
         C, size of the conditioning vector.
     hidden, layers : int
         LSTM units and stacked layers.
+    period : int
+        When > 0, each step's input also holds a one-hot of the step's place in
+        the bar, t mod ``period`` (the steps per bar): the decoder then knows
+        where the beats are instead of counting steps.
     """
 
-    def __init__(self, head: nn.Module, cells: int, cond_dim: int, hidden: int, layers: int):
+    def __init__(self, head: nn.Module, cells: int, cond_dim: int, hidden: int, layers: int,
+                 period: int = 0):
         super().__init__()
-        self.hidden, self.layers, self.cells = hidden, layers, cells
+        self.hidden, self.layers, self.cells, self.period = hidden, layers, cells, period
         self.init = nn.Linear(cond_dim, 2 * layers * hidden)
-        self.lstm = nn.LSTM(cells + cond_dim, hidden, num_layers=layers, batch_first=True)
+        self.lstm = nn.LSTM(cells + cond_dim + period, hidden, num_layers=layers,
+                            batch_first=True)
         self.out = nn.Linear(hidden, head.context_size)
         self.head = head
 
@@ -74,31 +81,43 @@ class StepLSTM(nn.Module):
         if input_dropout > 0:
             keep = torch.rand(n, s, 1, generator=generator, device=x.device) >= input_dropout
             prev = prev * keep
-        inputs = torch.cat([prev, c[:, None].expand(n, s, -1)], dim=-1)  # (N, S, D + C)
+        inputs = [prev, c[:, None].expand(n, s, -1)]
+        if self.period:
+            place = torch.arange(s, device=x.device) % self.period  # (S,)
+            inputs.append(F.one_hot(place, self.period).to(x.dtype).expand(n, s, -1))
+        inputs = torch.cat(inputs, dim=-1)  # (N, S, D + C [+ period])
         out, _ = self.lstm(inputs, initial_state(self.init, c, self.layers, self.hidden))
         return self.head.logits(self.out(out), x)  # (N, S, H) -> (N, S, context) -> (N, S, L)
 
     def _stepper(self, c: torch.Tensor):
         """One LSTM step as a function, and the state it starts from (the LSTM's, from c).
 
-        ``step(prev (N, D), state) -> (output (N, H), state)`` reads the input
-        [prev, c]. With one layer it writes out the LSTM's equations (torch's
-        gate order i, f, g, o) with c's share of the input projection computed
-        once: a one-step `nn.LSTM` call costs ~5x more at batch 1.
+        ``step(prev (N, D), state, t) -> (output (N, H), state)`` reads the
+        input [prev, c] (and step t's place in the bar when ``period``). With
+        one layer it writes out the LSTM's equations (torch's gate order i, f,
+        g, o) with c's share of the input projection computed once: a one-step
+        `nn.LSTM` call costs ~5x more at batch 1.
         """
         state = initial_state(self.init, c, self.layers, self.hidden)
+        n, p = c.shape[0], self.period
         if self.layers > 1:
-            def step(prev, state):
-                out, state = self.lstm(torch.cat([prev, c], dim=-1)[:, None], state)
+            def step(prev, state, t):
+                inputs = [prev, c]
+                if p:
+                    inputs.append(F.one_hot(torch.full((n,), t % p, device=c.device), p)
+                                  .to(c.dtype))
+                out, state = self.lstm(torch.cat(inputs, dim=-1)[:, None], state)
                 return out[:, 0], state  # (N, 1, H) -> (N, H)
             return step, state
-        lstm, d = self.lstm, self.cells
-        w_prev, w_c = lstm.weight_ih_l0[:, :d], lstm.weight_ih_l0[:, d:]  # (4H, D), (4H, C)
+        lstm, d, cd = self.lstm, self.cells, c.shape[1]
+        w_prev, w_c = lstm.weight_ih_l0[:, :d], lstm.weight_ih_l0[:, d:d + cd]  # (4H, D), (4H, C)
+        w_place = lstm.weight_ih_l0[:, d + cd:].T  # (period, 4H): a place's column
         base = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, c, w_c.T)  # (N, 4H)
 
-        def step(prev, state):
+        def step(prev, state, t):
             h, cell = state  # (N, H) each
-            gates = torch.addmm(torch.addmm(base, prev, w_prev.T), h, lstm.weight_hh_l0.T)
+            start = base + w_place[t % p] if p else base
+            gates = torch.addmm(torch.addmm(start, prev, w_prev.T), h, lstm.weight_hh_l0.T)
             i, f, g, o = gates.chunk(4, dim=-1)  # (N, H) each
             cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(cell)
@@ -128,7 +147,7 @@ class StepLSTM(nn.Module):
         prev = c.new_zeros(n, d) if first is None else first
         logits, cells = [], c.new_empty(n, n_steps, d)
         for t in range(n_steps):
-            out, state = step(prev, state)  # (N, H)
+            out, state = step(prev, state, t)  # (N, H)
             context = self.out(out)  # (N, context)
             draw = self.head.sample(context.detach(), temperature, generator, prev)
             if x is not None:
@@ -149,7 +168,8 @@ class RecurrentDecoder(Decoder, name="recurrent"):
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.rnn = StepLSTM(build_output(cfg), cfg.cells, cfg.latent + cfg.condition_dim,
-                            cfg.decoder_hidden, cfg.decoder_layers)
+                            cfg.decoder_hidden, cfg.decoder_layers,
+                            cfg.steps_per_bar if cfg.place_input else 0)
 
     @property
     def head(self):
