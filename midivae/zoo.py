@@ -6,7 +6,8 @@ settings, as `midivae.checkpoint.export_checkpoint` writes them) and
 ``models.json`` in the same folder, picks the default model and may give each
 model its one line::
 
-    {"models": [{"name": "chorale", "about": "four-voice chorales", "default": true}]}
+    {"models": [{"name": "chorale", "about": "four-voice chorales", "default": true,
+                 "temperature": 0.8}]}
 
 Without an index a model's line is its checkpoint's ``extra["about"]`` and the
 default is the first model by name. ``$MIDIVAE_MODELS`` (a folder, or several
@@ -45,6 +46,7 @@ class ShippedModel:
     bars: int  # bars per window
     meter: tuple[int, int]  # time signature of its windows
     labels: tuple[str, ...]  # the labels it is conditioned on (none: unconditioned)
+    temperature: float = 1.0  # the sampling temperature its card recommends (the demo's)
 
 
 def model_folders(folders: Folders = None) -> list[Path]:
@@ -118,13 +120,14 @@ def _describe(weights: Path, entry: dict) -> ShippedModel | None:
         meter = tuple(layout.get("time_signature", (4, 4)))
         labels = tuple(layout.get("labels", ()))
         about = str(entry.get("about") or record.get("extra", {}).get("about", ""))
+        temperature = float(entry.get("temperature", 1.0))
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
         warnings.warn(f"{weights}: left out of the shipped models, its settings "
                       f"{settings.name} cannot be read ({err})", stacklevel=3)
         return None
     return ShippedModel(weights.stem, weights, about.splitlines()[0] if about else "",
                         bool(entry.get("default", False)), weights.stat().st_size, tracks,
-                        bars, meter, labels)
+                        bars, meter, labels, temperature)
 
 
 def _with_default(m: ShippedModel, default: bool = True) -> ShippedModel:

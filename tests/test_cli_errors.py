@@ -141,8 +141,7 @@ BAD = {
     "prepare --roles unknown": ["prepare", "{w}/midi", "--out", "{w}/p", "--roles", "banana"],
     "prepare --meter 4": ["prepare", "{w}/midi", "--out", "{w}/p", "--meter", "4"],
     # demo
-    "demo --chorale wrong": ["demo", "--out", "{w}/demo", "--chorale", "bach/nope"],
-    "demo --steps-per-beat 0": ["demo", "--out", "{w}/demo", "--steps-per-beat", "0"],
+    "demo --seed -1": ["demo", "--out", "{w}/demo", "--seed", "-1"],
     "demo --out a file": ["demo", "--out", "{w}/in.mid"],
     # the command itself
     "no command": [],

@@ -108,12 +108,33 @@ def test_sample_and_models_use_the_shipped_models(work, shipped, tmp_path):
     assert "unknown model 'nope'" in one_line(out, 1) and "(tunes)" in out.stderr
 
 
+def test_demo_composes_with_every_shipped_model_and_leaves_other_files_alone(
+        work, shipped, tmp_path):
+    import pretty_midi
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "mine.mid").write_bytes(b"a user's file")
+    for _ in range(2):  # a second run rewrites the demo's own files
+        out = run_cli("demo", "--out", out_dir)
+        assert out.returncode == 0, out.stderr
+    written = wrote(out)
+    assert [Path(p).name for p in written] == [
+        "demo_tunes_1.mid", "demo_tunes_1.png", "demo_tunes_2.mid", "demo_tunes_2.png",
+        "demo_tunes_path.mid"]
+    path = pretty_midi.PrettyMIDI(str(out_dir / "demo_tunes_path.mid"))
+    assert path.get_end_time() == pytest.approx(5 * 2 * 2.0)  # 5 points of 2 bars at 120 qpm
+    assert (out_dir / "mine.mid").read_bytes() == b"a user's file"
+    assert "composed in" in out.stdout
+
+
 def test_with_no_shipped_model_sample_says_so_and_models_lists_none(tmp_path, monkeypatch):
     monkeypatch.setenv("MIDIVAE_MODELS", str(tmp_path / "none"))
     out = run_cli("sample", "--out", tmp_path / "clips")
     assert one_line(out, 1).startswith("midivae: error: no shipped model is installed "
                                        f"(looked in {tmp_path / 'none'})")
     assert not (tmp_path / "clips").exists()
+    out = run_cli("demo", "--out", tmp_path / "demo")
+    assert one_line(out, 1).startswith("midivae: error: no shipped model is installed")
     out = run_cli("models")
     assert out.returncode == 0
     assert out.stdout == f"no shipped models are installed (looked in {tmp_path / 'none'})\n"

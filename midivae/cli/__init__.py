@@ -24,12 +24,13 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="midivae", description="Make music with variational autoencoders over MIDI piano rolls.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", help="run the demo on the embedded music21 corpus")
+    d = sub.add_parser("demo", help="compose with the shipped models",
+                       description="Sample clips from every shipped model, with piano-roll "
+                       "pictures, and an interpolation between two clips of the default model; "
+                       "print where each file is. Rewrites only its own files (demo_*) in OUT.")
     d.add_argument("--out", default="out", help="folder for the files the demo writes")
-    d.add_argument("--chorale", default="bach/bwv66.6", help="music21 corpus work to use")
-    d.add_argument("--steps-per-beat", type=positive_int, default=4,
-                   help="grid steps per quarter note")
-    d.set_defaults(func=c._cmd_demo)
+    d.add_argument("--seed", type=non_negative_int, default=0, help="another seed, other music")
+    d.set_defaults(func=g._cmd_demo)
 
     q = sub.add_parser("quantize", help="quantize a MIDI file to a piano roll and render it back")
     q.add_argument("midi", help="input MIDI file")

@@ -10,8 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from midivae.cli.checks import (Failure, _check_device, _input_file, _output_file,
-                                _output_folder, _same_file, _writable_folder)
+from midivae.cli.checks import (Failure, _check_device, _input_file, _output_file, _same_file,
+                                _writable_folder)
 
 
 def _cmd_quantize(args) -> int:
@@ -295,31 +295,6 @@ def _cmd_play(args) -> int:
         print(f"midivae play: {w.message}", file=sys.stderr)
     print(f"wrote {out} ({backend})")
     return 0
-
-
-def _cmd_demo(args) -> int:
-    import music21
-
-    from midivae.quantize import quantize
-    from midivae.render import render
-    from midivae.score import from_music21
-
-    _output_folder(args.out)
-    try:
-        score = music21.corpus.parse(args.chorale)  # the embedded default data: no download
-    except music21.exceptions21.Music21Exception:
-        raise Failure(f"argument --chorale: {args.chorale!r} is not a work in the music21 "
-                       "corpus (e.g. bach/bwv66.6)", 2) from None
-    path = os.path.join(args.out, args.chorale.replace("/", "_") + ".mid")
-    _output_file(path, force=True, create=True)  # the demo's own file: rewritten each run
-    roll, _ = from_music21(score, args.steps_per_beat)  # bar lines from the score's measures
-    print(f"quantized {args.chorale} from the music21 corpus:\n  {roll}")
-    print(f"  bars start at steps {roll.bar_starts()[:8].tolist()} ...")
-    os.makedirs(args.out, exist_ok=True)
-    render(roll, path)
-    again = quantize(path, steps_per_beat=args.steps_per_beat)
-    print(f"rendered to {path}; re-quantized roll identical: {again == roll}")
-    return 0 if again == roll else 1
 
 
 def _summary(prepared, max_listed: int = 50) -> str:

@@ -204,3 +204,52 @@ def _cmd_export(args) -> int:
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and "
           f"{weights.with_suffix('.json')}")
     return 0
+
+
+DEMO_CLIPS = 2  # clips sampled from each shipped model
+DEMO_PATH = 5  # points on the demo's interpolation
+
+
+def _cmd_demo(args) -> int:
+    """Compose with every shipped model: clips, their piano-roll pictures, and a path in
+    latent space between two clips of the default model. The demo's own files (demo_*)
+    are rewritten on each run; nothing else in OUT is touched."""
+    import time
+
+    from midivae.api import load
+    from midivae.roll import concatenate
+    from midivae.zoo import find_model, shipped_models
+
+    started = time.monotonic()
+    _output_folder(args.out)
+    with _warnings_said("demo"):
+        models = shipped_models()
+    if not models:
+        find_model()  # the one-line error: no shipped model is installed (looked in ...)
+    default = next(m for m in models if m.default)
+    args.png, args.musicxml, args.qpm = True, False, None
+    plan = [(m, [f"demo_{m.name}_{i + 1}" for i in range(DEMO_CLIPS)]) for m in models]
+    path_stems = [f"demo_{default.name}_path"]
+    for stem in [s for _, stems in plan for s in stems] + path_stems:
+        for path in _paths(args, stem):
+            _output_file(path, force=True, create=True)  # the demo's own names only
+    for m, stems in plan:
+        model = load(m.name)
+        print(f"{m.name}: {m.about or 'a shipped model'}")
+        temperature = m.temperature
+        with _warnings_said("demo"):
+            clips = model.sample(len(stems), temperature=temperature, seed=args.seed,
+                                 label=model.labels[0] if model.labels else None)
+        for stem, clip in zip(stems, clips):
+            _write(args, stem, clip, f"temperature {temperature:g}")
+        if m.name == default.name:
+            with _warnings_said("demo"):
+                points = model.interpolate(clips[0], clips[1], DEMO_PATH,
+                                           label=model.labels[0] if model.labels else None)
+            args.png = False
+            _write(args, path_stems[0], concatenate(points),
+                   f"from {stems[0]} to {stems[1]} in {DEMO_PATH} points")
+            args.png = True
+    print(f"composed in {time.monotonic() - started:.1f} s; open the .mid files in a DAW, "
+          "or `midivae play FILE.mid` to hear one")
+    return 0
