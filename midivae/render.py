@@ -26,11 +26,11 @@ TICKS_PER_BEAT = 480  # the resolution written, rounded to a multiple of steps_p
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != 9)
 
 
-def to_midi_file(roll: PianoRoll, restate_meter: bool = True) -> mido.MidiFile:
+def to_midi_file(roll: PianoRoll) -> mido.MidiFile:
     """The roll as a type-1 `mido.MidiFile` (see module docstring).
 
-    ``restate_meter`` writes the meter in force again at the roll's last step,
-    so that readers which drop end_of_track (pretty_midi) keep trailing silence.
+    Every track's end_of_track lies at the roll's last step: the clip length a
+    DAW shows, trailing silence included. No other event marks it.
     """
     spb = roll.steps_per_beat
     tps = max(1, TICKS_PER_BEAT // spb)  # ticks per step
@@ -40,11 +40,6 @@ def to_midi_file(roll: PianoRoll, restate_meter: bool = True) -> mido.MidiFile:
     conductor = [(s * tps, mido.MetaMessage("set_tempo", tempo=_mpqn(q))) for s, q in roll.tempos]
     conductor += [(s * tps, mido.MetaMessage("time_signature", numerator=n, denominator=d))
                   for s, n, d in roll.time_signatures]
-    if restate_meter and roll.n_steps > max(s for s, _, _ in roll.time_signatures):
-        # The meter in force, restated at the end: a no-op in MIDI, but it keeps
-        # trailing silence through readers that drop end_of_track (pretty_midi).
-        _, n, d = roll.time_signatures[-1]
-        conductor.append((end, mido.MetaMessage("time_signature", numerator=n, denominator=d)))
     mf = mido.MidiFile(type=1, ticks_per_beat=spb * tps)
     mf.tracks.append(_track(conductor, max(end, max(t for t, _ in conductor))))
     notes = roll.notes()
@@ -83,7 +78,12 @@ def render(roll: PianoRoll, path: str | os.PathLike | None = None) -> mido.MidiF
 
 
 def to_pretty_midi(roll: PianoRoll):
-    """The rendered roll as pretty_midi reads it (a `pretty_midi.PrettyMIDI`)."""
+    """The rendered roll as pretty_midi reads it (a `pretty_midi.PrettyMIDI`).
+
+    pretty_midi keeps no end_of_track, so its ``get_end_time`` (and a file it
+    writes) would stop at the last event: the meter in force is restated at the
+    roll's end in ``time_signature_changes``, a no-op that keeps the clip length.
+    """
     import pretty_midi
 
     buf = io.BytesIO()
@@ -91,7 +91,13 @@ def to_pretty_midi(roll: PianoRoll):
     buf.seek(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # pretty_midi's tick-scale notes
-        return pretty_midi.PrettyMIDI(buf)
+        pm = pretty_midi.PrettyMIDI(buf)
+    if roll.n_steps > roll.time_signatures[-1][0]:
+        _, n, d = roll.time_signatures[-1]
+        tps = max(1, TICKS_PER_BEAT // roll.steps_per_beat)
+        pm.time_signature_changes.append(
+            pretty_midi.TimeSignature(n, d, pm.tick_to_time(roll.n_steps * tps)))
+    return pm
 
 
 def write_musicxml(roll: PianoRoll, path: str | os.PathLike) -> None:
@@ -99,7 +105,7 @@ def write_musicxml(roll: PianoRoll, path: str | os.PathLike) -> None:
     import music21
 
     buf = io.BytesIO()
-    to_midi_file(roll, restate_meter=False).save(file=buf)
+    to_midi_file(roll).save(file=buf)
     score = music21.converter.parseData(buf.getvalue(), format="midi")
     replace_atomically(path, lambda tmp: score.write("musicxml", fp=str(tmp)))
 

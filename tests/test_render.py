@@ -324,6 +324,39 @@ def test_render_read_by_music21(band, tmp_path):
     assert sigs == [(0, "3/4"), (3, "2/4"), (6, "6/8")]
 
 
+def test_clip_length_is_the_end_of_track_and_nothing_else(band, tmp_path):
+    """A DAW's clip length: every track ends at the roll's last step, trailing silence kept,
+    and no meta event is repeated to mark it."""
+    quiet = make_roll([tuple(int(x) for x in n) for n in band.notes()], 40, 3,
+                      tempos=band.tempos, time_signatures=band.time_signatures,
+                      tracks=band.tracks)
+    assert quiet.notes()["end"].max() == 24  # 16 steps of trailing silence
+    path = tmp_path / "clip.mid"
+    render(quiet, path)
+    mf = mido.MidiFile(path)
+    tps = mf.ticks_per_beat // 4
+    for trk in mf.tracks:
+        assert trk[-1].type == "end_of_track"
+        assert sum(m.time for m in trk) == 40 * tps
+    sigs = [(t // tps, m.numerator, m.denominator) for t, _, m in meta_events(mf, "time_signature")]
+    assert sigs == [(0, 3, 4), (12, 2, 4), (24, 6, 8)]  # once each, none at the end
+    assert [t // tps for t, _, _ in meta_events(mf, "set_tempo")] == [0, 12, 20]
+    assert quantize(path) == quiet
+    # pretty_midi: from the file, the meters as written; through to_pretty_midi, the
+    # clip length survives in its end time (and in files it writes)
+    from_file = pretty_midi.PrettyMIDI(str(path))
+    assert [(round(ts.time, 6), ts.numerator, ts.denominator)
+            for ts in from_file.time_signature_changes] == \
+        [(0, 3, 4), (round(step_seconds(quiet, 12), 6), 2, 4),
+         (round(step_seconds(quiet, 24), 6), 6, 8)]
+    assert quantize(from_file) == quiet
+    pm = to_pretty_midi(quiet)
+    assert pm.get_end_time() == pytest.approx(step_seconds(quiet, 40))
+    assert quantize(pm) == quiet
+    pm.write(str(tmp_path / "again.mid"))
+    assert quantize(tmp_path / "again.mid") == quiet
+
+
 @pytest.mark.parametrize("drums", [[], [0], [3], [0, 7, 15]])
 def test_channels(drums, tmp_path):
     K = 15 + len(drums)  # every melodic channel in use
