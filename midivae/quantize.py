@@ -2,8 +2,8 @@
 
 Every note's onset and end are rounded to the nearest grid step separately, in
 ticks (``step = round(tick * steps_per_beat / ticks_per_beat)``), so tempo
-changes never move the grid; a note lasts at least one step. Tempo and
-time-signature events are read from every track. numpy + mido only.
+changes never move the grid; a note lasts at least one step. Tempo,
+time-signature and key-signature events are read from every track. numpy + mido only.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from midivae.errors import MidiReadError, RollTooLargeError
+from midivae.keys import from_tonic
 from midivae.roles import Role, assign_roles
 from midivae.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes
 from midivae.smf import Smf, SmfTrack, decode_text, read_file, read_smf
@@ -63,7 +64,7 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
     -------
     PianoRoll
         One track per (MIDI track, channel, program) that has notes, in file
-        order; channel 10 is drums; track names kept.
+        order; channel 10 is drums; track names and key signatures kept.
     """
     if int(steps_per_beat) < 1:
         raise ValueError(f"steps_per_beat must be >= 1, got {steps_per_beat!r}")
@@ -109,7 +110,11 @@ def _smf_from_pretty_midi(pm) -> Smf:
     res = pm.resolution
     conductor = SmfTrack(tempos=[(int(t), round(scale * res * 1e6)) for t, scale in pm._tick_scales],
                          time_signatures=[(pm.time_to_tick(ts.time), ts.numerator, ts.denominator)
-                                          for ts in pm.time_signature_changes])
+                                          for ts in pm.time_signature_changes],
+                         # pretty_midi keeps a key's tonic, not its spelling: the fewest accidentals
+                         key_signatures=[(pm.time_to_tick(ks.time),
+                                          *from_tonic(ks.key_number % 12, ks.key_number // 12))
+                                         for ks in pm.key_signature_changes])
     tracks = [conductor]
     for inst in pm.instruments:
         t = SmfTrack(name=decode_text(inst.name.encode("latin-1", "replace")))
@@ -125,7 +130,8 @@ def _smf_from_pretty_midi(pm) -> Smf:
     # pretty_midi keeps no end_of_track; its private tick->time table (sized from
     # the file's last tick, when read from a file) is the only trace of trailing silence.
     file_end = len(getattr(pm, "_PrettyMIDI__tick_to_time", ())) - 2
-    conductor.last_tick = max([file_end, 0] + [e[0] for e in conductor.tempos + conductor.time_signatures])
+    conductor.last_tick = max([file_end, 0] + [e[0] for e in conductor.tempos + conductor.time_signatures
+                                               + conductor.key_signatures])
     return Smf(1, res, tracks)
 
 
@@ -133,7 +139,7 @@ def _smf_to_roll(smf: Smf, name, spb: int, keep_velocity: bool, beat_times, max_
                  n_roles: int = 0) -> PianoRoll:
     tpb = smf.ticks_per_beat
     keys, cols = _gather_notes(smf)
-    tempos, sigs = _gather_meta(smf)
+    tempos, sigs, keys_at = _gather_meta(smf)
     end_tick = max([t.last_tick + off for t, off in zip(smf.tracks, _offsets(smf))], default=0)
     end_tick = max(end_tick, int(cols["start"].max(initial=0)))
     cols["end"][cols["end"] < 0] = end_tick  # never switched off: sounds to the end
@@ -154,7 +160,7 @@ def _smf_to_roll(smf: Smf, name, spb: int, keep_velocity: bool, beat_times, max_
     return PianoRoll(onset, sustain, vel, steps_per_beat=spb,
                      tempos=[(0, 120.0)] + qpm,
                      time_signatures=[(0, 4, 4)] + [(int(to_step(t)), n, d) for t, n, d in sigs],
-                     tracks=tracks)
+                     tracks=tracks, key_signatures=[(int(to_step(t)), f, m) for t, f, m in keys_at])
 
 
 def _check_size(name, n_steps: int, n_tracks: int, n_roles: int, max_steps: int) -> None:
@@ -204,14 +210,16 @@ def _gather_notes(smf: Smf):
 
 
 def _gather_meta(smf: Smf):
-    """Tempo and time-signature events of every track, sorted by tick (track order breaks ties)."""
-    tempos, sigs = [], []
+    """Tempo, time-signature and key-signature events of every track, each sorted by tick
+    (track order breaks ties)."""
+    tempos, sigs, keys = [], [], []
     for t, off in zip(smf.tracks, _offsets(smf)):
         tempos += [(tick + off, m) for tick, m in t.tempos]
         sigs += [(tick + off, n, d) for tick, n, d in t.time_signatures]
+        keys += [(tick + off, f, m) for tick, f, m in t.key_signatures]
     if smf.seconds_per_tick is not None:  # SMPTE: a fixed 120 bpm defines the beat
         tempos = []
-    return sorted(tempos, key=lambda e: e[0]), sorted(sigs, key=lambda e: e[0])
+    return tuple(sorted(e, key=lambda e: e[0]) for e in (tempos, sigs, keys))
 
 
 def _beat_grid(smf: Smf, tempos, beat_times, spb: int, end_tick: int, name):

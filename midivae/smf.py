@@ -37,6 +37,7 @@ class SmfTrack:
     velocity: list[int] = field(default_factory=list)
     tempos: list[tuple[int, int]] = field(default_factory=list)  # (tick, microseconds per quarter)
     time_signatures: list[tuple[int, int, int]] = field(default_factory=list)  # (tick, num, den)
+    key_signatures: list[tuple[int, int, int]] = field(default_factory=list)  # (tick, fifths, mode)
     last_tick: int = 0  # tick of the last event (end_of_track included)
 
 
@@ -227,6 +228,10 @@ def _parse_events(data, i, end, source, where) -> SmfTrack:  # noqa: C901 - one 
             elif mtype == 0x58 and length >= 2:
                 if payload[0] >= 1 and payload[1] <= 7:
                     t.time_signatures.append((tick, payload[0], 2 ** payload[1]))
+            elif mtype == 0x59 and length == 2:
+                fifths = payload[0] - 256 if payload[0] > 127 else payload[0]
+                if -7 <= fifths <= 7 and payload[1] <= 1:
+                    t.key_signatures.append((tick, fifths, payload[1]))
             elif mtype == 0x03 and t.name is None:
                 t.name = decode_text(payload)
             elif mtype == 0x2F:

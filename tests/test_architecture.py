@@ -19,7 +19,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "midivae"
 
 LAYERS = [  # (layer, module name prefixes); a module belongs to the first that matches
     ("base", ("midivae.errors", "midivae.fileio")),
-    ("core", ("midivae.smf", "midivae.roll")),
+    ("core", ("midivae.smf", "midivae.keys", "midivae.roll")),
     ("midi", ("midivae.roles", "midivae.quantize", "midivae.render", "midivae.score",
               "midivae.layout", "midivae.plot", "midivae.audio", "midivae.musicstats")),
     ("models", ("midivae.losses", "midivae.metrics", "midivae.models")),

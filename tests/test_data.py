@@ -206,13 +206,13 @@ def test_every_window_renders_to_midi_that_quantizes_back_to_the_same_window(fol
     assert len(prepared) > 50
     for i in range(len(prepared)):
         window = prepared.window_roll(i)
-        again = quantize(render(window), layout.steps_per_beat, roles=roles)
+        again = quantize(render(window, estimate_key=False), layout.steps_per_beat, roles=roles)
         assert again == window, i
         # the model-side tensor, through from_array, renders back to the same tensor
         x = prepared.window_array(i)  # (T, K, 2, P)
         sig = window.time_signatures[0][1:]
         roll = layout.from_array(layout.flatten(x)).replace(time_signatures=[(0, *sig)])
-        back = quantize(render(roll), layout.steps_per_beat, roles=roles)
+        back = quantize(render(roll, estimate_key=False), layout.steps_per_beat, roles=roles)
         assert np.array_equal(layout.to_array(back), x), i
 
 

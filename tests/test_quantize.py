@@ -480,7 +480,7 @@ def test_64_tracks():
     assert note_list(roll) == [(i, 30 + i, start[i], start[i] + 4, 1 + i) for i in range(64)]
 
 
-def test_sysex_bends_controllers_and_meta_are_ignored():
+def test_sysex_bends_controllers_and_other_meta_are_ignored():
     noise = [(0, mido.Message("sysex", data=[0x7E, 0x7F, 0x09, 0x01])),
              (0, mido.Message("control_change", control=7, value=100)),
              (10, mido.Message("pitchwheel", pitch=-8192)),
@@ -498,7 +498,7 @@ def test_sysex_bends_controllers_and_meta_are_ignored():
     mf = midi_file(track(name("noisy"), *noise, note(0, 480, 60, 90), note(480, 960, 0, 1),
                          note(480, 960, 127, 127)))
     assert q(mf) == make_roll([(0, 60, 0, 4, 90), (0, 0, 4, 8, 1), (0, 127, 4, 8, 127)], 8,
-                              tracks=[Track("noisy")])
+                              tracks=[Track("noisy")], key_signatures=[(1, 3, 1)])
 
 
 def test_running_status_and_note_off_velocity():
@@ -605,7 +605,8 @@ def reference_roll(mf: mido.MidiFile, spb: int) -> PianoRoll:
     def step(tick):  # nearest step, halves up
         return (2 * tick * spb + tpb) // (2 * tpb)
 
-    notes, tempos, sigs, names = [], [], [], {}
+    notes, tempos, sigs, keys, names = [], [], [], [], {}
+    key_numbers = {name: sf_mi for sf_mi, name in mido.midifiles.meta._key_signature_decode.items()}
     offset = end_tick = 0
     for ti, tr in enumerate(mf.tracks):
         tick, programs, sounding, reattack = offset, [0] * 16, {}, {}
@@ -617,6 +618,8 @@ def reference_roll(mf: mido.MidiFile, spb: int) -> PianoRoll:
                 tempos.append((tick, m.tempo))
             elif m.type == "time_signature":
                 sigs.append((tick, m.numerator, m.denominator))
+            elif m.type == "key_signature":
+                keys.append((tick, *key_numbers[m.key]))
             elif m.type == "program_change":
                 programs[m.channel] = m.program
             elif m.type in ("note_on", "note_off"):
@@ -644,7 +647,8 @@ def reference_roll(mf: mido.MidiFile, spb: int) -> PianoRoll:
     return make_roll(cols, n_steps, len(order), steps_per_beat=spb,
                      tempos=[(0, 120.0)] + [(step(t), 60e6 / m) for t, m in by_tick(tempos)],
                      time_signatures=[(0, 4, 4)] + [(step(t), n, d) for t, n, d in by_tick(sigs)],
-                     tracks=[Track(names.get(t, ""), p, c == 9) for t, c, p in order])
+                     tracks=[Track(names.get(t, ""), p, c == 9) for t, c, p in order],
+                     key_signatures=[(step(t), f, mi) for t, f, mi in by_tick(keys)])
 
 
 def test_real_files_match_the_reference(nottingham, pop909, tmp_path):
@@ -662,7 +666,7 @@ def test_real_files_match_the_reference(nottingham, pop909, tmp_path):
 @st.composite
 def messy_files(draw):
     """Type 0/1/2 files with overlapping and re-attacked notes, program changes, open notes,
-    tempo and meter events in any track, and velocity-0 note-offs."""
+    tempo, meter and key events in any track, and velocity-0 note-offs."""
     def event():
         ch = st.sampled_from([0, 1, 9])
         pitch = st.integers(58, 61)  # few pitches, so notes collide
@@ -675,6 +679,8 @@ def messy_files(draw):
             st.builds(lambda m: mido.MetaMessage("set_tempo", tempo=m), st.integers(1, 2**24 - 1)),
             st.builds(lambda n, d: mido.MetaMessage("time_signature", numerator=n, denominator=d),
                       st.integers(1, 12), st.sampled_from([2, 4, 8])),
+            st.builds(lambda k: mido.MetaMessage("key_signature", key=k),
+                      st.sampled_from(sorted(mido.midifiles.meta._key_signature_encode))),
             st.builds(lambda c: mido.Message("control_change", channel=c, control=64, value=127),
                       ch))
     tpb = draw(st.sampled_from([1, 7, 96, 480, 1000]))
