@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import mido
 import numpy as np
 import pytest
 from conftest import REPO_ROOT, make_roll, meter, midi_file, name, note, program, track
@@ -247,6 +248,39 @@ def test_same_settings_reuse_the_set_and_changed_settings_rebuild_it(folder, tmp
     (root / "new.mid").write_bytes((root / "reels" / "Tune 0.mid").read_bytes())
     assert not prepare(root, out, bars=4).reused  # the source changed
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def pedalled_tune(n_bars: int = 4):
+    """Four staccato quarters a bar, the sustain pedal down over the first half of each bar."""
+    events = [name("piano"), meter(0, 4, 4)]
+    for b in range(n_bars):
+        events += [(b * 4 * TPB, mido.Message("control_change", control=64, value=127)),
+                   (b * 4 * TPB + 2 * TPB, mido.Message("control_change", control=64, value=0))]
+        events += [e for i in range(4) for e in note((4 * b + i) * TPB, (4 * b + i) * TPB + 120,
+                                                     60 + i)]
+    return midi_file(track(*events), tpb=TPB)
+
+
+def test_the_sustain_pedal_setting_reaches_the_notes_and_rebuilds_the_set(tmp_path):
+    root = tmp_path / "midi"
+    root.mkdir()
+    pedalled_tune().save(root / "pedal.mid")
+    held = prepare(root, tmp_path / "set", bars=2, splits=(1, 0, 0))
+    assert held.manifest["settings"]["sustain_pedal"] is True
+    # beats 1 and 2 of each bar sound until the pedal comes up (step 8 of the bar); 3, 4 are short
+    by_bar = sorted((int(n["start"]) % 16, int(n["end"]) - int(n["start"])) for n in held.notes
+                    if n["start"] < 16)
+    assert by_bar == [(0, 8), (4, 4), (8, 1), (12, 1)]
+    raw = prepare(root, tmp_path / "set", bars=2, splits=(1, 0, 0), sustain_pedal=False)
+    assert not raw.reused and raw.manifest["settings"]["sustain_pedal"] is False
+    assert sorted(int(n["end"]) - int(n["start"]) for n in raw.notes) == [1] * 16
+    assert prepare(root, tmp_path / "set", bars=2, splits=(1, 0, 0), sustain_pedal=False).reused
+    code = main(["prepare", str(root), "--out", str(tmp_path / "set"), "--bars", "2",
+                 "--splits", "1,0,0", "--quiet", "--workers", "1"])
+    assert code == 0 and PreparedSet(tmp_path / "set").manifest["settings"]["sustain_pedal"]
+    code = main(["prepare", str(root), "--out", str(tmp_path / "set"), "--bars", "2",
+                 "--splits", "1,0,0", "--quiet", "--workers", "1", "--no-sustain-pedal"])
+    assert code == 0 and not PreparedSet(tmp_path / "set").manifest["settings"]["sustain_pedal"]
 
 
 def test_an_interrupted_build_leaves_no_set_and_keeps_the_previous_one(folder, tmp_path):

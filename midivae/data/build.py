@@ -55,6 +55,7 @@ class PrepareSettings:
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train/valid/test shares by piece
     split_salt: str = ""  # any other string gives a different (still stable) split
     velocity: bool = True  # keep velocities for rendering (models see onset/sustain only)
+    sustain_pedal: bool = True  # lengthen notes held by the sustain pedal (CC64) when quantizing
     labels: bool = False  # folders: label each file by its top-level subfolder
     limit: int | None = None  # only the first N pieces of the source (quick looks, tests)
 
@@ -112,6 +113,7 @@ class _Job:
 
     steps_per_beat: int
     velocity: bool
+    sustain_pedal: bool
     roles: str
     windows: WindowSettings
 
@@ -188,7 +190,7 @@ def _job(src: Source, s: PrepareSettings) -> tuple[_Job, dict]:
     parse_roles(roles)  # fail now on a bad spec, not once per piece
     velocity = bool(s.velocity and native is None)  # frame rolls have no velocities
     meters = parse_meters(s.meter) if s.meter else (None,)
-    job = _Job(spb, velocity, roles,
+    job = _Job(spb, velocity, bool(s.sustain_pedal), roles,
                WindowSettings(s.bars, s.hop, meters[0], s.min_notes, s.pitch_range,
                               also_meters=meters[1:]))
     effective = asdict(replace(s, steps_per_beat=spb, roles=roles))
@@ -267,7 +269,7 @@ def _process_one(job: _Job, item) -> dict:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            piece = item.load(job.steps_per_beat, job.velocity)
+            piece = item.load(job.steps_per_beat, job.velocity, job.sustain_pedal)
             roll, lost = assign_roles(piece.roll, job.roles)
         notes = notes_of(roll)
         lines = bar_lines(roll)
