@@ -1,4 +1,4 @@
-"""`PianoRoll` -> MIDI (and MusicXML): the inverse of `quantize`.
+"""`PianoRoll` -> MIDI: the inverse of `quantize` (MusicXML: `midivae.score`).
 
 Writes a type-1 Standard MIDI File at exact ticks: track 0 holds the whole
 tempo map, every time signature and every key signature; each roll track
@@ -120,16 +120,6 @@ def to_pretty_midi(roll: PianoRoll, estimate_key: bool = True):
         pm.time_signature_changes.append(
             pretty_midi.TimeSignature(n, d, pm.tick_to_time(roll.n_steps * tps)))
     return pm
-
-
-def write_musicxml(roll: PianoRoll, path: str | os.PathLike) -> None:
-    """Write the roll as MusicXML through music21 (one part per track)."""
-    import music21
-
-    buf = io.BytesIO()
-    to_midi_file(roll).save(file=buf)
-    score = music21.converter.parseData(buf.getvalue(), format="midi")
-    replace_atomically(path, lambda tmp: score.write("musicxml", fp=str(tmp)))
 
 
 def _mpqn(qpm: float) -> int:

@@ -296,10 +296,10 @@ class PianoRoll:
         from midivae.render import render
         return render(self, path, **kwargs)
 
-    def to_musicxml(self, path):
-        """Write MusicXML for notation programs; see `midivae.render.write_musicxml`."""
-        from midivae.render import write_musicxml
-        return write_musicxml(self, path)
+    def to_musicxml(self, path, **kwargs):
+        """Write MusicXML for notation programs; see `midivae.notation.write_musicxml`."""
+        from midivae.notation import write_musicxml
+        return write_musicxml(self, path, **kwargs)
 
     @classmethod
     def empty(cls, n_tracks: int, n_steps: int, *, velocity: bool = True, **kwargs) -> "PianoRoll":

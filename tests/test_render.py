@@ -1,4 +1,4 @@
-"""render: exact round trips, what other readers see in the written file, safe writes, MusicXML.
+"""render: exact round trips, what other readers see in the written file, safe writes.
 
 ``quantize(render(roll)) == roll`` over random rolls (hypothesis), and
 ``render(quantize(f))`` keeps every note, tempo and meter of on-grid MIDI, built
@@ -439,38 +439,6 @@ def test_unrenderable_roll_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="steps_per_beat"):
         render(roll, tmp_path / "x.mid")
     assert list(tmp_path.iterdir()) == []
-
-
-# -- MusicXML -----------------------------------------------------------------------
-
-def test_to_musicxml_round_trip(tmp_path):
-    music21 = pytest.importorskip("music21")
-    roll = make_roll([(0, 72, 0, 4, 90), (0, 74, 4, 6, 90), (0, 76, 6, 8, 90), (0, 77, 8, 16, 90),
-                      (1, 48, 0, 8, 70), (1, 52, 0, 8, 70), (1, 55, 8, 16, 70)], 16, 2,
-                     tracks=[Track("Right", 0), Track("Left", 0)])
-    path = tmp_path / "score.musicxml"
-    roll.to_musicxml(path)
-    assert [p.name for p in tmp_path.iterdir()] == ["score.musicxml"]
-    score = music21.converter.parse(str(path)).stripTies()
-    assert len(score.parts) == 2
-    for k, part in enumerate(score.parts):
-        got = sorted((Fraction(n.offset), p.midi, Fraction(n.quarterLength))
-                     for n in part.flatten().notes for p in n.pitches)
-        want = sorted((Fraction(int(s), 4), int(p), Fraction(int(e - s), 4))
-                      for kk, p, s, e, _ in roll.notes() if kk == k)
-        assert got == want
-
-
-def test_to_musicxml_time_signatures(tmp_path):
-    """Each meter change once, where the roll has it (no restated meter mid-bar)."""
-    music21 = pytest.importorskip("music21")
-    roll = make_roll([(0, 60, 0, 4, 100), (0, 64, 4, 6, 90), (0, 67, 24, 32, 80)], 32,
-                     tempos=[(0, 100.0)], time_signatures=[(0, 3, 4), (24, 6, 8)])
-    roll.to_musicxml(tmp_path / "meters.musicxml")
-    part = music21.converter.parse(str(tmp_path / "meters.musicxml")).parts[0]
-    sigs = [(Fraction(ts.getOffsetInHierarchy(part)), ts.ratioString)
-            for ts in part.recurse().getElementsByClass("TimeSignature")]
-    assert sigs == [(0, "3/4"), (6, "6/8")]
 
 
 def test_roll_layout_keeps_label_names_through_its_dict():
