@@ -283,6 +283,34 @@ def test_the_sustain_pedal_setting_reaches_the_notes_and_rebuilds_the_set(tmp_pa
     assert code == 0 and not PreparedSet(tmp_path / "set").manifest["settings"]["sustain_pedal"]
 
 
+def test_the_layout_carries_each_tracks_median_training_velocity(tmp_path):
+    root = tmp_path / "midi"
+    root.mkdir()
+    # melody velocities 30, 50, 50, 90 and 40, 60, 100 (train), chords always 70;
+    # a piece in valid with velocity 1 everywhere must not count
+    tunes = {"a.mid": ([30, 50, 50, 90], 70), "b.mid": ([40, 60, 100, 60], 70),
+             "v/c.mid": ([1, 1, 1, 1], 1)}
+    for rel, (melody_v, chord_v) in tunes.items():
+        (root / rel).parent.mkdir(exist_ok=True)
+        melody = [name("melody"), meter(0, 4, 4)] + [
+            e for b in range(4) for i, v in enumerate(melody_v)
+            for e in note((4 * b + i) * TPB, (4 * b + i + 1) * TPB, 60 + i, v)]
+        chords = [name("chords")] + [e for b in range(4)
+                                     for e in note(4 * b * TPB, 4 * (b + 1) * TPB, 48, chord_v, 1)]
+        midi_file(track(*melody), track(*chords), tpb=TPB).save(root / rel)
+    splits = {"a.mid": "train", "b.mid": "train", "v/c.mid": "valid"}
+    salt = next(s for s in map(str, range(1000)) if all(
+        assign_split(p, (0.6, 0.4, 0), s) == want for p, want in splits.items()))
+    prepared = prepare(root, tmp_path / "set", bars=2, splits=(0.6, 0.4, 0), split_salt=salt,
+                       roles="order:melody,chords")
+    # melody: 32 training notes, 4 of each of 30 40 50 50 60 60 90 100 -> lower median 50
+    assert prepared.layout.velocities == (50, 70)
+    assert PreparedSet(prepared.path).layout.velocities == (50, 70)  # stored in the manifest
+    plain = prepare(root, tmp_path / "plain", bars=2, splits=(0.6, 0.4, 0), split_salt=salt,
+                    roles="order:melody,chords", velocity=False)
+    assert plain.layout.velocities is None
+
+
 def test_an_interrupted_build_leaves_no_set_and_keeps_the_previous_one(folder, tmp_path):
     root, _ = folder
     out = tmp_path / "set"

@@ -25,6 +25,7 @@ import numpy as np
 
 from midivae.errors import DatasetError, MidiReadError
 from midivae.layout import RollLayout
+from midivae.render import DEFAULT_VELOCITY
 from midivae.roll import Track
 from midivae.roles import assign_roles, parse_roles
 from midivae.data.source import Source
@@ -207,6 +208,8 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
     skipped, said, dropped, meters = [], [], Counter(), Counter()
     pieces, windows = Counter(), Counter()
     low, high, n_notes = 127, 0, 0
+    tracks = [Track(r.name, r.program, r.is_drum) for r in parse_roles(job.roles)]
+    velocity_counts = np.zeros((len(tracks), 128), np.int64)  # training notes per track, velocity
     files = {}
     try:
         for rec in map_tolerant(partial(_process_one, job), items, workers, _died, progress):
@@ -222,6 +225,10 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
             pieces[split] += 1
             windows[split] += len(w)
             n_notes += len(rec["notes"])
+            if split == "train":
+                notes = rec["notes"]
+                np.add.at(velocity_counts, (notes["track"].astype(np.intp),
+                                            notes["velocity"].astype(np.intp)), 1)
             meters.update(f"{n}/{d}" if u else "mixed" for n, d, u in
                           zip(w["num"], w["den"], w["uniform"]))
             sounding = w["high"] >= w["low"]
@@ -234,9 +241,9 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
     elif high < low:  # no note at all
         low, high = 0, 127
     meter = job.windows.meter or _most_common_meter(meters)
-    tracks = [Track(r.name, r.program, r.is_drum) for r in parse_roles(job.roles)]
     layout = RollLayout(job.steps_per_beat, low, high - low + 1, tuple(tracks), meter,
-                        _typical_tempo(tmp))
+                        _typical_tempo(tmp),
+                        velocities=_typical_velocities(velocity_counts) if job.velocity else None)
     return {
         "kind": KIND, "format": FORMAT, "midivae_version": _version(), "files": files,
         "source": {"spec": src.spec, **src.info, "items_used": len(items)},
@@ -253,6 +260,17 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
 def _most_common_meter(meters: Counter) -> tuple[int, int]:
     uniform = [(m, n) for m, n in meters.most_common() if m != "mixed"]
     return parse_meter(uniform[0][0]) if uniform else (4, 4)
+
+
+def _typical_velocities(counts: np.ndarray) -> tuple[int, ...]:
+    """Median onset velocity of each track from counts (K, 128) of its training notes per
+    velocity (the lower middle value of an even count); DEFAULT_VELOCITY for a track
+    with no velocity 1..127 among them."""
+    out = []
+    for row in counts[:, 1:]:  # velocity 0: notes without one
+        n = int(row.sum())
+        out.append(int(np.searchsorted(np.cumsum(row), (n + 1) // 2)) + 1 if n else DEFAULT_VELOCITY)
+    return tuple(out)
 
 
 def _typical_tempo(folder: Path) -> float:
