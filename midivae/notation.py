@@ -83,7 +83,7 @@ def _no_default_composer():
 
 def _part(roll: PianoRoll, k: int, keys: list, tempo_shown: bool):
     """Track ``k`` as a measured `music21.stream.Part`."""
-    from music21 import clef, key, meter, stream, tempo
+    from music21 import clef, stream
     spb = roll.steps_per_beat
     track = roll.tracks[k]
     part = stream.Part()
@@ -91,16 +91,7 @@ def _part(roll: PianoRoll, k: int, keys: list, tempo_shown: bool):
     part.partName = track.name or inst.instrumentName or ("Drums" if track.is_drum else "Track")
     part.id = part.partName
     part.insert(0, inst)
-    meters = stream.Stream()
-    for s, n, d in roll.time_signatures:
-        meters.insert(Fraction(s, spb), meter.TimeSignature(f"{n}/{d}"))
-        part.insert(Fraction(s, spb), meter.TimeSignature(f"{n}/{d}"))
-    for s, fifths, mode in keys:
-        part.insert(Fraction(s, spb), key.KeySignature(fifths).asKey("minor" if mode else "major"))
-    for s, qpm in roll.tempos:
-        mark = tempo.MetronomeMark(number=round(qpm, 3), referent=1.0)
-        mark.style.hideObjectOnPrint = not tempo_shown  # one visible tempo, on the top part
-        part.insert(Fraction(s, spb), mark)
+    meters = _insert_context(part, roll, keys, tempo_shown)
     notes = roll.notes()
     voices = _voices(notes[notes["track"] == k], track.is_drum, spb)
     if len(voices) == 1:
@@ -125,6 +116,24 @@ def _part(roll: PianoRoll, k: int, keys: list, tempo_shown: bool):
         v.id = str(int(v.id) + 1)  # makeMeasures counts voices from 0, MusicXML from 1
     _spell_in_key(part)
     return part
+
+
+def _insert_context(part, roll: PianoRoll, keys: list, tempo_shown: bool):
+    """Put the roll's meters, ``keys`` and tempos into ``part``; returns the meters alone
+    (the stream `makeMeasures` cuts bars by)."""
+    from music21 import key, meter, stream, tempo
+    spb = roll.steps_per_beat
+    meters = stream.Stream()
+    for s, n, d in roll.time_signatures:
+        meters.insert(Fraction(s, spb), meter.TimeSignature(f"{n}/{d}"))
+        part.insert(Fraction(s, spb), meter.TimeSignature(f"{n}/{d}"))
+    for s, fifths, mode in keys:
+        part.insert(Fraction(s, spb), key.KeySignature(fifths).asKey("minor" if mode else "major"))
+    for s, qpm in roll.tempos:
+        mark = tempo.MetronomeMark(number=round(qpm, 3), referent=1.0)
+        mark.style.hideObjectOnPrint = not tempo_shown  # one visible tempo, on the top part
+        part.insert(Fraction(s, spb), mark)
+    return meters
 
 
 def _instrument(track: Track):

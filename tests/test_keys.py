@@ -11,7 +11,7 @@ import pretty_midi
 import pytest
 from conftest import make_roll, meta_events, midi_file, note, to_bytes, track
 
-from midivae import PianoRoll, Track, quantize, render
+from midivae import Track, quantize, render
 from midivae.keys import (MAJOR_PROFILE, MINOR_PROFILE, estimate_key, from_tonic, key_correlations,
                           key_name, to_mido, tonic, transpose_key)
 from midivae.render import to_pretty_midi
