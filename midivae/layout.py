@@ -41,6 +41,9 @@ class RollLayout:
     time_signature: tuple[int, int] = (4, 4)  # meter of generated windows
     qpm: float = 120.0  # tempo written into rendered windows
     labels: tuple[str, ...] = ()  # names of the conditioning labels, by index (none: unlabelled)
+    # typical onset velocity of each track (1..127; the training set's median), given to
+    # notes of windows that carry no velocities; None: rendering's DEFAULT_VELOCITY
+    velocities: tuple[int, ...] | None = None
 
     def __post_init__(self):
         if not (0 <= self.low and self.n_pitches >= 1 and self.low + self.n_pitches <= N_PITCHES):
@@ -49,6 +52,12 @@ class RollLayout:
         object.__setattr__(self, "tracks", tuple(self.tracks))
         object.__setattr__(self, "time_signature", tuple(self.time_signature))
         object.__setattr__(self, "labels", tuple(self.labels))
+        if self.velocities is not None:
+            velocities = tuple(int(v) for v in self.velocities)
+            if len(velocities) != len(self.tracks) or not all(1 <= v <= 127 for v in velocities):
+                raise ValueError(f"velocities must be one value in 1..127 per track "
+                                 f"({len(self.tracks)}), got {self.velocities!r}")
+            object.__setattr__(self, "velocities", velocities)
         drums = np.array([t.is_drum for t in self.tracks], bool)
         drums.setflags(write=False)
         object.__setattr__(self, "_drums", drums)  # not a field: cached for every window cut
@@ -86,6 +95,7 @@ class RollLayout:
         d["tracks"] = [asdict(t) for t in self.tracks]
         d["time_signature"] = list(self.time_signature)
         d["labels"] = list(self.labels)
+        d["velocities"] = None if self.velocities is None else list(self.velocities)
         return d
 
     @classmethod
@@ -94,6 +104,7 @@ class RollLayout:
         d["tracks"] = tuple(Track(**t) for t in d.get("tracks", [{}]))
         d["time_signature"] = tuple(d.get("time_signature", (4, 4)))
         d["labels"] = tuple(d.get("labels", ()))
+        d["velocities"] = None if d.get("velocities") is None else tuple(d["velocities"])
         return cls(**d)
 
     def label_index(self, name: str) -> int:
@@ -177,8 +188,9 @@ class RollLayout:
 
         Repairs what a model may emit: an onset implies sustain, and a run of
         sustain without an onset at its start gets one. ``velocity``, if given, has
-        shape (T, K, P) and is used at onsets. The roll has the layout's tracks,
-        grid, meter and tempo.
+        shape (T, K, P) and is used at onsets; else every onset of track k gets
+        ``velocities[k]`` (none when the layout has no `velocities`). The roll has
+        the layout's tracks, grid, meter and tempo.
         """
         x = np.asarray(x)
         x = x if x.dtype == bool else x > 0.5
@@ -197,6 +209,9 @@ class RollLayout:
             vel = np.zeros(onset.shape, np.uint8)
             vel[:, :, inside] = np.asarray(velocity).transpose(1, 0, 2)  # (T, K, P) -> (K, T, P)
             vel = np.where(onset, np.clip(vel, 1, 127), 0)
+        elif self.velocities is not None:
+            typical = np.asarray(self.velocities, np.uint8)[:, None, None]  # (K, 1, 1)
+            vel = np.where(onset, typical, np.uint8(0))
         return PianoRoll(onset, sustain, vel, steps_per_beat=self.steps_per_beat,
                          tempos=[(0, self.qpm)], time_signatures=[(0, *self.time_signature)],
                          tracks=list(self.tracks))
@@ -225,7 +240,8 @@ class RollLayout:
         return self.flatten(np.stack(arrays)).astype(np.float32)  # (B, T, D)
 
     def from_windows(self, x: np.ndarray) -> list[PianoRoll]:
-        """Model windows (B, T, D), in {0, 1} or probabilities, as B rolls (see `from_array`)."""
+        """Model windows (B, T, D), in {0, 1} or probabilities, as B rolls (see `from_array`:
+        each track's notes get the layout's typical velocity)."""
         return [self.from_array(window) for window in np.asarray(x)]
 
 

@@ -2,8 +2,9 @@
 
 Every note's onset and end are rounded to the nearest grid step separately, in
 ticks (``step = round(tick * steps_per_beat / ticks_per_beat)``), so tempo
-changes never move the grid; a note lasts at least one step. Tempo and
-time-signature events are read from every track. numpy + mido only.
+changes never move the grid; a note lasts at least one step. The sustain pedal
+lengthens notes first, as it does when the file is played (`apply_sustain_pedal`). Tempo,
+time-signature and key-signature events are read from every track. numpy + mido only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from midivae.errors import MidiReadError, RollTooLargeError
+from midivae.keys import from_tonic
 from midivae.roles import Role, assign_roles
 from midivae.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes
 from midivae.smf import Smf, SmfTrack, decode_text, read_file, read_smf
@@ -32,7 +34,7 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
              beat_times: Sequence[float] | None = None,
              time_signatures: Sequence[tuple[int, int, int]] | None = None,
              roles: Sequence[Role] | None = None,
-             max_steps: int = MAX_STEPS) -> PianoRoll:
+             max_steps: int = MAX_STEPS, sustain_pedal: bool = True) -> PianoRoll:
     """Quantize a MIDI file to a `PianoRoll`.
 
     Parameters
@@ -58,12 +60,15 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
         any array is allocated, as does one whose tracks (plus ``roles``) x steps
         x 128 exceed ``MAX_CELLS``. Paths to anything but a regular file, or to
         files over ``midivae.smf.MAX_FILE_BYTES``, raise `MidiReadError` unread.
+    sustain_pedal : bool
+        Lengthen notes held by the sustain pedal (CC64), as Magenta's note-seq
+        does (see `apply_sustain_pedal`); False keeps the lengths the note-offs give.
 
     Returns
     -------
     PianoRoll
         One track per (MIDI track, channel, program) that has notes, in file
-        order; channel 10 is drums; track names kept.
+        order; channel 10 is drums; track names and key signatures kept.
     """
     if int(steps_per_beat) < 1:
         raise ValueError(f"steps_per_beat must be >= 1, got {steps_per_beat!r}")
@@ -72,6 +77,10 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
     else:
         data, name = _read_source(source)
         smf = read_smf(data, name)
+    if sustain_pedal:
+        for t in smf.tracks:
+            if t.pedals:
+                t.end = apply_sustain_pedal(t)
     roll = _smf_to_roll(smf, name, int(steps_per_beat), velocity, beat_times, max_steps,
                         len(roles) if roles is not None else 0)
     if time_signatures is not None:
@@ -100,8 +109,42 @@ def _read_source(source) -> tuple[bytes, object]:
                     f"got {type(source).__name__}")
 
 
+def apply_sustain_pedal(track: SmfTrack) -> list[int]:
+    """Note ends of ``track`` with its sustain pedal applied (Magenta note-seq's rule).
+
+    A note released (at tick ``e``) while its channel's pedal is down (after every
+    pedal change at ticks <= ``e``) sounds on until the pedal comes up, or until
+    the same pitch is struck again on that channel, whichever is first; if
+    neither happens it sounds to the end (-1). The drum channel is left alone:
+    a drum note's length means nothing. Returns the new ``track.end``.
+    """
+    n = len(track.pitch)
+    start, end = np.asarray(track.start, np.int64), np.asarray(track.end, np.int64)
+    channel = np.asarray(track.channel, np.int64)
+    key = channel * 128 + np.asarray(track.pitch, np.int64)
+    # the next onset of each note's (channel, pitch), -1 when there is none
+    order = np.lexsort((np.arange(n), start, key))
+    same = key[order[1:]] == key[order[:-1]]
+    next_onset = np.full(n, -1, np.int64)
+    next_onset[order[:-1][same]] = start[order[1:][same]]
+    ticks, chans, downs = (np.asarray(c) for c in zip(*track.pedals))
+    out = end.copy()
+    for c in np.unique(chans[chans != DRUM_CHANNEL]):
+        p_ticks, p_down = ticks[chans == c], downs[chans == c].astype(bool)
+        notes = np.flatnonzero((channel == c) & (end >= 0))
+        last = np.searchsorted(p_ticks, end[notes], side="right") - 1  # change in force at e
+        held = notes[(last >= 0) & p_down[np.maximum(last, 0)]]
+        ups = np.append(p_ticks[~p_down], -1)  # -1 past the last release: never released
+        release = ups[np.searchsorted(ups[:-1], end[held], side="right")]  # first one after e
+        nxt = next_onset[held]
+        both = np.where((release >= 0) & (nxt >= 0), np.minimum(release, nxt), -1)
+        out[held] = np.where(both >= 0, both, np.maximum(release, nxt))  # -1: to the end
+    return out.tolist()
+
+
 def _smf_from_pretty_midi(pm) -> Smf:
-    """A PrettyMIDI's instruments, tempo map and meters at its own tick resolution.
+    """A PrettyMIDI's instruments, tempo map, meters, keys and pedals at its own tick
+    resolution.
 
     Read directly (not through ``pm.write``, which truncates tempos to whole
     microseconds the wrong way): one track per instrument, drums on channel 10.
@@ -109,7 +152,11 @@ def _smf_from_pretty_midi(pm) -> Smf:
     res = pm.resolution
     conductor = SmfTrack(tempos=[(int(t), round(scale * res * 1e6)) for t, scale in pm._tick_scales],
                          time_signatures=[(pm.time_to_tick(ts.time), ts.numerator, ts.denominator)
-                                          for ts in pm.time_signature_changes])
+                                          for ts in pm.time_signature_changes],
+                         # pretty_midi keeps a key's tonic, not its spelling: the fewest accidentals
+                         key_signatures=[(pm.time_to_tick(ks.time),
+                                          *from_tonic(ks.key_number % 12, ks.key_number // 12))
+                                         for ks in pm.key_signature_changes])
     tracks = [conductor]
     for inst in pm.instruments:
         t = SmfTrack(name=decode_text(inst.name.encode("latin-1", "replace")))
@@ -120,20 +167,34 @@ def _smf_from_pretty_midi(pm) -> Smf:
             t.start.append(pm.time_to_tick(n.start))
             t.end.append(pm.time_to_tick(n.end))
             t.velocity.append(int(n.velocity))
-        t.last_tick = max(t.end, default=0)
+        t.pedals = _pedal_changes([(pm.time_to_tick(cc.time), cc.value >= 64) for cc in
+                                   inst.control_changes if cc.number == 64],
+                                  DRUM_CHANNEL if inst.is_drum else 0)
+        t.last_tick = max(t.end + [tick for tick, _, _ in t.pedals], default=0)
         tracks.append(t)
     # pretty_midi keeps no end_of_track; its private tick->time table (sized from
     # the file's last tick, when read from a file) is the only trace of trailing silence.
     file_end = len(getattr(pm, "_PrettyMIDI__tick_to_time", ())) - 2
-    conductor.last_tick = max([file_end, 0] + [e[0] for e in conductor.tempos + conductor.time_signatures])
+    conductor.last_tick = max([file_end, 0] + [e[0] for e in conductor.tempos + conductor.time_signatures
+                                               + conductor.key_signatures])
     return Smf(1, res, tracks)
+
+
+def _pedal_changes(events: list[tuple[int, bool]], channel: int) -> list[tuple[int, int, bool]]:
+    """(tick, down) pedal events, stable-sorted by tick, as (tick, channel, down) changes."""
+    out, down = [], False
+    for tick, now in sorted(events, key=lambda e: e[0]):
+        if now != down:
+            out.append((tick, channel, now))
+            down = now
+    return out
 
 
 def _smf_to_roll(smf: Smf, name, spb: int, keep_velocity: bool, beat_times, max_steps,
                  n_roles: int = 0) -> PianoRoll:
     tpb = smf.ticks_per_beat
     keys, cols = _gather_notes(smf)
-    tempos, sigs = _gather_meta(smf)
+    tempos, sigs, keys_at = _gather_meta(smf)
     end_tick = max([t.last_tick + off for t, off in zip(smf.tracks, _offsets(smf))], default=0)
     end_tick = max(end_tick, int(cols["start"].max(initial=0)))
     cols["end"][cols["end"] < 0] = end_tick  # never switched off: sounds to the end
@@ -154,7 +215,7 @@ def _smf_to_roll(smf: Smf, name, spb: int, keep_velocity: bool, beat_times, max_
     return PianoRoll(onset, sustain, vel, steps_per_beat=spb,
                      tempos=[(0, 120.0)] + qpm,
                      time_signatures=[(0, 4, 4)] + [(int(to_step(t)), n, d) for t, n, d in sigs],
-                     tracks=tracks)
+                     tracks=tracks, key_signatures=[(int(to_step(t)), f, m) for t, f, m in keys_at])
 
 
 def _check_size(name, n_steps: int, n_tracks: int, n_roles: int, max_steps: int) -> None:
@@ -204,14 +265,16 @@ def _gather_notes(smf: Smf):
 
 
 def _gather_meta(smf: Smf):
-    """Tempo and time-signature events of every track, sorted by tick (track order breaks ties)."""
-    tempos, sigs = [], []
+    """Tempo, time-signature and key-signature events of every track, each sorted by tick
+    (track order breaks ties)."""
+    tempos, sigs, keys = [], [], []
     for t, off in zip(smf.tracks, _offsets(smf)):
         tempos += [(tick + off, m) for tick, m in t.tempos]
         sigs += [(tick + off, n, d) for tick, n, d in t.time_signatures]
+        keys += [(tick + off, f, m) for tick, f, m in t.key_signatures]
     if smf.seconds_per_tick is not None:  # SMPTE: a fixed 120 bpm defines the beat
         tempos = []
-    return sorted(tempos, key=lambda e: e[0]), sorted(sigs, key=lambda e: e[0])
+    return tuple(sorted(e, key=lambda e: e[0]) for e in (tempos, sigs, keys))
 
 
 def _beat_grid(smf: Smf, tempos, beat_times, spb: int, end_tick: int, name):

@@ -1,11 +1,15 @@
-"""`PianoRoll` -> MIDI (and MusicXML): the inverse of `quantize`.
+"""`PianoRoll` -> MIDI: the inverse of `quantize` (MusicXML: `midivae.score`).
 
 Writes a type-1 Standard MIDI File at exact ticks: track 0 holds the whole
-tempo map and every time signature; each roll track becomes one named MIDI
-track with its program; drums go to channel 10 and other tracks to distinct
-channels that skip it. ``quantize(render(roll)) == roll`` for every roll whose
-tracks all have notes (a silent track is written but, having no notes, does not
-come back).
+tempo map, every time signature and every key signature; each roll track
+becomes one named MIDI track with its program; drums go to channel 10 and other
+tracks to distinct channels that skip it. A roll with no key signature (a
+generated clip) gets one estimated from its notes (`midivae.keys.estimate_key`)
+unless ``estimate_key=False``, so DAWs and notation programs spell it in a key.
+
+``quantize(render(roll)) == roll`` for every roll whose tracks all have notes
+(a silent track is written but, having no notes, does not come back) and that
+has a key signature or is rendered with ``estimate_key=False``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import mido
 import numpy as np
 
 from midivae.fileio import replace_atomically
+from midivae.keys import estimate_key as _estimate_key
+from midivae.keys import to_mido
 from midivae.roll import PianoRoll
 from midivae.smf import decode_text
 
@@ -26,11 +32,12 @@ TICKS_PER_BEAT = 480  # the resolution written, rounded to a multiple of steps_p
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != 9)
 
 
-def to_midi_file(roll: PianoRoll, restate_meter: bool = True) -> mido.MidiFile:
+def to_midi_file(roll: PianoRoll, estimate_key: bool = True) -> mido.MidiFile:
     """The roll as a type-1 `mido.MidiFile` (see module docstring).
 
-    ``restate_meter`` writes the meter in force again at the roll's last step,
-    so that readers which drop end_of_track (pretty_midi) keep trailing silence.
+    Every track's end_of_track lies at the roll's last step: the clip length a
+    DAW shows, trailing silence included. No other event marks it.
+    ``estimate_key``: a roll without key signatures gets an estimated one at step 0.
     """
     spb = roll.steps_per_beat
     tps = max(1, TICKS_PER_BEAT // spb)  # ticks per step
@@ -40,11 +47,8 @@ def to_midi_file(roll: PianoRoll, restate_meter: bool = True) -> mido.MidiFile:
     conductor = [(s * tps, mido.MetaMessage("set_tempo", tempo=_mpqn(q))) for s, q in roll.tempos]
     conductor += [(s * tps, mido.MetaMessage("time_signature", numerator=n, denominator=d))
                   for s, n, d in roll.time_signatures]
-    if restate_meter and roll.n_steps > max(s for s, _, _ in roll.time_signatures):
-        # The meter in force, restated at the end: a no-op in MIDI, but it keeps
-        # trailing silence through readers that drop end_of_track (pretty_midi).
-        _, n, d = roll.time_signatures[-1]
-        conductor.append((end, mido.MetaMessage("time_signature", numerator=n, denominator=d)))
+    conductor += [(s * tps, mido.MetaMessage("key_signature", key=to_mido(f, m)))
+                  for s, f, m in key_signatures(roll, estimate_key)]
     mf = mido.MidiFile(type=1, ticks_per_beat=spb * tps)
     mf.tracks.append(_track(conductor, max(end, max(t for t, _ in conductor))))
     notes = roll.notes()
@@ -64,8 +68,21 @@ def to_midi_file(roll: PianoRoll, restate_meter: bool = True) -> mido.MidiFile:
     return mf
 
 
-def render(roll: PianoRoll, path: str | os.PathLike | None = None) -> mido.MidiFile:
+def key_signatures(roll: PianoRoll, estimate_key: bool = True) -> list[tuple[int, int, int]]:
+    """The key signatures rendered: the roll's own, else (with ``estimate_key``) the key
+    estimated from its pitched notes at step 0, else none."""
+    if roll.key_signatures or not estimate_key:
+        return list(roll.key_signatures)
+    key = _estimate_key(roll)
+    return [] if key is None else [(0, *key)]
+
+
+def render(roll: PianoRoll, path: str | os.PathLike | None = None, *,
+           estimate_key: bool = True) -> mido.MidiFile:
     """Render a roll to MIDI, optionally writing it to ``path``.
+
+    ``estimate_key``: give a roll that has no key signature the key its notes
+    suggest (Krumhansl–Schmuckler, `midivae.keys.estimate_key`); False writes none.
 
     The file is written under a temporary name in the target folder and then
     renamed, so an interrupted write never leaves a half-written file.
@@ -76,32 +93,33 @@ def render(roll: PianoRoll, path: str | os.PathLike | None = None) -> mido.MidiF
         The type-1 file written (`quantize` reads it back as it is); see
         `to_pretty_midi` for a `pretty_midi.PrettyMIDI`.
     """
-    mf = to_midi_file(roll)
+    mf = to_midi_file(roll, estimate_key)
     if path is not None:
         replace_atomically(path, lambda tmp: mf.save(str(tmp)))
     return mf
 
 
-def to_pretty_midi(roll: PianoRoll):
-    """The rendered roll as pretty_midi reads it (a `pretty_midi.PrettyMIDI`)."""
+def to_pretty_midi(roll: PianoRoll, estimate_key: bool = True):
+    """The rendered roll as pretty_midi reads it (a `pretty_midi.PrettyMIDI`).
+
+    pretty_midi keeps no end_of_track, so its ``get_end_time`` (and a file it
+    writes) would stop at the last event: the meter in force is restated at the
+    roll's end in ``time_signature_changes``, a no-op that keeps the clip length.
+    """
     import pretty_midi
 
     buf = io.BytesIO()
-    to_midi_file(roll).save(file=buf)
+    to_midi_file(roll, estimate_key).save(file=buf)
     buf.seek(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # pretty_midi's tick-scale notes
-        return pretty_midi.PrettyMIDI(buf)
-
-
-def write_musicxml(roll: PianoRoll, path: str | os.PathLike) -> None:
-    """Write the roll as MusicXML through music21 (one part per track)."""
-    import music21
-
-    buf = io.BytesIO()
-    to_midi_file(roll, restate_meter=False).save(file=buf)
-    score = music21.converter.parseData(buf.getvalue(), format="midi")
-    replace_atomically(path, lambda tmp: score.write("musicxml", fp=str(tmp)))
+        pm = pretty_midi.PrettyMIDI(buf)
+    if roll.n_steps > roll.time_signatures[-1][0]:
+        _, n, d = roll.time_signatures[-1]
+        tps = max(1, TICKS_PER_BEAT // roll.steps_per_beat)
+        pm.time_signature_changes.append(
+            pretty_midi.TimeSignature(n, d, pm.tick_to_time(roll.n_steps * tps)))
+    return pm
 
 
 def _mpqn(qpm: float) -> int:

@@ -15,6 +15,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from midivae.keys import check_key, transpose_key
+
 N_PITCHES = 128
 # Checks and conversions go over blocks of tracks of about this many cells, so a
 # roll's temporaries stay small beside its arrays (4 MiB, or one track if larger).
@@ -35,8 +37,12 @@ class Track:
             raise ValueError(f"Track program must be in 0..127, got {self.program!r}")
 
 
-def _normalise_events(events: Iterable[Sequence], name: str, width: int) -> list[tuple]:
-    """Sort events by step; at equal steps the last wins; drop repeats of the value in force."""
+def _normalise_events(events: Iterable[Sequence], name: str, width: int,
+                      from_zero: bool = True) -> list[tuple]:
+    """Sort events by step; at equal steps the last wins; drop repeats of the value in force.
+
+    ``from_zero``: the first event must lie at step 0 (else none may be given).
+    """
     by_step: dict[int, tuple] = {}
     for event in events:
         if len(event) != width:
@@ -49,7 +55,7 @@ def _normalise_events(events: Iterable[Sequence], name: str, width: int) -> list
     for step in sorted(by_step):
         if not out or out[-1][1:] != by_step[step]:
             out.append((step, *by_step[step]))
-    if not out or out[0][0] != 0:
+    if from_zero and (not out or out[0][0] != 0):
         raise ValueError(f"{name} must start at step 0, got {out!r}")
     return out
 
@@ -74,15 +80,21 @@ class PianoRoll:
     time_signatures : list of (step, numerator, denominator)
         Meter changes; the first entry is at step 0.
     tracks : list of Track, length K
+    key_signatures : list of (step, fifths, mode)
+        Key changes, as in the MIDI key-signature event (see `midivae.keys`):
+        ``fifths`` sharps (> 0) or flats (< 0), ``mode`` 0 major, 1 minor. Empty
+        when the key is unknown (rendering may then estimate one); before the
+        first entry no key is stated.
     """
 
     __slots__ = ("onset", "sustain", "velocity", "steps_per_beat", "tempos",
-                 "time_signatures", "tracks")
+                 "time_signatures", "tracks", "key_signatures")
 
     def __init__(self, onset, sustain, velocity=None, *, steps_per_beat: int = 4,
                  tempos: Iterable[Sequence] = ((0, 120.0),),
                  time_signatures: Iterable[Sequence] = ((0, 4, 4),),
-                 tracks: Sequence[Track] | None = None):
+                 tracks: Sequence[Track] | None = None,
+                 key_signatures: Iterable[Sequence] = ()):
         onset = np.asarray(onset, dtype=bool)
         sustain = np.asarray(sustain, dtype=bool)
         if onset.ndim != 3 or onset.shape[2] != N_PITCHES or onset.shape != sustain.shape:
@@ -108,9 +120,12 @@ class PianoRoll:
         if any(n < 1 or d < 1 or d & (d - 1) for _, n, d in sigs):
             raise ValueError(f"time signatures need numerator >= 1 and a power-of-two "
                              f"denominator, got {sigs!r}")
+        keys = [(s, *check_key(f, m)) for s, f, m in
+                _normalise_events(key_signatures, "key_signatures", 3, from_zero=False)]
         self.onset, self.sustain, self.velocity = onset, sustain, velocity
         self.steps_per_beat = int(steps_per_beat)
         self.tempos, self.time_signatures, self.tracks = tempos, sigs, tracks
+        self.key_signatures = keys
 
     # -- size ----------------------------------------------------------------
     @property
@@ -132,7 +147,10 @@ class PianoRoll:
                 f"{self.steps_per_beat} steps/beat, tempos={self.tempos[:3]}"
                 f"{'...' if len(self.tempos) > 3 else ''}, "
                 f"time_signatures={self.time_signatures[:3]}"
-                f"{'...' if len(self.time_signatures) > 3 else ''}, tracks=[{names}])")
+                f"{'...' if len(self.time_signatures) > 3 else ''}, "
+                + (f"key_signatures={self.key_signatures[:3]}"
+                   f"{'...' if len(self.key_signatures) > 3 else ''}, " if self.key_signatures
+                   else "") + f"tracks=[{names}])")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PianoRoll):
@@ -141,6 +159,7 @@ class PianoRoll:
             return False
         return (self.steps_per_beat == other.steps_per_beat and self.tempos == other.tempos
                 and self.time_signatures == other.time_signatures and self.tracks == other.tracks
+                and self.key_signatures == other.key_signatures
                 and np.array_equal(self.onset, other.onset)
                 and np.array_equal(self.sustain, other.sustain)
                 and (self.velocity is None or np.array_equal(self.velocity, other.velocity)))
@@ -151,7 +170,8 @@ class PianoRoll:
         """A new roll with some fields replaced (arrays are shared, not copied)."""
         fields = dict(onset=self.onset, sustain=self.sustain, velocity=self.velocity,
                       steps_per_beat=self.steps_per_beat, tempos=self.tempos,
-                      time_signatures=self.time_signatures, tracks=self.tracks)
+                      time_signatures=self.time_signatures, tracks=self.tracks,
+                      key_signatures=self.key_signatures)
         fields.update(changes)
         onset, sustain, velocity = fields.pop("onset"), fields.pop("sustain"), fields.pop("velocity")
         return PianoRoll(onset, sustain, velocity, **fields)
@@ -189,7 +209,7 @@ class PianoRoll:
     def __getitem__(self, key: slice) -> "PianoRoll":
         """Steps ``key.start`` to ``key.stop`` as a new roll.
 
-        Tempo and meter in force at the start move to step 0. A note cut by the
+        Tempo, meter and key in force at the start move to step 0. A note cut by the
         start gets an onset at step 0 (with its velocity), so the slice is a
         valid roll that renders and re-quantizes to itself.
         """
@@ -210,10 +230,12 @@ class PianoRoll:
         return PianoRoll(onset, sustain, velocity, steps_per_beat=self.steps_per_beat,
                          tempos=events_in(self.tempos, start, stop),
                          time_signatures=events_in(self.time_signatures, start, stop),
-                         tracks=self.tracks)
+                         tracks=self.tracks,
+                         key_signatures=events_in(self.key_signatures, start, stop))
 
     def transpose(self, semitones: int) -> "PianoRoll":
-        """Shift every pitched track by ``semitones``; drum tracks are untouched.
+        """Shift every pitched track, and the key signatures, by ``semitones``; drum tracks
+        are untouched. Keys are respelled with the fewest accidentals (`midivae.keys`).
 
         Raises ``ValueError`` naming the track and pitch when a note would leave 0..127.
         """
@@ -232,7 +254,8 @@ class PianoRoll:
             for arr, src in ((onset, self.onset), (sustain, self.sustain), (velocity, self.velocity)):
                 if arr is not None:
                     arr[k] = np.roll(src[k], semitones, axis=1)
-        return self.replace(onset=onset, sustain=sustain, velocity=velocity)
+        keys = [(s, *transpose_key(f, m, semitones)) for s, f, m in self.key_signatures]
+        return self.replace(onset=onset, sustain=sustain, velocity=velocity, key_signatures=keys)
 
     def pitch_range(self, pitched_only: bool = True) -> tuple[int, int] | None:
         """(lowest, highest) pitch sounding in the roll, or None when it is empty."""
@@ -273,10 +296,10 @@ class PianoRoll:
         from midivae.render import render
         return render(self, path, **kwargs)
 
-    def to_musicxml(self, path):
-        """Write MusicXML for notation programs; see `midivae.render.write_musicxml`."""
-        from midivae.render import write_musicxml
-        return write_musicxml(self, path)
+    def to_musicxml(self, path, **kwargs):
+        """Write MusicXML for notation programs; see `midivae.notation.write_musicxml`."""
+        from midivae.notation import write_musicxml
+        return write_musicxml(self, path, **kwargs)
 
     @classmethod
     def empty(cls, n_tracks: int, n_steps: int, *, velocity: bool = True, **kwargs) -> "PianoRoll":
@@ -363,10 +386,11 @@ def sustain_starts(sustain: np.ndarray) -> np.ndarray:
 
 
 def events_in(events: list[tuple], start: int, stop: int) -> list[tuple]:
-    """Tempo or meter events in force in [start, stop), moved so that ``start`` becomes step 0."""
-    in_force = [e for e in events if e[0] <= start][-1]
+    """Tempo, meter or key events in force in [start, stop), moved so that ``start``
+    becomes step 0 (none at step 0 when none is in force at ``start``)."""
+    in_force = [(0, *e[1:]) for e in events if e[0] <= start][-1:]
     later = [e for e in events if start < e[0] < stop]
-    return [(0, *in_force[1:])] + [(e[0] - start, *e[1:]) for e in later]
+    return in_force + [(e[0] - start, *e[1:]) for e in later]
 
 
 def arrays_from_notes(n_tracks: int, n_steps: int, track, pitch, start, end, velocity=None,

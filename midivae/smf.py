@@ -37,6 +37,9 @@ class SmfTrack:
     velocity: list[int] = field(default_factory=list)
     tempos: list[tuple[int, int]] = field(default_factory=list)  # (tick, microseconds per quarter)
     time_signatures: list[tuple[int, int, int]] = field(default_factory=list)  # (tick, num, den)
+    key_signatures: list[tuple[int, int, int]] = field(default_factory=list)  # (tick, fifths, mode)
+    # sustain pedal (CC64) changes, in file order: (tick, channel, down); down = value >= 64
+    pedals: list[tuple[int, int, bool]] = field(default_factory=list)
     last_tick: int = 0  # tick of the last event (end_of_track included)
 
 
@@ -161,6 +164,7 @@ def _parse_events(data, i, end, source, where) -> SmfTrack:  # noqa: C901 - one 
     tick = 0
     running = 0
     programs = [0] * 16
+    pedal_down = [False] * 16
     sounding: dict[int, int] = {}  # channel << 7 | pitch -> index of the open note
     reattacked: dict[int, int] = {}  # key -> tick at which a re-attack closed the previous note
     ch_l, prog_l, pitch_l, start_l, end_l, vel_l = (t.channel, t.program, t.pitch, t.start,
@@ -212,6 +216,9 @@ def _parse_events(data, i, end, source, where) -> SmfTrack:  # noqa: C901 - one 
         elif kind == 0xD0:
             i += 1
         elif kind in (0xA0, 0xB0, 0xE0):
+            if kind == 0xB0 and data[i] == 64 and (data[i + 1] >= 64) != pedal_down[status & 0x0F]:
+                pedal_down[status & 0x0F] = data[i + 1] >= 64
+                t.pedals.append((tick, status & 0x0F, data[i + 1] >= 64))
             i += 2
         elif status == 0xFF:
             mtype = data[i]
@@ -227,6 +234,10 @@ def _parse_events(data, i, end, source, where) -> SmfTrack:  # noqa: C901 - one 
             elif mtype == 0x58 and length >= 2:
                 if payload[0] >= 1 and payload[1] <= 7:
                     t.time_signatures.append((tick, payload[0], 2 ** payload[1]))
+            elif mtype == 0x59 and length == 2:
+                fifths = payload[0] - 256 if payload[0] > 127 else payload[0]
+                if -7 <= fifths <= 7 and payload[1] <= 1:
+                    t.key_signatures.append((tick, fifths, payload[1]))
             elif mtype == 0x03 and t.name is None:
                 t.name = decode_text(payload)
             elif mtype == 0x2F:

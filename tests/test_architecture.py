@@ -19,8 +19,9 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "midivae"
 
 LAYERS = [  # (layer, module name prefixes); a module belongs to the first that matches
     ("base", ("midivae.errors", "midivae.fileio")),
-    ("core", ("midivae.smf", "midivae.roll")),
+    ("core", ("midivae.smf", "midivae.keys", "midivae.roll")),
     ("midi", ("midivae.roles", "midivae.quantize", "midivae.render", "midivae.score",
+              "midivae.notation",
               "midivae.layout", "midivae.plot", "midivae.audio", "midivae.musicstats")),
     ("models", ("midivae.losses", "midivae.metrics", "midivae.models")),
     ("data", ("midivae.data", "midivae.fitting")),
@@ -30,8 +31,8 @@ LAYERS = [  # (layer, module name prefixes); a module belongs to the first that 
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 MIDI_LIBRARIES = ("mido", "pretty_midi", "music21")
-CONVENIENCES = {("midivae.roll", "midivae.render"), ("midivae.roll", "midivae.plot"),
-                ("midivae.roll", "midivae.audio")}
+CONVENIENCES = {("midivae.roll", "midivae.render"), ("midivae.roll", "midivae.notation"),
+                ("midivae.roll", "midivae.plot"), ("midivae.roll", "midivae.audio")}
 
 
 def module_name(path: pathlib.Path) -> str:

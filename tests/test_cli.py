@@ -46,6 +46,20 @@ def test_quantize_round_trips_a_file(tmp_path):
     assert [m.note for m in notes] == [60, 64]
 
 
+def test_quantize_applies_the_sustain_pedal_unless_told_not_to(tmp_path):
+    src = tmp_path / "in.mid"
+    pedal = [(0, mido.Message("control_change", control=64, value=127)),
+             (960, mido.Message("control_change", control=64, value=0))]
+    src.write_bytes(to_bytes(midi_file(track(*pedal, note(0, 120, 60), end=1920))))
+    lengths = {}
+    for flag in ((), ("--no-sustain-pedal",)):
+        out = run_cli("quantize", src, "--out", tmp_path / "out.mid", "--force", *flag)
+        assert out.returncode == 0, out.stderr
+        (n,) = midivae.quantize(tmp_path / "out.mid").notes()
+        lengths[flag] = int(n["end"] - n["start"])
+    assert lengths == {(): 8, ("--no-sustain-pedal",): 1}
+
+
 def test_a_broken_file_gives_one_clear_line_and_exit_1(tmp_path):
     bad = tmp_path / "broken.mid"
     bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02")

@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import mido
 import numpy as np
 import pytest
 from conftest import REPO_ROOT, make_roll, meter, midi_file, name, note, program, track
@@ -206,13 +207,13 @@ def test_every_window_renders_to_midi_that_quantizes_back_to_the_same_window(fol
     assert len(prepared) > 50
     for i in range(len(prepared)):
         window = prepared.window_roll(i)
-        again = quantize(render(window), layout.steps_per_beat, roles=roles)
+        again = quantize(render(window, estimate_key=False), layout.steps_per_beat, roles=roles)
         assert again == window, i
         # the model-side tensor, through from_array, renders back to the same tensor
         x = prepared.window_array(i)  # (T, K, 2, P)
         sig = window.time_signatures[0][1:]
         roll = layout.from_array(layout.flatten(x)).replace(time_signatures=[(0, *sig)])
-        back = quantize(render(roll), layout.steps_per_beat, roles=roles)
+        back = quantize(render(roll, estimate_key=False), layout.steps_per_beat, roles=roles)
         assert np.array_equal(layout.to_array(back), x), i
 
 
@@ -247,6 +248,67 @@ def test_same_settings_reuse_the_set_and_changed_settings_rebuild_it(folder, tmp
     (root / "new.mid").write_bytes((root / "reels" / "Tune 0.mid").read_bytes())
     assert not prepare(root, out, bars=4).reused  # the source changed
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def pedalled_tune(n_bars: int = 4):
+    """Four staccato quarters a bar, the sustain pedal down over the first half of each bar."""
+    events = [name("piano"), meter(0, 4, 4)]
+    for b in range(n_bars):
+        events += [(b * 4 * TPB, mido.Message("control_change", control=64, value=127)),
+                   (b * 4 * TPB + 2 * TPB, mido.Message("control_change", control=64, value=0))]
+        events += [e for i in range(4) for e in note((4 * b + i) * TPB, (4 * b + i) * TPB + 120,
+                                                     60 + i)]
+    return midi_file(track(*events), tpb=TPB)
+
+
+def test_the_sustain_pedal_setting_reaches_the_notes_and_rebuilds_the_set(tmp_path):
+    root = tmp_path / "midi"
+    root.mkdir()
+    pedalled_tune().save(root / "pedal.mid")
+    held = prepare(root, tmp_path / "set", bars=2, splits=(1, 0, 0))
+    assert held.manifest["settings"]["sustain_pedal"] is True
+    # beats 1 and 2 of each bar sound until the pedal comes up (step 8 of the bar); 3, 4 are short
+    by_bar = sorted((int(n["start"]) % 16, int(n["end"]) - int(n["start"])) for n in held.notes
+                    if n["start"] < 16)
+    assert by_bar == [(0, 8), (4, 4), (8, 1), (12, 1)]
+    raw = prepare(root, tmp_path / "set", bars=2, splits=(1, 0, 0), sustain_pedal=False)
+    assert not raw.reused and raw.manifest["settings"]["sustain_pedal"] is False
+    assert sorted(int(n["end"]) - int(n["start"]) for n in raw.notes) == [1] * 16
+    assert prepare(root, tmp_path / "set", bars=2, splits=(1, 0, 0), sustain_pedal=False).reused
+    code = main(["prepare", str(root), "--out", str(tmp_path / "set"), "--bars", "2",
+                 "--splits", "1,0,0", "--quiet", "--workers", "1"])
+    assert code == 0 and PreparedSet(tmp_path / "set").manifest["settings"]["sustain_pedal"]
+    code = main(["prepare", str(root), "--out", str(tmp_path / "set"), "--bars", "2",
+                 "--splits", "1,0,0", "--quiet", "--workers", "1", "--no-sustain-pedal"])
+    assert code == 0 and not PreparedSet(tmp_path / "set").manifest["settings"]["sustain_pedal"]
+
+
+def test_the_layout_carries_each_tracks_median_training_velocity(tmp_path):
+    root = tmp_path / "midi"
+    root.mkdir()
+    # melody velocities 30, 50, 50, 90 and 40, 60, 100 (train), chords always 70;
+    # a piece in valid with velocity 1 everywhere must not count
+    tunes = {"a.mid": ([30, 50, 50, 90], 70), "b.mid": ([40, 60, 100, 60], 70),
+             "v/c.mid": ([1, 1, 1, 1], 1)}
+    for rel, (melody_v, chord_v) in tunes.items():
+        (root / rel).parent.mkdir(exist_ok=True)
+        melody = [name("melody"), meter(0, 4, 4)] + [
+            e for b in range(4) for i, v in enumerate(melody_v)
+            for e in note((4 * b + i) * TPB, (4 * b + i + 1) * TPB, 60 + i, v)]
+        chords = [name("chords")] + [e for b in range(4)
+                                     for e in note(4 * b * TPB, 4 * (b + 1) * TPB, 48, chord_v, 1)]
+        midi_file(track(*melody), track(*chords), tpb=TPB).save(root / rel)
+    splits = {"a.mid": "train", "b.mid": "train", "v/c.mid": "valid"}
+    salt = next(s for s in map(str, range(1000)) if all(
+        assign_split(p, (0.6, 0.4, 0), s) == want for p, want in splits.items()))
+    prepared = prepare(root, tmp_path / "set", bars=2, splits=(0.6, 0.4, 0), split_salt=salt,
+                       roles="order:melody,chords")
+    # melody: 32 training notes, 4 of each of 30 40 50 50 60 60 90 100 -> lower median 50
+    assert prepared.layout.velocities == (50, 70)
+    assert PreparedSet(prepared.path).layout.velocities == (50, 70)  # stored in the manifest
+    plain = prepare(root, tmp_path / "plain", bars=2, splits=(0.6, 0.4, 0), split_salt=salt,
+                    roles="order:melody,chords", velocity=False)
+    assert plain.layout.velocities is None
 
 
 def test_an_interrupted_build_leaves_no_set_and_keeps_the_previous_one(folder, tmp_path):

@@ -53,6 +53,46 @@ def test_from_windows_by_hand():
     assert LAYOUT.from_array(x[0], velocity).notes()["velocity"].tolist() == [77, 77]
 
 
+def test_from_windows_gives_each_track_its_typical_velocity():
+    layout = RollLayout(**{**LAYOUT.to_dict(), "tracks": LAYOUT.tracks, "velocities": (88, 52)})
+    x = np.zeros((1, T, 2, 2, 5), np.float32)  # (B, T, K, 2, P)
+    x[0, 0, 0, 0, 2] = x[0, 0:2, 0, 1, 2] = 1  # lead: 62 at steps 0..1
+    x[0, 4, 0, 0, 3] = x[0, 4, 0, 1, 3] = 1  # lead: 63 at step 4
+    x[0, :, 1, 1, 0] = 1  # bass: 60 held (its onset repaired)
+    (roll,) = layout.from_windows(x.reshape(1, T, -1))
+    assert [(int(n["track"]), int(n["pitch"]), int(n["velocity"])) for n in roll.notes()] == \
+        [(0, 62, 88), (0, 63, 88), (1, 60, 52)]
+    assert roll.velocity[~roll.onset].max() == 0
+    velocity = np.full((T, 2, 5), 77, np.uint8)  # (T, K, P): given velocities win
+    assert layout.from_array(x[0], velocity).notes()["velocity"].tolist() == [77, 77, 77]
+    assert LAYOUT.from_windows(x.reshape(1, T, -1))[0].velocity is None  # no typical ones
+    # rendered: the DAW sees them
+    mf = roll.to_midi()
+    assert [sorted({m.velocity for m in t if m.type == "note_on"}) for t in mf.tracks[1:]] == \
+        [[88], [52]]
+
+
+def test_typical_velocities_travel_in_the_layout_dict_and_the_checkpoint(tmp_path):
+    import json
+
+    from midivae.checkpoint import load_checkpoint, save_checkpoint
+    layout = RollLayout(**{**LAYOUT.to_dict(), "tracks": LAYOUT.tracks, "velocities": (88, 52)})
+    assert RollLayout.from_dict(json.loads(json.dumps(layout.to_dict()))) == layout
+    old = {k: v for k, v in layout.to_dict().items() if k != "velocities"}
+    assert RollLayout.from_dict(old).velocities is None  # dicts from before still load
+    for bad in [(88,), (0, 52), (88, 128)]:
+        with pytest.raises(ValueError, match="velocities must be one value in 1..127 per track"):
+            RollLayout(tracks=LAYOUT.tracks, velocities=bad)
+    cfg = ModelConfig(n_steps=T, n_tracks=2, n_pitches=5, steps_per_bar=8, decoder="flat",
+                      latent=4, encoder_hidden=8, decoder_hidden=8)
+    save_checkpoint(VAE(cfg, layout=layout), tmp_path / "m")
+    model = load_checkpoint(tmp_path / "m")
+    assert model.layout.velocities == (88, 52)
+    with pytest.warns(UserWarning, match="notes per step"):  # an untrained model: dense clips
+        notes = np.concatenate([clip.notes() for clip in generate.sample(model, 3, seed=0)])
+    assert [set(notes["velocity"][notes["track"] == k].tolist()) for k in (0, 1)] == [{88}, {52}]
+
+
 def test_to_windows_by_hand_and_back():
     rolls = [make_roll(62, 1, 3), make_roll(64, 4, 4)]
     x = LAYOUT.to_windows(rolls)

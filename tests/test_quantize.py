@@ -480,13 +480,13 @@ def test_64_tracks():
     assert note_list(roll) == [(i, 30 + i, start[i], start[i] + 4, 1 + i) for i in range(64)]
 
 
-def test_sysex_bends_controllers_and_meta_are_ignored():
+def test_sysex_bends_controllers_and_other_meta_are_ignored():
     noise = [(0, mido.Message("sysex", data=[0x7E, 0x7F, 0x09, 0x01])),
              (0, mido.Message("control_change", control=7, value=100)),
              (10, mido.Message("pitchwheel", pitch=-8192)),
              (20, mido.Message("aftertouch", value=40)),
              (30, mido.Message("polytouch", note=60, value=30)),
-             (40, mido.Message("control_change", control=64, value=127)),
+             (40, mido.Message("control_change", control=1, value=127)),
              (50, mido.MetaMessage("text", text="hello")),
              (60, mido.MetaMessage("marker", text="A")),
              (70, mido.MetaMessage("key_signature", key="F#m")),
@@ -498,7 +498,43 @@ def test_sysex_bends_controllers_and_meta_are_ignored():
     mf = midi_file(track(name("noisy"), *noise, note(0, 480, 60, 90), note(480, 960, 0, 1),
                          note(480, 960, 127, 127)))
     assert q(mf) == make_roll([(0, 60, 0, 4, 90), (0, 0, 4, 8, 1), (0, 127, 4, 8, 127)], 8,
-                              tracks=[Track("noisy")])
+                              tracks=[Track("noisy")], key_signatures=[(1, 3, 1)])
+
+
+def pedal(tick: int, value: int, channel: int = 0) -> tuple:
+    return (tick, mido.Message("control_change", control=64, value=value, channel=channel))
+
+
+def pedal_file() -> mido.MidiFile:
+    """Steps of 120 ticks; the pedal on channel 0 goes down at step 1, up at 8, down at 11."""
+    return midi_file(
+        track(name("piano"), pedal(120, 127), pedal(500, 100), pedal(960, 0), pedal(1000, 10),
+              pedal(1320, 64),
+              note(0, 240, 60),  # released under the pedal: lasts until it comes up (step 8)
+              note(480, 600, 64), note(720, 840, 64),  # struck again under the pedal: ends there
+              note(480, 960, 65),  # released as the pedal comes up: unchanged
+              note(240, 1200, 67),  # released after it came up: unchanged
+              note(1200, 1320, 72),  # released as it goes down again, never up: to the end
+              end=1920),
+        track(name("other channel"), note(0, 120, 48, channel=1), end=1920),
+        track(name("kit"), pedal(0, 127, 9), note(0, 120, 36, channel=9), end=1920))
+
+
+def test_sustain_pedal_lengthens_notes_as_note_seq_does(tmp_path):
+    tracks = [Track("piano"), Track("other channel"), Track("kit", 0, True)]
+    held = make_roll([(0, 60, 0, 8, 64), (0, 64, 4, 6, 64), (0, 64, 6, 8, 64), (0, 65, 4, 8, 64),
+                      (0, 67, 2, 10, 64), (0, 72, 10, 16, 64), (1, 48, 0, 1, 64),
+                      (2, 36, 0, 1, 64)], 16, 3, tracks=tracks)
+    raw = make_roll([(0, 60, 0, 2, 64), (0, 64, 4, 5, 64), (0, 64, 6, 7, 64), (0, 65, 4, 8, 64),
+                     (0, 67, 2, 10, 64), (0, 72, 10, 11, 64), (1, 48, 0, 1, 64),
+                     (2, 36, 0, 1, 64)], 16, 3, tracks=tracks)
+    mf = pedal_file()
+    path = tmp_path / "pedal.mid"
+    mf.save(path)
+    assert q(mf) == quantize(path) == reference_roll(mf, 4) == held
+    assert q(mf, sustain_pedal=False) == raw
+    assert quantize(pretty_midi.PrettyMIDI(str(path))) == held
+    assert quantize(pretty_midi.PrettyMIDI(str(path)), sustain_pedal=False) == raw
 
 
 def test_running_status_and_note_off_velocity():
@@ -598,14 +634,30 @@ def by_tick(events):
     return sorted(events, key=lambda e: e[0])  # stable: at one tick the later event wins
 
 
-def reference_roll(mf: mido.MidiFile, spb: int) -> PianoRoll:
+def with_pedal(notes: list, pedals: dict) -> None:
+    """note-seq's sustain rule, plainly: a note released while its (track, channel)'s pedal is
+    down (the last CC64 at or before the release >= 64) ends at the first pedal-up after it or
+    at the next onset of its pitch there, whichever is first; else at the end (None). Drums
+    are left alone."""
+    for i, n in enumerate(notes):
+        (ti, ch, _), pitch, start, _, end = n
+        events = pedals.get((ti, ch), [])
+        if ch == 9 or end is None or not [v for t, v in events if t <= end][-1:] >= [64]:
+            continue
+        ups = [t for t, v in events if t > end and v < 64]
+        onsets = [m[2] for m in notes[i + 1:] if m[0][:2] == (ti, ch) and m[1] == pitch]
+        n[4] = min(ups[:1] + onsets[:1], default=None)
+
+
+def reference_roll(mf: mido.MidiFile, spb: int, sustain_pedal: bool = True) -> PianoRoll:
     """The spec, written plainly over mido messages: what quantize must return."""
     tpb = mf.ticks_per_beat
 
     def step(tick):  # nearest step, halves up
         return (2 * tick * spb + tpb) // (2 * tpb)
 
-    notes, tempos, sigs, names = [], [], [], {}
+    notes, tempos, sigs, keys, names, pedals = [], [], [], [], {}, {}
+    key_numbers = {name: sf_mi for sf_mi, name in mido.midifiles.meta._key_signature_decode.items()}
     offset = end_tick = 0
     for ti, tr in enumerate(mf.tracks):
         tick, programs, sounding, reattack = offset, [0] * 16, {}, {}
@@ -617,8 +669,12 @@ def reference_roll(mf: mido.MidiFile, spb: int) -> PianoRoll:
                 tempos.append((tick, m.tempo))
             elif m.type == "time_signature":
                 sigs.append((tick, m.numerator, m.denominator))
+            elif m.type == "key_signature":
+                keys.append((tick, *key_numbers[m.key]))
             elif m.type == "program_change":
                 programs[m.channel] = m.program
+            elif m.type == "control_change" and m.control == 64:
+                pedals.setdefault((ti, m.channel), []).append((tick, m.value))
             elif m.type in ("note_on", "note_off"):
                 key = (m.channel, m.note)
                 if m.type == "note_on" and m.velocity > 0:
@@ -635,6 +691,8 @@ def reference_roll(mf: mido.MidiFile, spb: int) -> PianoRoll:
                         del sounding[key]
         end_tick = max(end_tick, tick)
         offset = tick if mf.type == 2 else 0
+    if sustain_pedal:
+        with_pedal(notes, pedals)
     order = sorted({n[0] for n in notes})
     index = {k: i for i, k in enumerate(order)}
     cols = [(index[k], p, step(s), step(end_tick if e is None else e), v)
@@ -644,7 +702,8 @@ def reference_roll(mf: mido.MidiFile, spb: int) -> PianoRoll:
     return make_roll(cols, n_steps, len(order), steps_per_beat=spb,
                      tempos=[(0, 120.0)] + [(step(t), 60e6 / m) for t, m in by_tick(tempos)],
                      time_signatures=[(0, 4, 4)] + [(step(t), n, d) for t, n, d in by_tick(sigs)],
-                     tracks=[Track(names.get(t, ""), p, c == 9) for t, c, p in order])
+                     tracks=[Track(names.get(t, ""), p, c == 9) for t, c, p in order],
+                     key_signatures=[(step(t), f, mi) for t, f, mi in by_tick(keys)])
 
 
 def test_real_files_match_the_reference(nottingham, pop909, tmp_path):
@@ -662,7 +721,7 @@ def test_real_files_match_the_reference(nottingham, pop909, tmp_path):
 @st.composite
 def messy_files(draw):
     """Type 0/1/2 files with overlapping and re-attacked notes, program changes, open notes,
-    tempo and meter events in any track, and velocity-0 note-offs."""
+    tempo, meter and key events in any track, and velocity-0 note-offs."""
     def event():
         ch = st.sampled_from([0, 1, 9])
         pitch = st.integers(58, 61)  # few pitches, so notes collide
@@ -675,8 +734,10 @@ def messy_files(draw):
             st.builds(lambda m: mido.MetaMessage("set_tempo", tempo=m), st.integers(1, 2**24 - 1)),
             st.builds(lambda n, d: mido.MetaMessage("time_signature", numerator=n, denominator=d),
                       st.integers(1, 12), st.sampled_from([2, 4, 8])),
-            st.builds(lambda c: mido.Message("control_change", channel=c, control=64, value=127),
-                      ch))
+            st.builds(lambda k: mido.MetaMessage("key_signature", key=k),
+                      st.sampled_from(sorted(mido.midifiles.meta._key_signature_encode))),
+            st.builds(lambda c, v: mido.Message("control_change", channel=c, control=64, value=v),
+                      ch, st.sampled_from([0, 63, 64, 127])))
     tpb = draw(st.sampled_from([1, 7, 96, 480, 1000]))
     tracks = []
     for i in range(draw(st.integers(1, 3))):
@@ -695,4 +756,5 @@ def messy_files(draw):
 @given(mf=messy_files(), spb=st.sampled_from([1, 3, 4, 12]))
 def test_messy_files_match_the_reference(mf, spb):
     assert quantize(to_bytes(mf), spb) == reference_roll(mf, spb)
+    assert quantize(to_bytes(mf), spb, sustain_pedal=False) == reference_roll(mf, spb, False)
 

@@ -1,4 +1,4 @@
-"""render: exact round trips, what other readers see in the written file, safe writes, MusicXML.
+"""render: exact round trips, what other readers see in the written file, safe writes.
 
 ``quantize(render(roll)) == roll`` over random rolls (hypothesis), and
 ``render(quantize(f))`` keeps every note, tempo and meter of on-grid MIDI, built
@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from midivae import DEFAULT_VELOCITY, PianoRoll, Track, quantize, render
+from midivae.keys import estimate_key
 from midivae.render import to_pretty_midi
 
 STEPS_PER_BEAT = [1, 2, 3, 4, 6, 8, 12]
@@ -48,8 +49,16 @@ def rolls(draw, velocity=True, max_tracks=4, max_steps=48):
     sig = st.tuples(st.integers(1, 16), st.sampled_from([1, 2, 4, 8, 16, 32]))
     sigs = [(0, *draw(sig))] + [(s, n, d) for s, (n, d) in draw(
         st.lists(st.tuples(st.integers(0, T - 1), sig), max_size=3))]
+    keys = draw(st.lists(st.tuples(st.integers(0, T - 1), st.integers(-7, 7), st.integers(0, 1)),
+                         max_size=3))
     return make_roll(notes, T, K, velocity=velocity, steps_per_beat=spb, tempos=tempos,
-                     time_signatures=sigs, tracks=tracks)
+                     time_signatures=sigs, tracks=tracks, key_signatures=keys)
+
+
+def as_rendered(roll: PianoRoll) -> PianoRoll:
+    """The roll a default render writes: a roll with no key gets its estimated key at step 0."""
+    key = None if roll.key_signatures else estimate_key(roll)
+    return roll if key is None else roll.replace(key_signatures=[(0, *key)])
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +71,15 @@ def outdir(tmp_path_factory):
 def test_quantize_render_is_identity(roll, outdir):
     path = outdir / "roll.mid"
     render(roll, path)
+    assert quantize(path, roll.steps_per_beat) == as_rendered(roll)
+    render(roll, path, estimate_key=False)
     assert quantize(path, roll.steps_per_beat) == roll
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(roll=rolls())
 def test_quantize_of_the_returned_pretty_midi_is_identity(roll):
-    assert quantize(render(roll), roll.steps_per_beat) == roll
+    assert quantize(render(roll), roll.steps_per_beat) == as_rendered(roll)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -76,7 +87,7 @@ def test_quantize_of_the_returned_pretty_midi_is_identity(roll):
 def test_render_without_velocities_uses_the_default(roll, outdir):
     path = outdir / "novel.mid"
     render(roll, path)
-    assert quantize(path, roll.steps_per_beat, velocity=False) == roll
+    assert quantize(path, roll.steps_per_beat, velocity=False) == as_rendered(roll)
     back = quantize(path, roll.steps_per_beat)
     assert set(back.velocity[back.onset].tolist()) == {DEFAULT_VELOCITY}
 
@@ -87,7 +98,7 @@ def test_to_midi_is_render(tmp_path):
     render(roll, a)
     roll.to_midi(b)
     assert a.read_bytes() == b.read_bytes()
-    assert quantize(roll.to_midi()) == roll
+    assert quantize(roll.to_midi(estimate_key=False)) == roll
 
 
 @pytest.mark.parametrize("label", ["Piano", "Café Müller", "中文", "Ã©tude", ""])
@@ -225,7 +236,7 @@ def test_quantize_render_quantize_on_real_files(nottingham, chorales):
     """Off-grid files too: the roll of the rendered roll is the roll."""
     for path in nottingham[::100] + chorales:
         roll = quantize(path, 4)
-        assert quantize(render(roll), 4) == roll
+        assert quantize(render(roll), 4) == as_rendered(roll)
 
 
 # -- what other readers see -----------------------------------------------------
@@ -237,7 +248,8 @@ def band():
                       (2, 36, 0, 1, 110), (2, 42, 6, 7, 90)], 32, 3,
                      steps_per_beat=4, tempos=[(0, 100.0), (12, 150.0), (20, 60e6 / 437_500)],
                      time_signatures=[(0, 3, 4), (12, 2, 4), (24, 6, 8)],
-                     tracks=[Track("Lead", 73), Track("Bass", 33), Track("Drums", 25, True)])
+                     tracks=[Track("Lead", 73), Track("Bass", 33), Track("Drums", 25, True)],
+                     key_signatures=[(0, -1, 0), (12, 2, 1)])  # F major, then B minor
 
 
 def step_seconds(roll: PianoRoll, step: float) -> float:
@@ -266,6 +278,8 @@ def test_render_file_layout_read_by_mido(band, tmp_path):
     sigs = _normalise([(Fraction(t, tps), (m.numerator, m.denominator))
                        for t, _, m in meta_events(mf, "time_signature")], (4, 4))
     assert sigs == [(0, (3, 4)), (12, (2, 4)), (24, (6, 8))]
+    assert [(t // tps, i, m.key) for t, i, m in meta_events(mf, "key_signature")] == \
+        [(0, 0, "F"), (12, 0, "Bm")]
     # one named track per roll track with its program
     for k, trk in enumerate(band.tracks, start=1):
         names = [m.name for m in mf.tracks[k] if m.type == "track_name"]
@@ -296,6 +310,8 @@ def test_render_read_by_pretty_midi(band, tmp_path):
                            for ts in pm.time_signature_changes], (4, 4))
         assert sigs == [(0, (3, 4)), (round(step_seconds(band, 12), 6), (2, 4)),
                         (round(step_seconds(band, 24), 6), (6, 8))]
+        assert [(round(ks.time, 6), ks.key_number) for ks in pm.key_signature_changes] == \
+            [(0, 5), (round(step_seconds(band, 12), 6), 12 + 11)]  # F major, B minor
 
 
 def test_render_read_by_music21(band, tmp_path):
@@ -322,6 +338,43 @@ def test_render_read_by_music21(band, tmp_path):
     sigs = _normalise([(Fraction(ts.offset), ts.ratioString)
                        for ts in parts[0].flatten().getElementsByClass("TimeSignature")], "4/4")
     assert sigs == [(0, "3/4"), (3, "2/4"), (6, "6/8")]
+    for part in parts:
+        keys = [(Fraction(k.getOffsetInHierarchy(part)), k.sharps, k.mode)
+                for k in part.recurse().getElementsByClass("KeySignature")]
+        assert keys == [(0, -1, "major"), (3, 2, "minor")]
+
+
+def test_clip_length_is_the_end_of_track_and_nothing_else(band, tmp_path):
+    """A DAW's clip length: every track ends at the roll's last step, trailing silence kept,
+    and no meta event is repeated to mark it."""
+    quiet = make_roll([tuple(int(x) for x in n) for n in band.notes()], 40, 3,
+                      tempos=band.tempos, time_signatures=band.time_signatures,
+                      tracks=band.tracks, key_signatures=band.key_signatures)
+    assert quiet.notes()["end"].max() == 24  # 16 steps of trailing silence
+    path = tmp_path / "clip.mid"
+    render(quiet, path)
+    mf = mido.MidiFile(path)
+    tps = mf.ticks_per_beat // 4
+    for trk in mf.tracks:
+        assert trk[-1].type == "end_of_track"
+        assert sum(m.time for m in trk) == 40 * tps
+    sigs = [(t // tps, m.numerator, m.denominator) for t, _, m in meta_events(mf, "time_signature")]
+    assert sigs == [(0, 3, 4), (12, 2, 4), (24, 6, 8)]  # once each, none at the end
+    assert [t // tps for t, _, _ in meta_events(mf, "set_tempo")] == [0, 12, 20]
+    assert quantize(path) == quiet
+    # pretty_midi: from the file, the meters as written; through to_pretty_midi, the
+    # clip length survives in its end time (and in files it writes)
+    from_file = pretty_midi.PrettyMIDI(str(path))
+    assert [(round(ts.time, 6), ts.numerator, ts.denominator)
+            for ts in from_file.time_signature_changes] == \
+        [(0, 3, 4), (round(step_seconds(quiet, 12), 6), 2, 4),
+         (round(step_seconds(quiet, 24), 6), 6, 8)]
+    assert quantize(from_file) == quiet
+    pm = to_pretty_midi(quiet)
+    assert pm.get_end_time() == pytest.approx(step_seconds(quiet, 40))
+    assert quantize(pm) == quiet
+    pm.write(str(tmp_path / "again.mid"))
+    assert quantize(tmp_path / "again.mid") == quiet
 
 
 @pytest.mark.parametrize("drums", [[], [0], [3], [0, 7, 15]])
@@ -386,38 +439,6 @@ def test_unrenderable_roll_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="steps_per_beat"):
         render(roll, tmp_path / "x.mid")
     assert list(tmp_path.iterdir()) == []
-
-
-# -- MusicXML -----------------------------------------------------------------------
-
-def test_to_musicxml_round_trip(tmp_path):
-    music21 = pytest.importorskip("music21")
-    roll = make_roll([(0, 72, 0, 4, 90), (0, 74, 4, 6, 90), (0, 76, 6, 8, 90), (0, 77, 8, 16, 90),
-                      (1, 48, 0, 8, 70), (1, 52, 0, 8, 70), (1, 55, 8, 16, 70)], 16, 2,
-                     tracks=[Track("Right", 0), Track("Left", 0)])
-    path = tmp_path / "score.musicxml"
-    roll.to_musicxml(path)
-    assert [p.name for p in tmp_path.iterdir()] == ["score.musicxml"]
-    score = music21.converter.parse(str(path)).stripTies()
-    assert len(score.parts) == 2
-    for k, part in enumerate(score.parts):
-        got = sorted((Fraction(n.offset), p.midi, Fraction(n.quarterLength))
-                     for n in part.flatten().notes for p in n.pitches)
-        want = sorted((Fraction(int(s), 4), int(p), Fraction(int(e - s), 4))
-                      for kk, p, s, e, _ in roll.notes() if kk == k)
-        assert got == want
-
-
-def test_to_musicxml_time_signatures(tmp_path):
-    """Each meter change once, where the roll has it (no restated meter mid-bar)."""
-    music21 = pytest.importorskip("music21")
-    roll = make_roll([(0, 60, 0, 4, 100), (0, 64, 4, 6, 90), (0, 67, 24, 32, 80)], 32,
-                     tempos=[(0, 100.0)], time_signatures=[(0, 3, 4), (24, 6, 8)])
-    roll.to_musicxml(tmp_path / "meters.musicxml")
-    part = music21.converter.parse(str(tmp_path / "meters.musicxml")).parts[0]
-    sigs = [(Fraction(ts.getOffsetInHierarchy(part)), ts.ratioString)
-            for ts in part.recurse().getElementsByClass("TimeSignature")]
-    assert sigs == [(0, "3/4"), (6, "6/8")]
 
 
 def test_roll_layout_keeps_label_names_through_its_dict():

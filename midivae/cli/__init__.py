@@ -38,6 +38,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="grid steps per quarter note")
     q.add_argument("--out", help="write the re-rendered MIDI here (never the input file)")
     q.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    q.add_argument("--no-sustain-pedal", action="store_true",
+                   help="keep note lengths as the note-offs give them (default: notes held "
+                   "by the sustain pedal, CC64, last until it is released)")
     q.set_defaults(func=c._cmd_quantize)
 
     pl = sub.add_parser("plot", help="draw a MIDI file as a piano roll (PNG)")
@@ -88,6 +91,9 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--labels", action="store_true",
                     help="label each file by its top-level subfolder")
     pr.add_argument("--no-velocity", action="store_true", help="do not keep velocities")
+    pr.add_argument("--no-sustain-pedal", action="store_true",
+                    help="keep note lengths as the note-offs give them (default: notes held "
+                    "by the sustain pedal, CC64, last until it is released)")
     pr.add_argument("--limit", type=positive_int, help="only the first N pieces (a quick look)")
     pr.add_argument("--workers", type=non_negative_int, default=0,
                     help="processes (default 0: every CPU)")

@@ -22,7 +22,8 @@ def _cmd_quantize(args) -> int:
             raise Failure(f"{args.out} is the input file; writing it would replace the input "
                            "with a lossy re-render (choose another --out)")
         _output_file(args.out, force=args.force)
-    roll = quantize(args.midi, steps_per_beat=args.steps_per_beat)
+    roll = quantize(args.midi, steps_per_beat=args.steps_per_beat,
+                    sustain_pedal=not args.no_sustain_pedal)
     print(roll)
     if args.out:
         roll.to_midi(args.out)
@@ -334,7 +335,8 @@ def _cmd_prepare(args) -> int:
             bars=args.bars, hop=args.hop, steps_per_beat=args.steps_per_beat,
             meter=args.meter, min_notes=args.min_notes, roles=args.roles,
             pitch_range=args.pitch_range, splits=args.splits, split_salt=args.split_salt,
-            velocity=not args.no_velocity, labels=args.labels, limit=args.limit)
+            velocity=not args.no_velocity, sustain_pedal=not args.no_sustain_pedal,
+            labels=args.labels, limit=args.limit)
     except ValueError as err:
         raise Failure(str(err), 2) from None
     progress = _progress_bar(args.quiet, "piece")

@@ -44,8 +44,8 @@ class SequenceItem:
     frames_per_beat: int
     label: str = ""
 
-    def load(self, steps_per_beat: int, velocity: bool) -> Piece:
-        return load(self, steps_per_beat, velocity)
+    def load(self, steps_per_beat: int, velocity: bool, sustain_pedal: bool = True) -> Piece:
+        return load(self, steps_per_beat, velocity, sustain_pedal)
 
 
 def resolve(spec: str, root: Path, labels: bool) -> Source:
@@ -87,9 +87,10 @@ def _read(path: str) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def load(item: SequenceItem, steps_per_beat: int, velocity: bool = False) -> Piece:
+def load(item: SequenceItem, steps_per_beat: int, velocity: bool = False,
+         sustain_pedal: bool = True) -> Piece:
     """One published sequence as a one-track `PianoRoll` (see module docstring); frame
-    rolls have no velocities, so ``velocity`` is ignored."""
+    rolls have no velocities or pedal, so ``velocity`` and ``sustain_pedal`` are ignored."""
     frames = _read(item.path)[item.split][item.index]
     return Piece(item.id, frames_to_roll(frames, item.frames_per_beat, steps_per_beat),
                  split=item.split)

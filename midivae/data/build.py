@@ -25,6 +25,7 @@ import numpy as np
 
 from midivae.errors import DatasetError, MidiReadError
 from midivae.layout import RollLayout
+from midivae.render import DEFAULT_VELOCITY
 from midivae.roll import Track
 from midivae.roles import assign_roles, parse_roles
 from midivae.data.source import Source
@@ -55,6 +56,7 @@ class PrepareSettings:
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train/valid/test shares by piece
     split_salt: str = ""  # any other string gives a different (still stable) split
     velocity: bool = True  # keep velocities for rendering (models see onset/sustain only)
+    sustain_pedal: bool = True  # lengthen notes held by the sustain pedal (CC64) when quantizing
     labels: bool = False  # folders: label each file by its top-level subfolder
     limit: int | None = None  # only the first N pieces of the source (quick looks, tests)
 
@@ -112,6 +114,7 @@ class _Job:
 
     steps_per_beat: int
     velocity: bool
+    sustain_pedal: bool
     roles: str
     windows: WindowSettings
 
@@ -188,7 +191,7 @@ def _job(src: Source, s: PrepareSettings) -> tuple[_Job, dict]:
     parse_roles(roles)  # fail now on a bad spec, not once per piece
     velocity = bool(s.velocity and native is None)  # frame rolls have no velocities
     meters = parse_meters(s.meter) if s.meter else (None,)
-    job = _Job(spb, velocity, roles,
+    job = _Job(spb, velocity, bool(s.sustain_pedal), roles,
                WindowSettings(s.bars, s.hop, meters[0], s.min_notes, s.pitch_range,
                               also_meters=meters[1:]))
     effective = asdict(replace(s, steps_per_beat=spb, roles=roles))
@@ -205,6 +208,8 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
     skipped, said, dropped, meters = [], [], Counter(), Counter()
     pieces, windows = Counter(), Counter()
     low, high, n_notes = 127, 0, 0
+    tracks = [Track(r.name, r.program, r.is_drum) for r in parse_roles(job.roles)]
+    velocity_counts = np.zeros((len(tracks), 128), np.int64)  # training notes per track, velocity
     files = {}
     try:
         for rec in map_tolerant(partial(_process_one, job), items, workers, _died, progress):
@@ -220,6 +225,10 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
             pieces[split] += 1
             windows[split] += len(w)
             n_notes += len(rec["notes"])
+            if split == "train":
+                notes = rec["notes"]
+                np.add.at(velocity_counts, (notes["track"].astype(np.intp),
+                                            notes["velocity"].astype(np.intp)), 1)
             meters.update(f"{n}/{d}" if u else "mixed" for n, d, u in
                           zip(w["num"], w["den"], w["uniform"]))
             sounding = w["high"] >= w["low"]
@@ -232,9 +241,9 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
     elif high < low:  # no note at all
         low, high = 0, 127
     meter = job.windows.meter or _most_common_meter(meters)
-    tracks = [Track(r.name, r.program, r.is_drum) for r in parse_roles(job.roles)]
     layout = RollLayout(job.steps_per_beat, low, high - low + 1, tuple(tracks), meter,
-                        _typical_tempo(tmp))
+                        _typical_tempo(tmp),
+                        velocities=_typical_velocities(velocity_counts) if job.velocity else None)
     return {
         "kind": KIND, "format": FORMAT, "midivae_version": _version(), "files": files,
         "source": {"spec": src.spec, **src.info, "items_used": len(items)},
@@ -253,6 +262,17 @@ def _most_common_meter(meters: Counter) -> tuple[int, int]:
     return parse_meter(uniform[0][0]) if uniform else (4, 4)
 
 
+def _typical_velocities(counts: np.ndarray) -> tuple[int, ...]:
+    """Median onset velocity of each track from counts (K, 128) of its training notes per
+    velocity (the lower middle value of an even count); DEFAULT_VELOCITY for a track
+    with no velocity 1..127 among them."""
+    out = []
+    for row in counts[:, 1:]:  # velocity 0: notes without one
+        n = int(row.sum())
+        out.append(int(np.searchsorted(np.cumsum(row), (n + 1) // 2)) + 1 if n else DEFAULT_VELOCITY)
+    return tuple(out)
+
+
 def _typical_tempo(folder: Path) -> float:
     """Median of the pieces' opening tempos (120 when there are none): the layout's qpm."""
     tempos = np.fromfile(folder / "tempos.bin", dtype=TEMPO_DTYPE)
@@ -267,7 +287,7 @@ def _process_one(job: _Job, item) -> dict:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            piece = item.load(job.steps_per_beat, job.velocity)
+            piece = item.load(job.steps_per_beat, job.velocity, job.sustain_pedal)
             roll, lost = assign_roles(piece.roll, job.roles)
         notes = notes_of(roll)
         lines = bar_lines(roll)

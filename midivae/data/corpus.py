@@ -33,8 +33,8 @@ class ScoreItem:
     chorale: bool = False  # pick the four voices (bach-chorales)
     label: str = ""
 
-    def load(self, steps_per_beat: int, velocity: bool) -> Piece:
-        return load(self, steps_per_beat, velocity)
+    def load(self, steps_per_beat: int, velocity: bool, sustain_pedal: bool = True) -> Piece:
+        return load(self, steps_per_beat, velocity, sustain_pedal)
 
 
 def resolve(spec: str, root: Path, labels: bool) -> Source:
@@ -61,8 +61,9 @@ def resolve(spec: str, root: Path, labels: bool) -> Source:
     return Source(spec, "music21", spec, items, roles=roles, fingerprint=fingerprint, info=info)
 
 
-def load(item: ScoreItem, steps_per_beat: int, velocity: bool) -> Piece:
-    """One chorale or tune as a `Piece` (tracks soprano..bass, or one melody)."""
+def load(item: ScoreItem, steps_per_beat: int, velocity: bool, sustain_pedal: bool = True) -> Piece:
+    """One chorale or tune as a `Piece` (tracks soprano..bass, or one melody); scores
+    have no pedal events, so ``sustain_pedal`` changes nothing."""
     from music21 import corpus
     score = corpus.parse(item.path, number=item.number)
     said = []

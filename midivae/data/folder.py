@@ -23,8 +23,8 @@ class FileItem:
     path: str
     label: str = ""
 
-    def load(self, steps_per_beat: int, velocity: bool) -> Piece:
-        return load(self, steps_per_beat, velocity)
+    def load(self, steps_per_beat: int, velocity: bool, sustain_pedal: bool = True) -> Piece:
+        return load(self, steps_per_beat, velocity, sustain_pedal)
 
 
 def resolve(spec: str, root: Path, labels: bool) -> Source:
@@ -43,7 +43,7 @@ def resolve(spec: str, root: Path, labels: bool) -> Source:
                   info={"kind": "folder", "path": str(folder.resolve()), "files": len(items)})
 
 
-def load(item: FileItem, steps_per_beat: int, velocity: bool) -> Piece:
+def load(item: FileItem, steps_per_beat: int, velocity: bool, sustain_pedal: bool = True) -> Piece:
     from midivae.quantize import quantize
-    return Piece(item.id, quantize(item.path, steps_per_beat, velocity=velocity),
-                 label=item.label)
+    return Piece(item.id, quantize(item.path, steps_per_beat, velocity=velocity,
+                                   sustain_pedal=sustain_pedal), label=item.label)

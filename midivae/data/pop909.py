@@ -23,8 +23,8 @@ class SongItem:
     folder: str
     label: str = ""
 
-    def load(self, steps_per_beat: int, velocity: bool) -> Piece:
-        return load(self, steps_per_beat, velocity)
+    def load(self, steps_per_beat: int, velocity: bool, sustain_pedal: bool = True) -> Piece:
+        return load(self, steps_per_beat, velocity, sustain_pedal)
 
 
 def looks_like(folder: Path) -> bool:
@@ -45,8 +45,9 @@ def resolve(spec: str, root: Path, labels: bool) -> Source:
                   info={"kind": "pop909", "path": str(folder.resolve()), "songs": len(items)})
 
 
-def load(item: SongItem, steps_per_beat: int, velocity: bool) -> Piece:
-    """A song quantized against its ``beat_midi.txt``, meter from its downbeats."""
+def load(item: SongItem, steps_per_beat: int, velocity: bool, sustain_pedal: bool = True) -> Piece:
+    """A song quantized against its ``beat_midi.txt``, meter from its downbeats; the
+    piano's sustain pedal lengthens its notes unless ``sustain_pedal`` is False."""
     from midivae.quantize import quantize
     folder = Path(item.folder)
     beat_file = folder / "beat_midi.txt"
@@ -58,7 +59,7 @@ def load(item: SongItem, steps_per_beat: int, velocity: bool) -> Piece:
                            f"(time, downbeat flag, downbeat flag), got shape {beats.shape}")
     sigs, said = downbeat_meter(beats[:, 2] > 0, steps_per_beat)
     roll = quantize(folder / f"{folder.name}.mid", steps_per_beat, velocity=velocity,
-                    beat_times=beats[:, 0], time_signatures=sigs)
+                    beat_times=beats[:, 0], time_signatures=sigs, sustain_pedal=sustain_pedal)
     return Piece(item.id, roll, warnings=tuple(said))
 
 

@@ -4,8 +4,9 @@ A source module (`folder`, `pop909`, `corpus`, `boulanger`) has two functions:
 
 - ``resolve(spec, root, labels) -> Source``: list the pieces (cheap: stats files
   or reads an index), one small picklable item per piece;
-- ``load(item, steps_per_beat, velocity) -> Piece``: load one piece inside a
-  preparation worker; it raises on a bad file and the caller records the reason.
+- ``load(item, steps_per_beat, velocity, sustain_pedal) -> Piece``: load one piece
+  inside a preparation worker; it raises on a bad file and the caller records the
+  reason. ``sustain_pedal`` is `midivae.quantize`'s (sources without pedal ignore it).
 
 Items are frozen dataclasses with an ``id`` (the piece's identity; splits hash
 it), a ``label`` (for conditioning; "" when unlabelled) and a ``load`` method
@@ -40,7 +41,7 @@ class Item(Protocol):
     id: str
     label: str
 
-    def load(self, steps_per_beat: int, velocity: bool) -> Piece: ...
+    def load(self, steps_per_beat: int, velocity: bool, sustain_pedal: bool = True) -> Piece: ...
 
 
 @dataclass

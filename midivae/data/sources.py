@@ -83,8 +83,9 @@ class LabelledItem:
     label: str  # the source's spec
     item: Item
 
-    def load(self, steps_per_beat: int, velocity: bool) -> Piece:
-        return self.item.load(steps_per_beat, velocity)._replace(id=self.id, label=self.label)
+    def load(self, steps_per_beat: int, velocity: bool, sustain_pedal: bool = True) -> Piece:
+        return self.item.load(steps_per_beat, velocity, sustain_pedal)._replace(
+            id=self.id, label=self.label)
 
 
 def _resolve_several(spec: str, parts: list[Source]) -> Source:
