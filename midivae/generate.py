@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 
+from midivae.keys import estimate_key
 from midivae.layout import RollLayout
 from midivae.roll import PianoRoll
 
@@ -36,8 +37,11 @@ def layout_of(model) -> RollLayout:
 
 
 def _rolls(model, x: torch.Tensor) -> list[PianoRoll]:
-    """Windows (B, T, D), values in {0, 1} or probabilities, as B piano rolls."""
-    return layout_of(model).from_windows(x.detach().to("cpu", torch.float32).numpy())
+    """Windows (B, T, D), values in {0, 1} or probabilities, as B piano rolls, each in the
+    key its notes suggest (`midivae.keys.estimate_key`; none for a clip without pitches)."""
+    rolls = layout_of(model).from_windows(x.detach().to("cpu", torch.float32).numpy())
+    return [r.replace(key_signatures=[(0, *key)]) if (key := estimate_key(r)) else r
+            for r in rolls]
 
 
 def _windows(model, rolls: Rolls) -> torch.Tensor:

@@ -3,13 +3,12 @@
 Writes a type-1 Standard MIDI File at exact ticks: track 0 holds the whole
 tempo map, every time signature and every key signature; each roll track
 becomes one named MIDI track with its program; drums go to channel 10 and other
-tracks to distinct channels that skip it. A roll with no key signature (a
-generated clip) gets one estimated from its notes (`midivae.keys.estimate_key`)
-unless ``estimate_key=False``, so DAWs and notation programs spell it in a key.
+tracks to distinct channels that skip it. Clips a model generates carry the key
+their notes suggest (`midivae.generate` estimates it); ``estimate_key=True`` does
+the same here for any roll without a key signature.
 
 ``quantize(render(roll)) == roll`` for every roll whose tracks all have notes
-(a silent track is written but, having no notes, does not come back) and that
-has a key signature or is rendered with ``estimate_key=False``.
+(a silent track is written but, having no notes, does not come back).
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ TICKS_PER_BEAT = 480  # the resolution written, rounded to a multiple of steps_p
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != 9)
 
 
-def to_midi_file(roll: PianoRoll, estimate_key: bool = True) -> mido.MidiFile:
+def to_midi_file(roll: PianoRoll, estimate_key: bool = False) -> mido.MidiFile:
     """The roll as a type-1 `mido.MidiFile` (see module docstring).
 
     Every track's end_of_track lies at the roll's last step: the clip length a
@@ -68,7 +67,7 @@ def to_midi_file(roll: PianoRoll, estimate_key: bool = True) -> mido.MidiFile:
     return mf
 
 
-def key_signatures(roll: PianoRoll, estimate_key: bool = True) -> list[tuple[int, int, int]]:
+def key_signatures(roll: PianoRoll, estimate_key: bool = False) -> list[tuple[int, int, int]]:
     """The key signatures rendered: the roll's own, else (with ``estimate_key``) the key
     estimated from its pitched notes at step 0, else none."""
     if roll.key_signatures or not estimate_key:
@@ -78,7 +77,7 @@ def key_signatures(roll: PianoRoll, estimate_key: bool = True) -> list[tuple[int
 
 
 def render(roll: PianoRoll, path: str | os.PathLike | None = None, *,
-           estimate_key: bool = True) -> mido.MidiFile:
+           estimate_key: bool = False) -> mido.MidiFile:
     """Render a roll to MIDI, optionally writing it to ``path``.
 
     ``estimate_key``: give a roll that has no key signature the key its notes
@@ -99,7 +98,7 @@ def render(roll: PianoRoll, path: str | os.PathLike | None = None, *,
     return mf
 
 
-def to_pretty_midi(roll: PianoRoll, estimate_key: bool = True):
+def to_pretty_midi(roll: PianoRoll, estimate_key: bool = False):
     """The rendered roll as pretty_midi reads it (a `pretty_midi.PrettyMIDI`).
 
     pretty_midi keeps no end_of_track, so its ``get_end_time`` (and a file it

@@ -439,7 +439,7 @@ def concatenate(rolls: Sequence[PianoRoll]) -> PianoRoll:
     """Rolls joined in time, each starting where the one before ends.
 
     The rolls must share their tracks and grid (``steps_per_beat``). Each roll's
-    tempo and meter events move with it (a repeat of the value in force is
+    tempo, meter and key events move with it (a repeat of the value in force is
     dropped), and notes never merge across a join, as every roll's first step
     holds the onsets of the notes sounding there. Velocities are kept: either
     every roll keeps them or none does (ValueError otherwise: what a missing
@@ -460,8 +460,9 @@ def concatenate(rolls: Sequence[PianoRoll]) -> PianoRoll:
     offsets = np.cumsum([0] + [r.n_steps for r in rolls])
     tempos = [(s + o, q) for r, o in zip(rolls, offsets) for s, q in r.tempos]
     meters = [(s + o, n, d) for r, o in zip(rolls, offsets) for s, n, d in r.time_signatures]
+    keys = [(s + o, f, m) for r, o in zip(rolls, offsets) for s, f, m in r.key_signatures]
     return PianoRoll(np.concatenate([r.onset for r in rolls], axis=1),
                      np.concatenate([r.sustain for r in rolls], axis=1),
                      np.concatenate([r.velocity for r in rolls], axis=1) if all(kept) else None,
                      steps_per_beat=first.steps_per_beat, tempos=tempos,
-                     time_signatures=meters, tracks=first.tracks)
+                     time_signatures=meters, tracks=first.tracks, key_signatures=keys)

@@ -115,7 +115,11 @@ def test_sample_gives_valid_rolls_reproducibly(model):
     assert sum(r.n_notes for r in rolls) > 0
     assert generate.sample(model, 3, temperature=1.0, seed=4) == rolls
     expected = LAYOUT.from_windows(model.sample(3, temperature=1.0, seed=4).numpy())
-    assert rolls == expected
+    assert [r.replace(key_signatures=[]) for r in rolls] == expected
+    from midivae.keys import estimate_key
+    for r, e in zip(rolls, expected):  # each clip in the key its notes suggest
+        key = estimate_key(e)
+        assert r.key_signatures == ([(0, *key)] if key else [])
 
 
 def test_rolls_and_tensors_are_interchangeable(model):

@@ -162,18 +162,19 @@ def test_rendered_keys_read_back_by_mido_pretty_midi_and_music21(tmp_path):
         [(0, 0, "major"), (2, -3, "minor")]
 
 
-def test_a_keyless_roll_is_rendered_in_its_estimated_key(tmp_path):
+def test_a_keyless_roll_is_rendered_in_its_estimated_key_when_asked(tmp_path):
     roll = scale_roll([63, 65, 67, 68, 70, 72, 74, 75], 63)  # Eb major, no key signature
     assert roll.key_signatures == []
-    mf = render(roll)
+    mf = render(roll, estimate_key=True)
     assert [(t, m.key) for t, _, m in meta_events(mf, "key_signature")] == [(0, "Eb")]
     assert quantize(mf) == roll.replace(key_signatures=[(0, -3, 0)])
-    assert meta_events(render(roll, estimate_key=False), "key_signature") == []
-    assert quantize(render(roll, estimate_key=False)) == roll
+    assert meta_events(render(roll), "key_signature") == []
+    assert quantize(render(roll)) == roll
     # an explicit key wins over the estimate; drums alone give no key
-    assert quantize(render(roll.replace(key_signatures=[(0, 2, 1)]))).key_signatures == [(0, 2, 1)]
+    assert quantize(render(roll.replace(key_signatures=[(0, 2, 1)]),
+                           estimate_key=True)).key_signatures == [(0, 2, 1)]
     kit = make_roll([(0, 36, 0, 1, 100)], 4, tracks=[Track("kit", 0, True)])
-    assert meta_events(render(kit), "key_signature") == []
+    assert meta_events(render(kit, estimate_key=True), "key_signature") == []
 
 
 def test_pretty_midi_keeps_a_keys_tonic_not_its_spelling():
