@@ -202,6 +202,12 @@ PRESETS: dict[str, Preset] = {
                     decoder_hidden=256),
         TrainConfig(batch_size=64, steps=2_000, beta=_EXP, free_bits=16.0),
         "2-bar piano windows, bi-LSTM encoder, LSTM decoder; CPU, minutes"),
+    "flat-4bar-cpu": Preset(
+        ModelConfig(n_steps=64, decoder="flat", encoder="lstm", encoder_hidden=256, latent=128,
+                    decoder_hidden=384, decoder_layers=1),
+        TrainConfig(batch_size=128, steps=None, minutes=60.0, beta=_EXP, free_bits=256.0),
+        "4-bar windows of several tracks (chorales), bi-LSTM encoder, MLP decoder; small "
+        "enough to ship; CPU, an hour"),
     "hierarchical-4bar-cpu": Preset(
         ModelConfig(n_steps=64, decoder="hierarchical", encoder_hidden=256, latent=128,
                     decoder_hidden=256, conductor_hidden=256, bar_embedding=128),
