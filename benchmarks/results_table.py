@@ -51,7 +51,9 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "folk-16bar-hier": ("essen-folk 16-bar, hierarchical", "0.919 / 0.812", HIER_16BAR),
     "folk-16bar-flat-nottingham-16bar": ("Nottingham 16-bar (unseen), flat", "-", []),
     "folk-16bar-hier-nottingham-16bar": ("Nottingham 16-bar (unseen), hierarchical", "-", []),
-    "chorales-4bar-flat": ("bach-chorales 4-bar 4 voices, flat", "-", []),
+    "chorales-4bar-flat": ("bach-chorales 4-bar 4 voices, flat (shipped size)", "-", []),
+    "chorales-4bar-flat-wide": ("bach-chorales 4-bar 4 voices, flat (1024 wide, 25M weights)",
+                                "-", []),
     "chorales-4bar-hier": ("bach-chorales 4-bar 4 voices, hierarchical", "-", CHORALE),
     "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical", "-", []),
 }

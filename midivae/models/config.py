@@ -208,6 +208,11 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(batch_size=128, steps=None, minutes=60.0, beta=_EXP, free_bits=256.0),
         "4-bar windows of several tracks (chorales), bi-LSTM encoder, MLP decoder; small "
         "enough to ship; CPU, an hour"),
+    "flat-16bar-cpu": Preset(
+        ModelConfig(n_steps=256, decoder="flat", encoder="mlp", encoder_hidden=64, latent=128,
+                    decoder_hidden=128, decoder_layers=1),
+        TrainConfig(batch_size=128, steps=None, minutes=60.0, beta=_EXP, free_bits=256.0),
+        "16-bar melodies, MLP encoder and decoder; small enough to ship; CPU, an hour"),
     "hierarchical-4bar-cpu": Preset(
         ModelConfig(n_steps=64, decoder="hierarchical", encoder_hidden=256, latent=128,
                     decoder_hidden=256, conductor_hidden=256, bar_embedding=128),
