@@ -135,6 +135,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--input-dropout", type=probability_below_one,
                    help="probability that a recurrent decoder's input step is silenced in "
                    "training (word dropout: makes it use z; default: the preset's)")
+    t.add_argument("--encoder", choices=("mlp", "lstm", "gru"),
+                   help="the encoder: an MLP over the whole window, or a bidirectional LSTM or "
+                   "GRU over its steps (default: the preset's)")
     t.add_argument("--place-input", action="store_true",
                    help="feed a recurrent or hierarchical decoder each step's place in the bar "
                    "(where the beats are)")
