@@ -82,6 +82,8 @@ BAD = {
     "train --steps -1": ["train", "{w}/set", *TRAIN, "--steps", "-1", "--out", "{w}/new/m"],
     "train --batch-size 0": ["train", "{w}/set", *TRAIN, "--batch-size", "0", "--out", "{w}/new/m"],
     "train --transpose -1": ["train", "{w}/set", *TRAIN, "--transpose", "-1", "--out", "{w}/new/m"],
+    "train --encoder wrong": ["train", "{w}/set", *TRAIN, "--encoder", "cnn", "--out", "{w}/new/m"],
+    "train --input-dropout 1": ["train", "{w}/set", *TRAIN, "--input-dropout", "1", "--out", "{w}/new/m"],
     "train --seed -1": ["train", "{w}/set", *TRAIN, "--seed", "-1", "--out", "{w}/new/m"],
     "train --log-every 0": ["train", "{w}/set", *TRAIN, "--log-every", "0", "--out", "{w}/new/m"],
     "train --valid-every 0": ["train", "{w}/set", *TRAIN, "--valid-every", "0", "--out", "{w}/new/m"],
