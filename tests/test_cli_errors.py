@@ -168,7 +168,7 @@ def test_messages_name_the_problem(work, capsys, monkeypatch):
     expect = {
         ("train", work / "set", *TRAIN, "--steps", "0"): "argument --steps: must be >= 1, got 0",
         ("train", work / "set", *TRAIN, "--preset", "nope"):
-            "choose from flat-16bar-gpu, flat-2bar-cpu",
+            "choose from flat-16bar-cpu, flat-16bar-gpu, flat-2bar-cpu, flat-4bar-cpu",
         ("quantize", work / "in.mid", "--out", work / "no" / "x.mid"):
             f"{work / 'no' / 'x.mid'}: folder {work / 'no'} does not exist",
         ("quantize", work / "nope.mid"): f"{work / 'nope.mid'}: no such file",
