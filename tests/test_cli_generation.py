@@ -119,8 +119,11 @@ def test_demo_composes_with_every_shipped_model_and_leaves_other_files_alone(
         assert out.returncode == 0, out.stderr
     written = wrote(out)
     assert [Path(p).name for p in written] == [
-        "demo_tunes_1.mid", "demo_tunes_1.png", "demo_tunes_2.mid", "demo_tunes_2.png",
-        "demo_tunes_path.mid"]
+        "demo_tunes_1.mid", "demo_tunes_1.png", "demo_tunes_1.wav", "demo_tunes_2.mid",
+        "demo_tunes_2.png", "demo_tunes_2.wav", "demo_tunes_path.mid", "demo_tunes_path.wav"]
+    import wave
+    with wave.open(str(out_dir / "demo_tunes_1.wav")) as w:  # two bars at 120 qpm, and a tail
+        assert w.getnframes() / w.getframerate() >= 4.0
     path = pretty_midi.PrettyMIDI(str(out_dir / "demo_tunes_path.mid"))
     assert path.get_end_time() == pytest.approx(5 * 2 * 2.0)  # 5 points of 2 bars at 120 qpm
     assert (out_dir / "mine.mid").read_bytes() == b"a user's file"

@@ -205,6 +205,8 @@ def _model_options(p: argparse.ArgumentParser, *, temperature: float) -> None:
                    "or the model's data's)")
     p.add_argument("--out", default="out", help="folder for the files (default out)")
     p.add_argument("--png", action="store_true", help="also draw each file as a PNG")
+    p.add_argument("--wav", action="store_true",
+                   help="also render each file to audio through a General MIDI SoundFont")
     p.add_argument("--musicxml", action="store_true",
                    help="also write each file as MusicXML, for notation programs")
     p.add_argument("--force", action="store_true", help="overwrite files that exist")

@@ -56,7 +56,8 @@ def _stems(args, stems: list[str]) -> list[str]:
 
 
 def _paths(args, stem: str) -> list[str]:
-    suffixes = [".mid"] + [".png"] * args.png + [".musicxml"] * args.musicxml
+    suffixes = ([".mid"] + [".png"] * args.png + [".wav"] * getattr(args, "wav", False)
+                + [".musicxml"] * args.musicxml)
     return [os.path.join(args.out, stem + s) for s in suffixes]
 
 
@@ -211,8 +212,8 @@ DEMO_PATH = 5  # points on the demo's interpolation
 
 
 def _cmd_demo(args) -> int:
-    """Compose with every shipped model: clips, their piano-roll pictures, and a path in
-    latent space between two clips of the default model. The demo's own files (demo_*)
+    """Compose with every shipped model: clips, their piano-roll pictures and audio, and a
+    path in latent space between two clips of the default model. The demo's own files (demo_*)
     are rewritten on each run; nothing else in OUT is touched."""
     import time
 
@@ -227,7 +228,7 @@ def _cmd_demo(args) -> int:
     if not models:
         find_model()  # the one-line error: no shipped model is installed (looked in ...)
     default = next(m for m in models if m.default)
-    args.png, args.musicxml, args.qpm = True, False, None
+    args.png, args.wav, args.musicxml, args.qpm = True, True, False, None
     plan = [(m, [f"demo_{m.name}_{i + 1}" for i in range(DEMO_CLIPS)]) for m in models]
     path_stems = [f"demo_{default.name}_path"]
     for stem in [s for _, stems in plan for s in stems] + path_stems:
