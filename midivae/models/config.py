@@ -203,11 +203,11 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(batch_size=64, steps=2_000, beta=_EXP, free_bits=16.0),
         "2-bar piano windows, bi-LSTM encoder, LSTM decoder; CPU, minutes"),
     "flat-4bar-cpu": Preset(
-        ModelConfig(n_steps=64, decoder="flat", encoder="lstm", encoder_hidden=256, latent=128,
-                    decoder_hidden=384, decoder_layers=1),
+        ModelConfig(n_steps=64, decoder="flat", encoder="mlp", encoder_hidden=96, latent=128,
+                    decoder_hidden=320, decoder_layers=1),
         TrainConfig(batch_size=128, steps=None, minutes=60.0, beta=_EXP, free_bits=256.0),
-        "4-bar windows of several tracks (chorales), bi-LSTM encoder, MLP decoder; small "
-        "enough to ship; CPU, an hour"),
+        "4-bar windows of several tracks (chorales), MLP encoder and decoder; small enough "
+        "to ship; CPU, an hour"),
     "flat-16bar-cpu": Preset(
         ModelConfig(n_steps=256, decoder="flat", encoder="mlp", encoder_hidden=64, latent=128,
                     decoder_hidden=128, decoder_layers=1),
