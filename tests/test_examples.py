@@ -105,6 +105,18 @@ def is_png(path: Path) -> bool:
     return path.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_compose_chorale_writes_phrases_a_long_phrase_and_its_score(models, tmp_path):
+    out = run_example("compose_chorale", "-n", "2", "--out", tmp_path, models=models)
+    assert wrote(out) == ["phrase_1.mid", "phrase_1.png", "phrase_2.mid", "phrase_2.png",
+                          "long_phrase.mid", "long_phrase.png", "long_phrase.musicxml"]
+    voices = ["soprano", "alto", "tenor", "bass"]
+    for name, bars in [("phrase_1", 4), ("phrase_2", 4), ("long_phrase", 8)]:
+        read_back(tmp_path / f"{name}.mid", 16 * bars, voices)
+        assert is_png(tmp_path / f"{name}.png")
+    score = (tmp_path / "long_phrase.musicxml").read_text()
+    assert "score-partwise" in score and score.count("<score-part ") == 4
+
+
 def test_chorale_vae_writes_midi_that_reads_back(tmp_path):
     out = run_example("chorale_vae", "--steps", "2", "--limit", "6", "--out", tmp_path)
     assert out.returncode == 0, out.stderr
