@@ -117,6 +117,15 @@ def test_compose_chorale_writes_phrases_a_long_phrase_and_its_score(models, tmp_
     assert "score-partwise" in score and score.count("<score-part ") == 4
 
 
+def test_folk_interpolation_writes_the_path_and_each_point(models, tmp_path):
+    out = run_example("folk_interpolation", "--steps", "3", "--out", tmp_path, models=models)
+    assert wrote(out) == ["path.mid", "point_01.mid", "point_02.mid", "point_03.mid"]
+    assert "SCHLAUF MAN WAWERL" in out.stdout and "WIR FAHREN AUF DIE SEE" in out.stdout
+    read_back(tmp_path / "path.mid", 3 * 256, ["melody"])
+    for i in (1, 2, 3):
+        read_back(tmp_path / f"point_0{i}.mid", 256, ["melody"])
+
+
 def test_chorale_vae_writes_midi_that_reads_back(tmp_path):
     out = run_example("chorale_vae", "--steps", "2", "--limit", "6", "--out", tmp_path)
     assert out.returncode == 0, out.stderr
