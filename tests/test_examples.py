@@ -126,6 +126,19 @@ def test_folk_interpolation_writes_the_path_and_each_point(models, tmp_path):
         read_back(tmp_path / f"point_0{i}.mid", 256, ["melody"])
 
 
+def test_variations_on_the_example_melody_and_on_a_file(models, tmp_path):
+    out = run_example("variations", "-n", "2", "--out", tmp_path / "a", models=models)
+    assert wrote(out) == ["example_melody.mid", "example_melody_variation_1.mid",
+                          "example_melody_variation_1.png", "example_melody_variation_2.mid",
+                          "example_melody_variation_2.png"]
+    read_back(tmp_path / "a" / "example_melody.mid", 256, ["melody"])  # Ode to Joy: 16 bars
+    read_back(tmp_path / "a" / "example_melody_variation_2.mid", 256, ["melody"])
+    song = write_song(tmp_path / "song.mid", [("melody", 60)], 18, seed=9)
+    out = run_example("variations", song, "-n", "1", "--out", tmp_path / "b", models=models)
+    assert wrote(out) == ["song_variation_1.mid", "song_variation_1.png"]
+    read_back(tmp_path / "b" / "song_variation_1.mid", 18 * 16, ["melody"])  # as long as the song
+
+
 def test_chorale_vae_writes_midi_that_reads_back(tmp_path):
     out = run_example("chorale_vae", "--steps", "2", "--limit", "6", "--out", tmp_path)
     assert out.returncode == 0, out.stderr
