@@ -139,6 +139,13 @@ def test_variations_on_the_example_melody_and_on_a_file(models, tmp_path):
     read_back(tmp_path / "b" / "song_variation_1.mid", 18 * 16, ["melody"])  # as long as the song
 
 
+def test_pop_sketch_writes_named_tracks(models, tmp_path):
+    out = run_example("pop_sketch", "--out", tmp_path, models=models)
+    assert wrote(out) == ["sketch.mid", "sketch.png", "long_sketch.mid", "long_sketch.png"]
+    read_back(tmp_path / "sketch.mid", 8 * 16, ["melody", "bridge", "piano"])
+    read_back(tmp_path / "long_sketch.mid", 16 * 16, ["melody", "bridge", "piano"])
+
+
 def test_chorale_vae_writes_midi_that_reads_back(tmp_path):
     out = run_example("chorale_vae", "--steps", "2", "--limit", "6", "--out", tmp_path)
     assert out.returncode == 0, out.stderr
