@@ -146,6 +146,23 @@ def test_pop_sketch_writes_named_tracks(models, tmp_path):
     read_back(tmp_path / "long_sketch.mid", 16 * 16, ["melody", "bridge", "piano"])
 
 
+def test_train_your_own_trains_saves_the_run_and_composes(tmp_path):
+    out = run_example("train_your_own", "--steps", "2", "-n", "1", "--out", tmp_path)
+    assert wrote(out) == ["model.safetensors", "clip_1.mid", "clip_1.png"]
+    assert midivae.load(tmp_path / "run").bars == 2
+    read_back(tmp_path / "clip_1.mid", 4 * 16, ["all"])  # two 2-bar windows
+
+
+def test_train_your_own_on_a_folder_keeps_its_tracks(tmp_path):
+    (tmp_path / "midi").mkdir()
+    for i in range(3):
+        write_song(tmp_path / "midi" / f"song{i}.mid", [("melody", 67), ("bass", 40)], 6, seed=i)
+    out = run_example("train_your_own", tmp_path / "midi", "--roles", "names:melody,bass",
+                      "--steps", "2", "-n", "1", "--out", tmp_path / "out")
+    assert "windows to learn from" in out.stdout and "clip_1.mid" in wrote(out)
+    read_back(tmp_path / "out" / "clip_1.mid", 4 * 16, ["melody", "bass"])
+
+
 def test_chorale_vae_writes_midi_that_reads_back(tmp_path):
     out = run_example("chorale_vae", "--steps", "2", "--limit", "6", "--out", tmp_path)
     assert out.returncode == 0, out.stderr
