@@ -171,3 +171,27 @@ def test_chorale_vae_writes_midi_that_reads_back(tmp_path):
         assert roll.n_steps == steps, name
         assert roll.time_signatures == [(0, 4, 4)]
     assert (tmp_path / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("name, first", [
+    ("compose_chorale", "phrase_1.mid"), ("folk_interpolation", "path.mid"),
+    ("variations", "example_melody.mid"), ("pop_sketch", "sketch.mid"),
+    ("train_your_own", "run/model.safetensors"), ("chorale_vae", "sample_0.mid")])
+def test_examples_refuse_to_overwrite_a_file_without_force(name, first, tmp_path):
+    (tmp_path / first).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / first).write_bytes(b"mine")
+    out = run_example(name, "--out", tmp_path, models=tmp_path / "no-models")
+    assert out.returncode == 1
+    assert out.stderr == f"{tmp_path / first} already exists; pass --force to overwrite it\n"
+    assert (tmp_path / first).read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [Path(first).parts[0]]
+
+
+def test_force_overwrites_and_a_missing_model_is_one_line(models, tmp_path):
+    (tmp_path / "sketch.mid").write_bytes(b"mine")
+    out = run_example("pop_sketch", "--out", tmp_path, "--force", models=models)
+    assert "sketch.mid" in wrote(out)
+    read_back(tmp_path / "sketch.mid", 8 * 16, ["melody", "bridge", "piano"])
+    out = run_example("pop_sketch", "--model", "nope", "--out", tmp_path / "x", models=models)
+    assert out.returncode == 1 and out.stderr.startswith("error: unknown model 'nope'")
+    assert len(out.stderr.splitlines()) == 1 and not (tmp_path / "x").exists()
