@@ -12,24 +12,22 @@ It writes MIDI files you can drag into a DAW (four named tracks, soprano to bass
   model.safetensors     the trained model (+ model.json), for `midivae sample`
 All decoding uses temperature 0.5, as MusicVAE's demos do: a short CPU run is
 not yet sure enough of single cells for the most likely value (T=0) to sound.
+It refuses to overwrite those files unless given --force.
 """
 
 import argparse
 import os
+import sys
 
-import numpy as np
 import torch
 
+from midivae import concatenate
 from midivae.data import prepare
 from midivae.generate import apply_attribute, attribute_vector, interpolate, reconstruct, sample
 from midivae.train import model_and_loaders, train
 
-
-def concatenate(rolls):
-    """Rolls of one layout, one after another, as one roll."""
-    arrays = {name: np.concatenate([getattr(r, name) for r in rolls], axis=1)
-              for name in ("onset", "sustain")}
-    return rolls[0].replace(**arrays, velocity=None)
+WRITES = [f"sample_{i}.mid" for i in range(4)] + ["interpolation.mid", "denser.mid",
+                                                  "model.safetensors"]
 
 
 def main():
@@ -38,7 +36,12 @@ def main():
     parser.add_argument("--preset", default="hierarchical-4bar-cpu")
     parser.add_argument("--limit", type=int, help="use only the first N chorales")
     parser.add_argument("--out", default="out/chorales")
+    parser.add_argument("--force", action="store_true", help="overwrite files already there")
     args = parser.parse_args()
+    for name in WRITES:
+        if os.path.exists(os.path.join(args.out, name)) and not args.force:
+            sys.exit(f"{os.path.join(args.out, name)} already exists; pass --force to "
+                     "overwrite it")
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(0)
 

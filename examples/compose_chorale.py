@@ -1,0 +1,88 @@
+"""Compose four-voice chorale phrases with the shipped "chorale" model.
+
+    .venv/bin/python examples/compose_chorale.py --out out/compose_chorale
+
+The model has learnt 4-bar phrases of Bach's chorales in 4/4, in four voices:
+soprano, alto, tenor and bass. This script asks it for a few new phrases and
+writes each one as
+  phrase_N.mid    a MIDI file with four named tracks: drag it into a DAW
+  phrase_N.png    a picture of the piano roll, one panel per voice
+and then one longer 8-bar phrase (two 4-bar phrases that flow into each other)
+as long_phrase.mid, long_phrase.png and long_phrase.musicxml, which MuseScore
+or any notation program opens as a four-part score.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import midivae
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Compose chorale phrases with a trained model.")
+    parser.add_argument("--model", default="chorale",
+                        help="a shipped model's name, or a checkpoint file or training run folder")
+    parser.add_argument("-n", type=int, default=4, help="how many 4-bar phrases (default 4)")
+    parser.add_argument("--bars", type=int, default=8, help="length of the long phrase")
+    parser.add_argument("--temperature", type=float,
+                        help="0: the model's safest guess at every note; 1: as adventurous as "
+                             "it was trained to be (default: the model's recommended value)")
+    parser.add_argument("--seed", type=int, default=1, help="another number, other phrases")
+    parser.add_argument("--out", default="out/compose_chorale", help="folder for the files")
+    parser.add_argument("--force", action="store_true", help="overwrite files already there")
+    args = parser.parse_args()
+
+    # Every file this run writes, checked before any work: nothing is overwritten by accident.
+    out = Path(args.out)
+    phrases = [out / f"phrase_{i + 1}" for i in range(args.n)]
+    files = [p.with_suffix(s) for p in phrases for s in (".mid", ".png")]
+    files += [out / f"long_phrase{s}" for s in (".mid", ".png", ".musicxml")]
+    refuse_to_overwrite(files, args.force)
+
+    model = midivae.load(args.model)  # the shipped model, or your own checkpoint
+    temperature = args.temperature
+    if temperature is None:
+        temperature = recommended_temperature(args.model)
+    print(f"{model}, temperature {temperature:g}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    # A few phrases, each one window of the model (4 bars for the chorale model).
+    clips = model.sample(args.n, temperature=temperature, seed=args.seed)
+    # A longer phrase: the model writes 4 bars at a time, each window a small step away from
+    # the one before, so that the 8 bars hang together.
+    (long,) = model.sample(1, temperature=temperature, bars=args.bars, seed=args.seed + 1000)
+
+    for stem, clip in zip(phrases, clips):
+        save(clip, stem.with_suffix(".mid"))
+        save(clip, stem.with_suffix(".png"))
+    for suffix in (".mid", ".png", ".musicxml"):
+        save(long, out / f"long_phrase{suffix}")
+
+
+def recommended_temperature(name):
+    """The sampling temperature a shipped model's card recommends; 1.0 for other models."""
+    return next((m.temperature for m in midivae.shipped_models() if m.name == name), 1.0)
+
+
+def refuse_to_overwrite(paths, force):
+    """Stop (with one line, exit status 1) if any of ``paths`` exists, unless ``force``."""
+    taken = [p for p in paths if p.exists()]
+    if taken and not force:
+        sys.exit(f"{taken[0]} already exists; pass --force to overwrite it")
+
+
+def save(roll, path):
+    """Write the roll as MIDI, PNG or MusicXML (by the file's suffix) and say where it went."""
+    roll.save(path)
+    if path.suffix == ".mid":
+        print(f"wrote {path} ({len(roll.bar_starts())} bars, {roll.n_notes} notes)")
+    else:
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except midivae.MidivaeError as err:  # e.g. no model of that name: one line, no traceback
+        sys.exit(f"error: {err}")

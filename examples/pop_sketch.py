@@ -1,0 +1,83 @@
+"""Sketch a pop arrangement with the shipped "pop" model.
+
+    .venv/bin/python examples/pop_sketch.py --out out/pop_sketch
+
+The model has learnt 8-bar stretches of the POP909 songs (Chinese pop, arranged
+for piano) in three parts: the sung melody, a counter-melody ("bridge") and the
+piano accompaniment. This script asks it for
+  sketch.mid, sketch.png            one 8-bar sketch
+  long_sketch.mid, long_sketch.png  a 16-bar one: two 8-bar sketches that flow into
+                                    each other
+Each MIDI file has one named track per part (melody, bridge, piano): drag it
+into a DAW and give each track its own sound.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import midivae
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Sketch a multi-track pop arrangement.")
+    parser.add_argument("--model", default="pop",
+                        help="a shipped model's name, or a checkpoint file or training run folder")
+    parser.add_argument("--bars", type=int, default=16, help="length of the long sketch")
+    parser.add_argument("--temperature", type=float,
+                        help="0: the model's safest guess at every note; 1: as adventurous as "
+                             "it was trained to be (default: the model's recommended value)")
+    parser.add_argument("--seed", type=int, default=1, help="another number, another sketch")
+    parser.add_argument("--out", default="out/pop_sketch", help="folder for the files")
+    parser.add_argument("--force", action="store_true", help="overwrite files already there")
+    args = parser.parse_args()
+
+    out = Path(args.out)
+    files = [out / f"{stem}{s}" for stem in ("sketch", "long_sketch") for s in (".mid", ".png")]
+    refuse_to_overwrite(files, args.force)
+
+    model = midivae.load(args.model)
+    temperature = args.temperature
+    if temperature is None:
+        temperature = recommended_temperature(args.model)
+    print(f"{model}, temperature {temperature:g}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    # One window of the model (8 bars for the pop model), then a longer sketch of two windows.
+    (sketch,) = model.sample(1, temperature=temperature, seed=args.seed)
+    (long,) = model.sample(1, temperature=temperature, bars=args.bars, seed=args.seed + 1000)
+    for stem, roll in (("sketch", sketch), ("long_sketch", long)):
+        save(roll, out / f"{stem}.mid")
+        save(roll, out / f"{stem}.png")
+
+
+def recommended_temperature(name):
+    """The sampling temperature a shipped model's card recommends; 1.0 for other models."""
+    return next((m.temperature for m in midivae.shipped_models() if m.name == name), 1.0)
+
+
+def refuse_to_overwrite(paths, force):
+    """Stop (with one line, exit status 1) if any of ``paths`` exists, unless ``force``."""
+    taken = [p for p in paths if p.exists()]
+    if taken and not force:
+        sys.exit(f"{taken[0]} already exists; pass --force to overwrite it")
+
+
+def save(roll, path):
+    """Write the roll as MIDI or PNG (by the file's suffix) and say where it went."""
+    roll.save(path)
+    if path.suffix == ".mid":
+        per_track = np.bincount(roll.notes()["track"], minlength=roll.n_tracks)
+        parts = ", ".join(f"{track.name} {n}" for track, n in zip(roll.tracks, per_track))
+        print(f"wrote {path} ({len(roll.bar_starts())} bars; notes: {parts})")
+    else:
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except midivae.MidivaeError as err:  # e.g. no model of that name: one line, no traceback
+        sys.exit(f"error: {err}")
