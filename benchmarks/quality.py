@@ -78,6 +78,8 @@ def main() -> None:
     sets, runs = Path(args.sets), ROOT / args.runs
     needed = {s for m in args.only for s in [MODELS[m][0], *MODELS[m][3]]}
     for name in sorted(needed):
+        if args.evaluate_only and (sets / name / "manifest.json").exists():
+            continue  # judge the runs on the sets they were trained on, as they are
         cmd = [*MIDIVAE, "prepare", *[a.format(data=args.data) for a in SETS[name]],
                "--out", sets / name, "--quiet", "--workers", "2"]
         subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
