@@ -45,8 +45,12 @@ HIER_16BAR = [("FR", _fr, ">=", 0.85), ("active units", lambda r: r["metrics"]["
 GOALS = {  # model name (file stem without "quality-" and "@..."): (what, published TF / FR, goals)
     "folk-2bar-flat": ("essen-folk 2-bar, flat", "0.986 / 0.951", MELODY_2BAR),
     "folk-2bar-hier": ("essen-folk 2-bar, hierarchical", "0.986 / 0.951", MELODY_2BAR),
+    "folk-2bar-hier-preset": ("essen-folk 2-bar, hierarchical, preset recipe (32 free bits, "
+                              "no word dropout)", "0.986 / 0.951", MELODY_2BAR),
     "folk-2bar-flat-nottingham-2bar": ("Nottingham 2-bar (unseen), flat", "-", UNSEEN),
     "folk-2bar-hier-nottingham-2bar": ("Nottingham 2-bar (unseen), hierarchical", "-", UNSEEN),
+    "folk-2bar-hier-preset-nottingham-2bar": ("Nottingham 2-bar (unseen), hierarchical, "
+                                              "preset recipe", "-", UNSEEN),
     "folk-16bar-flat": ("essen-folk 16-bar, flat", "0.883 / 0.620", []),
     "folk-16bar-hier": ("essen-folk 16-bar, hierarchical", "0.919 / 0.812", HIER_16BAR),
     "folk-16bar-flat-nottingham-16bar": ("Nottingham 16-bar (unseen), flat", "-", []),
@@ -55,6 +59,8 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "chorales-4bar-flat-wide": ("bach-chorales 4-bar 4 voices, flat (1024 wide, 25M weights)",
                                 "-", []),
     "chorales-4bar-hier": ("bach-chorales 4-bar 4 voices, hierarchical", "-", CHORALE),
+    "chorales-4bar-hier-preset": ("bach-chorales 4-bar 4 voices, hierarchical, preset recipe",
+                                  "-", CHORALE),
     "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical", "-", []),
 }
 STEM = re.compile(r"quality-(?P<name>.+?)(@(?P<minutes>[0-9.]+)min)?$")
