@@ -13,10 +13,11 @@ or any notation program opens as a four-part score.
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import midivae
+
+from _common import recommended_temperature, refuse_to_overwrite, run, save
 
 
 def main():
@@ -60,29 +61,5 @@ def main():
         save(long, out / f"long_phrase{suffix}")
 
 
-def recommended_temperature(name):
-    """The sampling temperature a shipped model's card recommends; 1.0 for other models."""
-    return next((m.temperature for m in midivae.shipped_models() if m.name == name), 1.0)
-
-
-def refuse_to_overwrite(paths, force):
-    """Stop (with one line, exit status 1) if any of ``paths`` exists, unless ``force``."""
-    taken = [p for p in paths if p.exists()]
-    if taken and not force:
-        sys.exit(f"{taken[0]} already exists; pass --force to overwrite it")
-
-
-def save(roll, path):
-    """Write the roll as MIDI, PNG or MusicXML (by the file's suffix) and say where it went."""
-    roll.save(path)
-    if path.suffix == ".mid":
-        print(f"wrote {path} ({len(roll.bar_starts())} bars, {roll.n_notes} notes)")
-    else:
-        print(f"wrote {path}")
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    except midivae.MidivaeError as err:  # e.g. no model of that name: one line, no traceback
-        sys.exit(f"error: {err}")
+    run(main)

@@ -19,10 +19,11 @@ It writes
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import midivae
+
+from _common import refuse_to_overwrite, run, save
 
 # Two 16-bar tunes in 4/4 from music21's Essen collection: (collection file, tune number).
 ESSEN_TUNES = [("kinder0", 9), ("kinder0", 120)]
@@ -73,21 +74,5 @@ def essen_tune(collection, number, model):
     return roll
 
 
-def refuse_to_overwrite(paths, force):
-    """Stop (with one line, exit status 1) if any of ``paths`` exists, unless ``force``."""
-    taken = [p for p in paths if p.exists()]
-    if taken and not force:
-        sys.exit(f"{taken[0]} already exists; pass --force to overwrite it")
-
-
-def save(roll, path):
-    """Write the roll as a MIDI file and say where it went."""
-    roll.save(path)
-    print(f"wrote {path} ({len(roll.bar_starts())} bars, {roll.n_notes} notes)")
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    except midivae.MidivaeError as err:  # e.g. no model of that name: one line, no traceback
-        sys.exit(f"error: {err}")
+    run(main)

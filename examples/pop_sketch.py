@@ -13,12 +13,11 @@ into a DAW and give each track its own sound.
 """
 
 import argparse
-import sys
 from pathlib import Path
 
-import numpy as np
-
 import midivae
+
+from _common import recommended_temperature, refuse_to_overwrite, run, save
 
 
 def main():
@@ -53,31 +52,5 @@ def main():
         save(roll, out / f"{stem}.png")
 
 
-def recommended_temperature(name):
-    """The sampling temperature a shipped model's card recommends; 1.0 for other models."""
-    return next((m.temperature for m in midivae.shipped_models() if m.name == name), 1.0)
-
-
-def refuse_to_overwrite(paths, force):
-    """Stop (with one line, exit status 1) if any of ``paths`` exists, unless ``force``."""
-    taken = [p for p in paths if p.exists()]
-    if taken and not force:
-        sys.exit(f"{taken[0]} already exists; pass --force to overwrite it")
-
-
-def save(roll, path):
-    """Write the roll as MIDI or PNG (by the file's suffix) and say where it went."""
-    roll.save(path)
-    if path.suffix == ".mid":
-        per_track = np.bincount(roll.notes()["track"], minlength=roll.n_tracks)
-        parts = ", ".join(f"{track.name} {n}" for track, n in zip(roll.tracks, per_track))
-        print(f"wrote {path} ({len(roll.bar_starts())} bars; notes: {parts})")
-    else:
-        print(f"wrote {path}")
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    except midivae.MidivaeError as err:  # e.g. no model of that name: one line, no traceback
-        sys.exit(f"error: {err}")
+    run(main)

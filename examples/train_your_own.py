@@ -23,7 +23,6 @@ A named set works too: "bach-chorales" with ``--bars 4`` learns Bach's chorales.
 
 import argparse
 import random
-import sys
 import tempfile
 from pathlib import Path
 
@@ -31,6 +30,8 @@ import midivae
 from midivae.data import prepare
 from midivae.models import PRESETS
 from midivae.train import model_and_loaders, train
+
+from _common import refuse_to_overwrite, run, save
 
 
 def main():
@@ -112,24 +113,5 @@ def progress(record):
         print(f"  step {record['step']:5d}: {record['nelbo_bits_per_step']:.3f} bits/step")
 
 
-def refuse_to_overwrite(paths, force):
-    """Stop (with one line, exit status 1) if any of ``paths`` exists, unless ``force``."""
-    taken = [p for p in paths if p.exists()]
-    if taken and not force:
-        sys.exit(f"{taken[0]} already exists; pass --force to overwrite it")
-
-
-def save(roll, path):
-    """Write the roll as MIDI or PNG (by the file's suffix) and say where it went."""
-    roll.save(path)
-    if path.suffix == ".mid":
-        print(f"wrote {path} ({len(roll.bar_starts())} bars, {roll.n_notes} notes)")
-    else:
-        print(f"wrote {path}")
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    except midivae.MidivaeError as err:  # e.g. a folder with no MIDI in 4/4: one line
-        sys.exit(f"error: {err}")
+    run(main)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import midivae
 
+from _common import refuse_to_overwrite, run, save
+
 # "Ode to Joy", 16 bars of 4/4: (MIDI pitch, length in beats); 60 is middle C.
 ODE_TO_JOY = (
     [(64, 1), (64, 1), (65, 1), (67, 1), (67, 1), (65, 1), (64, 1), (62, 1),
@@ -83,24 +85,5 @@ def write_melody(notes, path, qpm=120.0):
     midi.write(str(path))
 
 
-def refuse_to_overwrite(paths, force):
-    """Stop (with one line, exit status 1) if any of ``paths`` exists, unless ``force``."""
-    taken = [p for p in paths if p.exists()]
-    if taken and not force:
-        sys.exit(f"{taken[0]} already exists; pass --force to overwrite it")
-
-
-def save(roll, path):
-    """Write the roll as MIDI or PNG (by the file's suffix) and say where it went."""
-    roll.save(path)
-    if path.suffix == ".mid":
-        print(f"wrote {path} ({len(roll.bar_starts())} bars, {roll.n_notes} notes)")
-    else:
-        print(f"wrote {path}")
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    except midivae.MidivaeError as err:  # e.g. a file that does not fit the model: one line
-        sys.exit(f"error: {err}")
+    run(main)
