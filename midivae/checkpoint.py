@@ -17,6 +17,7 @@ weights by a SHA-256) still load.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -263,16 +264,25 @@ def read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def export_checkpoint(source: str | os.PathLike, path: str | os.PathLike, *,
-                      half: bool = True, about: str = "") -> Path:
+                      half: bool = True, about: str = "",
+                      velocities: tuple[int, ...] | None = None) -> Path:
     """Write the model of checkpoint ``source`` to ``path`` without its training state.
 
     The optimiser's moments and the random number generators' states go, so
     does the optimiser's record in ``extra``; the recipe, the run's facts and
     the step stay, with ``about`` (one line: what the model makes) added. With
-    ``half`` the weights are stored as float16. Returns the weights' path.
+    ``half`` the weights are stored as float16. ``velocities`` (one per track)
+    replace the layout's typical velocities, which generated clips are played
+    at (`midivae.data.PreparedSet.typical_velocities` gives a set's). Returns
+    the weights' path.
     """
     extra = dict(read_settings(source)["extra"])
     extra.pop("optimizer", None)
     if about:
         extra["about"] = about
-    return save_checkpoint(load_checkpoint(source), path, extra=extra, half=half)
+    model = load_checkpoint(source)
+    if velocities is not None:
+        if model.layout is None:
+            raise CheckpointError(f"{source}: a bare model has no layout to give velocities")
+        model.layout = dataclasses.replace(model.layout, velocities=tuple(velocities))
+    return save_checkpoint(model, path, extra=extra, half=half)

@@ -2,22 +2,25 @@
 # The models that ship in midivae/pretrained, from the runs `benchmarks/quality.py` trains:
 #
 #   .venv/bin/python benchmarks/quality.py --only chorales-4bar-flat folk-16bar-flat pop-8bar-hier
-#   bash scripts/ship-models.sh [RUNS]        # RUNS: where those runs are (runs/quality)
+#   bash scripts/ship-models.sh [RUNS [SETS]]  # where those runs and their sets are
 #
 # Each is exported without its training state, its weights as float16 (`midivae export`);
 # models.json names the default model and the temperature the demo samples at.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/quality}
+SETS=${2:-datasets/quality}  # the sets they were trained on: their typical velocities
 OUT=midivae/pretrained
 PY=${PYTHON:-.venv/bin/python}
 
-ship() {  # NAME RUN ABOUT
-    "$PY" -m midivae.cli export "$RUNS/$2" "$OUT/$1" --about "$3" --force
+ship() {  # NAME RUN ABOUT SET
+    "$PY" -m midivae.cli export "$RUNS/$2" "$OUT/$1" --about "$3" --force --velocities-from "$SETS/$4"
 }
-ship chorale chorales-4bar-flat "four-voice Bach-style chorale phrases, 4 bars of 4/4"
-ship folk folk-16bar-flat "folk melodies in the Essen collection's style, 16 bars of 4/4"
-ship pop pop-8bar-hier "pop sketches: melody, bridge and piano (POP909), 8 bars of 4/4"
+ship chorale chorales-4bar-flat "four-voice Bach-style chorale phrases, 4 bars of 4/4" \
+    chorales-4bar
+ship folk folk-16bar-flat "folk melodies in the Essen collection's style, 16 bars of 4/4" \
+    folk-16bar
+ship pop pop-8bar-hier "pop sketches: melody, bridge and piano (POP909), 8 bars of 4/4" pop-8bar
 cat > "$OUT/models.json" <<'EOF'
 {"models": [
   {"name": "chorale", "default": true, "temperature": 0.5},

@@ -253,8 +253,12 @@ def test_export_writes_a_smaller_model_that_makes_the_same_music(work, tmp_path)
         (run / "model.safetensors").stat().st_size / 2
     again = run_cli("export", run, tmp_path / "shared")
     assert "shared.safetensors" in one_line(again, 1)
-    out = run_cli("export", run, tmp_path / "exact", "--float32")
+    out = run_cli("export", run, tmp_path / "exact", "--float32", "--velocities-from", work / "set")
     assert out.returncode == 0, out.stderr
+    from midivae.data import PreparedSet
+    from midivae.checkpoint import load_checkpoint
+    velocities = load_checkpoint(tmp_path / "exact").layout.velocities
+    assert velocities == PreparedSet(work / "set").typical_velocities() == (64, 64)  # the notes' velocity
     import midivae
     a, b = midivae.load(run), midivae.load(tmp_path / "exact.safetensors")
     with pytest.warns(UserWarning):  # two training steps make dense clips, and say so

@@ -200,8 +200,12 @@ def _cmd_export(args) -> int:
 
     for path in checkpoint_paths(args.out):
         _output_file(path, force=args.force, create=True)
+    velocities = None
+    if args.velocities_from:
+        from midivae.data import PreparedSet
+        velocities = PreparedSet(args.velocities_from).typical_velocities()
     weights = export_checkpoint(args.checkpoint, args.out, half=not args.float32,
-                                about=args.about)
+                                about=args.about, velocities=velocities)
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and "
           f"{weights.with_suffix('.json')}")
     return 0

@@ -25,7 +25,6 @@ import numpy as np
 
 from midivae.errors import DatasetError, MidiReadError
 from midivae.layout import RollLayout
-from midivae.render import DEFAULT_VELOCITY
 from midivae.roll import Track
 from midivae.roles import assign_roles, parse_roles
 from midivae.data.source import Source
@@ -35,7 +34,7 @@ from midivae.data.folders import (existing_set, locked, private_folder, publish,
                                   remove_stale)
 from midivae.data.pool import Progress, map_tolerant
 from midivae.data.store import (FORMAT, KIND, TEMPO_DTYPE, PreparedSet, SetWriter, damage,
-                                write_manifest)
+                                typical_velocities, write_manifest)
 from midivae.data.windows import (SPLITS, WindowSettings, assign_split, bar_lines, cut_windows,
                                   notes_of)
 
@@ -243,7 +242,7 @@ def _build(tmp: Path, src: Source, items: list, job: _Job, settings: PrepareSett
     meter = job.windows.meter or _most_common_meter(meters)
     layout = RollLayout(job.steps_per_beat, low, high - low + 1, tuple(tracks), meter,
                         _typical_tempo(tmp),
-                        velocities=_typical_velocities(velocity_counts) if job.velocity else None)
+                        velocities=typical_velocities(velocity_counts) if job.velocity else None)
     return {
         "kind": KIND, "format": FORMAT, "midivae_version": _version(), "files": files,
         "source": {"spec": src.spec, **src.info, "items_used": len(items)},
@@ -261,16 +260,6 @@ def _most_common_meter(meters: Counter) -> tuple[int, int]:
     uniform = [(m, n) for m, n in meters.most_common() if m != "mixed"]
     return parse_meter(uniform[0][0]) if uniform else (4, 4)
 
-
-def _typical_velocities(counts: np.ndarray) -> tuple[int, ...]:
-    """Median onset velocity of each track from counts (K, 128) of its training notes per
-    velocity (the lower middle value of an even count); DEFAULT_VELOCITY for a track
-    with no velocity 1..127 among them."""
-    out = []
-    for row in counts[:, 1:]:  # velocity 0: notes without one
-        n = int(row.sum())
-        out.append(int(np.searchsorted(np.cumsum(row), (n + 1) // 2)) + 1 if n else DEFAULT_VELOCITY)
-    return tuple(out)
 
 
 def _typical_tempo(folder: Path) -> float:

@@ -26,6 +26,7 @@ import numpy as np
 
 from midivae.errors import DatasetError
 from midivae.layout import RollLayout
+from midivae.render import DEFAULT_VELOCITY
 from midivae.roll import PianoRoll, events_in
 from midivae.data.windows import NOTE_DTYPE, SPLITS, WINDOW_DTYPE
 
@@ -247,6 +248,16 @@ class PreparedSet:
     def label(self, i: int) -> int:
         return int(self.pieces[int(self.windows[i]["piece"])]["label"])
 
+    def typical_velocities(self) -> tuple[int, ...]:
+        """Each track's median onset velocity over the training split's notes (what
+        `prepare` stores as ``layout.velocities``; sets built before it did lack them)."""
+        counts = np.zeros((self.layout.n_tracks, 128), np.int64)
+        for p in self.pieces[self.pieces["split"] == SPLITS.index("train")]:
+            notes = self.notes[p["note_start"]:p["note_start"] + p["note_count"]]
+            np.add.at(counts, (notes["track"].astype(np.intp),
+                               notes["velocity"].astype(np.intp)), 1)
+        return typical_velocities(counts)
+
     def _window_notes(self, i: int):
         """(window record, notes of its piece that may overlap it)."""
         w = self.windows[i]
@@ -295,3 +306,14 @@ def _map(path: Path, dtype: np.dtype) -> np.ndarray:
     if size == 0:
         return np.zeros(0, dtype)
     return np.memmap(path, dtype=dtype, mode="r")
+
+
+def typical_velocities(counts: np.ndarray) -> tuple[int, ...]:
+    """Median onset velocity of each track from counts (K, 128) of its training notes per
+    velocity (the lower middle value of an even count); DEFAULT_VELOCITY for a track
+    with no velocity 1..127 among them."""
+    out = []
+    for row in counts[:, 1:]:  # velocity 0: notes without one
+        n = int(row.sum())
+        out.append(int(np.searchsorted(np.cumsum(row), (n + 1) // 2)) + 1 if n else DEFAULT_VELOCITY)
+    return tuple(out)
