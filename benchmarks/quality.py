@@ -51,6 +51,8 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
                         ["folk-16bar", "nottingham-16bar"]),
     "chorales-4bar-hier": ("chorales-4bar", "hierarchical-4bar-cpu", [*MELODY, *RECURRENT],
                            ["chorales-4bar"]),
+    "chorales-4bar-hier-mlp": ("chorales-4bar", "hierarchical-4bar-cpu",
+                               [*MELODY, *RECURRENT, "--encoder", "mlp"], ["chorales-4bar"]),
     "chorales-4bar-hier-preset": ("chorales-4bar", "hierarchical-4bar-cpu", MELODY,
                                   ["chorales-4bar"]),
     "chorales-4bar-flat": ("chorales-4bar", "flat-4bar-cpu", MELODY, ["chorales-4bar"]),

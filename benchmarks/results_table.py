@@ -59,6 +59,8 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "chorales-4bar-flat-wide": ("bach-chorales 4-bar 4 voices, flat (1024 wide, 25M weights)",
                                 "-", []),
     "chorales-4bar-hier": ("bach-chorales 4-bar 4 voices, hierarchical", "-", CHORALE),
+    "chorales-4bar-hier-mlp": ("bach-chorales 4-bar 4 voices, hierarchical, MLP encoder", "-",
+                               CHORALE),
     "chorales-4bar-hier-preset": ("bach-chorales 4-bar 4 voices, hierarchical, preset recipe",
                                   "-", CHORALE),
     "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical", "-", []),
