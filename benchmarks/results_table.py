@@ -63,6 +63,7 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                                CHORALE),
     "chorales-4bar-hier-preset": ("bach-chorales 4-bar 4 voices, hierarchical, preset recipe",
                                   "-", CHORALE),
+    "pop-8bar-hier-more": ("POP909 8-bar, hierarchical, 60 + 30 minutes (shipped)", "-", []),
     "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical", "-", []),
 }
 STEM = re.compile(r"quality-(?P<name>.+?)(@(?P<minutes>[0-9.]+)min)?$")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The models that ship in midivae/pretrained, from the runs `benchmarks/quality.py` trains:
 #
-#   .venv/bin/python benchmarks/quality.py --only chorales-4bar-flat folk-16bar-flat pop-8bar-hier
+#   .venv/bin/python benchmarks/quality.py --only chorales-4bar-flat folk-16bar-flat pop-8bar-hier \
+#       pop-8bar-hier-more
 #   bash scripts/ship-models.sh [RUNS [SETS]]  # where those runs and their sets are
 #
 # Each is exported without its training state, its weights as float16 (`midivae export`);
@@ -20,7 +21,7 @@ ship chorale chorales-4bar-flat "four-voice Bach-style chorale phrases, 4 bars o
     chorales-4bar
 ship folk folk-16bar-flat "folk melodies in the Essen collection's style, 16 bars of 4/4" \
     folk-16bar
-ship pop pop-8bar-hier "pop sketches: melody, bridge and piano (POP909), 8 bars of 4/4" pop-8bar
+ship pop pop-8bar-hier-more "pop sketches: melody, bridge and piano (POP909), 8 bars of 4/4" pop-8bar
 cat > "$OUT/models.json" <<'EOF'
 {"models": [
   {"name": "chorale", "default": true, "temperature": 0.5},

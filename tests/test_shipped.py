@@ -1,0 +1,70 @@
+"""The models that ship in midivae/pretrained: they load, compose, and their files read back
+alike through midivae, mido, pretty_midi and music21."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mido
+import pretty_midi
+import pytest
+
+import midivae
+from midivae.zoo import PACKAGED, shipped_models
+
+from conftest import REPO_ROOT
+
+SHIPPED = shipped_models([PACKAGED])
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
+              pytest.mark.skipif(not SHIPPED, reason="no model in midivae/pretrained")]
+NAMES = [m.name for m in SHIPPED]
+
+
+def test_the_shipped_models_are_the_three_the_package_promises_and_stay_small():
+    assert NAMES == ["chorale", "folk", "pop"]
+    assert [m.name for m in SHIPPED if m.default] == ["chorale"]
+    assert sum(m.size + m.path.with_suffix(".json").stat().st_size for m in SHIPPED) <= 25e6
+    tracks = {m.name: (m.tracks, m.bars, m.meter) for m in SHIPPED}
+    assert tracks == {"chorale": (("soprano", "alto", "tenor", "bass"), 4, (4, 4)),
+                      "folk": (("melody",), 16, (4, 4)),
+                      "pop": (("melody", "bridge", "piano"), 8, (4, 4))}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_shipped_models_clip_reads_back_alike_everywhere(name, tmp_path):
+    card = next(m for m in SHIPPED if m.name == name)
+    model = midivae.load(name)
+    clip = model.sample(1, temperature=card.temperature, seed=3)[0]
+    assert clip.n_notes > 0 and clip.n_steps == card.bars * 16
+    assert clip.key_signatures  # in the key its notes suggest
+    path = tmp_path / f"{name}.mid"
+    clip.save(path)
+    by_name = [midivae.Role(t.name, t.program, t.is_drum, match=lambda tr, n=t.name: tr.name == n)
+               for t in clip.tracks]  # a track that stays silent comes back silent
+    assert midivae.quantize(path, roles=by_name) == clip
+    pm = pretty_midi.PrettyMIDI(str(path))
+    assert [i.name for i in pm.instruments] == [t.name for t in clip.tracks
+                                                if clip.onset[clip.tracks.index(t)].any()]
+    assert sum(len(i.notes) for i in pm.instruments) == clip.n_notes
+    on = sum(m.type == "note_on" and m.velocity > 0 for t in mido.MidiFile(path).tracks for m in t)
+    assert on == clip.n_notes
+    import music21
+    score = music21.converter.parse(str(path))
+    assert len(list(score.recurse().notes)) > 0
+    velocities = {int(v) for v in clip.velocity[clip.onset]} if clip.velocity is not None else set()
+    assert velocities and velocities <= set(model.layout.velocities)  # the data's, not 100
+
+
+def test_the_demo_composes_with_the_shipped_models(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "midivae.cli", "demo", "--out", str(tmp_path)],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for name in NAMES:
+        for i in (1, 2):
+            roll = midivae.quantize(tmp_path / f"demo_{name}_{i}.mid")
+            assert roll.n_notes > 0
+            assert (tmp_path / f"demo_{name}_{i}.png").stat().st_size > 1000
+            assert (tmp_path / f"demo_{name}_{i}.wav").stat().st_size > 1000
+    assert midivae.quantize(tmp_path / "demo_chorale_path.mid").n_steps == 5 * 64
+    assert "composed in" in out.stdout
