@@ -263,3 +263,19 @@ def test_export_writes_a_smaller_model_that_makes_the_same_music(work, tmp_path)
     a, b = midivae.load(run), midivae.load(tmp_path / "exact.safetensors")
     with pytest.warns(UserWarning):  # two training steps make dense clips, and say so
         assert a.sample(2, temperature=0, seed=1) == b.sample(2, temperature=0, seed=1)
+
+
+def test_sample_takes_a_shipped_models_recommended_temperature(work, tmp_path, monkeypatch):
+    import shutil
+    models = tmp_path / "models"
+    shutil.copytree(work / "models", models)
+    (models / "models.json").write_text('{"models": [{"name": "tunes", "temperature": 0}]}')
+    monkeypatch.setenv("MIDIVAE_MODELS", str(models))
+    runs = {}
+    for name, extra in [("card", []), ("zero", ["--temperature", "0"]),
+                        ("one", ["--temperature", "1"])]:
+        out = run_cli("sample", "--model", "tunes", "-n", "2", "--seed", "5", *extra,
+                      "--out", tmp_path / name)
+        assert out.returncode == 0, out.stderr
+        runs[name] = [midivae.quantize(tmp_path / name / f"sample_00{i}.mid") for i in range(2)]
+    assert runs["card"] == runs["zero"] != runs["one"]

@@ -193,12 +193,14 @@ _INPUTS = ("the model (a checkpoint file or run folder, or a shipped model's nam
            "--model, else the default shipped model), then the MIDI file(s)")
 
 
-def _model_options(p: argparse.ArgumentParser, *, temperature: float) -> None:
+def _model_options(p: argparse.ArgumentParser, *, temperature: float | None) -> None:
     """What every command that runs a model takes: the model, sampling, and its files."""
     p.add_argument("--model", metavar="NAME", help="a shipped model (see `midivae models`) or "
                    "a checkpoint, instead of CKPT (default: the default shipped model)")
     p.add_argument("--temperature", type=non_negative_float, default=temperature,
-                   help=f"0 = the most likely notes (default {temperature:g})")
+                   help="0 = the most likely notes (default " + (
+                       f"{temperature:g})" if temperature is not None else
+                       "a shipped model's recommended one, else 1)"))
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--label", help="for a conditioned model: which label (e.g. essen-folk)")
     p.add_argument("--qpm", type=positive_float, help="tempo to write (default: the song's, "
@@ -224,7 +226,7 @@ def _add_generation_commands(sub) -> None:
                    help="bars per clip: a multiple of the model's window (default: one window)")
     s.add_argument("--one-file", action="store_true",
                    help="write the clips one after another into one file, samples.mid")
-    _model_options(s, temperature=1.0)
+    _model_options(s, temperature=None)
     s.set_defaults(func=g._cmd_sample)
 
     r = sub.add_parser("reconstruct", help="a MIDI file as a model hears it",
