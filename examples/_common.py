@@ -9,11 +9,6 @@ import sys
 import midivae
 
 
-def recommended_temperature(name):
-    """The sampling temperature a shipped model's card recommends; 1.0 for other models."""
-    return next((m.temperature for m in midivae.shipped_models() if m.name == name), 1.0)
-
-
 def refuse_to_overwrite(paths, force):
     """Stop (with one line, exit status 1) if any of ``paths`` exists, unless ``force``."""
     taken = [p for p in paths if p.exists()]

@@ -16,8 +16,9 @@ import argparse
 from pathlib import Path
 
 import midivae
+from midivae.zoo import recommended_temperature
 
-from _common import recommended_temperature, refuse_to_overwrite, run, save
+from _common import refuse_to_overwrite, run, save
 
 
 def main():

@@ -97,6 +97,19 @@ def find_model(name: str | None = None, folders: Folders = None) -> ShippedModel
                      f"({', '.join(m.name for m in models)})")
 
 
+def recommended_temperature(given: str | os.PathLike | None = None,
+                            folders: Folders = None) -> float:
+    """The sampling temperature a shipped model's card recommends (``given`` None: the
+    default model's); 1.0 for anything else, a checkpoint included (`midivae.load`
+    prefers a file of that name to a shipped model)."""
+    if given is not None and os.path.exists(given):
+        return 1.0
+    for m in shipped_models(folders):
+        if (m.default if given is None else m.name == str(given)):
+            return m.temperature
+    return 1.0
+
+
 def _read_index(folder: Path) -> dict[str, dict]:
     """``models.json`` of a folder as {name: entry}; {} when there is none."""
     path = folder / INDEX

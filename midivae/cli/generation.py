@@ -108,7 +108,8 @@ def _cmd_sample(args) -> int:
     model = _load(args.checkpoint or args.model, args)
     _check_bars(model, args.bars)
     if args.temperature is None:
-        args.temperature = _recommended_temperature(args.checkpoint or args.model)
+        from midivae.zoo import recommended_temperature
+        args.temperature = recommended_temperature(args.checkpoint or args.model)
     with _warnings_said("sample"):
         rolls = model.sample(args.n, temperature=args.temperature, bars=args.bars,
                              seed=args.seed, label=args.label)
@@ -118,19 +119,6 @@ def _cmd_sample(args) -> int:
         for stem, roll in zip(stems, rolls):
             _write(args, stem, roll)
     return 0
-
-
-def _recommended_temperature(given: str | None) -> float:
-    """The temperature a shipped model's card recommends (``given`` None: the default
-    model's); 1.0 for a checkpoint, as `midivae.load` prefers a file of that name."""
-    from midivae.zoo import shipped_models
-
-    if given is not None and os.path.exists(given):
-        return 1.0
-    for m in shipped_models():
-        if (m.default if given is None else m.name == given):
-            return m.temperature
-    return 1.0
 
 
 def _song_inputs(args) -> tuple[str | None, list[str]]:
