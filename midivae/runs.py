@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 from midivae.fileio import replace_atomically
@@ -23,6 +24,19 @@ CHECKPOINT = "model"  # RUN/model.safetensors + RUN/model.json
 
 RUN_ENTRIES = frozenset({f"{CHECKPOINT}.safetensors", f"{CHECKPOINT}.json", "log.csv",
                          "curves.png", "samples", "tensorboard"})
+BEST = "best"  # RUN/best/model.*: the model with the best validation ELBO (--keep-best)
+_SNAPSHOT = re.compile(r"at-[0-9.]+min")  # RUN/at-Mmin/model.*: --snapshot-minutes M
+
+
+def _is_run_entry(name: str) -> bool:
+    return name in RUN_ENTRIES or name == BEST or bool(_SNAPSHOT.fullmatch(name))
+
+
+def _checkpoint_folders(path: Path) -> list[Path]:
+    """A run's extra checkpoint folders (best, snapshots) that hold only a checkpoint."""
+    own = {f"{CHECKPOINT}.safetensors", f"{CHECKPOINT}.json"}
+    return [p for p in sorted(path.iterdir()) if p.is_dir() and _is_run_entry(p.name)
+            and p.name not in RUN_ENTRIES and {q.name for q in p.iterdir()} <= own]
 
 
 def holds_run(path: str | os.PathLike) -> bool:
@@ -34,7 +48,7 @@ def is_run_folder(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a non-empty folder of nothing but what a run writes (a run, or
     one stopped before its first checkpoint)."""
     entries = {p.name for p in Path(path).iterdir()} if Path(path).is_dir() else set()
-    return bool(entries) and entries <= RUN_ENTRIES
+    return bool(entries) and all(_is_run_entry(name) for name in entries)
 
 
 class RunFolder:
@@ -45,6 +59,11 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         self.checkpoint = self.path / CHECKPOINT
         self.log_path = self.path / "log.csv"
+        if not resume:  # started over: an earlier run's best and snapshots no longer apply
+            for folder in _checkpoint_folders(self.path):
+                for f in folder.iterdir():
+                    f.unlink()
+                folder.rmdir()
         if not resume or not self.log_path.exists():
             with open(self.log_path, "w", newline="") as f:
                 csv.writer(f).writerow(COLUMNS)

@@ -40,6 +40,8 @@ class History:
 
     train: list[dict] = field(default_factory=list)  # one record per logged step
     valid: list[dict] = field(default_factory=list)  # one record per validation
+    best: dict | None = None  # the validation record with the highest ELBO
+    stopped_early: bool = False  # ended by ``TrainConfig.patience``, not by its budget
 
 
 def _as_schedule(value: float | Schedule, name: str) -> Schedule:
@@ -153,7 +155,8 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
           checkpoint_minutes: float | None = None, preset: str = "", resume: str | os.PathLike | None = None,
           on_step: Callable[[int, dict], None] | None = None, info: dict | None = None,
-          snapshots: dict[float, str | os.PathLike] | None = None, **changes) -> History:
+          snapshots: dict[float, str | os.PathLike] | None = None,
+          best: str | os.PathLike | None = None, **changes) -> History:
     """Train a `midivae.models.VAE` on batches of ``(x, label)``, x float (B, T, D).
 
     Parameters
@@ -184,6 +187,11 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
     snapshots : dict of minutes to path, optional
         Also save a checkpoint to each path once that many minutes of training
         have passed (the figures of one run at 10, 30 and 60 minutes).
+    best : path, optional
+        Also save a checkpoint there after each validation whose ELBO is the
+        highest so far: the model chosen on the validation split. With
+        ``cfg.patience`` the run ends once that many validations in a row
+        have not beaten it (early stopping); ``History.best`` holds its record.
     resume : path, optional
         A checkpoint of an earlier run to continue exactly where it stopped:
         its weights, optimiser, schedule, step, epoch, random number
@@ -223,6 +231,8 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
         cfg = dataclasses.replace(cfg, steps=epochs * len(train_loader))
     if cfg.steps is None and cfg.minutes is None:
         raise ValueError("give steps, epochs or minutes: training would never end")
+    if (cfg.patience is not None or best is not None) and valid_loader is None:
+        raise ValueError("early stopping and keeping the best model need a valid_loader")
     device = torch.device(device)
     torch.manual_seed(seed)
     model.to(device).train()
@@ -233,8 +243,10 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
     opt = _adamw(model, cfg.lr, cfg.weight_decay)
     total = cfg.steps
     history, step, epoch, in_epoch, spent = History(), 0, 0, 0, 0.0
+    stale = 0  # validations in a row that have not beaten history.best
     if saved is not None:
         step, epoch, in_epoch, spent = saved["step"], saved["epoch"], saved["batch"], saved["seconds"]
+        history.best, stale = saved["best"], saved["stale"]
         _restore(model, opt, saved, device)
     start = time.monotonic() - spent
 
@@ -258,14 +270,16 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
             saved_at[0] = time.monotonic()
         extra = {"step": step, "epoch": epoch, "batch": in_epoch, "seed": seed, "preset": preset,
                  "seconds": round(time.monotonic() - start, 3), "train": cfg.to_dict(),
-                 "run": info or {},
+                 "run": info or {}, "best": history.best, "stale": stale,
+                 "stopped_early": history.stopped_early,
                  "last": history.train[-1:], **more}
         state, optimizer = training_state(opt, device)
         save_checkpoint(model, checkpoint if to is None else to,
                         extra={**extra, "optimizer": optimizer}, state=state)
 
     if saved is not None:
-        if total is not None and step >= total:
+        if (total is not None and step >= total) or saved["stopped_early"]:
+            history.stopped_early = saved["stopped_early"]
             return history  # the run had already finished: nothing to continue
         torch.set_rng_state(saved["rng"])  # last: after everything that draws on building
     try:
@@ -298,6 +312,14 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
                 emit({"kind": "valid", "step": step, "epoch": epoch,
                       **validate(model, valid_loader, beta=b, free_bits=cfg.free_bits,
                                  device=device, seed=seed)}, history.valid)
+                if history.best is None or history.valid[-1]["elbo_nats"] > history.best["elbo_nats"]:
+                    history.best, stale = history.valid[-1], 0
+                    if best is not None and rank == 0:
+                        save(epoch, to=best)
+                else:
+                    stale += 1
+                    if cfg.patience is not None and stale >= cfg.patience:
+                        last = history.stopped_early = True
             due = (checkpoint_minutes is not None
                    and time.monotonic() - saved_at[0] >= 60.0 * checkpoint_minutes)
             if checkpoint is not None and rank == 0 and (
@@ -331,6 +353,8 @@ def _resumed(path) -> dict:
     return {"cfg": cfg, "seed": int(extra.get("seed", 0)), "preset": extra.get("preset", ""),
             "step": int(extra["step"]), "epoch": int(extra["epoch"]),
             "batch": int(extra.get("batch", 0)), "seconds": float(extra.get("seconds", 0.0)),
+            "best": extra.get("best"), "stale": int(extra.get("stale", 0)),
+            "stopped_early": bool(extra.get("stopped_early", False)),
             "optimizer": extra["optimizer"], "state": state, "rng": state["rng/torch"],
             "weights": load_checkpoint(path).state_dict()}
 

@@ -426,3 +426,36 @@ def test_an_exported_model_is_the_same_model_without_its_training_state(tmp_path
     for name, t in shipped.state_dict().items():
         assert t.dtype == torch.float32
         assert torch.equal(t, trained.state_dict()[name].half().float()), name
+
+
+def test_early_stopping_keeps_the_model_with_the_best_validation_elbo(tmp_path, monkeypatch):
+    import midivae.train as training
+    elbos = iter([-10.0, -8.0, -9.0, -8.5, -1.0])  # best at the 2nd validation, then 2 worse
+
+    def scripted(model, loader, **kw):
+        return {"elbo_nats": next(elbos), "nelbo_bits_per_step": 1.0, "recon_nats": 1.0,
+                "kl_nats": 0.0}
+    monkeypatch.setattr(training, "validate", scripted)
+    data = [(windows(4), torch.tensor([0, 1, 0, 1]))]
+    # a constant learning rate: the first steps do not depend on the run's length
+    history = train(tiny_model("flat"), data, steps=10, seed=3, lr_decay="constant",
+                    patience=2, valid_loader=[None],
+                    valid_every=1, checkpoint=tmp_path / "r", best=tmp_path / "best")
+    assert history.stopped_early and [r["step"] for r in history.valid] == [1, 2, 3, 4]
+    assert history.best["step"] == 2 and history.best["elbo_nats"] == -8.0
+    assert read_settings(tmp_path / "r")["extra"]["step"] == 4  # the run ended there
+    assert read_settings(tmp_path / "best")["extra"]["step"] == 2
+    reference = tiny_model("flat")  # the same run, stopped after 2 steps
+    train(reference, data, steps=2, seed=3, lr_decay="constant")
+    best = load_checkpoint(tmp_path / "best")
+    for name, t in reference.state_dict().items():
+        assert torch.equal(t, best.state_dict()[name]), name
+    # a resumed run that had stopped early stays stopped
+    assert train(tiny_model("flat"), data, resume=tmp_path / "r", valid_loader=[None]).stopped_early
+
+
+def test_early_stopping_needs_a_validation_split():
+    with pytest.raises(ValueError, match="need a valid_loader"):
+        train(tiny_model("flat"), [windows(2)], steps=2, patience=3)
+    with pytest.raises(ValueError, match="patience must be >= 1"):
+        train(tiny_model("flat"), [windows(2)], steps=2, patience=0)

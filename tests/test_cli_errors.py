@@ -330,3 +330,38 @@ def test_ctrl_c_during_training_keeps_the_model_and_says_where(work, tmp_path):
     assert step >= 5 and f"the model at step {step} is saved in {tmp_path / 'run'}" in err
     assert read_settings(tmp_path / "run")["extra"]["interrupted"] is True
     load_checkpoint(tmp_path / "run")
+
+
+def test_keep_best_and_snapshots_belong_to_the_run_and_go_when_it_starts_over(work, tmp_path,
+                                                                             capsys):
+    from midivae.checkpoint import read_settings
+    from midivae.data import PreparedSet
+    out = tmp_path / "r"
+    argv = ["train", work / "set", *TRAIN, "--steps", "3", "--valid-every", "1", "--keep-best",
+            "--snapshot-minutes", "0.0001", "--out", out]
+    assert PreparedSet(work / "set").n_windows["valid"]  # the fixture's set has some
+    assert run(argv) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["at-0.0001min", "best",
+                                                                   "samples"]
+    assert 1 <= read_settings(out / "best" / "model")["extra"]["step"] <= 3
+    status = run(argv)  # a run with a best model and a snapshot is still a run
+    assert "holds a run; pass --resume" in assert_one_line(status, *capsys.readouterr())
+    assert run(["train", work / "set", *TRAIN, "--out", out, "--force"]) == 0
+    assert not (out / "best").exists() and not (out / "at-0.0001min").exists()
+    (out / "at-2min").mkdir()  # a folder of the user's, by the run's naming, is not removed
+    (out / "at-2min" / "notes.txt").write_text("keep")
+    status = run(["train", work / "set", *TRAIN, "--out", out, "--force"])
+    assert "is not a run folder" not in capsys.readouterr().err and status == 0
+    assert (out / "at-2min" / "notes.txt").read_text() == "keep"
+
+
+def test_keep_best_and_patience_need_validation_windows(work, tmp_path, capsys):
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["prepare", str(work / "midi"), "--out", str(tmp_path / "set"), "--bars", "2", "--meter", "4/4",
+                     "--splits", "1,0,0", "--quiet", "--workers", "1"]) == 0
+    for option in (["--keep-best"], ["--patience", "2"]):
+        status = run(["train", tmp_path / "set", *TRAIN, *option, "--out", tmp_path / "r"])
+        line = assert_one_line(status, *capsys.readouterr())
+        assert line.endswith(f"{tmp_path / 'set'} has no validation windows: --patience and "
+                             "--keep-best choose the model on them")
+        assert not (tmp_path / "r").exists()

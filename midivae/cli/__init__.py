@@ -163,6 +163,12 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--snapshot-minutes", type=positive_float, nargs="+", metavar="M",
                    help="also keep the model as it was after M minutes, in OUT/at-Mmin "
                    "(e.g. 10 30: one run's figures at 10, 30 and its last minute)")
+    t.add_argument("--keep-best", action="store_true",
+                   help="also keep the model with the best validation ELBO so far, in OUT/best "
+                   "(the model chosen on the validation split)")
+    t.add_argument("--patience", type=positive_int, metavar="N",
+                   help="early stopping: end the run once N validations in a row have not "
+                   "beaten the best validation ELBO (see --valid-every)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=c._cmd_train)
 

@@ -50,6 +50,9 @@ def _train_inputs(args):
                        "and --place-input would change it", 2)
     prepared = PreparedSet(args.dataset)
     check_trainable(prepared)
+    if (args.patience or args.keep_best) and not prepared.n_windows["valid"]:
+        raise Failure(f"{prepared.path} has no validation windows: --patience and --keep-best "
+                      "choose the model on them")
     if os.path.lexists(args.out) and not os.path.isdir(args.out):
         raise Failure(f"{args.out}: is a file; --out names a run folder")
     if args.resume and not holds_run(args.out):
@@ -86,7 +89,7 @@ def _recipe_changes(args) -> dict:
     """The TrainConfig fields set on the command line, on top of the preset's."""
     changes = {}
     for field in ("steps", "batch_size", "lr", "free_bits", "minutes", "warmup_steps",
-                  "input_dropout"):
+                  "input_dropout", "patience"):
         if getattr(args, field) is not None:
             changes[field] = getattr(args, field)
     if args.free_bits_per_dimension:
@@ -182,6 +185,7 @@ def _cmd_train(args) -> int:
                   checkpoint_minutes=args.checkpoint_minutes, on_step=on_step,
                   snapshots={m: Path(args.out) / f"at-{m:g}min" / "model"
                              for m in args.snapshot_minutes or ()},
+                  best=Path(args.out) / "best" / "model" if args.keep_best else None,
                   info={"dataset": str(prepared.path), "transpose": transpose,
                         "roles": prepared.manifest["settings"].get("roles")})
     try:

@@ -127,8 +127,14 @@ class TrainConfig:
     scheduled_sampling: float = 0.0  # probability a decoder input is its own sample
     input_dropout: float = 0.0  # probability a decoder input is silenced (word dropout)
     bf16: bool = False  # torch.autocast to bfloat16 (CUDA, or CPUs with bf16 units)
+    # early stopping: end the run once the validation ELBO has not improved for this many
+    # validations in a row (None: never)
+    patience: int | None = None
 
     def __post_init__(self):
+        if self.patience is not None and (isinstance(self.patience, bool)
+                                          or int(self.patience) < 1):
+            raise ValueError(f"TrainConfig.patience must be >= 1 or None, got {self.patience!r}")
         if self.steps is not None and (isinstance(self.steps, bool) or int(self.steps) < 1):
             raise ValueError(f"TrainConfig.steps must be >= 1 or None, got {self.steps!r}")
         if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
