@@ -24,8 +24,13 @@ def _normal_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) ->
 
 @torch.no_grad()
 def log_importance_weights(model, x: torch.Tensor, label=None, *, k: int = 64,
-                           seed: int | None = None) -> torch.Tensor:
+                           seed: int | None = None, steps: torch.Tensor | None = None
+                           ) -> torch.Tensor:
     """log p(x|z_i) + log p(z_i) - log q(z_i|x) for k draws z_i ~ q(z|x).
+
+    With ``steps`` (B,), x is a batch of padded windows and p(x|z) is that of
+    each window's first ``steps[b]`` steps (q may read the padding: any q gives
+    a bound).
 
     Returns
     -------
@@ -40,20 +45,20 @@ def log_importance_weights(model, x: torch.Tensor, label=None, *, k: int = 64,
     weights = []
     for _ in range(k):
         z = reparameterize(mu, logvar, g)
-        log_px = model.log_likelihood(x, z, label)
+        log_px = model.log_likelihood(x, z, label, steps=steps)
         weights.append(log_px + _normal_log_prob(z, zeros, zeros)
                        - _normal_log_prob(z, mu, logvar))
     return torch.stack(weights)
 
 
 def iwae_bound(model, x: torch.Tensor, label=None, *, k: int = 64,
-               seed: int | None = None) -> torch.Tensor:
+               seed: int | None = None, steps: torch.Tensor | None = None) -> torch.Tensor:
     """The importance-weighted bound on log p(x) (Burda et al. 2016, eq. 8), shape (B,), nats.
 
     L_k = log (1/k) sum_i p(x, z_i) / q(z_i | x); L_1 is the ELBO estimate,
-    L_k rises with k towards log p(x).
+    L_k rises with k towards log p(x). ``steps``: see `log_importance_weights`.
     """
-    w = log_importance_weights(model, x, label, k=k, seed=seed)
+    w = log_importance_weights(model, x, label, k=k, seed=seed, steps=steps)
     return torch.logsumexp(w, dim=0) - math.log(k)
 
 

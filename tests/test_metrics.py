@@ -121,3 +121,35 @@ def test_evaluate_reports_consistent_numbers():
     free = model.reconstruct(x)
     assert res["acc_free_running"] == pytest.approx(step_accuracy(free, x))
     assert res["onset_f1"] == pytest.approx(onset_prf(free, x, 1)[2])
+
+
+@pytest.mark.parametrize("output", ["made", "independent", "categorical"])
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_a_padded_windows_likelihood_is_that_of_its_first_steps_alone(decoder, output):
+    """What follows step n, padding or music, changes nothing in log p(x_<n | z); all of a
+    window's steps give the unmasked figure, and none gives 0."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(n_steps=8, n_pitches=6, n_tracks=2, steps_per_bar=4, latent=4,
+                      encoder_hidden=8, decoder_hidden=8, conductor_hidden=8, bar_embedding=8,
+                      output_hidden=8, decoder=decoder, output=output)
+    model = VAE(cfg).eval()
+    x = (torch.rand(3, 8, cfg.cells) < 0.3).float()
+    if output == "categorical":  # one note per track and step: onset or hold of a pitch
+        x = torch.zeros(3, 8, 2, 2, 6)
+        x[:, :, :, 1, 2] = 1
+        x[:, ::3, :, 0, 2] = 1
+        x = x.flatten(2)
+    other = x.clone()
+    other[:, 5:] = (torch.rand(3, 3, cfg.cells) < 0.5).float() if output != "categorical" else 0
+    assert not torch.equal(other, x)
+    z = torch.randn(3, 4)
+    steps = torch.tensor([5, 5, 5])
+    with torch.no_grad():
+        a = model.log_likelihood(x, z, steps=steps)
+        b = model.log_likelihood(other, z, steps=steps)
+        full = model.log_likelihood(x, z)
+        assert torch.allclose(a, b, atol=1e-5)
+        assert torch.allclose(model.log_likelihood(x, z, steps=torch.tensor([8, 8, 8])), full)
+        assert torch.equal(model.log_likelihood(x, z, steps=torch.tensor([0, 0, 0])),
+                           torch.zeros(3))
+        assert (a > full).all()  # three more steps cost something

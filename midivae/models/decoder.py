@@ -71,17 +71,21 @@ class Decoder(nn.Module):
         """Windows drawn from p(x | z): (B, Zc) -> (B, T, D) in {0, 1}."""
         raise NotImplementedError
 
-    def nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """-log p(x | z) in nats per window from `logits`' output and x (B, T, D): (B,)."""
-        return self.head.nll(logits, x)
+    def nll(self, logits: torch.Tensor, x: torch.Tensor,
+            steps: torch.Tensor | None = None) -> torch.Tensor:
+        """-log p(x | z) in nats per window from `logits`' output and x (B, T, D): (B,);
+        with ``steps`` (B,), of each window's first steps only (see the heads' ``nll``)."""
+        return self.head.nll(logits, x, steps)
 
     def most_likely(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Each step's most likely cells given the true past steps of x: (B, T, D)."""
         return self.head.most_likely(logits, x)
 
-    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced log p(x | z) in nats, summed over the window: shape (B,)."""
-        return -self.nll(self.logits(x, z), x)
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor,
+                       steps: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced log p(x | z) in nats, summed over the window (or its first
+        ``steps[b]`` steps): shape (B,)."""
+        return -self.nll(self.logits(x, z), x, steps)
 
 
 def build_decoder(cfg: ModelConfig) -> Decoder:

@@ -37,6 +37,13 @@ from midivae.losses import bernoulli_nll
 from midivae.models.config import ModelConfig
 
 
+def _first_steps(per_step: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """Sum of each row's first ``steps[b]`` entries: (B, T), (B,) -> (B,)."""
+    keep = torch.arange(per_step.shape[1], device=per_step.device) < steps.to(
+        per_step.device)[:, None]
+    return (per_step * keep).sum(1)
+
+
 def split_cells(x: torch.Tensor, n_tracks: int) -> torch.Tensor:
     """A step's D cells as (K tracks, 2: onset then sustain, P pitches), a view.
 
@@ -95,9 +102,18 @@ class OutputHead(nn.Module):
 
     context_size: int
 
-    def nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """-log p(x | z) in nats per window: logits (B, T, L), x (B, T, D) -> (B,)."""
-        return bernoulli_nll(logits, x)
+    def nll(self, logits: torch.Tensor, x: torch.Tensor,
+            steps: torch.Tensor | None = None) -> torch.Tensor:
+        """-log p(x | z) in nats per window: logits (B, T, L), x (B, T, D) -> (B,).
+
+        ``steps`` (B,) counts only each window's first steps (a padded window's
+        real ones); a decoder's step t reads only steps before it, so that is
+        -log p of those steps alone.
+        """
+        if steps is None:
+            return bernoulli_nll(logits, x)
+        bce = F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
+        return _first_steps(bce.sum(-1), steps)
 
     def most_likely(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Each step's most likely cells given the true past, (B, T, L), (B, T, D) -> (B, T, D).
@@ -325,11 +341,14 @@ class CategoricalOutput(OutputHead):
         """log p(class) per track: (..., K(P + 2)), prev (..., D) -> (..., K, P + 2)."""
         return self._masked(logits, prev).log_softmax(-1)
 
-    def nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the classes of x in nats, summed per window: -> (B,)."""
+    def nll(self, logits: torch.Tensor, x: torch.Tensor,
+            steps: torch.Tensor | None = None) -> torch.Tensor:
+        """Cross-entropy of the classes of x in nats, summed per window (over the first
+        ``steps[b]`` steps when given): -> (B,)."""
         log_p = self.class_log_probs(logits, _previous(x))  # (B, T, K, P + 2)
         target = cells_to_classes(x, self.n_tracks)[..., None]  # (B, T, K, 1)
-        return -log_p.gather(-1, target).flatten(1).sum(1)
+        per_step = -log_p.gather(-1, target).flatten(2).sum(2)  # (B, T)
+        return per_step.sum(1) if steps is None else _first_steps(per_step, steps)
 
     def most_likely(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The argmax classes as cells, hold continuing the true previous step: (B, T, D)."""

@@ -123,10 +123,15 @@ class VAE(nn.Module):
         x = self._check(x)
         return self.encoder(x, self._condition(label, x.shape[0]))
 
-    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor, label=None) -> torch.Tensor:
-        """Teacher-forced log p(x | z) in nats, summed over cells: (B, T, D), (B, Z) -> (B,)."""
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor, label=None, *,
+                       steps: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced log p(x | z) in nats, summed over cells: (B, T, D), (B, Z) -> (B,).
+
+        ``steps`` (B,): count only each window's first steps (a padded window).
+        """
         x = self._check(x)
-        return self.decoder.log_likelihood(x, self._code(z, self._condition(label, x.shape[0])))
+        return self.decoder.log_likelihood(x, self._code(z, self._condition(label, x.shape[0])),
+                                           steps)
 
     def forward(self, x: torch.Tensor, label=None, *, sample_latent: bool | None = None,
                 sampling_prob: float = 0.0, input_dropout: float = 0.0,
