@@ -1,9 +1,13 @@
-"""The README's model-quality table, from the JSON files `midivae evaluate --json` wrote.
+"""The README's model-quality and likelihood tables, from the JSON the benchmarks wrote.
 
 usage: python benchmarks/results_table.py [--readme] [benchmarks/results/quality-*.json ...]
 
-With --readme, the table replaces the one between the README's
-``<!-- quality table -->`` and ``<!-- end quality table -->`` markers.
+With --readme, the tables replace those between the README's ``<!-- quality table -->``
+and ``<!-- end quality table -->`` markers, and ``<!-- boulanger table -->`` and
+``<!-- end boulanger table -->``.
+
+The likelihood table (`boulanger_table`) puts ``benchmarks/results/boulanger-SET.json``
+(written by ``benchmarks/boulanger.py``) beside the published figures in `PUBLISHED`.
 
 Prints a markdown table: each model's test-split figures after 10, 30 and 60
 minutes of training (``quality-NAME[-SET]@Mmin.json``, written by
@@ -111,18 +115,78 @@ def table(paths: list[str]) -> str:
     return "\n".join(lines + [row(path) for path in files])
 
 
+# -- polyphonic likelihood (benchmarks/boulanger.py) ------------------------------------
+BOULANGER_SETS = ("jsb", "nottingham", "musedata", "piano-midi")
+_BL = "Boulanger-Lewandowski et al. 2012, table 1"
+_KR = "Krishnan et al. 2017 (arXiv 1609.09869v1), table 3"
+# test NLL, nats per frame (JSB, Nottingham, MuseData, Piano-midi.de); each figure checked
+# against the table it cites, signs flipped from the log-likelihoods printed there
+PUBLISHED = [
+    ("RNN", (8.71, 4.46, 8.13, 8.37), f"{_BL}, exact"),
+    ("RNN (HF)", (8.58, 3.89, 7.19, 7.66), f"{_BL}, exact"),
+    ("RNN-RBM", (6.27, 2.39, 6.01, 7.09), f"{_BL}, AIS estimate"),
+    ("STORN", (6.91, 2.85, 6.16, 7.13), f"Bayer & Osendorfer 2014, as quoted in {_KR}; bound"),
+    ("DMM", (6.926, 2.964, 6.989, 7.980), f"{_KR}, bound"),
+    ("DMM", (6.388, 2.770, 6.831, 7.835), f"{_KR}, importance-sampled estimate"),
+    ("RNN-NADE", (5.83, 2.91, 6.74, 7.48), f"{_BL}, exact"),
+    ("RNN-NADE (HF)", (5.56, 2.31, 5.60, 7.05), f"{_BL}, exact"),
+]
+# the goal: below STORN and DMM on every set (DMM's lower, importance-sampled figure)
+TO_BEAT = {"STORN": (6.91, 2.85, 6.16, 7.13), "DMM": (6.388, 2.770, 6.831, 7.835)}
+
+
+def boulanger_table(paths: list[Path] | None = None) -> str:
+    """Published figures, then midivae's test NLL per set with how it was measured."""
+    found = {}
+    for path in paths if paths is not None else RESULTS.glob("boulanger-*.json"):
+        res = json.loads(Path(path).read_text())
+        if not res.get("quick"):
+            found[res["set"]] = res
+    lines = ["| model | JSB | Nottingham | MuseData | Piano-midi.de | figure |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | " + " | ".join(f"{v:g}" for v in values) + f" | {source} |"
+              for name, values, source in PUBLISHED]
+    cells, beats = [], []
+    for i, name in enumerate(BOULANGER_SETS):
+        res = found.get(name)
+        if res is None:
+            cells.append("not run")
+            continue
+        nll = res["test"]["nll_iwae"]
+        cells.append(f"**{nll:.2f}**")
+        beaten = [m for m, v in TO_BEAT.items() if nll < v[i]]
+        beats.append(f"{name}: below {' and '.join(beaten)}" if beaten
+                     else f"{name}: above STORN and DMM")
+    if found:
+        r = next(iter(found.values()))
+        k = r["test"]["k"]
+        minutes = sorted({f"{f['training']['minutes_budget']:g}" for f in found.values()})
+        lines.append(f"| midivae VAE (GRU encoder, LSTM + MADE decoder) | " + " | ".join(cells)
+                     + f" | IWAE bound, k = {k}, test split; {'/'.join(minutes)} CPU minutes "
+                     "per set; windows of 64 (JSB) or 128 frames |")
+        lines.append("")
+        lines.append("Goal (issue 12), below STORN and DMM on every set: "
+                     + "; ".join(beats) + ".")
+    return "\n".join(lines)
+
+
+def _replace(text: str, start: str, end: str, table_text: str) -> str:
+    a, b = text.index(start) + len(start), text.index(end)
+    return text[:a] + "\n" + table_text + "\n" + text[b:]
+
+
 def main(argv: list[str]) -> None:
     readme = "--readme" in argv
     text = table([a for a in argv if a != "--readme"])
     if not readme:
-        print(text)
+        print(text + "\n\n" + boulanger_table())
         return
     path = RESULTS.parents[1] / "README.md"
-    start, end = "<!-- quality table -->", "<!-- end quality table -->"
-    s = path.read_text()
-    a, b = s.index(start) + len(start), s.index(end)
-    path.write_text(s[:a] + "\n" + text + "\n" + s[b:])
-    print(f"wrote the table into {path}")
+    s = _replace(path.read_text(), "<!-- quality table -->", "<!-- end quality table -->", text)
+    s = _replace(s, "<!-- boulanger table -->", "<!-- end boulanger table -->",
+                 boulanger_table())
+    path.write_text(s)
+    print(f"wrote the tables into {path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,240 @@
+"""Polyphonic piano-roll likelihood on the four Boulanger-Lewandowski (ICML 2012) benchmarks.
+
+usage: python benchmarks/boulanger.py [--sets jsb nottingham musedata piano-midi]
+                                      [--minutes 20] [--iwae 64] [--quick] [--jobs 2]
+
+The published protocol (Boulanger-Lewandowski, Bengio and Vincent 2012, section 6):
+the 88 keys 21..108, the official train/valid/test splits as the .mat files in
+``../shared/data/boulanger`` give them (JSB framed at quarter notes, the others at
+eighth notes), and the negative log-likelihood per time step in nats, summed over
+the keys and averaged over every frame of the test set (each frame weighs the same).
+The model is chosen on the validation split only: training keeps the model with the
+best validation ELBO (`midivae.train.train`'s ``best``) and stops after ``PATIENCE``
+validations without a better one, or at the time budget.
+
+midivae's model is a VAE over windows: a bidirectional GRU encoder, an LSTM decoder
+and the MADE output (ordered Bernoulli conditionals within each step, as RNN-NADE).
+Two things differ from the published models, and both can only cost midivae:
+- A sequence longer than a window is scored as consecutive windows of ``WINDOW[set]``
+  frames, each from a fresh decoder state and its own latent (the last one padded
+  with silence and scored on its real frames only): context across a window's start
+  is lost, so the figure bounds what a model carrying state would reach.
+- A frame roll has no onsets; midivae's cells do (a note starts where its pitch
+  starts sounding, the only reading of a frame roll). The model scores onset and
+  sustain cells, whose onsets follow from the frames; any other onset pattern
+  gives the same frames, so the figure is an upper bound on the frames' NLL.
+The reported figure is the importance-weighted bound (Burda et al. 2016) with k
+samples per window, an upper bound on the NLL; the ELBO (k = 1) is given beside it.
+
+Each set is trained for ``--minutes`` of wall-clock time on one torch thread (two
+sets at a time with ``--jobs 2``: the 2-core machine) and writes
+``benchmarks/results/boulanger-SET.json``; ``benchmarks/results_table.py`` puts
+those beside the published figures in the README. ``--quick`` trains for seconds
+and scores a few sequences (the smoke test's mode); it writes ``-quick`` files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from midivae.data import boulanger
+from midivae.layout import RollLayout
+from midivae.losses import BetaSchedule
+from midivae.metrics import log_importance_weights
+from midivae.models import VAE, ModelConfig, TrainConfig
+from midivae.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+WINDOW = {"jsb": 64, "nottingham": 128, "musedata": 128, "piano-midi": 128}  # frames
+HOP = 1  # frames between the starts of training windows
+VALID_EVERY = 100  # training steps between validations
+PATIENCE = 12  # validations without a better validation ELBO before a run stops
+SETTINGS = dict(latent=32, encoder="gru", encoder_hidden=128, decoder="recurrent",
+                decoder_hidden=384, output="made", output_hidden=256)
+RECIPE = TrainConfig(batch_size=32, steps=None, minutes=20.0, lr=2e-3, warmup_steps=200,
+                     beta=BetaSchedule("linear", beta_max=1.0, warmup_steps=2_000),
+                     free_bits=0.0, patience=PATIENCE)
+
+
+def layout(name: str) -> RollLayout:
+    """The set's cells: one track, the 88 keys, its own frame rate as the grid."""
+    return RollLayout(steps_per_beat=boulanger.SETS[name][1], low=boulanger.LOWEST_PITCH,
+                      n_pitches=88)
+
+
+def sequences(name: str, split: str, root: Path) -> list[np.ndarray]:
+    """The published sequences of one split as flat cells, each (T, 2 * 88) uint8."""
+    source = boulanger.resolve(f"boulanger:{name}", root, labels=False)
+    lay = layout(name)
+    return [lay.flatten(lay.to_array(item.load(lay.steps_per_beat, False).roll)).astype(np.uint8)
+            for item in source.items if item.split == split]
+
+
+class TrainingWindows(torch.utils.data.Dataset):
+    """Windows starting every ``hop`` frames of each sequence, plus one ending at its end;
+    a sequence shorter than a window gives one, padded with silence. Cut when read, so
+    that a hop of one frame costs no memory: item i is (window, D) float."""
+
+    def __init__(self, seqs: list[np.ndarray], window: int, hop: int):
+        self.seqs, self.window = seqs, window
+        self.starts = [(i, a) for i, s in enumerate(seqs)
+                       for a in sorted(set(range(0, max(len(s) - window, 0) + 1, hop))
+                                       | {max(len(s) - window, 0)})]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        n, a = self.starts[i]
+        piece = self.seqs[n][a:a + self.window]
+        w = torch.zeros(self.window, piece.shape[1])
+        w[:len(piece)] = torch.from_numpy(piece)
+        return w
+
+
+def scoring_windows(seqs: list[np.ndarray], window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every frame once: consecutive windows, the last of each sequence padded.
+
+    Returns (x (N, window, D) float, steps (N,) long: each window's real frames).
+    """
+    xs, steps = [], []
+    for s in seqs:
+        for a in range(0, len(s), window):
+            piece = s[a:a + window]
+            w = np.zeros((window, s.shape[1]), np.float32)
+            w[:len(piece)] = piece
+            xs.append(w)
+            steps.append(len(piece))
+    return torch.from_numpy(np.stack(xs)), torch.tensor(steps)
+
+
+@torch.no_grad()
+def score(model: VAE, x: torch.Tensor, steps: torch.Tensor, *, k: int, batch: int = 64,
+          seed: int = 0) -> dict:
+    """NLL in nats per frame over every real frame: the IWAE bound with k samples and
+    the ELBO estimate (the mean of the same k log weights)."""
+    model.eval()
+    iwae = elbo = 0.0
+    for i in range(0, len(x), batch):
+        w = log_importance_weights(model, x[i:i + batch], k=k, seed=seed + i,
+                                   steps=steps[i:i + batch])  # (k, B) nats
+        iwae += float((torch.logsumexp(w, 0) - math.log(k)).sum())
+        elbo += float(w.mean(0).sum())
+    frames = int(steps.sum())
+    return {"nll_iwae": -iwae / frames, "nll_elbo": -elbo / frames, "k": k, "frames": frames,
+            "windows": len(x)}
+
+
+def run_set(name: str, *, minutes: float, k: int, quick: bool, root: Path, seed: int,
+            out: Path, hop: int = HOP) -> dict:
+    """Train on one set, choose on its validation split, score its test split."""
+    torch.manual_seed(seed)
+    window = WINDOW[name]
+    data = {split: sequences(name, split, root) for split in ("train", "valid", "test")}
+    if quick:  # a smoke run: a few sequences of each split
+        data = {split: seqs[:6] for split, seqs in data.items()}
+    lay = layout(name)
+    cfg = ModelConfig(n_steps=window, n_tracks=1, n_pitches=88,
+                      steps_per_bar=lay.steps_per_bar, **SETTINGS)
+    model = VAE(cfg, lay)
+    train_x = TrainingWindows(data["train"], window, hop)
+    valid_x, valid_steps = scoring_windows(data["valid"], window)
+    loader = torch.utils.data.DataLoader(train_x, batch_size=RECIPE.batch_size, shuffle=True,
+                                         drop_last=len(train_x) > RECIPE.batch_size)
+    valid = [valid_x[i:i + 64] for i in range(0, len(valid_x), 64)]
+    best = out / f"boulanger-{name}" / "best"
+    every = 20 if quick else VALID_EVERY
+    started = time.monotonic()
+
+    def log(r: dict) -> None:  # progress: the validation ELBO per frame (padding included)
+        if r["kind"] == "valid":
+            print(f"  {name} step {r['step']:6d}  {time.monotonic() - started:6.0f} s  valid "
+                  f"-ELBO {-r['elbo_nats'] / window:.3f} nats/frame", flush=True)
+    history = train(model, loader, RECIPE, minutes=minutes, seed=seed, valid_loader=valid,
+                    valid_every=every, best=best, log_every=every, log=log)
+    trained = time.monotonic() - started
+    from midivae.checkpoint import load_checkpoint
+    chosen = load_checkpoint(best)
+    started = time.monotonic()
+    res_valid = score(chosen, valid_x, valid_steps, k=k, seed=seed)
+    res_test = score(chosen, *scoring_windows(data["test"], window), k=k, seed=seed)
+    return {
+        "set": name, "quick": quick, "window_frames": window,
+        "frames_per_quarter": boulanger.SETS[name][1],
+        "test": res_test, "valid": res_valid,
+        "sequences": {split: len(seqs) for split, seqs in data.items()},
+        "train_windows": len(train_x), "hop_frames": hop,
+        "training": {"minutes_budget": minutes, "seconds": round(trained, 1),
+                     "steps": history.train[-1]["step"] if history.train else 0,
+                     "best_step": history.best["step"], "stopped_early": history.stopped_early,
+                     "valid_every": every, "patience": PATIENCE, "seed": seed,
+                     "recipe": RECIPE.to_dict()},
+        "scoring_seconds": round(time.monotonic() - started, 1),
+        "model": {**cfg.to_dict(), "parameters": sum(p.numel() for p in model.parameters())},
+        "machine": {"cpu": platform.processor() or platform.machine(),
+                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sets", nargs="+", default=list(WINDOW), choices=list(WINDOW))
+    p.add_argument("--minutes", type=float, default=20.0, help="training budget per set")
+    p.add_argument("--iwae", type=int, default=64, help="importance samples per window")
+    p.add_argument("--quick", action="store_true",
+                   help="seconds of training on a few sequences: a smoke run")
+    p.add_argument("--jobs", type=int, default=1, help="sets trained at once, one thread each")
+    p.add_argument("--data", default=os.environ.get("MIDIVAE_DATA", str(ROOT.parent / "shared"
+                                                                        / "data")))
+    p.add_argument("--runs", default=str(ROOT / "runs" / "boulanger"),
+                   help="where each set's chosen model is kept")
+    p.add_argument("--results", default=str(RESULTS))
+    p.add_argument("--hop", type=int, default=HOP, help="frames between training windows")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    minutes = 0.1 if args.quick else args.minutes
+    k = min(args.iwae, 4) if args.quick else args.iwae
+    if args.jobs > 1 and len(args.sets) > 1:  # one process per set, `jobs` at a time
+        common = ["--minutes", str(args.minutes), "--iwae", str(args.iwae), "--data", args.data,
+                  "--runs", args.runs, "--results", args.results, "--seed", str(args.seed),
+                  "--hop", str(args.hop)]
+        common += ["--quick"] if args.quick else []
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        pending, running = list(args.sets), []
+        while pending or running:
+            while pending and len(running) < args.jobs:
+                running.append(subprocess.Popen([sys.executable, __file__, "--sets",
+                                                 pending.pop(0), *common], env=env))
+            time.sleep(1)
+            running = [r for r in running if r.poll() is None]
+        return
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    Path(args.results).mkdir(parents=True, exist_ok=True)
+    for name in args.sets:
+        res = run_set(name, minutes=minutes, k=k, quick=args.quick, root=Path(args.data),
+                      seed=args.seed, out=Path(args.runs), hop=args.hop)
+        path = Path(args.results) / f"boulanger-{name}{'-quick' if args.quick else ''}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(res, indent=1) + "\n")
+        tmp.replace(path)
+        t = res["test"]
+        print(f"{name}: test NLL {t['nll_iwae']:.3f} nats/frame (IWAE k={t['k']}), ELBO "
+              f"{t['nll_elbo']:.3f}; {t['frames']} frames; trained "
+              f"{res['training']['seconds']:.0f} s, best step {res['training']['best_step']}"
+              f" -> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+if __name__ == "__main__":
+    main()

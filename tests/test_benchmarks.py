@@ -1,0 +1,62 @@
+"""Benchmarks' own logic and smoke runs: the Boulanger likelihood benchmark scores every
+frame of a split once, and its quick mode runs end to end on the real .mat files."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT
+
+spec = importlib.util.spec_from_file_location("boulanger_benchmark",
+                                              REPO_ROOT / "benchmarks" / "boulanger.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+def seq(length: int, start: int = 1) -> np.ndarray:
+    """A (T, 2) sequence whose frame t holds the number start + t (to see where it went)."""
+    return np.stack([np.arange(start, start + length)] * 2, axis=1).astype(np.uint8)
+
+
+def test_scoring_windows_hold_every_frame_once_and_say_how_many_are_real():
+    x, steps = bench.scoring_windows([seq(5), seq(8, 50), seq(3, 90)], window=4)
+    # 5 -> 4 + 1, 8 -> 4 + 4, 3 -> 3: five windows
+    assert steps.tolist() == [4, 1, 4, 4, 3] and x.shape == (5, 4, 2)
+    real = torch.cat([x[i, :n, 0] for i, n in enumerate(steps.tolist())])
+    assert real.tolist() == [*range(1, 6), *range(50, 58), *range(90, 93)]
+    assert x[1, 1:].sum() == 0 and x[4, 3:].sum() == 0  # the padding is silence
+
+
+def test_training_windows_cover_each_sequence_and_end_at_its_end():
+    x = torch.stack(list(bench.TrainingWindows([seq(10), seq(3, 50)], window=4, hop=4)))
+    firsts = x[:, 0, 0].tolist()
+    assert firsts == [1, 5, 7, 50]  # starts 0, 4 and 6 (the window ending at frame 10)
+    assert x[2, :, 0].tolist() == [7, 8, 9, 10]
+    assert x[3, :, 0].tolist() == [50, 51, 52, 0]  # shorter than a window: padded
+
+
+def test_the_quick_benchmark_scores_the_real_test_frames(shared_data, tmp_path):
+    from scipy.io import loadmat
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "boulanger.py"),
+                           "--quick", "--sets", "jsb", "--data", str(shared_data),
+                           "--runs", str(tmp_path / "runs"), "--results", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600,
+                          env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    assert done.returncode == 0, done.stderr[-2000:]
+    res = json.loads((tmp_path / "boulanger-jsb-quick.json").read_text())
+    test = loadmat(shared_data / "boulanger" / "JSB_Chorales.mat")["testdata"].ravel()[:6]
+    lengths = [len(s) for s in test]
+    assert res["test"]["frames"] == sum(lengths)
+    assert res["test"]["windows"] == sum(math.ceil(n / 64) for n in lengths)
+    t = res["test"]
+    # the IWAE bound is the tighter of the two bounds on the NLL
+    assert 0 < t["nll_iwae"] <= t["nll_elbo"] and math.isfinite(t["nll_elbo"])
+    assert res["training"]["best_step"] >= 1 and (tmp_path / "runs").is_dir()
+    assert "test NLL" in done.stdout
