@@ -83,7 +83,7 @@ def hours(seconds: float) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--limit", type=int, help="only the first N files of each corpus")
+    ap.add_argument("--limit", type=int, help="only N files of each corpus (a stable pseudo-random choice)")
     ap.add_argument("--bars", type=int, default=4, help="bars per window")
     ap.add_argument("--batch-size", type=int, default=64)
     args = ap.parse_args()

@@ -34,7 +34,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500, help="training steps")
     parser.add_argument("--preset", default="hierarchical-4bar-cpu")
-    parser.add_argument("--limit", type=int, help="use only the first N chorales")
+    parser.add_argument("--limit", type=int, help="use only N chorales (a stable choice)")
     parser.add_argument("--out", default="out/chorales")
     parser.add_argument("--force", action="store_true", help="overwrite files already there")
     args = parser.parse_args()

@@ -96,6 +96,8 @@ def test_train_refuses_a_mixed_meter_set(tmp_path):
     out = run_cli("prepare", "bach-chorales", "--limit", "2", "--bars", "2",
                   "--out", tmp_path / "set", "--quiet", "--workers", "1")
     assert out.returncode == 0, out.stderr
+    from midivae.data import PreparedSet
+    assert len(PreparedSet(tmp_path / "set").manifest["counts"]["meters"]) > 1  # the premise
     out = run_cli("train", tmp_path / "set", "--steps", "1", "--out", tmp_path / "m")
     assert out.returncode == 1
     assert "prepare the set with one meter" in out.stderr

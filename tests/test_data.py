@@ -504,6 +504,8 @@ def test_sources_joined_with_plus_alternate_and_label_each_piece(tmp_path):
     prepared = prepare("bach-chorales+essen-folk", tmp_path / "set", limit=8, bars=2,
                        roles="order:melody", workers=1)
     assert prepared.labels == ["bach-chorales", "essen-folk"]
+    named = list(prepared.piece_ids) + [s["piece"] for s in prepared.manifest["skipped"]]
+    assert Counter(p.split("/")[0] for p in named) == {"bach-chorales": 4, "essen-folk": 4}
     labels = {prepared.label(int(i)) for i in prepared.indices()}
     assert labels == {0, 1}
     for i in prepared.indices():

@@ -78,10 +78,11 @@ def test_pop909_songs_are_quantized_against_their_beats_with_three_tracks(shared
     prepared = prepare("pop909", tmp_path / "pop", data_root=shared_data, limit=3, bars=4)
     assert [t.name for t in prepared.layout.tracks] == ["melody", "bridge", "piano"]
     assert prepared.manifest["counts"]["skipped"] == 0 and len(prepared.piece_ids) == 3
-    beats = np.loadtxt(shared_data / "pop909" / "001" / "beat_midi.txt")
-    downbeats = np.flatnonzero(beats[:, 2] > 0) * 4
-    first = prepared.windows[prepared.windows["piece"] == 0]
-    assert set(first["start"].tolist()) <= set(downbeats.tolist())  # windows start on downbeats
+    for piece, piece_id in enumerate(prepared.piece_ids):  # e.g. "pop909/074"
+        beats = np.loadtxt(shared_data / piece_id / "beat_midi.txt")
+        downbeats = np.flatnonzero(beats[:, 2] > 0) * 4
+        starts = prepared.windows[prepared.windows["piece"] == piece]["start"]
+        assert len(starts) and set(starts.tolist()) <= set(downbeats.tolist()), piece_id
     assert_windows_round_trip(prepared, every=7)
 
 

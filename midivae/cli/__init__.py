@@ -94,7 +94,9 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--no-sustain-pedal", action="store_true",
                     help="keep note lengths as the note-offs give them (default: notes held "
                     "by the sustain pedal, CC64, last until it is released)")
-    pr.add_argument("--limit", type=positive_int, help="only the first N pieces (a quick look)")
+    pr.add_argument("--limit", type=positive_int, help="only N pieces (a quick look): a stable "
+                    "pseudo-random choice, the same on every machine and run, not the first N; "
+                    "a larger N keeps a smaller one's pieces; joined sources take from each")
     pr.add_argument("--workers", type=non_negative_int, default=0,
                     help="processes (default 0: every CPU)")
     pr.add_argument("--data-root", help="folder holding boulanger/ and pop909/ "

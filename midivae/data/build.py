@@ -57,7 +57,7 @@ class PrepareSettings:
     velocity: bool = True  # keep velocities for rendering (models see onset/sustain only)
     sustain_pedal: bool = True  # lengthen notes held by the sustain pedal (CC64) when quantizing
     labels: bool = False  # folders: label each file by its top-level subfolder
-    limit: int | None = None  # only the first N pieces of the source (quick looks, tests)
+    limit: int | None = None  # only N pieces, a stable pseudo-random choice (Source.choose)
 
     def __post_init__(self):
         for name in ("bars", "hop"):
@@ -131,6 +131,10 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike | None = None,
         Where the set goes; default ``datasets/<source name>`` in the current folder.
     settings : PrepareSettings, optional
         ``changes`` (keyword arguments named as its fields) are applied on top.
+        ``limit=N`` builds from N pieces: not the source's first N but a stable
+        pseudo-random choice, the same on every machine and run, kept in source
+        order; a larger N keeps a smaller one's pieces, and joined sources
+        (``a+b``) take from each in turn (see `midivae.data.source.Source.choose`).
     data_root : path, optional
         Folder of the shared data (``boulanger/``, ``pop909/``).
     workers : int
@@ -151,9 +155,13 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike | None = None,
     job, effective = _job(src, settings)
     out = Path(out) if out is not None else Path("datasets") / src.slug
     refuse_source_as_out(src, out)
+    items = src.choose(settings.limit)
+    # a limited set is fingerprinted with its pieces: one built from other pieces (the
+    # first N, as limit once took) is rebuilt, not reused
+    chosen = [[it.id for it in items]] if settings.limit else []
     fingerprint = hashlib.sha256(json.dumps(
         [FORMAT, _version(), src.kind, src.info.get("path", src.spec), src.fingerprint,
-         effective], sort_keys=True).encode()).hexdigest()
+         effective, *chosen], sort_keys=True).encode()).hexdigest()
     out.parent.mkdir(parents=True, exist_ok=True)
     with locked(out.parent):  # concurrent builds into one folder take turns
         existing = existing_set(out)
@@ -167,7 +175,6 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike | None = None,
         remove_stale(out)
         tmp = private_folder(out, "tmp")
         try:
-            items = src.items[:settings.limit] if settings.limit else src.items
             manifest = _build(tmp, src, items, job, settings,
                               int(workers) or os.cpu_count() or 1, progress)
             manifest.update(fingerprint=fingerprint, settings=effective)

@@ -12,6 +12,10 @@ Items are frozen dataclasses with an ``id`` (the piece's identity; splits hash
 it), a ``label`` (for conditioning; "" when unlabelled) and a ``load`` method
 that calls their module's ``load``. `midivae.data.sources` registers the
 modules and turns a SOURCE string into a `Source`.
+
+``limit`` takes a stable pseudo-random choice of items (`Source.choose`): items
+are ranked by a SHA-256 of their id, so the choice is the same on every machine,
+run and Python hash seed, and a larger limit keeps a smaller one's pieces.
 """
 
 from __future__ import annotations
@@ -58,6 +62,35 @@ class Source:
     fingerprint: str = ""  # changes when the source's files change
     labelled: bool = False  # items carry conditioning labels
     info: dict = field(default_factory=dict)  # what the manifest records about it
+    order: list[int] | None = None  # indices of items in the order ``limit`` takes them;
+    # None: `hash_order` (joined sources take from each in turn)
+
+    def limit_order(self) -> list[int]:
+        """Indices of the items in the order ``limit`` takes them."""
+        return self.order if self.order is not None else hash_order(self.items)
+
+    def choose(self, limit: int | None) -> list:
+        """The first ``limit`` items of `limit_order`, in source order; all when None.
+
+        Not the first ``limit`` items of the source: a pseudo-random choice that is
+        stable (ranked by a hash of each id) and grows by adding pieces, never swapping.
+        """
+        if limit is None or limit >= len(self.items):
+            return list(self.items)
+        return [self.items[i] for i in sorted(self.limit_order()[:limit])]
+
+
+def hash_order(items: list) -> list[int]:
+    """Indices of ``items`` ranked by the SHA-256 of ``"limit:" + id``: the order ``limit`` takes.
+
+    The hash depends on the id alone, so it is the same on every machine and run,
+    and a piece keeps its rank when other pieces join or leave the source. The
+    prefix differs from every ``salt + "\\0"`` of `midivae.data.windows.assign_split`,
+    so being chosen says nothing of a piece's split.
+    """
+    def key(i: int) -> tuple[bytes, int]:
+        return hashlib.sha256(f"limit:{items[i].id}".encode()).digest(), i
+    return sorted(range(len(items)), key=key)
 
 
 def stat_fingerprint(files: list[Path]) -> str:

@@ -91,18 +91,29 @@ class LabelledItem:
 def _resolve_several(spec: str, parts: list[Source]) -> Source:
     """Sources joined with "+": each piece labelled by its source, for conditioning.
 
-    Items alternate between the sources, so ``limit`` takes from each. The
-    track layout defaults to the sources' common one, else ``merge``.
+    Items alternate between the sources, and ``limit`` takes from each in turn
+    in its own order: ``limit=16`` of two sources is ``limit=8`` of each (more of
+    one when the other runs out). The track layout defaults to the sources'
+    common one, else ``merge``.
     """
     if len({p.native_steps_per_beat for p in parts}) > 1:
         raise DatasetError(f"SOURCE {spec!r} mixes frame rolls of different rates; "
                            "join sets of one kind")
-    queues = [[LabelledItem(f"{p.spec}/{it.id}", p.spec, it) for it in p.items] for p in parts]
-    items = [it for row in itertools.zip_longest(*queues) for it in row if it is not None]
+    slots = _alternate([[(k, i) for i in range(len(p.items))] for k, p in enumerate(parts)])
+    items = [LabelledItem(f"{parts[k].spec}/{parts[k].items[i].id}", parts[k].spec,
+                          parts[k].items[i]) for k, i in slots]
+    where = {slot: n for n, slot in enumerate(slots)}  # (source, its index) -> joined index
+    order = [where[slot] for slot in _alternate([[(k, i) for i in p.limit_order()]
+                                                 for k, p in enumerate(parts)])]
     roles = parts[0].roles if len({p.roles for p in parts}) == 1 else "merge"
     return Source(spec, "several", "+".join(p.slug for p in parts), items, roles=roles,
                   steps_per_beat=parts[0].steps_per_beat,
                   native_steps_per_beat=parts[0].native_steps_per_beat,
                   fingerprint=hashlib.sha256("".join(p.fingerprint for p in parts).encode())
                   .hexdigest(), labelled=True,
-                  info={"kind": "several", "sources": [p.info for p in parts]})
+                  info={"kind": "several", "sources": [p.info for p in parts]}, order=order)
+
+
+def _alternate(queues: list[list]) -> list:
+    """One from each queue in turn, skipping the ones that have run out (none holds None)."""
+    return [x for row in itertools.zip_longest(*queues) for x in row if x is not None]
