@@ -85,10 +85,12 @@ def sequences(name: str, split: str, root: Path) -> list[np.ndarray]:
 class TrainingWindows(torch.utils.data.Dataset):
     """Windows starting every ``hop`` frames of each sequence, plus one ending at its end;
     a sequence shorter than a window gives one, padded with silence. Cut when read, so
-    that a hop of one frame costs no memory: item i is (window, D) float."""
+    that a hop of one frame costs no memory: item i is (window, D) float, D = 2 * 88
+    (onset cells, then sustain cells). ``transpose`` > 0: each read moves the window by
+    a random number of semitones up to that many each way, within the 88 keys."""
 
-    def __init__(self, seqs: list[np.ndarray], window: int, hop: int):
-        self.seqs, self.window = seqs, window
+    def __init__(self, seqs: list[np.ndarray], window: int, hop: int, transpose: int = 0):
+        self.seqs, self.window, self.transpose = seqs, window, transpose
         self.starts = [(i, a) for i, s in enumerate(seqs)
                        for a in sorted(set(range(0, max(len(s) - window, 0) + 1, hop))
                                        | {max(len(s) - window, 0)})]
@@ -101,6 +103,14 @@ class TrainingWindows(torch.utils.data.Dataset):
         piece = self.seqs[n][a:a + self.window]
         w = torch.zeros(self.window, piece.shape[1])
         w[:len(piece)] = torch.from_numpy(piece)
+        if self.transpose:
+            cells = w.view(self.window, 2, -1)
+            keys = cells.any(0).any(0).nonzero().flatten()
+            if len(keys):
+                low = max(-self.transpose, -int(keys[0]))
+                high = min(self.transpose, cells.shape[-1] - 1 - int(keys[-1]))
+                shift = int(torch.randint(low, high + 1, ()))
+                w = torch.roll(cells, shift, dims=-1).reshape(self.window, -1)
         return w
 
 
@@ -138,7 +148,7 @@ def score(model: VAE, x: torch.Tensor, steps: torch.Tensor, *, k: int, batch: in
 
 
 def run_set(name: str, *, minutes: float, k: int, quick: bool, root: Path, seed: int,
-            out: Path, hop: int = HOP) -> dict:
+            out: Path, hop: int = HOP, transpose: int = 0) -> dict:
     """Train on one set, choose on its validation split, score its test split."""
     torch.manual_seed(seed)
     window = WINDOW[name]
@@ -149,7 +159,7 @@ def run_set(name: str, *, minutes: float, k: int, quick: bool, root: Path, seed:
     cfg = ModelConfig(n_steps=window, n_tracks=1, n_pitches=88,
                       steps_per_bar=lay.steps_per_bar, **SETTINGS)
     model = VAE(cfg, lay)
-    train_x = TrainingWindows(data["train"], window, hop)
+    train_x = TrainingWindows(data["train"], window, hop, transpose)
     valid_x, valid_steps = scoring_windows(data["valid"], window)
     loader = torch.utils.data.DataLoader(train_x, batch_size=RECIPE.batch_size, shuffle=True,
                                          drop_last=len(train_x) > RECIPE.batch_size)
@@ -175,7 +185,7 @@ def run_set(name: str, *, minutes: float, k: int, quick: bool, root: Path, seed:
         "frames_per_quarter": boulanger.SETS[name][1],
         "test": res_test, "valid": res_valid,
         "sequences": {split: len(seqs) for split, seqs in data.items()},
-        "train_windows": len(train_x), "hop_frames": hop,
+        "train_windows": len(train_x), "hop_frames": hop, "transpose": transpose,
         "training": {"minutes_budget": minutes, "seconds": round(trained, 1),
                      "steps": history.train[-1]["step"] if history.train else 0,
                      "best_step": history.best["step"], "stopped_early": history.stopped_early,

@@ -2,6 +2,7 @@
 CPU, then `midivae evaluate` it on the test split (and folk models on Nottingham).
 
 usage: python benchmarks/quality.py [--minutes 60] [--only NAME ...] [--data ../shared/data]
+       python benchmarks/quality.py --quick --only folk-2bar-flat --sets S --runs R --results J
 
 Each model is trained by the `midivae train` command with `--minutes` and
 `--snapshot-minutes 10 30` (the same run's model after 10 and 30 minutes), one
@@ -10,6 +11,11 @@ torch thread per run and two runs at a time (the 2-core CI-class machine), into
 `midivae evaluate --json` into ``benchmarks/results/quality-NAME[-SET]@Mmin.json``;
 ``benchmarks/results_table.py`` turns those files into the README's table. Sets
 are prepared first (reused when present).
+
+``--quick`` is the smoke test's mode: sets of 8 pieces (``prepare --limit 8``),
+a few seconds of training, 16 windows and 8 samples evaluated; its figures mean
+nothing, only that every step runs. Point its ``--sets``, ``--runs`` and
+``--results`` elsewhere than the full run's.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MIDIVAE = [sys.executable, "-m", "midivae.cli"]
 SETS = {  # name: prepare arguments
-    "folk-2bar": ["essen-folk", "--bars", "2", "--meter", "4/4"],
-    "folk-16bar": ["essen-folk", "--bars", "16", "--meter", "4/4"],
+    # the range the whole of essen-folk spans, given so that a part of it (--quick) fits
+    # the Nottingham sets' too
+    "folk-2bar": ["essen-folk", "--bars", "2", "--meter", "4/4", "--pitch-range", "48-84"],
+    "folk-16bar": ["essen-folk", "--bars", "16", "--meter", "4/4", "--pitch-range", "48-84"],
     "chorales-4bar": ["bach-chorales", "--bars", "4", "--meter", "4/4"],
     "nottingham-2bar": ["{data}/nottingham/midi", "--roles", "order:melody", "--pitch-range",
                         "48-84", "--meter", "4/4", "--bars", "2", "--splits", "0,0,1"],
@@ -76,25 +84,32 @@ def run(cmd: list[str], log: Path | None = None) -> subprocess.Popen:
                             stderr=subprocess.STDOUT)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--only", nargs="*", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--data", default=os.environ.get("MIDIVAE_DATA", "../shared/data"))
     p.add_argument("--sets", default="datasets/quality", help="where the sets are prepared")
     p.add_argument("--runs", default="runs/quality", help="where the models are trained")
+    p.add_argument("--results", default=str(ROOT / "benchmarks" / "results"),
+                   help="where the JSON files go")
     p.add_argument("--evaluate-only", action="store_true",
                    help="evaluate the runs already in --runs, train nothing")
-    args = p.parse_args()
+    p.add_argument("--quick", action="store_true",
+                   help="8 pieces a set, seconds of training: a smoke run")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.minutes = 0.05
     sets, runs = Path(args.sets), ROOT / args.runs
     needed = {s for m in args.only for s in [MODELS[m][0], *MODELS[m][3]]}
     for name in sorted(needed):
         if args.evaluate_only and (sets / name / "manifest.json").exists():
             continue  # judge the runs on the sets they were trained on, as they are
         cmd = [*MIDIVAE, "prepare", *[a.format(data=args.data) for a in SETS[name]],
-               "--out", sets / name, "--quiet", "--workers", "2"]
+               "--out", sets / name, "--quiet", "--workers", "2",
+               *(["--limit", "8"] if args.quick else [])]
         subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    results = ROOT / "benchmarks" / "results"
+    results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     pending = list(args.only)
     snapshots = [m for m in SNAPSHOTS if m < args.minutes]
@@ -106,7 +121,7 @@ def main() -> None:
             out = runs / name
             out.parent.mkdir(parents=True, exist_ok=True)
             extra = [a.format(runs=runs) for a in extra]
-            minutes = MINUTES.get(name, args.minutes)
+            minutes = args.minutes if args.quick else MINUTES.get(name, args.minutes)
             procs.append(run([*MIDIVAE, "train", sets / data, "--preset", preset, *extra,
                               "--minutes", minutes, "--out", out, "--force", "--quiet",
                               "--device", "cpu", "--valid-every", "100000",
@@ -117,16 +132,20 @@ def main() -> None:
             proc.wait()
         for name in batch:
             models = {f"{m:g}min": runs / name / f"at-{m:g}min" for m in snapshots}
-            models[f"{MINUTES.get(name, args.minutes):g}min"] = runs / name
+            models[f"{args.minutes if args.quick else MINUTES.get(name, args.minutes):g}min"] = (
+                runs / name)
             for evaluated in MODELS[name][3]:
                 suffix = "" if evaluated == MODELS[name][0] else f"-{evaluated}"
                 for when, model in models.items():
                     if not (model / "model.safetensors").exists():
                         continue
-                    cmd = [*MIDIVAE, "evaluate", model, sets / evaluated, "--samples", "256",
+                    cmd = [*MIDIVAE, "evaluate", model, sets / evaluated,
+                           "--samples", "8" if args.quick else "256",
                            "--json", results / f"quality-{name}{suffix}@{when}.json", "--force"]
-                    if evaluated in LIMITS:
-                        cmd += ["--limit", LIMITS[evaluated]]
+                    if args.quick and "--splits" not in SETS[evaluated]:
+                        cmd += ["--split", "train"]  # 8 pieces may leave the test split empty
+                    if args.quick or evaluated in LIMITS:
+                        cmd += ["--limit", 16 if args.quick else LIMITS[evaluated]]
                     subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True,
                                    env={**os.environ, "OMP_NUM_THREADS": "2"})
 

@@ -60,3 +60,36 @@ def test_the_quick_benchmark_scores_the_real_test_frames(shared_data, tmp_path):
     assert 0 < t["nll_iwae"] <= t["nll_elbo"] and math.isfinite(t["nll_elbo"])
     assert res["training"]["best_step"] >= 1 and (tmp_path / "runs").is_dir()
     assert "test NLL" in done.stdout
+
+
+def test_the_quick_quality_benchmark_trains_and_evaluates_on_both_sets(shared_data, tmp_path):
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "quality.py"), "--quick",
+                           "--only", "folk-2bar-flat", "--data", str(shared_data),
+                           "--sets", str(tmp_path / "sets"), "--runs", str(tmp_path / "runs"),
+                           "--results", str(tmp_path / "res")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    own = json.loads((tmp_path / "res" / "quality-folk-2bar-flat@0.05min.json").read_text())
+    unseen = json.loads((tmp_path / "res"
+                         / "quality-folk-2bar-flat-nottingham-2bar@0.05min.json").read_text())
+    for res in (own, unseen):
+        m = res["metrics"]
+        assert 0 <= m["acc_free_running"] <= 1 and 0 <= m["acc_teacher_forced"] <= 1
+        assert 1 <= res["windows"] <= 16
+    assert own["split"] == "train" and unseen["split"] == "test"
+
+
+def test_training_windows_transpose_within_the_keys():
+    s = np.zeros((4, 2 * 88), np.uint8)
+    s[0, 85] = s[0, 88 + 85] = s[1:, 88 + 85] = 1  # a note near the top, key 85 of 0..87
+    s[2, 3] = s[2, 88 + 3] = 1  # and one near the bottom
+    windows = bench.TrainingWindows([s], window=4, hop=4, transpose=5)
+    torch.manual_seed(0)
+    shifts = set()
+    for _ in range(60):
+        w = windows[0].view(4, 2, 88)
+        on = w[0, 0].nonzero().flatten().tolist()
+        assert len(on) == 1 and w[:, 1].sum() == 5  # the notes move, none is lost
+        shifts.add(on[0] - 85)
+        assert w[2, 0].nonzero().flatten().tolist() == [3 + on[0] - 85]
+    assert shifts == {-3, -2, -1, 0, 1, 2}  # down to key 0, up to key 87
