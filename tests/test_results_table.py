@@ -48,3 +48,32 @@ def test_rows_come_in_the_order_of_the_goals_then_by_minutes(tmp_path):
         (tmp_path / f"{n}.json").write_text(json.dumps(result(0.9, 0.9)))
     rows = results_table.table([str(tmp_path / f"{n}.json") for n in names]).splitlines()[2:]
     assert [r.split(" | ")[1] for r in rows] == ["10", "30", "60"]
+
+
+def boulanger_result(name: str, nll: float, quick: bool = False) -> dict:
+    return {"set": name, "quick": quick, "test": {"nll_iwae": nll, "k": 64},
+            "training": {"minutes_budget": 20.0}}
+
+
+def test_the_likelihood_table_puts_each_set_beside_the_published_figures(tmp_path):
+    paths = []
+    for name, nll in [("jsb", 6.5), ("nottingham", 2.5), ("musedata", 7.0)]:
+        paths.append(tmp_path / f"boulanger-{name}.json")
+        paths[-1].write_text(json.dumps(boulanger_result(name, nll)))
+    paths.append(tmp_path / "boulanger-piano-midi-quick.json")  # a smoke run is not a result
+    paths[-1].write_text(json.dumps(boulanger_result("piano-midi", 1.0, quick=True)))
+    text = results_table.boulanger_table(paths)
+    ours = next(line for line in text.splitlines() if line.startswith("| midivae"))
+    assert ours.split(" | ")[1:5] == ["**6.50**", "**2.50**", "**7.00**", "not run"]
+    assert "k = 64" in ours and "20 CPU minutes" in ours
+    assert "| RNN-NADE (HF) | 5.56 | 2.31 | 5.6 | 7.05 |" in text
+    # JSB 6.5 is below STORN's 6.91 but above DMM's 6.388; MuseData 7.0 above both
+    assert text.splitlines()[-1] == (
+        "Goal (issue 12), below STORN and DMM on every set: not reached (jsb: below STORN; "
+        "nottingham: below STORN and DMM; musedata: above STORN and DMM; piano-midi: not run).")
+    for name, nll in [("jsb", 6.0), ("musedata", 6.0), ("piano-midi", 7.0)]:
+        (tmp_path / f"boulanger-{name}.json").write_text(json.dumps(boulanger_result(name, nll)))
+    text = results_table.boulanger_table([tmp_path / f"boulanger-{name}.json" for name in
+                                          ("jsb", "nottingham", "musedata", "piano-midi")])
+    assert text.splitlines()[-1].startswith("Goal (issue 12), below STORN and DMM on every "
+                                            "set: reached (")
