@@ -14,7 +14,8 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -
     The rename is atomic on one file system; on any error the temporary file is
     removed and ``path`` is left as it was. The temporary name is new (never an
     existing file of the user's), hidden, and names ``path``; an OSError names
-    ``path``, never the temporary file.
+    ``path``, never the temporary file. ``path`` gets the permissions the umask gives
+    a new file, even when ``write`` replaced the temporary file with its own.
     """
     path = Path(path)
     try:
@@ -22,7 +23,10 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -
     except OSError as err:  # a missing or read-only folder: name the user's file
         raise OSError(err.errno, err.strerror, str(path)) from None
     try:
+        mode = tmp.stat().st_mode & 0o777  # what the umask gives a new file
         write(tmp)
+        if tmp.stat().st_mode & 0o777 != mode:  # a writer that made its own file (safetensors: 0600)
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as err:  # e.g. no space left: name the user's file, not the hidden one
         raise OSError(err.errno, err.strerror or str(err), str(path)) from None

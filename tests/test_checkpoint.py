@@ -459,3 +459,18 @@ def test_early_stopping_needs_a_validation_split():
         train(tiny_model("flat"), [windows(2)], steps=2, patience=3)
     with pytest.raises(ValueError, match="patience must be >= 1"):
         train(tiny_model("flat"), [windows(2)], steps=2, patience=0)
+
+
+def test_a_checkpoint_is_as_readable_as_any_new_file(tmp_path):
+    """safetensors writes its files 0600; a saved model gets what the umask gives."""
+    import os
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tiny_model("flat"), tmp_path / "m")
+        assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o644
+        assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
+        os.umask(0o027)
+        save_checkpoint(tiny_model("flat"), tmp_path / "m")  # replacing keeps to the umask
+        assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
