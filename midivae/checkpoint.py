@@ -274,10 +274,13 @@ def export_checkpoint(source: str | os.PathLike, path: str | os.PathLike, *,
     ``half`` the weights are stored as float16. ``velocities`` (one per track)
     replace the layout's typical velocities, which generated clips are played
     at (`midivae.data.PreparedSet.typical_velocities` gives a set's). Returns
-    the weights' path.
+    the weights' path. The training set's path becomes its folder's name: where
+    it lay on the training machine is nobody else's business.
     """
     extra = dict(read_settings(source)["extra"])
     extra.pop("optimizer", None)
+    if isinstance(extra.get("run"), dict) and extra["run"].get("dataset"):
+        extra["run"] = {**extra["run"], "dataset": Path(extra["run"]["dataset"]).name}
     if about:
         extra["about"] = about
     model = load_checkpoint(source)

@@ -415,13 +415,15 @@ def test_snapshots_keep_the_model_as_it_was_after_given_minutes(tmp_path, monkey
 def test_an_exported_model_is_the_same_model_without_its_training_state(tmp_path):
     from midivae.checkpoint import export_checkpoint, read_state
     model = tiny_model("hierarchical")
-    train(model, [(windows(4), torch.tensor([0, 1, 0, 1]))], steps=2, checkpoint=tmp_path / "r")
+    train(model, [(windows(4), torch.tensor([0, 1, 0, 1]))], steps=2, checkpoint=tmp_path / "r",
+          info={"dataset": "/home/someone/sets/tunes", "transpose": 3})
     full = tmp_path / "r.safetensors"
     small = export_checkpoint(tmp_path / "r", tmp_path / "shipped", about="tiny tunes")
     assert small.stat().st_size < full.stat().st_size / 2  # no optimiser moments, float16
     assert read_state(tmp_path / "shipped") == {}
     extra = read_settings(tmp_path / "shipped")["extra"]
     assert extra["about"] == "tiny tunes" and extra["step"] == 2 and "optimizer" not in extra
+    assert extra["run"] == {"dataset": "tunes", "transpose": 3}  # no path of the machine's
     trained, shipped = load_checkpoint(tmp_path / "r"), load_checkpoint(tmp_path / "shipped")
     for name, t in shipped.state_dict().items():
         assert t.dtype == torch.float32
