@@ -3,8 +3,9 @@
 usage: python benchmarks/results_table.py [--readme] [benchmarks/results/quality-*.json ...]
 
 With --readme, the tables replace those between the README's ``<!-- quality table -->``
-and ``<!-- end quality table -->`` markers, and ``<!-- boulanger table -->`` and
-``<!-- end boulanger table -->``.
+and ``<!-- end quality table -->`` markers, ``<!-- musicvae table -->`` and
+``<!-- end musicvae table -->`` (`musicvae_table`: the same results laid out as
+MusicVAE's table 1), and ``<!-- boulanger table -->`` and ``<!-- end boulanger table -->``.
 
 The likelihood table (`boulanger_table`) puts ``benchmarks/results/boulanger-SET.json``
 (written by ``benchmarks/boulanger.py``) beside the published figures in `PUBLISHED`.
@@ -115,6 +116,54 @@ def table(paths: list[str]) -> str:
     return "\n".join(lines + [row(path) for path in files])
 
 
+# -- MusicVAE's table 1, side by side -----------------------------------------------------
+# (task, midivae decoder, model name, the model evaluated on an unseen corpus, MusicVAE's
+# decoder and teacher-forced / free-running accuracy, Roberts et al. 2018, table 1)
+MUSICVAE_ROWS = [
+    ("2-bar melody", "flat (MLP)", "folk-2bar-flat", "folk-2bar-flat-nottingham-2bar",
+     "LSTM", "0.986 / 0.951"),
+    ("2-bar melody", "hierarchical", "folk-2bar-hier-preset",
+     "folk-2bar-hier-preset-nottingham-2bar", "LSTM", "0.986 / 0.951"),
+    ("16-bar melody", "flat (MLP)", "folk-16bar-flat", "folk-16bar-flat-nottingham-16bar",
+     "flat LSTM", "0.883 / 0.620"),
+    ("16-bar melody", "hierarchical", "folk-16bar-hier", "folk-16bar-hier-nottingham-16bar",
+     "hierarchical", "0.919 / 0.812"),
+    ("4-bar chorale, 4 voices", "flat (MLP)", "chorales-4bar-flat", None, "-", "-"),
+    ("4-bar chorale, 4 voices", "hierarchical", "chorales-4bar-hier-mlp", None, "-", "-"),
+    ("8-bar POP909: melody, bridge, piano", "hierarchical", "pop-8bar-hier-more", None,
+     "-", "-"),
+]
+
+
+def _longest(name: str, files: list[Path]) -> tuple[dict, float | None] | None:
+    """The result of ``name`` after its longest training, with its minutes."""
+    runs = [(_name_and_minutes(p)[1] or 0.0, p) for p in files
+            if _name_and_minutes(p)[0] == name]
+    if not runs:
+        return None
+    minutes, path = max(runs)
+    return json.loads(path.read_text()), minutes
+
+
+def musicvae_table(paths: list[Path] | None = None) -> str:
+    """Held-out reconstruction as MusicVAE's table 1 gives it, each model after its longest
+    training, with onset F1 and the free-running accuracy on a corpus never trained on."""
+    files = list(paths) if paths is not None else sorted(RESULTS.glob("quality-*.json"))
+    lines = ["| task (test split) | midivae decoder | minutes | teacher-forced | free-running "
+             "| onset F1 | free-running on Nottingham (unseen) | MusicVAE decoder | MusicVAE "
+             "TF / FR |", "|---|---|---|---|---|---|---|---|---|"]
+    for task, decoder, name, unseen, theirs, published in MUSICVAE_ROWS:
+        found = _longest(name, files)
+        if found is None:
+            continue
+        res, minutes = found
+        other = _longest(unseen, files) if unseen else None
+        lines.append(f"| {task} | {decoder} | {minutes:g} | {_tf(res):.3f} | {_fr(res):.3f} | "
+                     f"{_f1(res):.3f} | {f'{_fr(other[0]):.3f}' if other else '-'} | {theirs} | "
+                     f"{published} |")
+    return "\n".join(lines)
+
+
 # -- polyphonic likelihood (benchmarks/boulanger.py) ------------------------------------
 BOULANGER_SETS = ("jsb", "nottingham", "musedata", "piano-midi")
 _BL = "Boulanger-Lewandowski et al. 2012, table 1"
@@ -183,12 +232,13 @@ def main(argv: list[str]) -> None:
     readme = "--readme" in argv
     text = table([a for a in argv if a != "--readme"])
     if not readme:
-        print(text + "\n\n" + boulanger_table())
+        print(text + "\n\n" + musicvae_table() + "\n\n" + boulanger_table())
         return
     path = RESULTS.parents[1] / "README.md"
     s = _replace(path.read_text(), "<!-- quality table -->", "<!-- end quality table -->", text)
     s = _replace(s, "<!-- boulanger table -->", "<!-- end boulanger table -->",
                  boulanger_table())
+    s = _replace(s, "<!-- musicvae table -->", "<!-- end musicvae table -->", musicvae_table())
     path.write_text(s)
     print(f"wrote the tables into {path}")
 

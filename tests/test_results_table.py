@@ -77,3 +77,18 @@ def test_the_likelihood_table_puts_each_set_beside_the_published_figures(tmp_pat
                                           ("jsb", "nottingham", "musedata", "piano-midi")])
     assert text.splitlines()[-1].startswith("Goal (issue 12), below STORN and DMM on every "
                                             "set: reached (")
+
+
+def test_the_musicvae_table_takes_each_model_after_its_longest_training(tmp_path):
+    files = []
+    for stem, tf, fr in [("quality-folk-16bar-hier@10min", 0.70, 0.10),
+                         ("quality-folk-16bar-hier@60min", 0.76, 0.19),
+                         ("quality-folk-16bar-hier-nottingham-16bar@60min", 0.69, 0.15),
+                         ("quality-folk-2bar-flat@10min", 0.98, 0.97)]:
+        files.append(tmp_path / f"{stem}.json")
+        files[-1].write_text(json.dumps(result(tf, fr)))
+    rows = results_table.musicvae_table(files).splitlines()[2:]
+    assert rows == [
+        "| 2-bar melody | flat (MLP) | 10 | 0.980 | 0.970 | 0.900 | - | LSTM | 0.986 / 0.951 |",
+        "| 16-bar melody | hierarchical | 60 | 0.760 | 0.190 | 0.900 | 0.150 | hierarchical | "
+        "0.919 / 0.812 |"]
