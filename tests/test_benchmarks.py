@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -48,7 +49,7 @@ def test_the_quick_benchmark_scores_the_real_test_frames(shared_data, tmp_path):
                            "--quick", "--sets", "jsb", "--data", str(shared_data),
                            "--runs", str(tmp_path / "runs"), "--results", str(tmp_path)],
                           capture_output=True, text=True, timeout=600,
-                          env={"OMP_NUM_THREADS": "1", "PATH": ""})
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     res = json.loads((tmp_path / "boulanger-jsb-quick.json").read_text())
     test = loadmat(shared_data / "boulanger" / "JSB_Chorales.mat")["testdata"].ravel()[:6]
