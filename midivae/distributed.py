@@ -10,6 +10,7 @@ checkpoints. NCCL on CUDA devices, gloo on CPUs.
 
 from __future__ import annotations
 
+import datetime
 import os
 
 import torch
@@ -38,8 +39,17 @@ def setup(device: str = "cpu") -> torch.device:
     return torch.device(device)
 
 
-def teardown() -> None:
+def teardown(*, clean: bool = True) -> None:
+    """Leave the process group. ``clean``: every process got here without an error, so
+    they first wait for each other (at most a minute): a process that tears down while
+    another still writes can abort the job (gloo: "terminate called without an active
+    exception"). After an error nobody waits, as the others may never come."""
     if dist.is_available() and dist.is_initialized():
+        if clean:
+            try:
+                dist.barrier(async_op=True).wait(timeout=datetime.timedelta(minutes=1))
+            except RuntimeError:  # a process that never came: leave all the same
+                pass
         dist.destroy_process_group()
 
 

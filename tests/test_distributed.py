@@ -31,7 +31,7 @@ def half_batch_gradients(rank: int, init_file: str, out: str) -> None:
     if rank == 0:
         torch.save({n: p.grad for n, p in model.named_parameters()} |
                    {"_weights": model.state_dict()}, out)
-    dist.destroy_process_group()
+    distributed.teardown()  # waits for rank 0's file before leaving
 
 
 def test_ddp_half_batch_gradients_equal_the_full_batch_gradient(tmp_path):

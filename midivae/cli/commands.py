@@ -207,7 +207,7 @@ def _cmd_train(args) -> int:
             bar.close()
         if run is not None:
             run.close()
-        distributed.teardown()
+        distributed.teardown(clean=sys.exc_info()[0] is None)
     if rank == 0:
         print(f"saved {args.out} (curves.png, log.csv, samples/)")
         run.write_curves()
