@@ -1,4 +1,5 @@
-"""What every example does the same way: refuse to overwrite, save and say where, run.
+"""What every example does the same way: common options, refuse to overwrite, save and say
+where, run.
 
 Each example imports these (``from _common import ...``: Python puts the script's
 own folder first on its path).
@@ -7,6 +8,19 @@ own folder first on its path).
 import sys
 
 import midivae
+
+
+def model_and_output_options(parser, model, out, temperature=False):
+    """The options every composing example takes: --model, --out and --force, and
+    --temperature when it samples."""
+    parser.add_argument("--model", default=model,
+                        help="a shipped model's name, or a checkpoint file or training run folder")
+    if temperature:
+        parser.add_argument("--temperature", type=float,
+                            help="0: the model's safest guess at every note; 1: as adventurous "
+                                 "as it was trained to be (default: the model's recommended value)")
+    parser.add_argument("--out", default=out, help="folder for the files")
+    parser.add_argument("--force", action="store_true", help="overwrite files already there")
 
 
 def refuse_to_overwrite(paths, force):

@@ -18,21 +18,15 @@ from pathlib import Path
 import midivae
 from midivae.zoo import recommended_temperature
 
-from _common import refuse_to_overwrite, run, save
+from _common import model_and_output_options, refuse_to_overwrite, run, save
 
 
 def main():
     parser = argparse.ArgumentParser(description="Compose chorale phrases with a trained model.")
-    parser.add_argument("--model", default="chorale",
-                        help="a shipped model's name, or a checkpoint file or training run folder")
     parser.add_argument("-n", type=int, default=4, help="how many 4-bar phrases (default 4)")
     parser.add_argument("--bars", type=int, default=8, help="length of the long phrase")
-    parser.add_argument("--temperature", type=float,
-                        help="0: the model's safest guess at every note; 1: as adventurous as "
-                             "it was trained to be (default: the model's recommended value)")
     parser.add_argument("--seed", type=int, default=1, help="another number, other phrases")
-    parser.add_argument("--out", default="out/compose_chorale", help="folder for the files")
-    parser.add_argument("--force", action="store_true", help="overwrite files already there")
+    model_and_output_options(parser, "chorale", "out/compose_chorale", temperature=True)
     args = parser.parse_args()
 
     # Every file this run writes, checked before any work: nothing is overwritten by accident.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import midivae
 
-from _common import refuse_to_overwrite, run, save
+from _common import model_and_output_options, refuse_to_overwrite, run, save
 
 # Two 16-bar tunes in 4/4 from music21's Essen collection: (collection file, tune number).
 ESSEN_TUNES = [("kinder0", 9), ("kinder0", 120)]
@@ -33,12 +33,9 @@ def main():
     parser = argparse.ArgumentParser(description="Morph one tune into another.")
     parser.add_argument("tunes", nargs="*", metavar="MIDI",
                         help="two MIDI files (default: two tunes from the Essen collection)")
-    parser.add_argument("--model", default="folk",
-                        help="a shipped model's name, or a checkpoint file or training run folder")
     parser.add_argument("--steps", type=int, default=6,
                         help="stops on the way, both tunes included (default 6)")
-    parser.add_argument("--out", default="out/folk_interpolation", help="folder for the files")
-    parser.add_argument("--force", action="store_true", help="overwrite files already there")
+    model_and_output_options(parser, "folk", "out/folk_interpolation")
     args = parser.parse_args()
     if len(args.tunes) not in (0, 2):
         parser.error(f"give two MIDI files or none, got {len(args.tunes)}")

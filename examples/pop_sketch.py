@@ -18,20 +18,14 @@ from pathlib import Path
 import midivae
 from midivae.zoo import recommended_temperature
 
-from _common import refuse_to_overwrite, run, save
+from _common import model_and_output_options, refuse_to_overwrite, run, save
 
 
 def main():
     parser = argparse.ArgumentParser(description="Sketch a multi-track pop arrangement.")
-    parser.add_argument("--model", default="pop",
-                        help="a shipped model's name, or a checkpoint file or training run folder")
     parser.add_argument("--bars", type=int, default=16, help="length of the long sketch")
-    parser.add_argument("--temperature", type=float,
-                        help="0: the model's safest guess at every note; 1: as adventurous as "
-                             "it was trained to be (default: the model's recommended value)")
     parser.add_argument("--seed", type=int, default=1, help="another number, another sketch")
-    parser.add_argument("--out", default="out/pop_sketch", help="folder for the files")
-    parser.add_argument("--force", action="store_true", help="overwrite files already there")
+    model_and_output_options(parser, "pop", "out/pop_sketch", temperature=True)
     args = parser.parse_args()
 
     out = Path(args.out)

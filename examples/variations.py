@@ -21,7 +21,7 @@ from pathlib import Path
 
 import midivae
 
-from _common import refuse_to_overwrite, run, save
+from _common import model_and_output_options, refuse_to_overwrite, run, save
 
 # "Ode to Joy", 16 bars of 4/4: (MIDI pitch, length in beats); 60 is middle C.
 ODE_TO_JOY = (
@@ -38,14 +38,11 @@ ODE_TO_JOY = (
 def main():
     parser = argparse.ArgumentParser(description="Variations on your own MIDI file.")
     parser.add_argument("midi", nargs="?", help="your MIDI file (default: Ode to Joy)")
-    parser.add_argument("--model", default="folk",
-                        help="a shipped model's name, or a checkpoint file or training run folder")
     parser.add_argument("-n", type=int, default=4, help="how many variations (default 4)")
     parser.add_argument("--amount", type=float, default=0.3,
                         help="how far each variation strays, 0..1 (default 0.3)")
     parser.add_argument("--seed", type=int, default=1, help="another number, other variations")
-    parser.add_argument("--out", default="out/variations", help="folder for the files")
-    parser.add_argument("--force", action="store_true", help="overwrite files already there")
+    model_and_output_options(parser, "folk", "out/variations")
     args = parser.parse_args()
 
     out = Path(args.out)
