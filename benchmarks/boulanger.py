@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from midivae.checkpoint import load_checkpoint
 from midivae.data import boulanger
 from midivae.layout import RollLayout
 from midivae.losses import BetaSchedule
@@ -82,12 +83,15 @@ def layout(name: str) -> RollLayout:
                       n_pitches=88)
 
 
-def sequences(name: str, split: str, root: Path) -> list[np.ndarray]:
-    """The published sequences of one split as flat cells, each (T, 2 * 88) uint8."""
+def sequences(name: str, root: Path) -> dict[str, list[np.ndarray]]:
+    """The published sequences of each split as flat cells, each (T, 2 * 88) uint8."""
     source = boulanger.resolve(f"boulanger:{name}", root, labels=False)
     lay = layout(name)
-    return [lay.flatten(lay.to_array(item.load(lay.steps_per_beat, False).roll)).astype(np.uint8)
-            for item in source.items if item.split == split]
+    out: dict[str, list[np.ndarray]] = {"train": [], "valid": [], "test": []}
+    for item in source.items:
+        roll = item.load(lay.steps_per_beat, False).roll
+        out[item.split].append(lay.flatten(lay.to_array(roll)).astype(np.uint8))
+    return out
 
 
 class TrainingWindows(torch.utils.data.Dataset):
@@ -160,7 +164,7 @@ def run_set(name: str, *, minutes: float, k: int, quick: bool, root: Path, seed:
     """Train on one set, choose on its validation split, score its test split."""
     torch.manual_seed(seed)
     window = WINDOW[name]
-    data = {split: sequences(name, split, root) for split in ("train", "valid", "test")}
+    data = sequences(name, root)
     if quick:  # a smoke run: a few sequences of each split
         data = {split: seqs[:6] for split, seqs in data.items()}
     lay = layout(name)
@@ -186,7 +190,6 @@ def run_set(name: str, *, minutes: float, k: int, quick: bool, root: Path, seed:
     history = train(model, loader, RECIPE, minutes=minutes, seed=seed, valid_loader=valid,
                     valid_every=every, best=best, log_every=every, log=log)
     trained = time.monotonic() - started
-    from midivae.checkpoint import load_checkpoint
     chosen = load_checkpoint(best)
     started = time.monotonic()
     res_valid = score(chosen, valid_x, valid_steps, k=1, seed=seed)  # the ELBO: cheaper
