@@ -246,6 +246,11 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(1)
             running = [r for r in running if r.poll() is None]
         return
+    for name in args.sets:  # the data first: one line, not a traceback, when it is missing
+        path = Path(args.data) / "boulanger" / boulanger.SETS[name][0]
+        if not path.is_file():
+            raise SystemExit(f"boulanger.py: {path} does not exist; pass --data pointing at "
+                             "the folder that holds boulanger/")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     Path(args.results).mkdir(parents=True, exist_ok=True)
     for name in args.sets:

@@ -94,3 +94,12 @@ def test_training_windows_transpose_within_the_keys():
         shifts.add(on[0] - 85)
         assert w[2, 0].nonzero().flatten().tolist() == [3 + on[0] - 85]
     assert shifts == {-3, -2, -1, 0, 1, 2}  # down to key 0, up to key 87
+
+
+def test_the_likelihood_benchmark_names_missing_data_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "boulanger.py"),
+                           "--quick", "--sets", "jsb", "--data", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr == (
+        f"boulanger.py: {tmp_path / 'boulanger' / 'JSB_Chorales.mat'} does not exist; "
+        "pass --data pointing at the folder that holds boulanger/\n")
