@@ -22,6 +22,17 @@ settings.register_profile("explore", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "seeded"))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Every decoder the models offer, as test ids: a decoder name, or "hierarchical/mlp" for the
+# hierarchical decoder with the MLP bar decoder. `decoder_settings` turns one into
+# ModelConfig fields.
+DECODER_VARIANTS = ("flat", "recurrent", "hierarchical", "hierarchical/mlp")
+
+
+def decoder_settings(variant: str) -> dict:
+    """``"hierarchical/mlp"`` -> {"decoder": "hierarchical", "bar_decoder": "mlp"}."""
+    decoder, _, bar = variant.partition("/")
+    return {"decoder": decoder, **({"bar_decoder": bar} if bar else {})}
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # ../shared/data from the repo root
 
 

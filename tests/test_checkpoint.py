@@ -11,7 +11,8 @@ import torch
 from midivae.checkpoint import checkpoint_paths, load_checkpoint, read_settings, save_checkpoint
 from midivae.errors import CheckpointError
 from midivae.layout import RollLayout
-from midivae.models import DECODERS, ModelConfig, VAE
+from conftest import DECODER_VARIANTS, decoder_settings
+from midivae.models import ModelConfig, VAE
 from midivae.train import train
 
 LAYOUT_DICT = {"steps_per_beat": 1, "low": 60, "n_pitches": 6,  # 4 steps per bar, as tiny_model's
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def tiny_model(decoder: str = "recurrent", **overrides) -> VAE:
     torch.manual_seed(0)
-    settings = dict(n_steps=8, n_tracks=1, n_pitches=6, steps_per_bar=4, decoder=decoder,
+    settings = dict(n_steps=8, n_tracks=1, n_pitches=6, steps_per_bar=4,
+                    **decoder_settings(decoder),
                     encoder="mlp" if decoder == "flat" else "lstm", latent=4, encoder_hidden=8,
                     decoder_hidden=8, conductor_hidden=8, bar_embedding=4, n_labels=2)
     settings.update(overrides)
@@ -56,7 +58,7 @@ def edit_settings(path, **changes) -> None:
               metadata={**metadata, "midivae": json.dumps(record)})
 
 
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_save_then_load_gives_identical_outputs(tmp_path, decoder):
     model = tiny_model(decoder).eval()
     x, label = windows(), torch.tensor([0, 1, 1])

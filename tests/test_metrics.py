@@ -11,7 +11,8 @@ from torch.distributions import Normal
 from midivae.losses import bernoulli_nll, gaussian_kl
 from midivae.metrics import (active_units, evaluate, iwae_bound, kl_per_dimension,
                              log_importance_weights, onset_prf, step_accuracy)
-from midivae.models import DECODERS, ModelConfig, VAE
+from conftest import DECODER_VARIANTS, decoder_settings
+from midivae.models import ModelConfig, VAE
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def tiny_model(decoder: str, seed: int = 0) -> VAE:
     torch.manual_seed(seed)
-    return VAE(ModelConfig(n_steps=8, n_tracks=1, n_pitches=6, steps_per_bar=4, decoder=decoder,
-                           encoder="mlp" if decoder == "flat" else "gru", latent=4,
+    return VAE(ModelConfig(n_steps=8, n_tracks=1, n_pitches=6, steps_per_bar=4,
+                           **decoder_settings(decoder), encoder="mlp" if decoder == "flat" else "gru", latent=4,
                            encoder_hidden=16, decoder_hidden=16, conductor_hidden=16,
                            bar_embedding=8))
 
@@ -68,7 +69,7 @@ def test_active_units_and_kl_per_dimension_by_hand():
                                torch.tensor([0.0, 0.5, 0.5 * (2 * 0.02 ** 2) / 4]))
 
 
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_iwae_with_one_sample_is_the_elbo_estimate(decoder):
     model = tiny_model(decoder).eval()
     x = tiny_windows(5)
@@ -82,7 +83,7 @@ def test_iwae_with_one_sample_is_the_elbo_estimate(decoder):
     torch.testing.assert_close(iwae_bound(model, x, k=1, seed=7), expected)
 
 
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_iwae_bounds_the_elbo_from_above(decoder):
     model = tiny_model(decoder).eval()
     x = tiny_windows(6)
@@ -124,14 +125,14 @@ def test_evaluate_reports_consistent_numbers():
 
 
 @pytest.mark.parametrize("output", ["made", "independent", "categorical"])
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_a_padded_windows_likelihood_is_that_of_its_first_steps_alone(decoder, output):
     """What follows step n, padding or music, changes nothing in log p(x_<n | z); all of a
     window's steps give the unmasked figure, and none gives 0."""
     torch.manual_seed(0)
     cfg = ModelConfig(n_steps=8, n_pitches=6, n_tracks=2, steps_per_bar=4, latent=4,
                       encoder_hidden=8, decoder_hidden=8, conductor_hidden=8, bar_embedding=8,
-                      output_hidden=8, decoder=decoder, output=output)
+                      output_hidden=8, **decoder_settings(decoder), output=output)
     model = VAE(cfg).eval()
     x = (torch.rand(3, 8, cfg.cells) < 0.3).float()
     if output == "categorical":  # one note per track and step: onset or hold of a pitch

@@ -14,6 +14,7 @@ from torch.distributions import Normal, kl_divergence
 
 from midivae.losses import bernoulli_nll
 from midivae.metrics import reconstruction_accuracy
+from conftest import DECODER_VARIANTS, decoder_settings
 from midivae.models import (DECODERS, OUTPUTS, PRESETS, ModelConfig, VAE, interpolate_latents,
                             lerp, preset, sample_cells, slerp)
 from midivae.train import lr_factor, train
@@ -25,8 +26,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_config(decoder: str, **overrides) -> ModelConfig:
-    settings = dict(n_steps=T, n_tracks=1, n_pitches=P, steps_per_bar=S, decoder=decoder,
-                    encoder="mlp" if decoder == "flat" else "lstm", latent=16,
+    """``decoder``: one of DECODER_VARIANTS."""
+    settings = dict(n_steps=T, n_tracks=1, n_pitches=P, steps_per_bar=S,
+                    **decoder_settings(decoder), encoder="mlp" if decoder == "flat" else "lstm", latent=16,
                     encoder_hidden=64, decoder_hidden=128, conductor_hidden=64, bar_embedding=32)
     settings.update(overrides)
     return ModelConfig(**settings)
@@ -60,7 +62,7 @@ def onset_implies_sustain(x: torch.Tensor, n_tracks: int = 1) -> bool:
 
 
 # -- shapes and plumbing -------------------------------------------------------
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_shapes(decoder):
     model = small_model(decoder)
     x = random_windows(5)
@@ -74,7 +76,7 @@ def test_shapes(decoder):
     assert model.log_likelihood(x, out.mu).shape == (5,)
 
 
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_multitrack_gru_and_stacked_layers(decoder):
     model = small_model(decoder, n_tracks=3, encoder="gru" if decoder != "flat" else "mlp",
                         encoder_layers=2, decoder_layers=2, conductor_layers=2)
@@ -85,7 +87,7 @@ def test_multitrack_gru_and_stacked_layers(decoder):
     assert onset_implies_sustain(y, n_tracks=3)
 
 
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 @pytest.mark.parametrize("sampling_prob", [0.0, 0.5])
 def test_gradients_reach_every_parameter(decoder, sampling_prob):
     model = small_model(decoder, n_labels=3)
@@ -97,7 +99,7 @@ def test_gradients_reach_every_parameter(decoder, sampling_prob):
         assert p.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_kl_term_matches_torch_distributions(decoder):
     model = small_model(decoder)
     x = random_windows(7)
@@ -126,7 +128,7 @@ def test_eval_uses_posterior_mean_and_training_samples():
 
 # -- the decoders' own invariants ------------------------------------------------
 @pytest.mark.parametrize("output", ["made", "independent"])  # categorical: test_decoder.py
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_free_running_at_temperature_zero_agrees_with_teacher_forcing(decoder, output):
     # Feeding the decoder its own most likely output must give back logits whose
     # signs are that output: the step-by-step and the teacher-forced paths agree.
@@ -155,10 +157,11 @@ def test_scheduled_sampling_at_zero_probability_is_teacher_forcing(decoder):
     assert mixed.shape == (3, T, 2 * P) and not torch.allclose(mixed, model.decoder.logits(x, z))
 
 
-def test_hierarchical_bars_see_the_previous_bars_last_step_only():
+@pytest.mark.parametrize("decoder", ["hierarchical", "hierarchical/mlp"])
+def test_hierarchical_bars_see_the_previous_bars_last_step_only(decoder):
     x = random_windows(2)
     z = torch.randn(2, 16)
-    hier = small_model("hierarchical").decoder
+    hier = small_model(decoder).decoder
     before = hier.logits(x, z)
     changed = x.clone()
     changed[:, :S - 1] = 1.0 - changed[:, :S - 1]  # rewrite bar 0 but for its last step
@@ -174,24 +177,48 @@ def test_hierarchical_bars_see_the_previous_bars_last_step_only():
     assert not torch.allclose(rec.logits(x, z)[:, S:], rec.logits(changed, z)[:, S:])
 
 
-def test_hierarchical_sampling_carries_the_last_step_drawn_into_the_next_bar():
-    model = small_model("hierarchical", seed=4).eval()
+def test_the_mlp_bar_decoder_reads_no_past_step_of_its_own_bar():
+    # Independent cells: a step's logits read z and the previous bar's last step only, so
+    # free-running cannot drift from what teacher forcing learnt within a bar.
+    hier = small_model("hierarchical/mlp", output="independent").decoder
+    x = random_windows(2)
+    z = torch.randn(2, 16)
+    changed = x.clone()
+    changed[:, S:2 * S] = 1.0 - changed[:, S:2 * S]  # rewrite all of bar 1
+    before, after = hier.logits(x, z), hier.logits(changed, z)
+    assert torch.equal(before[:, :2 * S], after[:, :2 * S])  # bar 1 itself unchanged
+    # bar 2 reads bar 1's last step, in every one of its steps; bar 3 does not
+    assert not torch.allclose(before[:, 2 * S:3 * S], after[:, 2 * S:3 * S])
+    assert torch.equal(before[:, 3 * S:], after[:, 3 * S:])
+
+
+@pytest.mark.parametrize("output", ["made", "categorical"])
+@pytest.mark.parametrize("decoder", ["hierarchical", "hierarchical/mlp"])
+def test_hierarchical_sampling_carries_the_last_step_drawn_into_the_next_bar(decoder, output):
+    model = small_model(decoder, seed=4, output=output).eval()
     z = torch.randn(3, 16, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         x_hat = model.decode(z, temperature=0.0)
+        assert x_hat.sum() > 0
         emb = model.decoder.bar_embeddings(z)  # (B, n_bars, E)
         for bar in range(1, T // S):
-            _, cells = model.decoder.bar.step_by_step(emb[:, bar], S, temperature=0.0,
-                                                      first=x_hat[:, bar * S - 1])
+            first = x_hat[:, bar * S - 1]
+            if decoder == "hierarchical":
+                _, cells = model.decoder.bar.step_by_step(emb[:, bar], S, temperature=0.0,
+                                                          first=first)
+            else:  # the MLP gives the bar's contexts at once; the head draws them
+                cells = model.decoder.head.sample_steps(
+                    model.decoder.bar.context(emb[:, bar], first), 0.0, None, first)
             assert torch.equal(cells, x_hat[:, bar * S:(bar + 1) * S])
 
 
-def test_a_note_held_across_a_bar_line_is_reconstructed():
+@pytest.mark.parametrize("decoder", ["hierarchical", "hierarchical/mlp"])
+def test_a_note_held_across_a_bar_line_is_reconstructed(decoder):
     # Each window holds one pitch through both bars. z is zero, so only the
     # carried step can tell the second bar which pitch is still sounding: a bar
     # that started from a zero input could not be right at the bar line.
     torch.manual_seed(0)
-    model = VAE(small_config("hierarchical", n_steps=2 * S))
+    model = VAE(small_config(decoder, n_steps=2 * S))
     x = torch.zeros(P, 2 * S, 2, P)
     for p in range(P):
         x[p, 0, 0, p] = 1
@@ -209,7 +236,7 @@ def test_a_note_held_across_a_bar_line_is_reconstructed():
 
 
 # -- generation -------------------------------------------------------------------
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_sampling_is_deterministic_for_a_seed(decoder):
     model = small_model(decoder)
     a = model.sample(6, temperature=1.0, seed=11)
@@ -235,14 +262,14 @@ def test_sample_cells_draws_at_a_temperature_and_keeps_onset_implies_sustain():
         sample_cells(logits, -1.0, 1)
 
 
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_temperature_towards_zero_gives_the_most_likely_cells(decoder):
     model = small_model(decoder)
     z = torch.randn(3, 16, generator=torch.Generator().manual_seed(2))
     assert torch.equal(model.decode(z, temperature=1e-6, seed=1), model.decode(z, temperature=0))
 
 
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_interpolation_endpoints_are_the_inputs_latents(decoder):
     model = small_model(decoder).eval()
     x = random_windows(2, seed=4)
@@ -279,7 +306,7 @@ def test_attribute_vector_is_a_difference_of_mean_latents():
     assert torch.equal(model.apply_attribute(x[:1], v, 3.0), moved)
 
 
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_label_conditioning_changes_outputs(decoder):
     model = small_model(decoder, n_labels=3).eval()
     x = random_windows(2)
@@ -297,7 +324,7 @@ def test_label_conditioning_changes_outputs(decoder):
 
 # -- learning ---------------------------------------------------------------------
 @pytest.mark.parametrize("output", OUTPUTS)
-@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_each_decoder_overfits_eight_windows(decoder, output):
     x = random_windows(8, seed=1)
     model = small_model(decoder, seed=1, output=output)

@@ -140,6 +140,10 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--encoder", choices=("mlp", "lstm", "gru"),
                    help="the encoder: an MLP over the whole window, or a bidirectional LSTM or "
                    "GRU over its steps (default: the preset's)")
+    t.add_argument("--bar-decoder", choices=("lstm", "mlp"),
+                   help="a hierarchical decoder's bar decoder: lstm (MusicVAE's, step by step) "
+                   "or mlp (a bar's steps at once from its embedding; reads no past steps "
+                   "within the bar) (default: the preset's)")
     t.add_argument("--place-input", action="store_true",
                    help="feed a recurrent or hierarchical decoder each step's place in the bar "
                    "(where the beats are)")

@@ -45,9 +45,10 @@ def _train_inputs(args):
     if args.resume and args.init:
         raise Failure("--resume continues a run; --init starts a new one from a model: "
                        "give one", 2)
-    if args.init and (args.latent or args.output or args.place_input or args.encoder):
-        raise Failure("--init trains the given model as it is: --latent, --output, --encoder "
-                       "and --place-input would change it", 2)
+    if args.init and (args.latent or args.output or args.place_input or args.encoder
+                      or args.bar_decoder):
+        raise Failure("--init trains the given model as it is: --latent, --output, --encoder, "
+                       "--bar-decoder and --place-input would change it", 2)
     prepared = PreparedSet(args.dataset)
     check_trainable(prepared)
     if (args.patience or args.keep_best) and not prepared.n_windows["valid"]:
@@ -135,6 +136,8 @@ def _cmd_train(args) -> int:
             model_changes["place_input"] = True
         if args.encoder:
             model_changes["encoder"] = args.encoder
+        if args.bar_decoder:
+            model_changes["bar_decoder"] = args.bar_decoder
         model, cfg, loader, valid = model_and_loaders(
             prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,
             seed=args.seed, **model_changes)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from midivae.losses import BetaSchedule
 
 DECODERS = ("flat", "recurrent", "hierarchical")
+BAR_DECODERS = ("lstm", "mlp")
 ENCODERS = ("mlp", "lstm", "gru")
 OUTPUTS = ("made", "independent", "categorical")
 
@@ -41,6 +42,9 @@ class ModelConfig:
     conductor_hidden: int = 256  # hierarchical only: conductor LSTM units
     conductor_layers: int = 1  # hierarchical only: stacked conductor layers
     bar_embedding: int = 128  # hierarchical only: size of each bar's embedding
+    # hierarchical only: "lstm", MusicVAE's autoregressive bar decoder, or "mlp", which gives
+    # a bar's steps at once from its embedding and the previous bar's last step
+    bar_decoder: str = "lstm"
     place_input: bool = False  # recurrent, hierarchical: feed each step its place in the bar
     # -- the output over each step's cells ----------------------------------
     # "made": ordered Bernoulli conditionals within a step (RNN-NADE); "independent";
@@ -71,6 +75,9 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.n_labels must be >= 0, got {self.n_labels!r}")
         if self.decoder not in DECODERS:
             raise ValueError(f"ModelConfig.decoder must be one of {DECODERS}, got {self.decoder!r}")
+        if self.bar_decoder not in BAR_DECODERS:
+            raise ValueError(f"ModelConfig.bar_decoder must be one of {BAR_DECODERS}, got "
+                             f"{self.bar_decoder!r}")
         if self.output not in OUTPUTS:
             raise ValueError(f"ModelConfig.output must be one of {OUTPUTS}, got {self.output!r}")
         if self.encoder not in ENCODERS:

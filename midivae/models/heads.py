@@ -123,11 +123,13 @@ class OutputHead(nn.Module):
         return (logits > 0).to(logits.dtype)
 
     def sample_steps(self, context: torch.Tensor, temperature: float = 1.0,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+                     generator: torch.Generator | None = None,
+                     prev: torch.Tensor | None = None) -> torch.Tensor:
         """Draw every step of (B, T, C) contexts that are independent given z: (B, T, D).
 
         Bernoulli heads draw all steps at once; a head that reads the previous
-        step (categorical) draws them in order.
+        step (categorical) draws them in order, the first after ``prev`` (B, D)
+        (silence when None).
         """
         return self.sample(context, temperature, generator)
 
@@ -375,9 +377,11 @@ class CategoricalOutput(OutputHead):
         return classes_to_cells(logits.argmax(-1), prev.to(context.dtype), n_pitches)
 
     def sample_steps(self, context: torch.Tensor, temperature: float = 1.0,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw the steps of (B, T, K(P + 2)) in order, each reading the one before: (B, T, D)."""
-        prev, steps = None, []
+                     generator: torch.Generator | None = None,
+                     prev: torch.Tensor | None = None) -> torch.Tensor:
+        """Draw the steps of (B, T, K(P + 2)) in order, each reading the one before (the
+        first ``prev`` (B, D), silence when None): (B, T, D)."""
+        steps = []
         for t in range(context.shape[1]):
             prev = self.sample(context[:, t], temperature, generator, prev)
             steps.append(prev)

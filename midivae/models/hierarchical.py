@@ -9,6 +9,14 @@ and when sampling, as in MusicVAE. A bar thus sees a note held across its bar
 line. Teacher-forced, every bar runs at once as a batch of B * n_bars short
 sequences; sampling runs the bars in turn, each starting from the last step
 drawn.
+
+With ``bar_decoder="mlp"`` the bar decoder is not autoregressive: one MLP,
+shared by the bars, gives every step of a bar at once from the bar's
+embedding and the previous bar's last step. Within a bar it reads no past
+steps (the output head still orders a step's cells, and the categorical head's
+"hold" continues the step before), so it cannot learn to continue what it is
+fed instead of reading z; teacher-forced and free-running differ only in that
+carried step.
 """
 
 from __future__ import annotations
@@ -21,6 +29,30 @@ from midivae.models.config import ModelConfig
 from midivae.models.decoder import Decoder
 from midivae.models.heads import build_output
 from midivae.models.recurrent import StepLSTM, initial_state
+
+
+class BarMLP(nn.Module):
+    """The non-autoregressive bar decoder: (bar embedding, carried step) -> the bar's contexts.
+
+    ``layers`` hidden ReLU layers of ``hidden`` units map [c (N, C), first (N, D)]
+    to the output head's context of each of the bar's S steps, (N, S, context).
+    """
+
+    def __init__(self, head: nn.Module, cells: int, cond_dim: int, hidden: int, layers: int,
+                 steps: int):
+        super().__init__()
+        self.head, self.steps = head, steps
+        net: list[nn.Module] = []
+        width = cond_dim + cells
+        for _ in range(layers):
+            net += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        net.append(nn.Linear(width, steps * head.context_size))
+        self.net = nn.Sequential(*net)
+
+    def context(self, c: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+        """(N, C), (N, D) -> (N, S, context)."""
+        return self.net(torch.cat([c, first], dim=-1)).view(c.shape[0], self.steps, -1)
 
 
 class HierarchicalDecoder(Decoder, name="hierarchical"):
@@ -41,9 +73,13 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         self.conductor = nn.LSTM(zc, cfg.conductor_hidden, num_layers=cfg.conductor_layers,
                                  batch_first=True)
         self.embed = nn.Linear(cfg.conductor_hidden, cfg.bar_embedding)
-        self.bar = StepLSTM(build_output(cfg), cfg.cells, cfg.bar_embedding,
-                            cfg.decoder_hidden, cfg.decoder_layers,
-                            cfg.steps_per_bar if cfg.place_input else 0)
+        if cfg.bar_decoder == "mlp":
+            self.bar = BarMLP(build_output(cfg), cfg.cells, cfg.bar_embedding,
+                              cfg.decoder_hidden, cfg.decoder_layers, cfg.steps_per_bar)
+        else:
+            self.bar = StepLSTM(build_output(cfg), cfg.cells, cfg.bar_embedding,
+                                cfg.decoder_hidden, cfg.decoder_layers,
+                                cfg.steps_per_bar if cfg.place_input else 0)
 
     def bar_embeddings(self, z: torch.Tensor) -> torch.Tensor:
         """One embedding per bar: (B, Zc) -> (B, n_bars, E)."""
@@ -66,6 +102,16 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
     def logits(self, x, z, *, sampling_prob=0.0, input_dropout=0.0, generator=None):
         b = x.shape[0]
         emb = self.bar_embeddings(z)  # (B, n_bars, E)
+        if isinstance(self.bar, BarMLP):
+            # No past steps within a bar: scheduled sampling has nothing to replace, and word
+            # dropout silences the carried step.
+            first = self.carried_steps(x)  # (B * n_bars, D)
+            if input_dropout > 0:
+                keep = torch.rand(first.shape[0], 1, generator=generator,
+                                  device=x.device) >= input_dropout
+                first = first * keep
+            context = self.bar.context(emb.reshape(b * self.n_bars, -1), first)
+            return self.head.logits(context.reshape(b, self.n_steps, -1), x)
         if sampling_prob > 0:
             return self._run_bars(emb, x=x, sampling_prob=sampling_prob, generator=generator)[0]
         bars = x.reshape(b * self.n_bars, self.steps_per_bar, -1)  # (B, T, D) -> (B * n_bars, S, D)
@@ -88,6 +134,14 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         s, first = self.steps_per_bar, None
         logits, cells = [], []
         for i in range(self.n_bars):
+            if isinstance(self.bar, BarMLP):  # only sampled: teacher-forced runs at once
+                drawn = self.head.sample_steps(
+                    self.bar.context(emb[:, i], emb.new_zeros(emb.shape[0], self.cells)
+                                     if first is None else first),
+                    temperature, generator, first)
+                cells.append(drawn)
+                first = drawn[:, -1]
+                continue
             bar_x = None if x is None else x[:, i * s:(i + 1) * s]  # (B, S, D)
             out, drawn = self.bar.step_by_step(emb[:, i], s, temperature=temperature,
                                                generator=generator, x=bar_x,
