@@ -49,6 +49,7 @@ def test_a_model_that_learnt_its_windows_scores_full_marks(fitted):
     res = evaluate(model, prepared, split="train", n_samples=8)
     m = res["metrics"]
     assert res["windows"] == len(prepared) == 12  # 4 tunes x 3 two-bar windows (hop 1)
+    assert res["latent"] == 8
     assert m["acc_teacher_forced"] == 1.0 and m["acc_free_running"] == 1.0
     assert m["onset_f1"] == 1.0
     assert res["data"] == roll_stats([prepared.window_roll(i) for i in range(len(prepared))])

@@ -17,6 +17,7 @@ from midivae.metrics import reconstruction_accuracy
 from conftest import DECODER_VARIANTS, decoder_settings
 from midivae.models import (DECODERS, OUTPUTS, PRESETS, ModelConfig, VAE, interpolate_latents,
                             lerp, preset, sample_cells, slerp)
+from midivae.models.recurrent import initial_state
 from midivae.train import lr_factor, train
 
 T, P, S = 16, 12, 4  # steps, pitches, steps per bar of the small test windows
@@ -28,7 +29,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def small_config(decoder: str, **overrides) -> ModelConfig:
     """``decoder``: one of DECODER_VARIANTS."""
     settings = dict(n_steps=T, n_tracks=1, n_pitches=P, steps_per_bar=S,
-                    **decoder_settings(decoder), encoder="mlp" if decoder == "flat" else "lstm", latent=16,
+                    **decoder_settings(decoder),
+                    encoder="mlp" if decoder == "flat" else "lstm", latent=16,
                     encoder_hidden=64, decoder_hidden=128, conductor_hidden=64, bar_embedding=32)
     settings.update(overrides)
     return ModelConfig(**settings)
@@ -87,10 +89,29 @@ def test_multitrack_gru_and_stacked_layers(decoder):
     assert onset_implies_sustain(y, n_tracks=3)
 
 
+def test_the_bars_encoder_reads_every_bar_with_weights_shared_over_the_bars():
+    model = small_model("hierarchical/mlp", encoder="bars", n_labels=2)
+    x = random_windows(3)
+    label = torch.tensor([0, 1, 0])
+    mu, logvar = model.posterior(x, label)
+    assert mu.shape == logvar.shape == (3, 16)
+    for bar in range(T // S):  # a change in any bar moves mu
+        changed = x.clone()
+        changed[:, bar * S:(bar + 1) * S] = 1.0 - changed[:, bar * S:(bar + 1) * S]
+        assert not torch.allclose(model.posterior(changed, label)[0], mu), bar
+    # one bar MLP for every bar: its input is one bar, whatever the window's length
+    assert model.encoder.bar[0].in_features == S * 2 * P
+    longer = small_model("hierarchical/mlp", encoder="bars", n_steps=2 * T)
+    assert longer.encoder.bar[0].weight.shape == model.encoder.bar[0].weight.shape
+    with pytest.raises(ValueError, match="bars encoder needs whole bars"):
+        small_config("flat", encoder="bars", n_steps=T + 1)
+
+
+@pytest.mark.parametrize("encoder", ["lstm", "bars"])
 @pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 @pytest.mark.parametrize("sampling_prob", [0.0, 0.5])
-def test_gradients_reach_every_parameter(decoder, sampling_prob):
-    model = small_model(decoder, n_labels=3)
+def test_gradients_reach_every_parameter(decoder, sampling_prob, encoder):
+    model = small_model(decoder, n_labels=3, encoder=encoder)
     x = random_windows(6)
     model.loss(x, torch.tensor([0, 1, 2, 0, 1, 2]), beta=1.0,
                sampling_prob=sampling_prob).loss.backward()
@@ -190,6 +211,23 @@ def test_the_mlp_bar_decoder_reads_no_past_step_of_its_own_bar():
     # bar 2 reads bar 1's last step, in every one of its steps; bar 3 does not
     assert not torch.allclose(before[:, 2 * S:3 * S], after[:, 2 * S:3 * S])
     assert torch.equal(before[:, 3 * S:], after[:, 3 * S:])
+
+
+def test_direct_bars_give_each_bar_its_own_linear_map_of_z_beside_the_conductor():
+    model = small_model("hierarchical/mlp", direct_bars=True)
+    dec = model.decoder
+    z = torch.randn(3, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        conducted = dec.embed(dec.conductor(z[:, None].expand(-1, T // S, -1),
+                                            initial_state(dec.conductor_init, z, 1, 64))[0])
+        w = dec.direct.weight.view(T // S, 32, 16)  # (bars, E, Z): one map per bar
+        b = dec.direct.bias.view(T // S, 32)
+        direct = torch.einsum("nez,bz->bne", w, z) + b  # (B, bars, E)
+        torch.testing.assert_close(dec.bar_embeddings(z), torch.tanh(conducted + direct))
+    x = random_windows(4)
+    model.loss(x, beta=1.0).loss.backward()
+    assert dec.direct.weight.grad.abs().sum() > 0
+    assert small_model("hierarchical/mlp").decoder.direct is None  # off by default
 
 
 @pytest.mark.parametrize("output", ["made", "categorical"])

@@ -41,6 +41,17 @@ def test_the_chorale_goals_include_the_statistics_of_its_samples(tmp_path):
         "| not reached: one note per voice 0.8 < 0.9, silent samples 0.25 > 0 |")
 
 
+def test_the_16_bar_goal_counts_active_units_as_a_share_of_the_latent(tmp_path):
+    path = tmp_path / "quality-folk-16bar-hier@60min.json"
+    res = result(0.95, 0.9)  # 3 active units
+    path.write_text(json.dumps({**res, "latent": 8}))  # 3 of 8: over a quarter
+    assert results_table.row(path).endswith("| reached |")
+    path.write_text(json.dumps({**res, "latent": 16}))
+    assert results_table.row(path).endswith("| not reached: active share 0.188 < 0.25 |")
+    path.write_text(json.dumps(res))  # written before the latent was recorded: 128 units
+    assert results_table.row(path).endswith("| not reached: active share 0.0234 < 0.25 |")
+
+
 def test_rows_come_in_the_order_of_the_goals_then_by_minutes(tmp_path):
     names = ["quality-chorales-4bar-hier@60min", "quality-folk-2bar-flat@30min",
              "quality-folk-2bar-flat@10min"]
@@ -90,5 +101,5 @@ def test_the_musicvae_table_takes_each_model_after_its_longest_training(tmp_path
     rows = results_table.musicvae_table(files).splitlines()[2:]
     assert rows == [
         "| 2-bar melody | flat (MLP) | 10 | 0.980 | 0.970 | 0.900 | - | LSTM | 0.986 / 0.951 |",
-        "| 16-bar melody | hierarchical | 60 | 0.760 | 0.190 | 0.900 | 0.150 | hierarchical | "
+        "| 16-bar melody | hierarchical, LSTM bars | 60 | 0.760 | 0.190 | 0.900 | 0.150 | hierarchical | "
         "0.919 / 0.812 |"]

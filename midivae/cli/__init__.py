@@ -137,9 +137,10 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--input-dropout", type=probability_below_one,
                    help="probability that a recurrent decoder's input step is silenced in "
                    "training (word dropout: makes it use z; default: the preset's)")
-    t.add_argument("--encoder", choices=("mlp", "lstm", "gru"),
-                   help="the encoder: an MLP over the whole window, or a bidirectional LSTM or "
-                   "GRU over its steps (default: the preset's)")
+    t.add_argument("--encoder", choices=("mlp", "lstm", "gru", "bars"),
+                   help="the encoder: an MLP over the whole window, a bidirectional LSTM or "
+                   "GRU over its steps, or bars (an MLP over each bar, then a bidirectional "
+                   "GRU over the bars) (default: the preset's)")
     t.add_argument("--bar-decoder", choices=("lstm", "mlp"),
                    help="a hierarchical decoder's bar decoder: lstm (MusicVAE's, step by step) "
                    "or mlp (a bar's steps at once from its embedding; reads no past steps "

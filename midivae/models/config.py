@@ -16,7 +16,7 @@ from midivae.losses import BetaSchedule
 
 DECODERS = ("flat", "recurrent", "hierarchical")
 BAR_DECODERS = ("lstm", "mlp")
-ENCODERS = ("mlp", "lstm", "gru")
+ENCODERS = ("mlp", "lstm", "gru", "bars")
 OUTPUTS = ("made", "independent", "categorical")
 
 
@@ -32,7 +32,9 @@ class ModelConfig:
     # -- the latent ----------------------------------------------------------
     latent: int = 64  # Z, size of z
     # -- the encoder q(z|x) --------------------------------------------------
-    encoder: str = "lstm"  # "mlp" over the flattened window, or "lstm"/"gru" (bidirectional)
+    # "mlp" over the flattened window, "lstm"/"gru" (bidirectional) over steps, or "bars":
+    # an MLP over each bar, then a bidirectional GRU over the bars
+    encoder: str = "lstm"
     encoder_hidden: int = 256  # units per direction (rnn) or per hidden layer (mlp)
     encoder_layers: int = 1  # stacked rnn layers, or hidden layers of the mlp
     # -- the decoder p(x|z) --------------------------------------------------
@@ -45,6 +47,9 @@ class ModelConfig:
     # hierarchical only: "lstm", MusicVAE's autoregressive bar decoder, or "mlp", which gives
     # a bar's steps at once from its embedding and the previous bar's last step
     bar_decoder: str = "lstm"
+    # hierarchical only: each bar's embedding also reads z through a linear map of its own,
+    # a path beside the conductor LSTM (which must otherwise learn to unpack z bar by bar)
+    direct_bars: bool = False
     place_input: bool = False  # recurrent, hierarchical: feed each step its place in the bar
     # -- the output over each step's cells ----------------------------------
     # "made": ordered Bernoulli conditionals within a step (RNN-NADE); "independent";
@@ -82,9 +87,11 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.output must be one of {OUTPUTS}, got {self.output!r}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"ModelConfig.encoder must be one of {ENCODERS}, got {self.encoder!r}")
-        if self.decoder == "hierarchical" and self.n_steps % self.steps_per_bar:
-            raise ValueError(f"the hierarchical decoder needs whole bars: n_steps={self.n_steps} "
-                             f"is not a multiple of steps_per_bar={self.steps_per_bar}")
+        for part, name in (("decoder", "hierarchical"), ("encoder", "bars")):
+            if getattr(self, part) == name and self.n_steps % self.steps_per_bar:
+                raise ValueError(f"the {name} {part} needs whole bars: "
+                                 f"n_steps={self.n_steps} is not a multiple of "
+                                 f"steps_per_bar={self.steps_per_bar}")
 
     @property
     def cells(self) -> int:
@@ -226,11 +233,32 @@ PRESETS: dict[str, Preset] = {
                     decoder_hidden=128, decoder_layers=1),
         TrainConfig(batch_size=128, steps=None, minutes=60.0, beta=_EXP, free_bits=256.0),
         "16-bar melodies, MLP encoder and decoder; small enough to ship; CPU, an hour"),
+    "hierarchical-2bar-cpu": Preset(
+        ModelConfig(n_steps=32, decoder="hierarchical", bar_decoder="mlp", encoder="mlp",
+                    encoder_hidden=512, latent=128, decoder_hidden=512, conductor_hidden=256,
+                    bar_embedding=128),
+        TrainConfig(batch_size=64, steps=2_000, beta=_EXP, free_bits=64.0),
+        "2-bar melodies, conductor + MLP bar decoder, MLP encoder; CPU, minutes"),
     "hierarchical-4bar-cpu": Preset(
+        ModelConfig(n_steps=64, decoder="hierarchical", bar_decoder="mlp", direct_bars=True,
+                    encoder="mlp", encoder_hidden=512, latent=256, decoder_hidden=512,
+                    conductor_hidden=256, bar_embedding=256),
+        TrainConfig(batch_size=64, steps=2_000, lr=3e-3, beta=_EXP, free_bits=512.0),
+        "4-bar windows (chorales: 4 voices), conductor + MLP bar decoder, MLP encoder; "
+        "CPU, minutes to an hour"),
+    "hierarchical-4bar-lstm-cpu": Preset(
         ModelConfig(n_steps=64, decoder="hierarchical", encoder_hidden=256, latent=128,
                     decoder_hidden=256, conductor_hidden=256, bar_embedding=128),
         TrainConfig(batch_size=64, steps=2_000, beta=_EXP, free_bits=32.0),
-        "4-bar piano windows, conductor + bar decoder; CPU, minutes"),
+        "4-bar windows, MusicVAE's conductor + LSTM bar decoder, bi-LSTM encoder; CPU, "
+        "minutes (the shipped pop model's)"),
+    "hierarchical-16bar-cpu": Preset(
+        ModelConfig(n_steps=256, decoder="hierarchical", bar_decoder="mlp", direct_bars=True,
+                    encoder="bars", encoder_hidden=256, latent=256, decoder_hidden=512,
+                    conductor_hidden=256, bar_embedding=256),
+        TrainConfig(batch_size=64, steps=None, minutes=60.0, lr=3e-3, beta=_EXP,
+                    free_bits=512.0),
+        "16-bar melodies, conductor + MLP bar decoder, bar-wise encoder; CPU, an hour"),
     "hierarchical-16bar-4track-cpu": Preset(
         ModelConfig(n_steps=256, n_tracks=4, n_pitches=64, decoder="hierarchical",
                     encoder_hidden=256, latent=128, decoder_hidden=256,

@@ -1,7 +1,10 @@
 """Encoders: a window (B, T, D) to the posterior q(z|x) = N(mu, diag(exp(logvar))).
 
-Two kinds: a bidirectional LSTM or GRU over steps (MusicVAE, Roberts et al.
-2018), and an MLP over the flattened window for the flat model. Both take an
+Three kinds: a bidirectional LSTM or GRU over steps (MusicVAE, Roberts et al.
+2018), an MLP over the flattened window for the flat model, and "bars", the
+hierarchical decoder's mirror: one MLP shared by the bars summarises each bar,
+and a bidirectional GRU reads the bars' summaries (cheap on a CPU, and its
+weights are shared over the bars as an RNN's are over steps). Each takes an
 optional condition vector (the label embedding), joined to the summary of the
 window before the Gaussian head.
 """
@@ -86,6 +89,40 @@ class MLPEncoder(nn.Module):
         return self.head(summary)
 
 
+class BarEncoder(nn.Module):
+    """An MLP over each bar's S * D cells, shared by the bars, then a bidirectional GRU over
+    the bars' summaries; its final states summarise x.
+
+    Uses ``steps_per_bar`` (S; T must be whole bars), ``encoder_hidden`` (H: the MLP's
+    width, each bar's summary and the GRU's units per direction), ``encoder_layers``
+    (the MLP's hidden layers), ``latent`` and ``condition_dim``.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.steps_per_bar = cfg.steps_per_bar
+        layers: list[nn.Module] = []
+        width = cfg.steps_per_bar * cfg.cells
+        for _ in range(cfg.encoder_layers):
+            layers += [nn.Linear(width, cfg.encoder_hidden), nn.ReLU()]
+            width = cfg.encoder_hidden
+        self.bar = nn.Sequential(*layers)
+        self.rnn = nn.GRU(width, cfg.encoder_hidden, batch_first=True, bidirectional=True)
+        self.head = GaussianHead(2 * cfg.encoder_hidden + cfg.condition_dim, cfg.latent)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None):
+        """x: (B, T, D); cond: (B, C) or None. Returns mu, logvar: (B, Z) each."""
+        b, t, d = x.shape
+        bars = self.bar(x.reshape(b, t // self.steps_per_bar, self.steps_per_bar * d))
+        _, h = self.rnn(bars)  # (B, n_bars, H) -> h (2, B, H)
+        summary = torch.cat([h[0], h[1]], dim=-1)  # forward and backward: (B, 2H)
+        if cond is not None:
+            summary = torch.cat([summary, cond], dim=-1)  # (B, 2H + C)
+        return self.head(summary)
+
+
 def build_encoder(cfg: ModelConfig) -> nn.Module:
     """The encoder named by ``cfg.encoder``."""
-    return MLPEncoder(cfg) if cfg.encoder == "mlp" else RNNEncoder(cfg)
+    if cfg.encoder == "mlp":
+        return MLPEncoder(cfg)
+    return BarEncoder(cfg) if cfg.encoder == "bars" else RNNEncoder(cfg)

@@ -73,6 +73,9 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         self.conductor = nn.LSTM(zc, cfg.conductor_hidden, num_layers=cfg.conductor_layers,
                                  batch_first=True)
         self.embed = nn.Linear(cfg.conductor_hidden, cfg.bar_embedding)
+        # z's own linear map to every bar's embedding, beside the conductor (direct_bars)
+        self.direct = (nn.Linear(zc, cfg.n_bars * cfg.bar_embedding) if cfg.direct_bars
+                       else None)
         if cfg.bar_decoder == "mlp":
             self.bar = BarMLP(build_output(cfg), cfg.cells, cfg.bar_embedding,
                               cfg.decoder_hidden, cfg.decoder_layers, cfg.steps_per_bar)
@@ -87,7 +90,10 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
                               self.conductor_hidden)
         inputs = z[:, None].expand(-1, self.n_bars, -1)  # (B, n_bars, Zc)
         out, _ = self.conductor(inputs, state)  # (B, n_bars, Hc)
-        return torch.tanh(self.embed(out))
+        emb = self.embed(out)  # (B, n_bars, E)
+        if self.direct is not None:
+            emb = emb + self.direct(z).view(emb.shape)
+        return torch.tanh(emb)
 
     def carried_steps(self, x: torch.Tensor) -> torch.Tensor:
         """Each bar's first input, the previous bar's last step: (B, T, D) -> (B * n_bars, D)."""
