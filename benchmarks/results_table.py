@@ -52,37 +52,44 @@ HIER_16BAR = [("FR", _fr, ">=", 0.85),
                ">=", 0.25)]
 GOALS = {  # model name (file stem without "quality-" and "@..."): (what, published TF / FR, goals)
     "folk-2bar-flat": ("essen-folk 2-bar, flat", "0.986 / 0.951", MELODY_2BAR),
-    "folk-2bar-hier": ("essen-folk 2-bar, hierarchical", "0.986 / 0.951", MELODY_2BAR),
-    "folk-2bar-hier-preset": ("essen-folk 2-bar, hierarchical, preset recipe (32 free bits, "
-                              "no word dropout)", "0.986 / 0.951", MELODY_2BAR),
+    "folk-2bar-hier-mlpbars": ("essen-folk 2-bar, hierarchical, MLP bar decoder (preset "
+                               "hierarchical-2bar-cpu)", "0.986 / 0.951", MELODY_2BAR),
+    "folk-2bar-hier": ("essen-folk 2-bar, hierarchical, LSTM bars", "0.986 / 0.951",
+                       MELODY_2BAR),
+    "folk-2bar-hier-preset": ("essen-folk 2-bar, hierarchical, LSTM bars, preset recipe (32 "
+                              "free bits, no word dropout)", "0.986 / 0.951", MELODY_2BAR),
     "folk-2bar-flat-nottingham-2bar": ("Nottingham 2-bar (unseen), flat", "-", UNSEEN),
-    "folk-2bar-hier-nottingham-2bar": ("Nottingham 2-bar (unseen), hierarchical", "-", UNSEEN),
+    "folk-2bar-hier-mlpbars-nottingham-2bar": ("Nottingham 2-bar (unseen), hierarchical, MLP "
+                                               "bar decoder", "-", UNSEEN),
+    "folk-2bar-hier-nottingham-2bar": ("Nottingham 2-bar (unseen), hierarchical, LSTM bars", "-",
+                                       UNSEEN),
     "folk-2bar-hier-preset-nottingham-2bar": ("Nottingham 2-bar (unseen), hierarchical, "
-                                              "preset recipe", "-", UNSEEN),
+                                              "LSTM bars, preset recipe", "-", UNSEEN),
     "folk-16bar-flat": ("essen-folk 16-bar, flat", "0.883 / 0.620", []),
-    "folk-16bar-hier": ("essen-folk 16-bar, hierarchical", "0.919 / 0.812", HIER_16BAR),
+    "folk-16bar-hier-mlpbars": ("essen-folk 16-bar, hierarchical, MLP bar decoder (preset "
+                                "hierarchical-16bar-cpu)", "0.919 / 0.812", HIER_16BAR),
+    "folk-16bar-hier": ("essen-folk 16-bar, hierarchical, LSTM bars", "0.919 / 0.812",
+                        HIER_16BAR),
     "folk-16bar-flat-nottingham-16bar": ("Nottingham 16-bar (unseen), flat", "-", []),
-    "folk-16bar-hier-nottingham-16bar": ("Nottingham 16-bar (unseen), hierarchical", "-", []),
+    "folk-16bar-hier-mlpbars-nottingham-16bar": ("Nottingham 16-bar (unseen), hierarchical, "
+                                                 "MLP bar decoder", "-", []),
+    "folk-16bar-hier-nottingham-16bar": ("Nottingham 16-bar (unseen), hierarchical, LSTM "
+                                         "bars", "-", []),
     "chorales-4bar-flat": ("bach-chorales 4-bar 4 voices, flat (shipped size)", "-", []),
     "chorales-4bar-flat-wide": ("bach-chorales 4-bar 4 voices, flat (1024 wide, 25M weights)",
                                 "-", []),
-    "chorales-4bar-hier": ("bach-chorales 4-bar 4 voices, hierarchical", "-", CHORALE),
-    "chorales-4bar-hier-mlp": ("bach-chorales 4-bar 4 voices, hierarchical, MLP encoder", "-",
-                               CHORALE),
-    "chorales-4bar-hier-preset": ("bach-chorales 4-bar 4 voices, hierarchical, preset recipe",
-                                  "-", CHORALE),
-    "folk-2bar-hier-mlpbars": ("essen-folk 2-bar, hierarchical, MLP bar decoder (preset "
-                               "hierarchical-2bar-cpu)", "0.986 / 0.951", MELODY_2BAR),
-    "folk-2bar-hier-mlpbars-nottingham-2bar": ("Nottingham 2-bar (unseen), hierarchical, MLP "
-                                               "bar decoder", "-", UNSEEN),
-    "folk-16bar-hier-mlpbars": ("essen-folk 16-bar, hierarchical, MLP bar decoder (preset "
-                                "hierarchical-16bar-cpu)", "0.919 / 0.812", HIER_16BAR),
-    "folk-16bar-hier-mlpbars-nottingham-16bar": ("Nottingham 16-bar (unseen), hierarchical, "
-                                                 "MLP bar decoder", "-", []),
     "chorales-4bar-hier-mlpbars": ("bach-chorales 4-bar 4 voices, hierarchical, MLP bar "
                                    "decoder (preset hierarchical-4bar-cpu)", "-", CHORALE),
-    "pop-8bar-hier-more": ("POP909 8-bar, hierarchical, 60 + 30 minutes (shipped)", "-", []),
-    "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical", "-", []),
+    "chorales-4bar-hier": ("bach-chorales 4-bar 4 voices, hierarchical, LSTM bars", "-",
+                           CHORALE),
+    "chorales-4bar-hier-mlp": ("bach-chorales 4-bar 4 voices, hierarchical, LSTM bars, MLP "
+                               "encoder", "-", CHORALE),
+    "chorales-4bar-hier-preset": ("bach-chorales 4-bar 4 voices, hierarchical, LSTM bars, "
+                                  "preset recipe", "-", CHORALE),
+    "pop-8bar-hier-more": ("POP909 8-bar, hierarchical, LSTM bars, 60 + 30 minutes "
+                           "(shipped)", "-", []),
+    "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical, LSTM bars",
+                      "-", []),
 }
 STEM = re.compile(r"quality-(?P<name>.+?)(@(?P<minutes>[0-9.]+)min)?$")
 
