@@ -20,7 +20,8 @@ LN2 = math.log(2.0)
 BETA_KINDS = ("constant", "linear", "exponential", "cyclical")
 
 
-def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor,
+                  steps: torch.Tensor | None = None) -> torch.Tensor:
     """Negative log-likelihood of binary cells, summed over every cell of each window.
 
     Parameters
@@ -29,6 +30,8 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         Decoder logits (log-odds) of each cell.
     x : Tensor, shape (B, T, D)
         Targets in {0, 1}, any float dtype.
+    steps : Tensor, shape (B,), optional
+        Sum only each window's first ``steps[b]`` steps (a padded window's real ones).
 
     Returns
     -------
@@ -36,7 +39,17 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         -log p(x | z) in nats per window (BCE with logits, summed over T and D).
     """
     bce = F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
-    return bce.flatten(1).sum(1)
+    return sum_steps(bce.flatten(2).sum(2), steps)  # (B, T, D) -> (B, T) -> (B,)
+
+
+def sum_steps(per_step: torch.Tensor, steps: torch.Tensor | None = None) -> torch.Tensor:
+    """Each row's sum over steps, (B, T) -> (B,); with ``steps`` (B,), of its first
+    ``steps[b]`` entries only (a padded window's real steps)."""
+    if steps is not None:
+        keep = torch.arange(per_step.shape[1], device=per_step.device) < steps.to(
+            per_step.device)[:, None]
+        per_step = per_step * keep
+    return per_step.sum(1)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

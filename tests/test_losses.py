@@ -19,6 +19,10 @@ def test_bernoulli_nll_by_hand():
     expected = 2 * math.log(2) + math.log(1 + math.e ** 2) + math.log(1 + math.e ** -1)
     assert bernoulli_nll(logits, x).item() == pytest.approx(expected, rel=1e-6)
     assert bernoulli_nll(logits.expand(3, 2, 2), x.expand(3, 2, 2)).shape == (3,)
+    # the first steps only: step 0 alone is ln 2 + log(1 + e^2); both steps give the whole
+    first = bernoulli_nll(logits.expand(3, 2, 2), x.expand(3, 2, 2), torch.tensor([0, 1, 2]))
+    torch.testing.assert_close(first, torch.tensor(
+        [0.0, math.log(2) + math.log(1 + math.e ** 2), expected]))
 
 
 def test_gaussian_kl_matches_torch_distributions():

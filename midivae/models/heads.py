@@ -33,15 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from midivae.losses import bernoulli_nll
+from midivae.losses import bernoulli_nll, sum_steps
 from midivae.models.config import ModelConfig
-
-
-def _first_steps(per_step: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-    """Sum of each row's first ``steps[b]`` entries: (B, T), (B,) -> (B,)."""
-    keep = torch.arange(per_step.shape[1], device=per_step.device) < steps.to(
-        per_step.device)[:, None]
-    return (per_step * keep).sum(1)
 
 
 def split_cells(x: torch.Tensor, n_tracks: int) -> torch.Tensor:
@@ -110,10 +103,7 @@ class OutputHead(nn.Module):
         real ones); a decoder's step t reads only steps before it, so that is
         -log p of those steps alone.
         """
-        if steps is None:
-            return bernoulli_nll(logits, x)
-        bce = F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
-        return _first_steps(bce.sum(-1), steps)
+        return bernoulli_nll(logits, x, steps)
 
     def most_likely(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Each step's most likely cells given the true past, (B, T, L), (B, T, D) -> (B, T, D).
@@ -350,7 +340,7 @@ class CategoricalOutput(OutputHead):
         log_p = self.class_log_probs(logits, _previous(x))  # (B, T, K, P + 2)
         target = cells_to_classes(x, self.n_tracks)[..., None]  # (B, T, K, 1)
         per_step = -log_p.gather(-1, target).flatten(2).sum(2)  # (B, T)
-        return per_step.sum(1) if steps is None else _first_steps(per_step, steps)
+        return sum_steps(per_step, steps)
 
     def most_likely(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The argmax classes as cells, hold continuing the true previous step: (B, T, D)."""
