@@ -13,6 +13,7 @@ import midivae
 import pytest
 
 from conftest import midi_file, note, to_bytes, track
+from midivae.checkpoint import load_checkpoint
 
 
 def run_cli(*args):
@@ -136,6 +137,18 @@ def test_train_with_a_batch_larger_than_the_set_still_trains(tmp_path, chorale_s
                   "--batch-size", "100000", "--out", tmp_path / "m")
     assert out.returncode == 0, out.stderr
     assert "train step     2" in out.stdout
+
+
+def test_train_stores_the_bar_decoder_and_encoder_asked_for(tmp_path, chorale_set):
+    out = run_cli("train", chorale_set.path, "--preset", "hierarchical-4bar-lstm-cpu",
+                  "--bar-decoder", "mlp", "--encoder", "bars", "--steps", "1",
+                  "--out", tmp_path / "m")
+    assert out.returncode == 0, out.stderr
+    config = load_checkpoint(tmp_path / "m").config
+    assert (config.bar_decoder, config.encoder, config.latent) == ("mlp", "bars", 128)
+    out = run_cli("train", chorale_set.path, "--init", tmp_path / "m", "--bar-decoder", "lstm",
+                  "--out", tmp_path / "r")
+    assert out.returncode == 2 and "--bar-decoder" in out.stderr
 
 
 def test_train_and_sample_name_a_missing_input(tmp_path):
