@@ -51,7 +51,9 @@ def main():
     print(f"{len(chorales.indices('train'))} training windows, layout {chorales.layout}")
 
     # 2. model: the preset sized to the set, trained for a few minutes
-    model, cfg, loader, _ = model_and_loaders(chorales, args.preset, transpose=3)
+    # one note or rest per voice and step (the voices are monophonic)
+    model, cfg, loader, _ = model_and_loaders(chorales, args.preset, transpose=3,
+                                              output="categorical")
     train(model, loader, cfg, steps=args.steps, preset=args.preset,
           checkpoint=os.path.join(args.out, "model"),  # for `midivae sample out/chorales/model`
           log=lambda r: print(f"step {r['step']}: {r['nelbo_bits_per_step']:.2f} bits/step")
