@@ -93,7 +93,8 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     data = roll_stats([prepared.window_roll(int(i)) for i in indices])
     drawn = roll_stats(samples)
     return {"set": str(prepared.path), "split": split, "windows": int(len(indices)),
-            "latent": model.config.latent, "metrics": _finite(metrics), "temperature": temperature, "data": data,
+            "latent": model.config.latent, "metrics": _finite(metrics),
+            "temperature": temperature, "data": data,
             "samples": drawn, "distance": compare(drawn, data)}
 
 

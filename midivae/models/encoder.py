@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from midivae.models.config import ModelConfig
+from midivae.models.mlp import relu_mlp
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
@@ -30,13 +31,17 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
 
 
 class GaussianHead(nn.Module):
-    """A linear map from a summary vector to (mu, logvar), each of shape (B, Z)."""
+    """A linear map from a summary vector, joined to the condition when there is one, to
+    (mu, logvar), each of shape (B, Z)."""
 
     def __init__(self, n_in: int, latent: int):
         super().__init__()
         self.proj = nn.Linear(n_in, 2 * latent)
 
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, h: torch.Tensor,
+                cond: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if cond is not None:
+            h = torch.cat([h, cond], dim=-1)  # (B, H + C)
         mu, logvar = self.proj(h).chunk(2, dim=-1)  # (B, Z) each
         return mu, logvar
 
@@ -63,9 +68,7 @@ class RNNEncoder(nn.Module):
         _, state = self.rnn(x)
         h = state[0] if isinstance(state, tuple) else state  # (layers * 2, B, H)
         summary = torch.cat([h[-2], h[-1]], dim=-1)  # last layer, forward and backward: (B, 2H)
-        if cond is not None:
-            summary = torch.cat([summary, cond], dim=-1)  # (B, 2H + C)
-        return self.head(summary)
+        return self.head(summary, cond)
 
 
 class MLPEncoder(nn.Module):
@@ -73,20 +76,12 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        layers: list[nn.Module] = []
-        width = cfg.n_steps * cfg.cells
-        for _ in range(cfg.encoder_layers):
-            layers += [nn.Linear(width, cfg.encoder_hidden), nn.ReLU()]
-            width = cfg.encoder_hidden
-        self.net = nn.Sequential(*layers)
-        self.head = GaussianHead(width + cfg.condition_dim, cfg.latent)
+        self.net = relu_mlp(cfg.n_steps * cfg.cells, cfg.encoder_hidden, cfg.encoder_layers)
+        self.head = GaussianHead(cfg.encoder_hidden + cfg.condition_dim, cfg.latent)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None):
         """x: (B, T, D); cond: (B, C) or None. Returns mu, logvar: (B, Z) each."""
-        summary = self.net(x.flatten(1))  # (B, T * D) -> (B, H)
-        if cond is not None:
-            summary = torch.cat([summary, cond], dim=-1)  # (B, H + C)
-        return self.head(summary)
+        return self.head(self.net(x.flatten(1)), cond)  # (B, T * D) -> (B, H) -> (B, Z) x 2
 
 
 class BarEncoder(nn.Module):
@@ -101,13 +96,10 @@ class BarEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.steps_per_bar = cfg.steps_per_bar
-        layers: list[nn.Module] = []
-        width = cfg.steps_per_bar * cfg.cells
-        for _ in range(cfg.encoder_layers):
-            layers += [nn.Linear(width, cfg.encoder_hidden), nn.ReLU()]
-            width = cfg.encoder_hidden
-        self.bar = nn.Sequential(*layers)
-        self.rnn = nn.GRU(width, cfg.encoder_hidden, batch_first=True, bidirectional=True)
+        self.bar = relu_mlp(cfg.steps_per_bar * cfg.cells, cfg.encoder_hidden,
+                            cfg.encoder_layers)
+        self.rnn = nn.GRU(cfg.encoder_hidden, cfg.encoder_hidden, batch_first=True,
+                          bidirectional=True)
         self.head = GaussianHead(2 * cfg.encoder_hidden + cfg.condition_dim, cfg.latent)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None):
@@ -115,10 +107,7 @@ class BarEncoder(nn.Module):
         b, t, d = x.shape
         bars = self.bar(x.reshape(b, t // self.steps_per_bar, self.steps_per_bar * d))
         _, h = self.rnn(bars)  # (B, n_bars, H) -> h (2, B, H)
-        summary = torch.cat([h[0], h[1]], dim=-1)  # forward and backward: (B, 2H)
-        if cond is not None:
-            summary = torch.cat([summary, cond], dim=-1)  # (B, 2H + C)
-        return self.head(summary)
+        return self.head(torch.cat([h[0], h[1]], dim=-1), cond)  # forward and backward: (B, 2H)
 
 
 def build_encoder(cfg: ModelConfig) -> nn.Module:

@@ -8,11 +8,11 @@ continues the step before; within a step the output head (see
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from midivae.models.config import ModelConfig
 from midivae.models.decoder import Decoder
 from midivae.models.heads import build_output
+from midivae.models.mlp import relu_mlp
 
 
 class FlatDecoder(Decoder, name="flat"):
@@ -26,13 +26,8 @@ class FlatDecoder(Decoder, name="flat"):
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.head = build_output(cfg)
-        layers: list[nn.Module] = []
-        width = cfg.latent + cfg.condition_dim
-        for _ in range(cfg.decoder_layers):
-            layers += [nn.Linear(width, cfg.decoder_hidden), nn.ReLU()]
-            width = cfg.decoder_hidden
-        layers.append(nn.Linear(width, cfg.n_steps * self.head.context_size))
-        self.net = nn.Sequential(*layers)
+        self.net = relu_mlp(cfg.latent + cfg.condition_dim, cfg.decoder_hidden,
+                            cfg.decoder_layers, cfg.n_steps * self.head.context_size)
 
     def _context(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(z.shape[0], self.n_steps, -1)  # (B, T * C) -> (B, T, C)

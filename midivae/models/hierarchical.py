@@ -10,13 +10,13 @@ line. Teacher-forced, every bar runs at once as a batch of B * n_bars short
 sequences; sampling runs the bars in turn, each starting from the last step
 drawn.
 
-With ``bar_decoder="mlp"`` the bar decoder is not autoregressive: one MLP,
-shared by the bars, gives every step of a bar at once from the bar's
-embedding and the previous bar's last step. Within a bar it reads no past
-steps (the output head still orders a step's cells, and the categorical head's
-"hold" continues the step before), so it cannot learn to continue what it is
-fed instead of reading z; teacher-forced and free-running differ only in that
-carried step.
+With ``bar_decoder="mlp"`` the bar decoder (`BarMLP`, the same interface as
+`StepLSTM`) is not autoregressive: one MLP, shared by the bars, gives every step
+of a bar at once from the bar's embedding and the previous bar's last step.
+Within a bar it reads no past steps (the output head still orders a step's
+cells, and the categorical head's "hold" continues the step before), so it
+cannot learn to continue what it is fed instead of reading z; teacher-forced
+and free-running differ only in that carried step.
 """
 
 from __future__ import annotations
@@ -28,31 +28,55 @@ from torch import nn
 from midivae.models.config import ModelConfig
 from midivae.models.decoder import Decoder
 from midivae.models.heads import build_output
+from midivae.models.mlp import relu_mlp
 from midivae.models.recurrent import StepLSTM, initial_state
 
 
 class BarMLP(nn.Module):
-    """The non-autoregressive bar decoder: (bar embedding, carried step) -> the bar's contexts.
+    """The non-autoregressive bar decoder, with `StepLSTM`'s interface.
 
-    ``layers`` hidden ReLU layers of ``hidden`` units map [c (N, C), first (N, D)]
-    to the output head's context of each of the bar's S steps, (N, S, context).
+    ``layers`` hidden ReLU layers of ``hidden`` units map [c (N, C), first (N, D)], the
+    bar's embedding and the step before the bar, to the output head's context of each of
+    the bar's S steps at once.
     """
 
     def __init__(self, head: nn.Module, cells: int, cond_dim: int, hidden: int, layers: int,
                  steps: int):
         super().__init__()
-        self.head, self.steps = head, steps
-        net: list[nn.Module] = []
-        width = cond_dim + cells
-        for _ in range(layers):
-            net += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        net.append(nn.Linear(width, steps * head.context_size))
-        self.net = nn.Sequential(*net)
+        self.head, self.steps, self.cells = head, steps, cells
+        self.net = relu_mlp(cond_dim + cells, hidden, layers, steps * head.context_size)
 
-    def context(self, c: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
-        """(N, C), (N, D) -> (N, S, context)."""
+    def _context(self, c: torch.Tensor, first: torch.Tensor | None) -> torch.Tensor:
+        """(N, C), (N, D) or None (silence) -> (N, S, context)."""
+        if first is None:
+            first = c.new_zeros(c.shape[0], self.cells)
         return self.net(torch.cat([c, first], dim=-1)).view(c.shape[0], self.steps, -1)
+
+    def teacher_forced(self, x: torch.Tensor, c: torch.Tensor,
+                       first: torch.Tensor | None = None, *, input_dropout: float = 0.0,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """Head logits (N, S, L) of x (N, S, D) given c (N, C) and the step before, ``first``
+        (N, D), which ``input_dropout`` silences with that probability."""
+        if input_dropout > 0 and first is not None:
+            keep = torch.rand(first.shape[0], 1, generator=generator,
+                              device=first.device) >= input_dropout
+            first = first * keep
+        return self.head.logits(self._context(c, first), x)
+
+    def step_by_step(self, c: torch.Tensor, n_steps: int, *, temperature: float = 1.0,
+                     generator: torch.Generator | None = None, x: torch.Tensor | None = None,
+                     sampling_prob: float = 1.0,
+                     first: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """`StepLSTM.step_by_step` for one bar (``n_steps`` = S): draws (N, S, D) at
+        ``temperature``; with ``x``, scheduled sampling: the logits of x and the steps fed,
+        each a draw with probability ``sampling_prob``, else x's."""
+        context = self._context(c, first)
+        drawn = self.head.sample_steps(context.detach(), temperature, generator, first)
+        if x is None:
+            return None, drawn
+        own = torch.rand(*x.shape[:2], 1, generator=generator, device=x.device) < sampling_prob
+        return self.head.logits(context, x), torch.where(own, drawn, x)
 
 
 class HierarchicalDecoder(Decoder, name="hierarchical"):
@@ -108,16 +132,6 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
     def logits(self, x, z, *, sampling_prob=0.0, input_dropout=0.0, generator=None):
         b = x.shape[0]
         emb = self.bar_embeddings(z)  # (B, n_bars, E)
-        if isinstance(self.bar, BarMLP):
-            # No past steps within a bar: scheduled sampling has nothing to replace, and word
-            # dropout silences the carried step.
-            first = self.carried_steps(x)  # (B * n_bars, D)
-            if input_dropout > 0:
-                keep = torch.rand(first.shape[0], 1, generator=generator,
-                                  device=x.device) >= input_dropout
-                first = first * keep
-            context = self.bar.context(emb.reshape(b * self.n_bars, -1), first)
-            return self.head.logits(context.reshape(b, self.n_steps, -1), x)
         if sampling_prob > 0:
             return self._run_bars(emb, x=x, sampling_prob=sampling_prob, generator=generator)[0]
         bars = x.reshape(b * self.n_bars, self.steps_per_bar, -1)  # (B, T, D) -> (B * n_bars, S, D)
@@ -140,14 +154,6 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         s, first = self.steps_per_bar, None
         logits, cells = [], []
         for i in range(self.n_bars):
-            if isinstance(self.bar, BarMLP):  # only sampled: teacher-forced runs at once
-                drawn = self.head.sample_steps(
-                    self.bar.context(emb[:, i], emb.new_zeros(emb.shape[0], self.cells)
-                                     if first is None else first),
-                    temperature, generator, first)
-                cells.append(drawn)
-                first = drawn[:, -1]
-                continue
             bar_x = None if x is None else x[:, i * s:(i + 1) * s]  # (B, S, D)
             out, drawn = self.bar.step_by_step(emb[:, i], s, temperature=temperature,
                                                generator=generator, x=bar_x,
