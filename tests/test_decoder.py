@@ -33,8 +33,8 @@ def tiny_decoder(decoder: str, output: str, seed: int = 0, n_tracks: int = 1, n_
     torch.manual_seed(seed)
     cfg = ModelConfig(**{**dict(n_steps=n_steps, n_tracks=n_tracks, n_pitches=2, steps_per_bar=1,
                                 **decoder_settings(decoder), output=output, latent=3,
-                                encoder_hidden=8, decoder_hidden=8, conductor_hidden=8, bar_embedding=4,
-                                output_hidden=6), **sizes})
+                                encoder_hidden=8, decoder_hidden=8, conductor_hidden=8,
+                                bar_embedding=4, output_hidden=6), **sizes})
     model = VAE(cfg)
     with torch.no_grad():
         for name, p in model.decoder.named_parameters():

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def tiny_model(decoder: str, seed: int = 0) -> VAE:
     torch.manual_seed(seed)
     return VAE(ModelConfig(n_steps=8, n_tracks=1, n_pitches=6, steps_per_bar=4,
-                           **decoder_settings(decoder), encoder="mlp" if decoder == "flat" else "gru", latent=4,
+                           **decoder_settings(decoder),
+                           encoder="mlp" if decoder == "flat" else "gru", latent=4,
                            encoder_hidden=16, decoder_hidden=16, conductor_hidden=16,
                            bar_embedding=8))
 
