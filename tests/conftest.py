@@ -23,16 +23,27 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "seeded"))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Every decoder the models offer, as test ids: a decoder name, or "hierarchical/mlp" for the
-# hierarchical decoder with the MLP bar decoder. `decoder_settings` turns one into
+# Every decoder the models offer, as test ids: a decoder name, "hierarchical/mlp" for the
+# hierarchical decoder with the MLP bar decoder, or "hierarchical/mlp/bar-latents" for that
+# decoder reading one code per bar from the bars encoder. `decoder_settings` turns one into
 # ModelConfig fields.
-DECODER_VARIANTS = ("flat", "recurrent", "hierarchical", "hierarchical/mlp")
+DECODER_VARIANTS = ("flat", "recurrent", "hierarchical", "hierarchical/mlp",
+                    "hierarchical/mlp/bar-latents")
 
 
-def decoder_settings(variant: str) -> dict:
-    """``"hierarchical/mlp"`` -> {"decoder": "hierarchical", "bar_decoder": "mlp"}."""
-    decoder, _, bar = variant.partition("/")
-    return {"decoder": decoder, **({"bar_decoder": bar} if bar else {})}
+def decoder_settings(variant: str, encoder: str) -> dict:
+    """ModelConfig fields of a variant, with ``encoder`` unless the variant needs its own:
+    ``"hierarchical/mlp"`` -> {"decoder": "hierarchical", "bar_decoder": "mlp", "encoder":
+    encoder}."""
+    decoder, *rest = variant.split("/")
+    settings = {"decoder": decoder, "encoder": encoder}
+    if rest:
+        settings["bar_decoder"] = rest[0]
+    if rest[1:] == ["bar-latents"]:
+        settings.update(encoder="bars", bar_latents=True)
+    return settings
+
+
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # ../shared/data from the repo root
 
 

@@ -27,8 +27,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def tiny_model(decoder: str = "recurrent", **overrides) -> VAE:
     torch.manual_seed(0)
     settings = dict(n_steps=8, n_tracks=1, n_pitches=6, steps_per_bar=4,
-                    **decoder_settings(decoder),
-                    encoder="mlp" if decoder == "flat" else "lstm", latent=4, encoder_hidden=8,
+                    **decoder_settings(decoder, "mlp" if decoder == "flat" else "lstm"),
+                    latent=4, encoder_hidden=8,
                     decoder_hidden=8, conductor_hidden=8, bar_embedding=4, n_labels=2)
     settings.update(overrides)
     return VAE(ModelConfig(**settings), layout=LAYOUT)

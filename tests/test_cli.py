@@ -151,6 +151,21 @@ def test_train_stores_the_bar_decoder_and_encoder_asked_for(tmp_path, chorale_se
     assert out.returncode == 2 and "--bar-decoder" in out.stderr
 
 
+def test_train_gives_each_bar_its_own_code_with_bar_latents(tmp_path, chorale_set):
+    out = run_cli("train", chorale_set.path, "--preset", "hierarchical-4bar-lstm-cpu",
+                  "--bar-decoder", "mlp", "--encoder", "bars", "--bar-latents", "--steps", "1",
+                  "--out", tmp_path / "m")
+    assert out.returncode == 0, out.stderr
+    assert load_checkpoint(tmp_path / "m").config.bar_latents
+    out = run_cli("train", chorale_set.path, "--preset", "flat-2bar-cpu", "--bar-latents",
+                  "--steps", "1", "--out", tmp_path / "f")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"midivae train: error: {chorale_set.path}: bar_latents needs the hierarchical decoder "
+        "and the bars encoder, got decoder='flat', encoder='mlp'"]
+    assert not (tmp_path / "f").exists()
+
+
 def test_train_and_sample_name_a_missing_input(tmp_path):
     out = run_cli("train", tmp_path / "nothing")
     assert out.returncode == 1

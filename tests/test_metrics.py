@@ -21,8 +21,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def tiny_model(decoder: str, seed: int = 0) -> VAE:
     torch.manual_seed(seed)
     return VAE(ModelConfig(n_steps=8, n_tracks=1, n_pitches=6, steps_per_bar=4,
-                           **decoder_settings(decoder),
-                           encoder="mlp" if decoder == "flat" else "gru", latent=4,
+                           **decoder_settings(decoder, "mlp" if decoder == "flat" else "gru"),
+                           latent=4,
                            encoder_hidden=16, decoder_hidden=16, conductor_hidden=16,
                            bar_embedding=8))
 
@@ -133,7 +133,7 @@ def test_a_padded_windows_likelihood_is_that_of_its_first_steps_alone(decoder, o
     torch.manual_seed(0)
     cfg = ModelConfig(n_steps=8, n_pitches=6, n_tracks=2, steps_per_bar=4, latent=4,
                       encoder_hidden=8, decoder_hidden=8, conductor_hidden=8, bar_embedding=8,
-                      output_hidden=8, **decoder_settings(decoder), output=output)
+                      output_hidden=8, **decoder_settings(decoder, "lstm"), output=output)
     model = VAE(cfg).eval()
     x = (torch.rand(3, 8, cfg.cells) < 0.3).float()
     if output == "categorical":  # one note per track and step: onset or hold of a pitch

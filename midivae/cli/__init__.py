@@ -145,6 +145,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="a hierarchical decoder's bar decoder: lstm (MusicVAE's, step by step) "
                    "or mlp (a bar's steps at once from its embedding; reads no past steps "
                    "within the bar) (default: the preset's)")
+    t.add_argument("--bar-latents", action="store_true",
+                   help="hierarchical decoder with the bars encoder: z is one code per bar "
+                   "(--latent is their total), each read by its own bar beside the conductor")
     t.add_argument("--place-input", action="store_true",
                    help="feed a recurrent or hierarchical decoder each step's place in the bar "
                    "(where the beats are)")

@@ -46,9 +46,9 @@ def _train_inputs(args):
         raise Failure("--resume continues a run; --init starts a new one from a model: "
                        "give one", 2)
     if args.init and (args.latent or args.output or args.place_input or args.encoder
-                      or args.bar_decoder):
+                      or args.bar_decoder or args.bar_latents):
         raise Failure("--init trains the given model as it is: --latent, --output, --encoder, "
-                       "--bar-decoder and --place-input would change it", 2)
+                       "--bar-decoder, --bar-latents and --place-input would change it", 2)
     prepared = PreparedSet(args.dataset)
     check_trainable(prepared)
     if (args.patience or args.keep_best) and not prepared.n_windows["valid"]:
@@ -138,9 +138,14 @@ def _cmd_train(args) -> int:
             model_changes["encoder"] = args.encoder
         if args.bar_decoder:
             model_changes["bar_decoder"] = args.bar_decoder
-        model, cfg, loader, valid = model_and_loaders(
-            prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,
-            seed=args.seed, **model_changes)
+        if args.bar_latents:
+            model_changes["bar_latents"] = True
+        try:
+            model, cfg, loader, valid = model_and_loaders(
+                prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,
+                seed=args.seed, **model_changes)
+        except ValueError as err:  # settings that do not fit together, or not this set
+            raise Failure(f"{prepared.path}: {err}", 2) from None
     if not args.resume:
         cfg = dataclasses.replace(cfg, **_recipe_changes(args))
         if args.beta is not None:

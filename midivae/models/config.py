@@ -50,6 +50,11 @@ class ModelConfig:
     # hierarchical only: each bar's embedding also reads z through a linear map of its own,
     # a path beside the conductor LSTM (which must otherwise learn to unpack z bar by bar)
     direct_bars: bool = False
+    # hierarchical decoder with the bars encoder: z is n_bars codes of latent / n_bars units,
+    # one per bar. The encoder gives each bar's posterior from its GRU output at that bar
+    # (which reads the whole window); each bar's embedding reads its own code through one
+    # linear map shared by the bars, beside the conductor, which reads all of z.
+    bar_latents: bool = False
     place_input: bool = False  # recurrent, hierarchical: feed each step its place in the bar
     # -- the output over each step's cells ----------------------------------
     # "made": ordered Bernoulli conditionals within a step (RNN-NADE); "independent";
@@ -92,6 +97,13 @@ class ModelConfig:
                 raise ValueError(f"the {name} {part} needs whole bars: "
                                  f"n_steps={self.n_steps} is not a multiple of "
                                  f"steps_per_bar={self.steps_per_bar}")
+
+        if self.bar_latents and (self.decoder, self.encoder) != ("hierarchical", "bars"):
+            raise ValueError("bar_latents needs the hierarchical decoder and the bars encoder, "
+                             f"got decoder={self.decoder!r}, encoder={self.encoder!r}")
+        if self.bar_latents and self.latent % self.n_bars:
+            raise ValueError(f"bar_latents splits z into {self.n_bars} bars' codes: latent="
+                             f"{self.latent} is not a multiple of {self.n_bars}")
 
     @property
     def cells(self) -> int:

@@ -90,24 +90,33 @@ class BarEncoder(nn.Module):
 
     Uses ``steps_per_bar`` (S; T must be whole bars), ``encoder_hidden`` (H: the MLP's
     width, each bar's summary and the GRU's units per direction), ``encoder_layers``
-    (the MLP's hidden layers), ``latent`` and ``condition_dim``.
+    (the MLP's hidden layers), ``latent`` and ``condition_dim``. With ``bar_latents``, z
+    is one code per bar, each from the GRU's outputs (both directions) at its bar through
+    one Gaussian head shared by the bars.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.steps_per_bar = cfg.steps_per_bar
+        self.steps_per_bar, self.bar_latents = cfg.steps_per_bar, cfg.bar_latents
         self.bar = relu_mlp(cfg.steps_per_bar * cfg.cells, cfg.encoder_hidden,
                             cfg.encoder_layers)
         self.rnn = nn.GRU(cfg.encoder_hidden, cfg.encoder_hidden, batch_first=True,
                           bidirectional=True)
-        self.head = GaussianHead(2 * cfg.encoder_hidden + cfg.condition_dim, cfg.latent)
+        code = cfg.latent // cfg.n_bars if cfg.bar_latents else cfg.latent
+        self.head = GaussianHead(2 * cfg.encoder_hidden + cfg.condition_dim, code)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None):
         """x: (B, T, D); cond: (B, C) or None. Returns mu, logvar: (B, Z) each."""
         b, t, d = x.shape
-        bars = self.bar(x.reshape(b, t // self.steps_per_bar, self.steps_per_bar * d))
-        _, h = self.rnn(bars)  # (B, n_bars, H) -> h (2, B, H)
-        return self.head(torch.cat([h[0], h[1]], dim=-1), cond)  # forward and backward: (B, 2H)
+        n_bars = t // self.steps_per_bar
+        bars = self.bar(x.reshape(b, n_bars, self.steps_per_bar * d))
+        out, h = self.rnn(bars)  # (B, n_bars, H) -> out (B, n_bars, 2H), h (2, B, H)
+        if not self.bar_latents:
+            return self.head(torch.cat([h[0], h[1]], dim=-1), cond)  # (B, 2H): both directions
+        if cond is not None:
+            cond = cond[:, None].expand(-1, n_bars, -1)  # (B, n_bars, C)
+        mu, logvar = self.head(out, cond)  # (B, n_bars, Z / n_bars) each
+        return mu.flatten(1), logvar.flatten(1)  # bar by bar: (B, Z)
 
 
 def build_encoder(cfg: ModelConfig) -> nn.Module:

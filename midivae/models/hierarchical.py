@@ -100,6 +100,10 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         # z's own linear map to every bar's embedding, beside the conductor (direct_bars)
         self.direct = (nn.Linear(zc, cfg.n_bars * cfg.bar_embedding) if cfg.direct_bars
                        else None)
+        # bar_latents: each bar's own code, through one linear map shared by the bars
+        self.latent = cfg.latent
+        self.own = (nn.Linear(cfg.latent // cfg.n_bars, cfg.bar_embedding) if cfg.bar_latents
+                    else None)
         if cfg.bar_decoder == "mlp":
             self.bar = BarMLP(build_output(cfg), cfg.cells, cfg.bar_embedding,
                               cfg.decoder_hidden, cfg.decoder_layers, cfg.steps_per_bar)
@@ -117,6 +121,8 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         emb = self.embed(out)  # (B, n_bars, E)
         if self.direct is not None:
             emb = emb + self.direct(z).view(emb.shape)
+        if self.own is not None:  # z's first `latent` units are the bars' codes, in order
+            emb = emb + self.own(z[:, :self.latent].reshape(z.shape[0], self.n_bars, -1))
         return torch.tanh(emb)
 
     def carried_steps(self, x: torch.Tensor) -> torch.Tensor:
