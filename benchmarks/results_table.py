@@ -66,11 +66,16 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "folk-2bar-hier-preset-nottingham-2bar": ("Nottingham 2-bar (unseen), hierarchical, "
                                               "LSTM bars, preset recipe", "-", UNSEEN),
     "folk-16bar-flat": ("essen-folk 16-bar, flat", "0.883 / 0.620", []),
+    "folk-16bar-hier-barlatents": ("essen-folk 16-bar, hierarchical, MLP bars, one code per "
+                                   "bar (512 units), best validation kept", "0.919 / 0.812",
+                                   HIER_16BAR),
     "folk-16bar-hier-mlpbars": ("essen-folk 16-bar, hierarchical, MLP bar decoder (preset "
                                 "hierarchical-16bar-cpu)", "0.919 / 0.812", HIER_16BAR),
     "folk-16bar-hier": ("essen-folk 16-bar, hierarchical, LSTM bars", "0.919 / 0.812",
                         HIER_16BAR),
     "folk-16bar-flat-nottingham-16bar": ("Nottingham 16-bar (unseen), flat", "-", []),
+    "folk-16bar-hier-barlatents-nottingham-16bar": ("Nottingham 16-bar (unseen), "
+                                                    "hierarchical, one code per bar", "-", []),
     "folk-16bar-hier-mlpbars-nottingham-16bar": ("Nottingham 16-bar (unseen), hierarchical, "
                                                  "MLP bar decoder", "-", []),
     "folk-16bar-hier-nottingham-16bar": ("Nottingham 16-bar (unseen), hierarchical, LSTM "
@@ -78,6 +83,9 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "chorales-4bar-flat": ("bach-chorales 4-bar 4 voices, flat (shipped size)", "-", []),
     "chorales-4bar-flat-wide": ("bach-chorales 4-bar 4 voices, flat (1024 wide, 25M weights)",
                                 "-", []),
+    "chorales-4bar-hier-barlatents": ("bach-chorales 4-bar 4 voices, hierarchical, MLP bars, "
+                                      "one code per bar (512 units), best validation kept",
+                                      "-", CHORALE),
     "chorales-4bar-hier-mlpbars": ("bach-chorales 4-bar 4 voices, hierarchical, MLP bar "
                                    "decoder (preset hierarchical-4bar-cpu)", "-", CHORALE),
     "chorales-4bar-hier": ("bach-chorales 4-bar 4 voices, hierarchical, LSTM bars", "-",
@@ -152,11 +160,15 @@ MUSICVAE_ROWS = [
      "folk-16bar-hier-nottingham-16bar", "hierarchical", "0.919 / 0.812"),
     ("16-bar melody", "hierarchical, MLP bars", "folk-16bar-hier-mlpbars",
      "folk-16bar-hier-mlpbars-nottingham-16bar", "hierarchical", "0.919 / 0.812"),
+    ("16-bar melody", "hierarchical, one code per bar", "folk-16bar-hier-barlatents",
+     "folk-16bar-hier-barlatents-nottingham-16bar", "hierarchical", "0.919 / 0.812"),
     ("4-bar chorale, 4 voices", "flat (MLP)", "chorales-4bar-flat", None, "-", "-"),
     ("4-bar chorale, 4 voices", "hierarchical, LSTM bars", "chorales-4bar-hier-mlp", None,
      "-", "-"),
     ("4-bar chorale, 4 voices", "hierarchical, MLP bars", "chorales-4bar-hier-mlpbars", None,
      "-", "-"),
+    ("4-bar chorale, 4 voices", "hierarchical, one code per bar",
+     "chorales-4bar-hier-barlatents", None, "-", "-"),
     ("8-bar POP909: melody, bridge, piano", "hierarchical, LSTM bars", "pop-8bar-hier-more",
      None, "-", "-"),
 ]
