@@ -11,7 +11,11 @@ import torch
 from scipy import stats
 
 from midivae.losses import bernoulli_nll
-from conftest import DECODER_VARIANTS, decoder_settings
+from conftest import DECODER_VARIANTS as ALL_VARIANTS, decoder_settings
+
+# These tests feed decoders a 3-unit z of their own; bar latents (a code per bar) need a z
+# split into whole bars and are covered by the model-level tests instead.
+DECODER_VARIANTS = tuple(v for v in ALL_VARIANTS if not v.endswith("bar-latents"))
 from midivae.models import MadeOutput, ModelConfig, VAE
 from midivae.models.heads import (HOLD, REST, CategoricalOutput, cells_to_classes,
                                   classes_to_cells)
@@ -32,7 +36,7 @@ def tiny_decoder(decoder: str, output: str, seed: int = 0, n_tracks: int = 1, n_
     with weights made large enough that its conditionals are far from 1/2."""
     torch.manual_seed(seed)
     cfg = ModelConfig(**{**dict(n_steps=n_steps, n_tracks=n_tracks, n_pitches=2, steps_per_bar=1,
-                                **decoder_settings(decoder), output=output, latent=3,
+                                **decoder_settings(decoder, "lstm"), output=output, latent=3,
                                 encoder_hidden=8, decoder_hidden=8, conductor_hidden=8,
                                 bar_embedding=4, output_hidden=6), **sizes})
     model = VAE(cfg)
