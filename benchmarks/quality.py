@@ -81,6 +81,15 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
     "chorales-4bar-hier-barlatents": ("chorales-4bar", "hierarchical-4bar-cpu",
                                       [*MELODY, *BAR_LATENTS, "--encoder", "bars",
                                        "--free-bits", "1024"], ["chorales-4bar"]),
+    # one code per bar and voice (--track-latents): the voices share the bar encoder's and
+    # the bar decoder's weights
+    "chorales-4bar-hier-tracklatents": ("chorales-4bar", "hierarchical-4bar-cpu",
+                                        [*MELODY, *BAR_LATENTS, "--encoder", "bars",
+                                         "--free-bits", "1024", "--track-latents"],
+                                        ["chorales-4bar"]),
+    "folk-2bar-hier-barlatents": ("folk-2bar", "hierarchical-2bar-cpu",
+                                  [*MELODY, "--bar-latents", "--latent", "128", "--keep-best",
+                                   "--encoder", "bars"], ["folk-2bar", "nottingham-2bar"]),
     "pop-8bar-hier": ("pop-8bar", "hierarchical-4bar-lstm-cpu",
                       ["--transpose", "3", *RECURRENT], ["pop-8bar"]),
     # the shipped pop model: pop-8bar-hier (run it first), trained 30 minutes more

@@ -24,11 +24,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "seeded"))
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Every decoder the models offer, as test ids: a decoder name, "hierarchical/mlp" for the
-# hierarchical decoder with the MLP bar decoder, or "hierarchical/mlp/bar-latents" for that
-# decoder reading one code per bar from the bars encoder. `decoder_settings` turns one into
-# ModelConfig fields.
+# hierarchical decoder with the MLP bar decoder, "hierarchical/mlp/bar-latents" for that
+# decoder reading one code per bar from the bars encoder, or ".../track-latents" for one code
+# per bar and track. `decoder_settings` turns one into ModelConfig fields.
 DECODER_VARIANTS = ("flat", "recurrent", "hierarchical", "hierarchical/mlp",
-                    "hierarchical/mlp/bar-latents")
+                    "hierarchical/mlp/bar-latents", "hierarchical/mlp/track-latents")
 
 
 def decoder_settings(variant: str, encoder: str) -> dict:
@@ -39,8 +39,9 @@ def decoder_settings(variant: str, encoder: str) -> dict:
     settings = {"decoder": decoder, "encoder": encoder}
     if rest:
         settings["bar_decoder"] = rest[0]
-    if rest[1:] == ["bar-latents"]:
-        settings.update(encoder="bars", bar_latents=True)
+    if rest[1:] in (["bar-latents"], ["track-latents"]):
+        settings.update(encoder="bars", bar_latents=True,
+                        track_latents=rest[1:] == ["track-latents"])
     return settings
 
 

@@ -83,7 +83,8 @@ def test_shapes(decoder):
 @pytest.mark.parametrize("decoder", DECODER_VARIANTS)
 def test_multitrack_gru_and_stacked_layers(decoder):
     model = small_model(decoder, n_tracks=3, encoder="gru" if decoder != "flat" else "mlp",
-                        encoder_layers=2, decoder_layers=2, conductor_layers=2)
+                        encoder_layers=2, decoder_layers=2, conductor_layers=2,
+                        latent=24)  # whole codes for 4 bars x 3 tracks with track latents
     x = random_windows(2, n_tracks=3)
     assert model(x).logits.shape == (2, T, 3 * 2 * P)
     y = model.sample(4, temperature=1.0, seed=1)
@@ -138,9 +139,57 @@ def test_bar_latents_give_each_bar_its_own_code_read_through_one_shared_map():
         small_config("hierarchical/mlp/bar-latents", latent=18)
 
 
+def test_track_latents_give_each_bar_and_track_its_own_code_and_decode_tracks_apart():
+    k, n_bars, code = 3, T // S, 24 // (T // S * 3)
+    model = small_model("hierarchical/mlp/track-latents", n_tracks=k, latent=24, n_labels=2)
+    enc, dec = model.encoder, model.decoder
+    x = random_windows(3, n_tracks=k)
+    label = torch.tensor([1, 0, 1])
+    with torch.no_grad():
+        mu, logvar = model.posterior(x, label)
+        cells = x.reshape(3, n_bars, S, k, 2 * P)
+        cond = model.label_embedding(label)
+        for bar in range(n_bars):
+            for track in range(k):  # track's bar alone, its one-hot id
+                one_hot = torch.zeros(3, k)
+                one_hot[:, track] = 1
+                own = enc.bar(torch.cat([cells[:, bar, :, track].flatten(1), one_hot], -1))
+                summaries = torch.cat([enc.bar(torch.cat(
+                    [cells[:, :, :, j].flatten(2), torch.eye(k)[j].expand(3, n_bars, k)], -1))
+                    for j in range(k)], dim=-1)  # (B, bars, K * H): every track, every bar
+                out = enc.rnn(summaries)[0][:, bar]  # the GRU at this bar
+                by_hand = enc.head.proj(torch.cat([own, out, cond], -1))
+                at = (bar * k + track) * code  # z is bar by bar, then track by track
+                torch.testing.assert_close(mu[:, at:at + code], by_hand[:, :code])
+                torch.testing.assert_close(logvar[:, at:at + code], by_hand[:, code:])
+        # the decoder: a track's logits read its own cells only (given z) ...
+        zc = torch.cat([mu, cond], dim=-1)
+        logits = dec.logits(x, zc)  # categorical heads: K * (P + 2) logits a step
+        assert logits.shape == (3, T, k * 2 * P)
+        changed = x.reshape(3, T, k, 2 * P).clone()
+        changed[:, :, 0] = 1.0 - changed[:, :, 0]
+        other = dec.logits(changed.flatten(2), zc).reshape(3, T, k, 2 * P)
+        torch.testing.assert_close(other[:, :, 1:], logits.reshape(3, T, k, 2 * P)[:, :, 1:])
+        assert not torch.allclose(other[:, :, 0], logits.reshape(3, T, k, 2 * P)[:, :, 0])
+        # ... from an embedding of its bar and its own code, and one decoder shared by tracks
+        bars = dec.bar_embeddings(zc).reshape(3, k, n_bars, -1)  # (B * K, bars, E) by track
+        plain = dec.own_track.weight.shape
+        assert plain == (32, code) and dec.bar.net[0].in_features == 32 + 2 * P
+        codes = mu.reshape(3, n_bars, k, code)
+        shared = bars.atanh()[:, 1] - bars.atanh()[:, 0]  # the bar's own part cancels
+        torch.testing.assert_close(
+            shared, (codes[:, :, 1] - codes[:, :, 0]) @ dec.own_track.weight.T
+            + dec.track_embedding[1] - dec.track_embedding[0], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="track_latents splits each bar's code by track: it "
+                                         "needs bar_latents"):
+        small_config("hierarchical/mlp", n_tracks=k, track_latents=True)
+    with pytest.raises(ValueError, match="latent=16 is not a multiple of 12"):
+        small_config("hierarchical/mlp/track-latents", n_tracks=k)
+
+
 @pytest.mark.parametrize("decoder, encoder", [
     (d, e) for d in DECODER_VARIANTS for e in ("lstm", "bars")
-    if not (d.endswith("bar-latents") and e == "lstm")])  # bar latents need the bars encoder
+    if not (d.endswith("-latents") and e == "lstm")])  # bar latents need the bars encoder
 @pytest.mark.parametrize("sampling_prob", [0.0, 0.5])
 def test_gradients_reach_every_parameter(decoder, sampling_prob, encoder):
     model = small_model(decoder, n_labels=3, encoder=encoder)

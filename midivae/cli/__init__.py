@@ -148,6 +148,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--bar-latents", action="store_true",
                    help="hierarchical decoder with the bars encoder: z is one code per bar "
                    "(--latent is their total), each read by its own bar beside the conductor")
+    t.add_argument("--track-latents", action="store_true",
+                   help="with --bar-latents: one code per bar and track, and the bar decoder "
+                   "run once per track with weights the tracks share (voices of one kind)")
     t.add_argument("--place-input", action="store_true",
                    help="feed a recurrent or hierarchical decoder each step's place in the bar "
                    "(where the beats are)")

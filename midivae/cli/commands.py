@@ -46,9 +46,10 @@ def _train_inputs(args):
         raise Failure("--resume continues a run; --init starts a new one from a model: "
                        "give one", 2)
     if args.init and (args.latent or args.output or args.place_input or args.encoder
-                      or args.bar_decoder or args.bar_latents):
+                      or args.bar_decoder or args.bar_latents or args.track_latents):
         raise Failure("--init trains the given model as it is: --latent, --output, --encoder, "
-                       "--bar-decoder, --bar-latents and --place-input would change it", 2)
+                       "--bar-decoder, --bar-latents, --track-latents and --place-input would "
+                       "change it", 2)
     prepared = PreparedSet(args.dataset)
     check_trainable(prepared)
     if (args.patience or args.keep_best) and not prepared.n_windows["valid"]:
@@ -140,6 +141,8 @@ def _cmd_train(args) -> int:
             model_changes["bar_decoder"] = args.bar_decoder
         if args.bar_latents:
             model_changes["bar_latents"] = True
+        if args.track_latents:
+            model_changes["track_latents"] = True
         try:
             model, cfg, loader, valid = model_and_loaders(
                 prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,

@@ -55,6 +55,13 @@ class ModelConfig:
     # (which reads the whole window); each bar's embedding reads its own code through one
     # linear map shared by the bars, beside the conductor, which reads all of z.
     bar_latents: bool = False
+    # with bar_latents: each bar's code is n_tracks codes of latent / (n_bars * n_tracks)
+    # units, one per track. The encoder summarises each track's bar with one MLP shared by
+    # the tracks, and the bar decoder runs once per track, shared by the tracks, on the bar's
+    # embedding plus the track's own code and a learned embedding of the track; a track's
+    # steps depend on the others' only through the bar's embedding (several voices of one
+    # kind, chorales: four times the data for the weights they share)
+    track_latents: bool = False
     place_input: bool = False  # recurrent, hierarchical: feed each step its place in the bar
     # -- the output over each step's cells ----------------------------------
     # "made": ordered Bernoulli conditionals within a step (RNN-NADE); "independent";
@@ -101,6 +108,13 @@ class ModelConfig:
         if self.bar_latents and (self.decoder, self.encoder) != ("hierarchical", "bars"):
             raise ValueError("bar_latents needs the hierarchical decoder and the bars encoder, "
                              f"got decoder={self.decoder!r}, encoder={self.encoder!r}")
+        if self.track_latents and not self.bar_latents:
+            raise ValueError("track_latents splits each bar's code by track: it needs "
+                             "bar_latents")
+        if self.track_latents and self.latent % (self.n_bars * self.n_tracks):
+            raise ValueError(f"track_latents splits z into {self.n_bars} bars x "
+                             f"{self.n_tracks} tracks' codes: latent={self.latent} is not a "
+                             f"multiple of {self.n_bars * self.n_tracks}")
         if self.bar_latents and self.latent % self.n_bars:
             raise ValueError(f"bar_latents splits z into {self.n_bars} bars' codes: latent="
                              f"{self.latent} is not a multiple of {self.n_bars}")

@@ -92,23 +92,34 @@ class BarEncoder(nn.Module):
     width, each bar's summary and the GRU's units per direction), ``encoder_layers``
     (the MLP's hidden layers), ``latent`` and ``condition_dim``. With ``bar_latents``, z
     is one code per bar, each from the GRU's outputs (both directions) at its bar through
-    one Gaussian head shared by the bars.
+    one Gaussian head shared by the bars. With ``track_latents`` as well, one code per bar
+    and track (see `_by_track`).
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.steps_per_bar, self.bar_latents = cfg.steps_per_bar, cfg.bar_latents
-        self.bar = relu_mlp(cfg.steps_per_bar * cfg.cells, cfg.encoder_hidden,
-                            cfg.encoder_layers)
-        self.rnn = nn.GRU(cfg.encoder_hidden, cfg.encoder_hidden, batch_first=True,
-                          bidirectional=True)
+        self.tracks = cfg.n_tracks if cfg.track_latents else 0
+        h = cfg.encoder_hidden
+        if self.tracks:  # one track's bar and its one-hot id -> (H,), then all tracks' -> GRU
+            self.bar = relu_mlp(cfg.steps_per_bar * 2 * cfg.n_pitches + self.tracks, h,
+                                cfg.encoder_layers)
+            self.rnn = nn.GRU(self.tracks * h, h, batch_first=True, bidirectional=True)
+            self.head = GaussianHead(3 * h + cfg.condition_dim,
+                                     cfg.latent // (cfg.n_bars * self.tracks))
+            return
+        self.bar = relu_mlp(cfg.steps_per_bar * cfg.cells, h, cfg.encoder_layers)
+        self.rnn = nn.GRU(h, h, batch_first=True, bidirectional=True)
         code = cfg.latent // cfg.n_bars if cfg.bar_latents else cfg.latent
-        self.head = GaussianHead(2 * cfg.encoder_hidden + cfg.condition_dim, code)
+        self.head = GaussianHead(2 * h + cfg.condition_dim, code)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None):
         """x: (B, T, D); cond: (B, C) or None. Returns mu, logvar: (B, Z) each."""
         b, t, d = x.shape
         n_bars = t // self.steps_per_bar
+        if self.tracks:
+            return self._by_track(x.reshape(b, n_bars, self.steps_per_bar, self.tracks, -1),
+                                  cond)
         bars = self.bar(x.reshape(b, n_bars, self.steps_per_bar * d))
         out, h = self.rnn(bars)  # (B, n_bars, H) -> out (B, n_bars, 2H), h (2, B, H)
         if not self.bar_latents:
@@ -117,6 +128,22 @@ class BarEncoder(nn.Module):
             cond = cond[:, None].expand(-1, n_bars, -1)  # (B, n_bars, C)
         mu, logvar = self.head(out, cond)  # (B, n_bars, Z / n_bars) each
         return mu.flatten(1), logvar.flatten(1)  # bar by bar: (B, Z)
+
+    def _by_track(self, bars: torch.Tensor, cond: torch.Tensor | None):
+        """track_latents: bars (B, n_bars, S, K, 2P) -> mu, logvar (B, Z), bar by bar, then
+        track by track. Each track's bar is summarised alone (with its track's one-hot id);
+        the GRU reads every track's summary, and each track's code reads its own summary and
+        the GRU's output at its bar."""
+        b, n_bars, _, k, _ = bars.shape
+        own = bars.transpose(2, 3).flatten(3)  # (B, n_bars, K, S * 2P)
+        ids = torch.eye(k, device=bars.device, dtype=bars.dtype).expand(b, n_bars, k, k)
+        h = self.bar(torch.cat([own, ids], dim=-1))  # (B, n_bars, K, H)
+        out, _ = self.rnn(h.flatten(2))  # (B, n_bars, K * H) -> (B, n_bars, 2H)
+        summary = torch.cat([h, out[:, :, None].expand(-1, -1, k, -1)], dim=-1)  # (.., K, 3H)
+        if cond is not None:
+            cond = cond[:, None, None].expand(-1, n_bars, k, -1)  # (B, n_bars, K, C)
+        mu, logvar = self.head(summary, cond)  # (B, n_bars, K, Z / (n_bars K)) each
+        return mu.flatten(1), logvar.flatten(1)
 
 
 def build_encoder(cfg: ModelConfig) -> nn.Module:

@@ -21,13 +21,15 @@ and free-running differ only in that carried step.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from midivae.models.config import ModelConfig
 from midivae.models.decoder import Decoder
-from midivae.models.heads import build_output
+from midivae.models.heads import CategoricalOutput, build_output
 from midivae.models.mlp import relu_mlp
 from midivae.models.recurrent import StepLSTM, initial_state
 
@@ -104,16 +106,33 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         self.latent = cfg.latent
         self.own = (nn.Linear(cfg.latent // cfg.n_bars, cfg.bar_embedding) if cfg.bar_latents
                     else None)
+        # track_latents: the bar decoder runs once per track (a batch of B * K), on cells of
+        # one track, reading the track's own code and embedding beside the bar's embedding
+        self.tracks = cfg.n_tracks if cfg.track_latents else 0
+        cells, one = cfg.cells, cfg
+        if self.tracks:
+            one = dataclasses.replace(cfg, n_tracks=1, track_latents=False)
+            cells = one.cells
+            self.own_track = nn.Linear(cfg.latent // (cfg.n_bars * self.tracks),
+                                       cfg.bar_embedding)
+            self.track_embedding = nn.Parameter(0.1 * torch.randn(self.tracks,
+                                                                  cfg.bar_embedding))
         if cfg.bar_decoder == "mlp":
-            self.bar = BarMLP(build_output(cfg), cfg.cells, cfg.bar_embedding,
+            self.bar = BarMLP(build_output(one), cells, cfg.bar_embedding,
                               cfg.decoder_hidden, cfg.decoder_layers, cfg.steps_per_bar)
         else:
-            self.bar = StepLSTM(build_output(cfg), cfg.cells, cfg.bar_embedding,
+            self.bar = StepLSTM(build_output(one), cells, cfg.bar_embedding,
                                 cfg.decoder_hidden, cfg.decoder_layers,
                                 cfg.steps_per_bar if cfg.place_input else 0)
+        # the head that scores whole steps: the bar decoder's, or with tracks decoded apart
+        # and a categorical output, the same output over all K tracks (it has no weights;
+        # the Bernoulli heads score any number of tracks' logits as they are)
+        self.scoring = (CategoricalOutput(cfg.n_tracks, cfg.n_pitches)
+                        if self.tracks and cfg.output == "categorical" else None)
 
     def bar_embeddings(self, z: torch.Tensor) -> torch.Tensor:
-        """One embedding per bar: (B, Zc) -> (B, n_bars, E)."""
+        """One embedding per bar: (B, Zc) -> (B, n_bars, E); with track_latents, one per
+        bar and track, as a batch of the tracks: (B * K, n_bars, E)."""
         state = initial_state(self.conductor_init, z, self.conductor_layers,
                               self.conductor_hidden)
         inputs = z[:, None].expand(-1, self.n_bars, -1)  # (B, n_bars, Zc)
@@ -123,7 +142,23 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
             emb = emb + self.direct(z).view(emb.shape)
         if self.own is not None:  # z's first `latent` units are the bars' codes, in order
             emb = emb + self.own(z[:, :self.latent].reshape(z.shape[0], self.n_bars, -1))
-        return torch.tanh(emb)
+        if not self.tracks:
+            return torch.tanh(emb)
+        codes = z[:, :self.latent].reshape(z.shape[0], self.n_bars, self.tracks, -1)
+        emb = emb[:, :, None] + self.own_track(codes) + self.track_embedding  # (B, n_bars, K, E)
+        return torch.tanh(emb).transpose(1, 2).flatten(0, 1)  # (B * K, n_bars, E)
+
+    def _split_tracks(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, K * N) -> (B * K, T, N): each track a window of its own (N: its cells)."""
+        if not self.tracks:
+            return x
+        return x.unflatten(-1, (self.tracks, -1)).transpose(1, 2).flatten(0, 1)
+
+    def _join_tracks(self, x: torch.Tensor) -> torch.Tensor:
+        """(B * K, T, N) -> (B, T, K * N), `_split_tracks` undone."""
+        if not self.tracks:
+            return x
+        return x.unflatten(0, (-1, self.tracks)).transpose(1, 2).flatten(2)
 
     def carried_steps(self, x: torch.Tensor) -> torch.Tensor:
         """Each bar's first input, the previous bar's last step: (B, T, D) -> (B * n_bars, D)."""
@@ -133,21 +168,23 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
 
     @property
     def head(self):
-        return self.bar.head
+        return self.bar.head if self.scoring is None else self.scoring
 
     def logits(self, x, z, *, sampling_prob=0.0, input_dropout=0.0, generator=None):
-        b = x.shape[0]
-        emb = self.bar_embeddings(z)  # (B, n_bars, E)
+        emb = self.bar_embeddings(z)  # (B', n_bars, E); B' = B, or B * K with track_latents
+        x = self._split_tracks(x)  # (B', T, D')
         if sampling_prob > 0:
-            return self._run_bars(emb, x=x, sampling_prob=sampling_prob, generator=generator)[0]
-        bars = x.reshape(b * self.n_bars, self.steps_per_bar, -1)  # (B, T, D) -> (B * n_bars, S, D)
+            return self._join_tracks(self._run_bars(emb, x=x, sampling_prob=sampling_prob,
+                                                    generator=generator)[0])
+        b = x.shape[0]
+        bars = x.reshape(b * self.n_bars, self.steps_per_bar, -1)  # (B' n_bars, S, D')
         out = self.bar.teacher_forced(bars, emb.reshape(b * self.n_bars, -1), self.carried_steps(x),
                                       input_dropout=input_dropout, generator=generator)
-        return out.reshape(b, self.n_steps, -1)  # (B * n_bars, S, L) -> (B, T, L)
+        return self._join_tracks(out.reshape(b, self.n_steps, -1))  # -> (B', T, L') -> (B, T, L)
 
     def sample(self, z, *, temperature=1.0, generator=None):
-        return self._run_bars(self.bar_embeddings(z), temperature=temperature,
-                              generator=generator)[1]
+        return self._join_tracks(self._run_bars(self.bar_embeddings(z), temperature=temperature,
+                                                generator=generator)[1])
 
     def _run_bars(self, emb: torch.Tensor, *, x: torch.Tensor | None = None,
                   sampling_prob: float = 1.0, temperature: float = 1.0,
