@@ -54,6 +54,9 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "folk-2bar-flat": ("essen-folk 2-bar, flat", "0.986 / 0.951", MELODY_2BAR),
     "folk-2bar-hier-mlpbars": ("essen-folk 2-bar, hierarchical, MLP bar decoder (preset "
                                "hierarchical-2bar-cpu)", "0.986 / 0.951", MELODY_2BAR),
+    "folk-2bar-hier-barlatents": ("essen-folk 2-bar, hierarchical, MLP bars, one code per bar "
+                                  "(2 x 64 units), bars encoder", "0.986 / 0.951",
+                                  MELODY_2BAR),
     "folk-2bar-hier": ("essen-folk 2-bar, hierarchical, LSTM bars", "0.986 / 0.951",
                        MELODY_2BAR),
     "folk-2bar-hier-preset": ("essen-folk 2-bar, hierarchical, LSTM bars, preset recipe (32 "
@@ -61,6 +64,8 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "folk-2bar-flat-nottingham-2bar": ("Nottingham 2-bar (unseen), flat", "-", UNSEEN),
     "folk-2bar-hier-mlpbars-nottingham-2bar": ("Nottingham 2-bar (unseen), hierarchical, MLP "
                                                "bar decoder", "-", UNSEEN),
+    "folk-2bar-hier-barlatents-nottingham-2bar": ("Nottingham 2-bar (unseen), hierarchical, "
+                                                  "one code per bar", "-", UNSEEN),
     "folk-2bar-hier-nottingham-2bar": ("Nottingham 2-bar (unseen), hierarchical, LSTM bars", "-",
                                        UNSEEN),
     "folk-2bar-hier-preset-nottingham-2bar": ("Nottingham 2-bar (unseen), hierarchical, "
@@ -83,6 +88,11 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "chorales-4bar-flat": ("bach-chorales 4-bar 4 voices, flat (shipped size)", "-", []),
     "chorales-4bar-flat-wide": ("bach-chorales 4-bar 4 voices, flat (1024 wide, 25M weights)",
                                 "-", []),
+    "chorales-4bar-hier-tracklatents": ("bach-chorales 4-bar 4 voices, hierarchical, MLP "
+                                        "bars, one code per bar and voice (16 x 32 units), "
+                                        "voices share weights", "-", CHORALE),
+    "chorales-4bar-voices": ("bach-chorales 4-bar 4 voices, the same with a narrower encoder "
+                             "(preset hierarchical-4bar-voices-cpu, shipped)", "-", CHORALE),
     "chorales-4bar-hier-barlatents": ("bach-chorales 4-bar 4 voices, hierarchical, MLP bars, "
                                       "one code per bar (512 units), best validation kept",
                                       "-", CHORALE),
@@ -154,6 +164,8 @@ MUSICVAE_ROWS = [
      "folk-2bar-hier-preset-nottingham-2bar", "LSTM", "0.986 / 0.951"),
     ("2-bar melody", "hierarchical, MLP bars", "folk-2bar-hier-mlpbars",
      "folk-2bar-hier-mlpbars-nottingham-2bar", "LSTM", "0.986 / 0.951"),
+    ("2-bar melody", "hierarchical, one code per bar", "folk-2bar-hier-barlatents",
+     "folk-2bar-hier-barlatents-nottingham-2bar", "LSTM", "0.986 / 0.951"),
     ("16-bar melody", "flat (MLP)", "folk-16bar-flat", "folk-16bar-flat-nottingham-16bar",
      "flat LSTM", "0.883 / 0.620"),
     ("16-bar melody", "hierarchical, LSTM bars", "folk-16bar-hier",
@@ -169,6 +181,10 @@ MUSICVAE_ROWS = [
      "-", "-"),
     ("4-bar chorale, 4 voices", "hierarchical, one code per bar",
      "chorales-4bar-hier-barlatents", None, "-", "-"),
+    ("4-bar chorale, 4 voices", "hierarchical, one code per bar and voice",
+     "chorales-4bar-hier-tracklatents", None, "-", "-"),
+    ("4-bar chorale, 4 voices", "the same, narrower encoder (shipped)", "chorales-4bar-voices",
+     None, "-", "-"),
     ("8-bar POP909: melody, bridge, piano", "hierarchical, LSTM bars", "pop-8bar-hier-more",
      None, "-", "-"),
 ]

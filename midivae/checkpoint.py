@@ -205,6 +205,11 @@ def _config_and_layout(record: dict, where: Path) -> tuple[ModelConfig, RollLayo
     return config, layout
 
 
+# Tensors a checkpoint may lack: the fitted prior (files from before it existed, and models
+# never fitted), which then stays N(0, I).
+_OPTIONAL = "prior."
+
+
 def _check_shapes(weights: Path, config: ModelConfig,
                   found: dict[str, tuple[tuple[int, ...], str]]) -> None:
     """Every tensor the settings need is in the file with its shape and dtype; built on the
@@ -213,6 +218,7 @@ def _check_shapes(weights: Path, config: ModelConfig,
         expected = {k: (tuple(v.shape), v.dtype) for k, v in VAE(config).state_dict().items()}
     found = {k: v for k, v in found.items() if not k.startswith(STATE_PREFIX)}
     missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    missing = [k for k in missing if not k.startswith(_OPTIONAL)]
     if missing or unexpected:
         raise CheckpointError(f"{weights}: tensors do not match the settings: missing "
                               f"{missing}, unexpected {unexpected}")
@@ -245,7 +251,9 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
         tensors = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: unreadable safetensors file ({e})") from None
-    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(STATE_PREFIX)})
+    defaults = {k: v for k, v in model.state_dict().items() if k.startswith(_OPTIONAL)}
+    model.load_state_dict({**defaults, **{k: v for k, v in tensors.items()
+                                          if not k.startswith(STATE_PREFIX)}})
     return model.to(device).eval()
 
 

@@ -156,7 +156,8 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
           checkpoint_minutes: float | None = None, preset: str = "", resume: str | os.PathLike | None = None,
           on_step: Callable[[int, dict], None] | None = None, info: dict | None = None,
           snapshots: dict[float, str | os.PathLike] | None = None,
-          best: str | os.PathLike | None = None, **changes) -> History:
+          best: str | os.PathLike | None = None, prior_from: Iterable | None = None,
+          **changes) -> History:
     """Train a `midivae.models.VAE` on batches of ``(x, label)``, x float (B, T, D).
 
     Parameters
@@ -192,6 +193,11 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
         highest so far: the model chosen on the validation split. With
         ``cfg.patience`` the run ends once that many validations in a row
         have not beaten it (early stopping); ``History.best`` holds its record.
+    prior_from : iterable of batches, optional
+        Training windows (unshuffled, unaugmented: `prior_loader`); before
+        each checkpoint is saved, the model's sampling prior is fitted to their
+        posteriors (`fit_prior`), so every saved model samples from the prior
+        that fits its weights. It draws no random numbers.
     resume : path, optional
         A checkpoint of an earlier run to continue exactly where it stopped:
         its weights, optimiser, schedule, step, epoch, random number
@@ -268,6 +274,8 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
     def save(epoch: int, to=None, **more) -> None:
         if to is None:
             saved_at[0] = time.monotonic()
+        if prior_from is not None:
+            fit_prior(model, prior_from, device=device)
         extra = {"step": step, "epoch": epoch, "batch": in_epoch, "seed": seed, "preset": preset,
                  "seconds": round(time.monotonic() - start, 3), "train": cfg.to_dict(),
                  "run": info or {}, "best": history.best, "stale": stale,
@@ -334,6 +342,38 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
             save(epoch, interrupted=True)
         raise
     return history
+
+
+PRIOR_WINDOWS = 20_000  # at most this many training windows fit the sampling prior
+
+
+def fit_prior(model, batches: Iterable, *, device: str | torch.device = "cpu",
+              max_windows: int = PRIOR_WINDOWS) -> int:
+    """Fit ``model.prior`` (`midivae.models.vae.LatentPrior`) to the aggregate posterior
+    of the windows in ``batches`` (``(x, label)`` or x), the first ``max_windows`` of them;
+    returns how many were read. The model's train/eval mode is kept."""
+    was_training = model.training
+    model.eval()
+    mus, logvars, n = [], [], 0
+    with torch.no_grad():
+        for batch in batches:
+            x, label = _to_device(batch, model, device)
+            mu, logvar = model.posterior(x[:max_windows - n], None if label is None
+                                         else label[:max_windows - n])
+            mus.append(mu.float())
+            logvars.append(logvar.float())
+            n += len(mu)
+            if n >= max_windows:
+                break
+    model.prior.fit(torch.cat(mus), torch.cat(logvars))
+    model.train(was_training)
+    return n
+
+
+def prior_loader(prepared, batch_size: int = 256):
+    """The train split in order, unaugmented: the windows `fit_prior` reads."""
+    from midivae.data import make_loader
+    return make_loader(prepared, "train", batch_size=batch_size, shuffle=False)
 
 
 def _resumed(path) -> dict:

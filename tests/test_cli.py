@@ -166,6 +166,46 @@ def test_train_gives_each_bar_its_own_code_with_bar_latents(tmp_path, chorale_se
     assert not (tmp_path / "f").exists()
 
 
+def test_train_fits_the_sampling_prior_and_fit_prior_refits_an_older_model(tmp_path, chorale_set):
+    import torch
+    from midivae.checkpoint import read_state
+    from midivae.train import fit_prior, prior_loader
+    out = run_cli("train", chorale_set.path, "--preset", "hierarchical-4bar-lstm-cpu",
+                  "--bar-decoder", "mlp", "--encoder", "bars", "--bar-latents",
+                  "--track-latents", "--latent", "16", "--steps", "2", "--out", tmp_path / "m")
+    assert out.returncode == 0, out.stderr
+    model = load_checkpoint(tmp_path / "m")
+    assert model.config.track_latents and model.prior.fitted
+    saved = model.prior.scale_tril.clone()
+    fit_prior(model, prior_loader(chorale_set))  # the saved weights give the saved prior
+    torch.testing.assert_close(model.prior.scale_tril, saved)
+    state = read_state(tmp_path / "m")
+    # a model from before: its prior back to N(0, I); fit-prior fits it, keeping its state
+    model.prior.mean.zero_()
+    model.prior.scale_tril.copy_(torch.eye(16))
+    from midivae.checkpoint import read_settings, save_checkpoint
+    save_checkpoint(model, tmp_path / "m", extra=read_settings(tmp_path / "m")["extra"],
+                    state=state)
+    assert not load_checkpoint(tmp_path / "m").prior.fitted
+    out = run_cli("fit-prior", tmp_path / "m", chorale_set.path)
+    assert out.returncode == 0, out.stderr
+    n = chorale_set.n_windows["train"]
+    assert out.stdout.strip() == (f"{tmp_path / 'm'}: its prior is fitted to {n} training "
+                                  f"windows of {chorale_set.path}")
+    torch.testing.assert_close(load_checkpoint(tmp_path / "m").prior.scale_tril, saved)
+    assert read_state(tmp_path / "m").keys() == state.keys()
+    (tmp_path / "midi").mkdir()  # a set of one-track tunes: not the chorales' four voices
+    for i in range(2):
+        midi_file(track(*[note(t * 480, t * 480 + 240, 60 + t % 12) for t in range(16)])).save(
+            tmp_path / "midi" / f"tune{i}.mid")
+    assert run_cli("prepare", tmp_path / "midi", "--out", tmp_path / "set", "--bars", "2",
+                   "--quiet", "--workers", "1").returncode == 0
+    out = run_cli("fit-prior", tmp_path / "m", tmp_path / "set")
+    assert out.returncode != 0
+    assert out.stderr.startswith(f"midivae fit-prior: error: {tmp_path / 'm'} does not fit "
+                                 f"{tmp_path / 'set'}: tracks ")
+
+
 def test_train_and_sample_name_a_missing_input(tmp_path):
     out = run_cli("train", tmp_path / "nothing")
     assert out.returncode == 1

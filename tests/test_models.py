@@ -187,6 +187,30 @@ def test_track_latents_give_each_bar_and_track_its_own_code_and_decode_tracks_ap
         small_config("hierarchical/mlp/track-latents", n_tracks=k)
 
 
+def test_the_sampling_prior_is_standard_until_fitted_to_the_aggregate_posterior():
+    model = small_model("hierarchical/mlp/bar-latents", latent=4)
+    prior = model.prior
+    assert not prior.fitted  # N(0, I): exactly torch.randn's draws
+    torch.testing.assert_close(prior.draw(3, torch.Generator().manual_seed(5)),
+                               torch.randn(3, 4, generator=torch.Generator().manual_seed(5)))
+    mu = torch.tensor([[0.0, 0, 0, 1], [2, 0, 0, -1]])
+    logvar = torch.log(torch.tensor([[1.0, 1, 4, 1], [1, 3, 2, 1]]))
+    prior.fit(mu, logvar)
+    assert prior.fitted
+    # by hand: mean (1, 0, 0, 0); Cov(mu) over the two windows has 1 at (0, 0), (3, 3), and
+    # -1 at (0, 3) and (3, 0); plus the mean posterior variances (1, 2, 3, 1) on the diagonal
+    cov = torch.tensor([[2.0, 0, 0, -1], [0, 2, 0, 0], [0, 0, 3, 0], [-1, 0, 0, 2]])
+    torch.testing.assert_close(prior.mean, torch.tensor([1.0, 0, 0, 0]))
+    torch.testing.assert_close(prior.scale_tril @ prior.scale_tril.T, cov)
+    z = prior.draw(20_000, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(torch.cov(z.T), cov, atol=0.1, rtol=0.05)
+    assert model.sample(2, seed=0).shape == (2, T, 2 * P)
+    with pytest.raises(ValueError, match="needs at least 2 windows, got 1"):
+        prior.fit(mu[:1], logvar[:1])
+    with pytest.raises(ValueError, match=r"expected mu and logvar of shape \(N, 4\)"):
+        prior.fit(mu[:, :3], logvar[:, :3])
+
+
 @pytest.mark.parametrize("decoder, encoder", [
     (d, e) for d in DECODER_VARIANTS for e in ("lstm", "bars")
     if not (d.endswith("-latents") and e == "lstm")])  # bar latents need the bars encoder

@@ -203,6 +203,16 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--force", action="store_true", help="overwrite --json if it exists")
     e.set_defaults(func=c._cmd_evaluate)
 
+    f = sub.add_parser("fit-prior", help="fit the distribution a model samples z from to a set",
+                       description="Set the model's sampling prior to the Gaussian with the mean "
+                       "and covariance of its aggregate posterior over the set's training "
+                       "windows (`midivae train` does this itself before each save; this is "
+                       "for models trained before it did). The checkpoint is rewritten in "
+                       "place, its training state kept; the ELBO is unchanged.")
+    f.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
+    f.add_argument("dataset", help="the prepared set it was trained on")
+    f.set_defaults(func=c._cmd_fit_prior)
+
     _add_generation_commands(sub)
 
     return parser

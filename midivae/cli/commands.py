@@ -109,7 +109,7 @@ def _cmd_train(args) -> int:
     from midivae.evaluate import layout_differences
     from midivae.runs import RunFolder
     from midivae.models import preset as preset_settings
-    from midivae.train import loaders, model_and_loaders, train
+    from midivae.train import loaders, model_and_loaders, prior_loader, train
 
     prepared, device_name = _train_inputs(args)
     device = distributed.setup(device_name)  # joins torchrun's process group, if any
@@ -197,6 +197,7 @@ def _cmd_train(args) -> int:
                   snapshots={m: Path(args.out) / f"at-{m:g}min" / "model"
                              for m in args.snapshot_minutes or ()},
                   best=Path(args.out) / "best" / "model" if args.keep_best else None,
+                  prior_from=prior_loader(prepared) if rank == 0 else None,
                   info={"dataset": str(prepared.path), "transpose": transpose,
                         "roles": prepared.manifest["settings"].get("roles")})
     try:
@@ -280,6 +281,26 @@ def _cmd_evaluate(args) -> int:
         text = json.dumps(res, indent=1, sort_keys=True)
         replace_atomically(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_fit_prior(args) -> int:
+    from midivae.checkpoint import load_checkpoint, read_settings, read_state, save_checkpoint
+    from midivae.data import PreparedSet
+    from midivae.evaluate import layout_differences
+    from midivae.train import fit_prior, prior_loader
+
+    model = load_checkpoint(args.checkpoint)
+    prepared = PreparedSet(args.dataset)
+    differences = layout_differences(model, prepared)
+    if differences:
+        raise Failure(f"{args.checkpoint} does not fit {prepared.path}: " + "; ".join(differences))
+    if not prepared.n_windows["train"]:
+        raise Failure(f"{prepared.path}: the train split holds no window", 2)
+    n = fit_prior(model, prior_loader(prepared))
+    save_checkpoint(model, args.checkpoint, extra=read_settings(args.checkpoint)["extra"],
+                    state=read_state(args.checkpoint))
+    print(f"{args.checkpoint}: its prior is fitted to {n} training windows of {prepared.path}")
     return 0
 
 

@@ -272,6 +272,15 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(batch_size=64, steps=2_000, lr=3e-3, beta=_EXP, free_bits=512.0),
         "4-bar windows (chorales: 4 voices), conductor + MLP bar decoder, MLP encoder; "
         "CPU, minutes to an hour"),
+    "hierarchical-4bar-voices-cpu": Preset(
+        ModelConfig(n_steps=64, decoder="hierarchical", bar_decoder="mlp", direct_bars=True,
+                    encoder="bars", encoder_hidden=256, latent=512, decoder_hidden=512,
+                    conductor_hidden=256, bar_embedding=256, bar_latents=True,
+                    track_latents=True, output="categorical"),
+        TrainConfig(batch_size=64, steps=None, minutes=60.0, lr=3e-3, beta=_EXP,
+                    free_bits=1024.0),
+        "4-bar windows of monophonic voices (chorales: 4 x 4 bars = 16 codes), one code per "
+        "bar and voice, the voices sharing weights; CPU, an hour (the shipped chorale model)"),
     "hierarchical-4bar-lstm-cpu": Preset(
         ModelConfig(n_steps=64, decoder="hierarchical", encoder_hidden=256, latent=128,
                     decoder_hidden=256, conductor_hidden=256, bar_embedding=128),

@@ -64,6 +64,53 @@ def interpolate_latents(a: torch.Tensor, b: torch.Tensor, n: int,
     return out
 
 
+class LatentPrior(nn.Module):
+    """The distribution `VAE.sample` draws z from.
+
+    N(0, I), the prior the ELBO is trained against, until `fit` sets it to the
+    Gaussian with the mean and covariance of the aggregate posterior q(z) =
+    1/N sum_n q(z | x_n) over training windows: Cov(mu) + E[diag(exp(logvar))].
+    A model whose KL sits far above zero (a code per bar, hundreds of nats)
+    leaves most of N(0, I) where no window's code lies, and the bars' and
+    tracks' codes of one window are correlated (one key, one texture), which
+    N(0, I) draws independently; the fitted Gaussian keeps those correlations.
+    This is ex-post density estimation (Ghosh et al. 2020, "From Variational to
+    Deterministic Autoencoders", sec. 4) with one Gaussian. The ELBO, the IWAE
+    bound and the KL stay against N(0, I).
+    """
+
+    def __init__(self, latent: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(latent))
+        self.register_buffer("scale_tril", torch.eye(latent))  # Cholesky factor of the cov
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.mean.any()) or not torch.equal(
+            self.scale_tril, torch.eye(len(self.mean), device=self.mean.device))
+
+    @torch.no_grad()
+    def fit(self, mu: torch.Tensor, logvar: torch.Tensor) -> None:
+        """Set to the aggregate posterior's mean and covariance, from the posterior means and
+        log-variances of N >= 2 windows: (N, Z) each."""
+        if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape[1] != len(self.mean):
+            raise ValueError(f"expected mu and logvar of shape (N, {len(self.mean)}), got "
+                             f"{tuple(mu.shape)} and {tuple(logvar.shape)}")
+        if mu.shape[0] < 2:
+            raise ValueError(f"fitting the prior needs at least 2 windows, got {mu.shape[0]}")
+        mu, logvar = mu.double(), logvar.double()
+        cov = torch.cov(mu.T, correction=0) + torch.diag(logvar.exp().mean(0))
+        self.mean.copy_(mu.mean(0))
+        self.scale_tril.copy_(torch.linalg.cholesky(cov))
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n latents (n, Z)."""
+        eps = torch.randn(n, len(self.mean), generator=generator, device=self.mean.device)
+        if not self.fitted:
+            return eps
+        return self.mean + eps @ self.scale_tril.T
+
+
 def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
     return None if seed is None else torch.Generator(device).manual_seed(int(seed))
 
@@ -87,6 +134,7 @@ class VAE(nn.Module):
                                 if config.n_labels else None)
         self.encoder = build_encoder(config)
         self.decoder = build_decoder(config)
+        self.prior = LatentPrior(config.latent)  # what `sample` draws z from
 
     @property
     def device(self) -> torch.device:
@@ -185,9 +233,10 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, *, temperature: float = 1.0, seed: int | None = None,
                label=None) -> torch.Tensor:
-        """n windows (n, T, D) from the prior: z ~ N(0, I), then decoded at a temperature."""
+        """n windows (n, T, D) from the prior: z drawn from `prior` (N(0, I) unless fitted),
+        then decoded at a temperature."""
         g = _generator(seed, self.device)
-        z = torch.randn(n, self.config.latent, generator=g, device=self.device)
+        z = self.prior.draw(n, g)
         code = self._code(z, self._condition(label, n))
         return self.decoder.sample(code, temperature=temperature, generator=g)
 
