@@ -11,8 +11,8 @@ torch thread per run and two runs at a time (the 2-core CI-class machine), into
 `midivae evaluate --json` into ``benchmarks/results/quality-NAME[-SET]@Mmin.json``;
 ``benchmarks/results_table.py`` turns those files into the README's table. Sets
 are prepared first (reused when present). Before it is evaluated, each model's
-sampling prior is fitted to its training windows by `midivae fit-prior` (train
-does that itself before each save; this covers runs from before it did).
+sampling prior is fitted to its training windows by `midivae fit-prior --rank
+auto`, which picks the prior's rank on the validation windows.
 
 ``--quick`` is the smoke test's mode: sets of 8 pieces (``prepare --limit 8``),
 a few seconds of training, 16 windows and 8 samples evaluated; its figures mean
@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
             for model in models.values():  # the sampling prior, for runs from before train
                 if (model / "model.safetensors").exists():  # fitted it (the same fit again)
                     subprocess.run([str(c) for c in [*MIDIVAE, "fit-prior", model,
-                                                     sets / MODELS[name][0]]],
+                                                     sets / MODELS[name][0],
+                                                     *([] if args.quick else ["--rank", "auto"])]],
                                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
             for evaluated in MODELS[name][3]:
                 suffix = "" if evaluated == MODELS[name][0] else f"-{evaluated}"

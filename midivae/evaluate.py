@@ -98,6 +98,36 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
             "samples": drawn, "distance": compare(drawn, data)}
 
 
+PRIOR_RANKS = (8, 16, 32, 64, 128, 256)  # tried by `choose_prior_rank`, beside full rank
+
+
+def choose_prior_rank(model, prepared, mu: torch.Tensor, logvar: torch.Tensor, *,
+                      ranks=PRIOR_RANKS, split: str = "valid", n_samples: int = 128,
+                      temperature: float = 1.0, seed: int = 0) -> tuple[int | None, dict]:
+    """Fit ``model.prior`` to the posteriors ``mu``, ``logvar`` (N, Z) at each rank below Z,
+    and at full rank (None), and keep the rank whose samples' musical statistics are the
+    closest (`midivae.musicstats.compare`'s distance) to those of ``split``'s windows: a
+    rank chosen on held-out data. Returns (the rank kept, {rank: distance})."""
+    import warnings
+
+    indices = prepared.indices(split)
+    if len(indices) == 0:
+        raise DatasetError(f"{prepared.path}: the {split} split holds no window to choose "
+                           "the prior's rank on")
+    data = roll_stats([prepared.window_roll(int(i)) for i in indices])
+    scores = {}
+    model.eval()
+    for rank in [r for r in ranks if r < model.config.latent] + [None]:
+        model.prior.fit(mu, logvar, rank)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # silent or dense clips: judged by the distance
+            drawn = roll_stats(_samples(model, prepared, indices, n_samples, temperature, seed))
+        scores[rank] = compare(drawn, data)["distance"]["value"]
+    best = min(scores, key=scores.get)
+    model.prior.fit(mu, logvar, best)
+    return best, scores
+
+
 def _samples(model, prepared, indices: np.ndarray, n: int, temperature: float, seed: int):
     if not model.config.n_labels:
         return sample(model, n, temperature=temperature, seed=seed)

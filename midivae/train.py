@@ -347,11 +347,10 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
 PRIOR_WINDOWS = 20_000  # at most this many training windows fit the sampling prior
 
 
-def fit_prior(model, batches: Iterable, *, device: str | torch.device = "cpu",
-              max_windows: int = PRIOR_WINDOWS) -> int:
-    """Fit ``model.prior`` (`midivae.models.vae.LatentPrior`) to the aggregate posterior
-    of the windows in ``batches`` (``(x, label)`` or x), the first ``max_windows`` of them;
-    returns how many were read. The model's train/eval mode is kept."""
+def posteriors(model, batches: Iterable, *, device: str | torch.device = "cpu",
+               max_windows: int = PRIOR_WINDOWS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances (N, Z) each of the first ``max_windows`` windows
+    in ``batches`` (``(x, label)`` or x). The model's train/eval mode is kept."""
     was_training = model.training
     model.eval()
     mus, logvars, n = [], [], 0
@@ -365,9 +364,18 @@ def fit_prior(model, batches: Iterable, *, device: str | torch.device = "cpu",
             n += len(mu)
             if n >= max_windows:
                 break
-    model.prior.fit(torch.cat(mus), torch.cat(logvars))
     model.train(was_training)
-    return n
+    return torch.cat(mus), torch.cat(logvars)
+
+
+def fit_prior(model, batches: Iterable, *, device: str | torch.device = "cpu",
+              max_windows: int = PRIOR_WINDOWS, rank: int | None = None) -> int:
+    """Fit ``model.prior`` (`midivae.models.vae.LatentPrior`, of ``rank`` when given) to
+    the aggregate posterior of the first ``max_windows`` windows in ``batches``; returns how
+    many were read."""
+    mu, logvar = posteriors(model, batches, device=device, max_windows=max_windows)
+    model.prior.fit(mu, logvar, rank)
+    return len(mu)
 
 
 def prior_loader(prepared, batch_size: int = 256):

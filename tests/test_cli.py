@@ -169,6 +169,7 @@ def test_train_gives_each_bar_its_own_code_with_bar_latents(tmp_path, chorale_se
 def test_train_fits_the_sampling_prior_and_fit_prior_refits_an_older_model(tmp_path, chorale_set):
     import torch
     from midivae.checkpoint import read_state
+    from midivae.data import PreparedSet
     from midivae.train import fit_prior, prior_loader
     out = run_cli("train", chorale_set.path, "--preset", "hierarchical-4bar-lstm-cpu",
                   "--bar-decoder", "mlp", "--encoder", "bars", "--bar-latents",
@@ -176,13 +177,13 @@ def test_train_fits_the_sampling_prior_and_fit_prior_refits_an_older_model(tmp_p
     assert out.returncode == 0, out.stderr
     model = load_checkpoint(tmp_path / "m")
     assert model.config.track_latents and model.prior.fitted
-    saved = model.prior.scale_tril.clone()
+    saved = model.prior.scale.clone()
     fit_prior(model, prior_loader(chorale_set))  # the saved weights give the saved prior
-    torch.testing.assert_close(model.prior.scale_tril, saved)
+    torch.testing.assert_close(model.prior.scale, saved)
     state = read_state(tmp_path / "m")
     # a model from before: its prior back to N(0, I); fit-prior fits it, keeping its state
     model.prior.mean.zero_()
-    model.prior.scale_tril.copy_(torch.eye(16))
+    model.prior.scale.copy_(torch.eye(16))
     from midivae.checkpoint import read_settings, save_checkpoint
     save_checkpoint(model, tmp_path / "m", extra=read_settings(tmp_path / "m")["extra"],
                     state=state)
@@ -191,9 +192,34 @@ def test_train_fits_the_sampling_prior_and_fit_prior_refits_an_older_model(tmp_p
     assert out.returncode == 0, out.stderr
     n = chorale_set.n_windows["train"]
     assert out.stdout.strip() == (f"{tmp_path / 'm'}: its prior is fitted to {n} training "
-                                  f"windows of {chorale_set.path}")
-    torch.testing.assert_close(load_checkpoint(tmp_path / "m").prior.scale_tril, saved)
+                                  f"windows of {chorale_set.path}, rank full")
+    torch.testing.assert_close(load_checkpoint(tmp_path / "m").prior.scale, saved)
     assert read_state(tmp_path / "m").keys() == state.keys()
+    # --rank auto: the rank whose samples come closest to the validation windows, saved
+    out = run_cli("fit-prior", tmp_path / "m", chorale_set.path, "--rank", "auto")
+    assert out.returncode == 2
+    assert out.stderr.strip() == (f"midivae fit-prior: error: {chorale_set.path}: --rank auto "
+                                  "chooses on the validation split, which holds no window")
+    split = tmp_path / "split"  # the same six chorales, half of them for validation
+    assert run_cli("prepare", "bach-chorales", "--limit", "6", "--bars", "2", "--meter", "4/4",
+                   "--splits", "0.5,0.5,0", "--out", split, "--quiet",
+                   "--workers", "1").returncode == 0
+    out = run_cli("fit-prior", tmp_path / "m", split, "--rank", "auto")
+    assert out.returncode == 0, out.stderr
+    n = PreparedSet(split).n_windows["train"]
+    said = out.stdout.split("samples' distance to them: ")[1].rstrip(")\n").split(", ")
+    scores = {r: float(d) for r, d in (s.split() for s in said)}
+    assert list(scores) == ["8", "full"]  # the ranks below the 16 units, and full
+    best = min(scores, key=scores.get)
+    assert f", rank {best} (chosen" in out.stdout
+    chosen = read_settings(tmp_path / "m")["extra"]["prior"]
+    assert chosen == {"rank": None if best == "full" else int(best), "windows": n,
+                      "dataset": str(split)}
+    rank = torch.linalg.matrix_rank(load_checkpoint(tmp_path / "m").prior.scale)
+    assert rank == (16 if best == "full" else 8)
+    out = run_cli("fit-prior", tmp_path / "m", chorale_set.path, "--rank", "17")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "midivae fit-prior: error: --rank 17: the model's z has 16 units"
     (tmp_path / "midi").mkdir()  # a set of one-track tunes: not the chorales' four voices
     for i in range(2):
         midi_file(track(*[note(t * 480, t * 480 + 240, 60 + t % 12) for t in range(16)])).save(

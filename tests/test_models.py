@@ -201,9 +201,16 @@ def test_the_sampling_prior_is_standard_until_fitted_to_the_aggregate_posterior(
     # -1 at (0, 3) and (3, 0); plus the mean posterior variances (1, 2, 3, 1) on the diagonal
     cov = torch.tensor([[2.0, 0, 0, -1], [0, 2, 0, 0], [0, 0, 3, 0], [-1, 0, 0, 2]])
     torch.testing.assert_close(prior.mean, torch.tensor([1.0, 0, 0, 0]))
-    torch.testing.assert_close(prior.scale_tril @ prior.scale_tril.T, cov)
+    torch.testing.assert_close(prior.scale @ prior.scale.T, cov)
     z = prior.draw(20_000, torch.Generator().manual_seed(0))
     torch.testing.assert_close(torch.cov(z.T), cov, atol=0.1, rtol=0.05)
+    # rank 2: the eigenvalue 3 twice, along unit 2 and along (1, 0, 0, -1) / sqrt(2)
+    prior.fit(mu, logvar, rank=2)
+    torch.testing.assert_close(prior.scale @ prior.scale.T, torch.tensor(
+        [[1.5, 0, 0, -1.5], [0, 0, 0, 0], [0, 0, 3, 0], [-1.5, 0, 0, 1.5]]))
+    assert prior.draw(5)[:, 1].abs().max() < 1e-6  # no variance off those two directions
+    with pytest.raises(ValueError, match=r"rank must be in 1..4, got 5"):
+        prior.fit(mu, logvar, rank=5)
     assert model.sample(2, seed=0).shape == (2, T, 2 * P)
     with pytest.raises(ValueError, match="needs at least 2 windows, got 1"):
         prior.fit(mu[:1], logvar[:1])

@@ -14,7 +14,7 @@ import sys
 
 from midivae.cli import commands as c
 from midivae.cli import generation as g
-from midivae.cli.checks import (Failure, Parser, at_least_two, non_negative_float,
+from midivae.cli.checks import (Failure, Parser, at_least_two, non_negative_float, prior_rank,
                                 non_negative_int, pitch_range, positive_float, positive_int,
                                 probability_below_one, role_spec, splits, unit_interval)
 
@@ -211,6 +211,10 @@ def _build_parser() -> argparse.ArgumentParser:
                        "place, its training state kept; the ELBO is unchanged.")
     f.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
     f.add_argument("dataset", help="the prepared set it was trained on")
+    f.add_argument("--rank", type=prior_rank, metavar="K|auto",
+                   help="vary z along the covariance's K principal directions only; auto: "
+                   "the K among 8, 16, 32, 64, 128, 256 and full whose samples' "
+                   "statistics come closest to the validation windows' (default: full rank)")
     f.set_defaults(func=c._cmd_fit_prior)
 
     _add_generation_commands(sub)

@@ -42,6 +42,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def prior_rank(text: str) -> int | str:
+    """``auto`` or a whole number >= 1 (`midivae fit-prior --rank`)."""
+    return "auto" if text == "auto" else positive_int(text)
+
+
 def non_negative_int(text: str) -> int:
     value = _number(int, text, "a whole number >= 0")
     if value < 0:

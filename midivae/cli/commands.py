@@ -287,8 +287,8 @@ def _cmd_evaluate(args) -> int:
 def _cmd_fit_prior(args) -> int:
     from midivae.checkpoint import load_checkpoint, read_settings, read_state, save_checkpoint
     from midivae.data import PreparedSet
-    from midivae.evaluate import layout_differences
-    from midivae.train import fit_prior, prior_loader
+    from midivae.evaluate import choose_prior_rank, layout_differences
+    from midivae.train import posteriors, prior_loader
 
     model = load_checkpoint(args.checkpoint)
     prepared = PreparedSet(args.dataset)
@@ -297,10 +297,24 @@ def _cmd_fit_prior(args) -> int:
         raise Failure(f"{args.checkpoint} does not fit {prepared.path}: " + "; ".join(differences))
     if not prepared.n_windows["train"]:
         raise Failure(f"{prepared.path}: the train split holds no window", 2)
-    n = fit_prior(model, prior_loader(prepared))
-    save_checkpoint(model, args.checkpoint, extra=read_settings(args.checkpoint)["extra"],
-                    state=read_state(args.checkpoint))
-    print(f"{args.checkpoint}: its prior is fitted to {n} training windows of {prepared.path}")
+    if args.rank == "auto" and not prepared.n_windows["valid"]:
+        raise Failure(f"{prepared.path}: --rank auto chooses on the validation split, which "
+                      "holds no window", 2)
+    if isinstance(args.rank, int) and args.rank > model.config.latent:
+        raise Failure(f"--rank {args.rank}: the model's z has {model.config.latent} units", 2)
+    mu, logvar = posteriors(model, prior_loader(prepared))
+    rank, said = args.rank, ""
+    if rank == "auto":
+        rank, scores = choose_prior_rank(model, prepared, mu, logvar)
+        said = " (chosen on the validation windows; samples' distance to them: " + ", ".join(
+            f"{r or 'full'} {d:.3f}" for r, d in scores.items()) + ")"
+    else:
+        model.prior.fit(mu, logvar, rank)
+    extra = read_settings(args.checkpoint)["extra"]
+    extra["prior"] = {"rank": rank, "windows": len(mu), "dataset": str(prepared.path)}
+    save_checkpoint(model, args.checkpoint, extra=extra, state=read_state(args.checkpoint))
+    print(f"{args.checkpoint}: its prior is fitted to {len(mu)} training windows of "
+          f"{prepared.path}, rank {rank or 'full'}{said}")
     return 0
 
 

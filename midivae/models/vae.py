@@ -75,40 +75,51 @@ class LatentPrior(nn.Module):
     tracks' codes of one window are correlated (one key, one texture), which
     N(0, I) draws independently; the fitted Gaussian keeps those correlations.
     This is ex-post density estimation (Ghosh et al. 2020, "From Variational to
-    Deterministic Autoencoders", sec. 4) with one Gaussian. The ELBO, the IWAE
-    bound and the KL stay against N(0, I).
+    Deterministic Autoencoders", sec. 4) with one Gaussian. With a ``rank``,
+    only the covariance's ``rank`` principal directions vary and z keeps the
+    mean along the others (a low-rank Gaussian, probabilistic PCA without its
+    noise term; Tipping & Bishop 1999). The ELBO, the IWAE bound and the KL
+    stay against N(0, I).
     """
 
     def __init__(self, latent: int):
         super().__init__()
         self.register_buffer("mean", torch.zeros(latent))
-        self.register_buffer("scale_tril", torch.eye(latent))  # Cholesky factor of the cov
+        self.register_buffer("scale", torch.eye(latent))  # A: the covariance is A A^T
 
     @property
     def fitted(self) -> bool:
         return bool(self.mean.any()) or not torch.equal(
-            self.scale_tril, torch.eye(len(self.mean), device=self.mean.device))
+            self.scale, torch.eye(len(self.mean), device=self.mean.device))
 
     @torch.no_grad()
-    def fit(self, mu: torch.Tensor, logvar: torch.Tensor) -> None:
-        """Set to the aggregate posterior's mean and covariance, from the posterior means and
-        log-variances of N >= 2 windows: (N, Z) each."""
-        if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape[1] != len(self.mean):
-            raise ValueError(f"expected mu and logvar of shape (N, {len(self.mean)}), got "
+    def fit(self, mu: torch.Tensor, logvar: torch.Tensor, rank: int | None = None) -> None:
+        """Set to the aggregate posterior's mean and covariance (its ``rank`` principal
+        directions only, when given), from the posterior means and log-variances of N >= 2
+        windows: (N, Z) each."""
+        z = len(self.mean)
+        if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape[1] != z:
+            raise ValueError(f"expected mu and logvar of shape (N, {z}), got "
                              f"{tuple(mu.shape)} and {tuple(logvar.shape)}")
         if mu.shape[0] < 2:
             raise ValueError(f"fitting the prior needs at least 2 windows, got {mu.shape[0]}")
+        if rank is not None and not 1 <= rank <= z:
+            raise ValueError(f"rank must be in 1..{z}, got {rank!r}")
         mu, logvar = mu.double(), logvar.double()
         cov = torch.cov(mu.T, correction=0) + torch.diag(logvar.exp().mean(0))
+        values, vectors = torch.linalg.eigh(cov)  # ascending
+        values = values.clamp_min(0.0)
+        if rank is not None:
+            values[:z - rank] = 0.0  # all but the rank largest
         self.mean.copy_(mu.mean(0))
-        self.scale_tril.copy_(torch.linalg.cholesky(cov))
+        self.scale.copy_(vectors * values.sqrt())
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n latents (n, Z)."""
         eps = torch.randn(n, len(self.mean), generator=generator, device=self.mean.device)
         if not self.fitted:
             return eps
-        return self.mean + eps @ self.scale_tril.T
+        return self.mean + eps @ self.scale.T
 
 
 def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
