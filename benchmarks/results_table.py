@@ -85,7 +85,7 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                                                  "MLP bar decoder", "-", []),
     "folk-16bar-hier-nottingham-16bar": ("Nottingham 16-bar (unseen), hierarchical, LSTM "
                                          "bars", "-", []),
-    "chorales-4bar-flat": ("bach-chorales 4-bar 4 voices, flat (shipped size)", "-", []),
+    "chorales-4bar-flat": ("bach-chorales 4-bar 4 voices, flat (preset flat-4bar-cpu)", "-", []),
     "chorales-4bar-flat-wide": ("bach-chorales 4-bar 4 voices, flat (1024 wide, 25M weights)",
                                 "-", []),
     "chorales-4bar-hier-tracklatents": ("bach-chorales 4-bar 4 voices, hierarchical, MLP "
