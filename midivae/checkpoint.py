@@ -257,6 +257,14 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     return model.to(device).eval()
 
 
+def stored_half(path: str | os.PathLike) -> bool:
+    """Whether the checkpoint's weights are stored as float16 (`export_checkpoint`'s
+    ``half``), read from the file's header only."""
+    weights, _ = checkpoint_paths(path)
+    _, found = _header(weights)
+    return any(code == "F16" for _, code in found.values())
+
+
 def read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The training-state tensors saved with a checkpoint (``{}`` when it has none)."""
     from safetensors import SafetensorError, safe_open

@@ -161,8 +161,16 @@ def test_train_gives_each_bar_its_own_code_with_bar_latents(tmp_path, chorale_se
                   "--steps", "1", "--out", tmp_path / "f")
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        f"midivae train: error: {chorale_set.path}: bar_latents needs the hierarchical decoder "
-        "and the bars encoder, got decoder='flat', encoder='mlp'"]
+        f"midivae train: error: {chorale_set.path}: --bar-latents needs the hierarchical "
+        "decoder and the bars encoder, got decoder='flat', encoder='mlp'"]
+    assert not (tmp_path / "f").exists()
+    out = run_cli("train", chorale_set.path, "--preset", "hierarchical-4bar-cpu",
+                  "--encoder", "bars", "--bar-latents", "--track-latents", "--latent", "12",
+                  "--steps", "1", "--out", tmp_path / "f")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"midivae train: error: {chorale_set.path}: --track-latents splits z into 2 bars x 4 "
+        "tracks' codes: --latent=12 is not a multiple of 8"]
     assert not (tmp_path / "f").exists()
 
 
@@ -217,6 +225,15 @@ def test_train_fits_the_sampling_prior_and_fit_prior_refits_an_older_model(tmp_p
                       "dataset": str(split)}
     rank = torch.linalg.matrix_rank(load_checkpoint(tmp_path / "m").prior.scale)
     assert rank == (16 if best == "full" else 8)
+    # an exported (float16) model is refitted in place and stays float16
+    from midivae.checkpoint import export_checkpoint, stored_half
+    export_checkpoint(tmp_path / "m", tmp_path / "exported")
+    assert stored_half(tmp_path / "exported") and not stored_half(tmp_path / "m")
+    assert run_cli("fit-prior", tmp_path / "exported", chorale_set.path).returncode == 0
+    assert stored_half(tmp_path / "exported")
+    assert read_settings(tmp_path / "exported")["extra"]["prior"]["dataset"] == str(
+        chorale_set.path)
+    assert torch.linalg.matrix_rank(load_checkpoint(tmp_path / "exported").prior.scale) == 16
     out = run_cli("fit-prior", tmp_path / "m", chorale_set.path, "--rank", "17")
     assert out.returncode == 2
     assert out.stderr.strip() == "midivae fit-prior: error: --rank 17: the model's z has 16 units"

@@ -87,6 +87,21 @@ def _device(name: str) -> str:
     return name
 
 
+def _as_flags(message: str, args) -> str:
+    """A `ModelConfig` error in the words of the command line: each setting the user gave a
+    flag for in ``args``, named as the field (``bar_latents``, ``latent=512``), becomes the
+    flag (``--bar-latents``, ``--latent=512``); the preset's settings keep their names."""
+    import re
+    for name, value in vars(args).items():
+        if value is None or value is False:
+            continue
+        if "_" in name:
+            message = re.sub(rf"(?<![\w.-]){name}\b", "--" + name.replace("_", "-"), message)
+        else:
+            message = re.sub(rf"(?<![\w.-]){name}=", f"--{name}=", message)
+    return message
+
+
 def _recipe_changes(args) -> dict:
     """The TrainConfig fields set on the command line, on top of the preset's."""
     changes = {}
@@ -148,7 +163,7 @@ def _cmd_train(args) -> int:
                 prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,
                 seed=args.seed, **model_changes)
         except ValueError as err:  # settings that do not fit together, or not this set
-            raise Failure(f"{prepared.path}: {err}", 2) from None
+            raise Failure(f"{prepared.path}: {_as_flags(str(err), args)}", 2) from None
     if not args.resume:
         cfg = dataclasses.replace(cfg, **_recipe_changes(args))
         if args.beta is not None:
@@ -285,7 +300,8 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_fit_prior(args) -> int:
-    from midivae.checkpoint import load_checkpoint, read_settings, read_state, save_checkpoint
+    from midivae.checkpoint import (load_checkpoint, read_settings, read_state, save_checkpoint,
+                                    stored_half)
     from midivae.data import PreparedSet
     from midivae.evaluate import choose_prior_rank, layout_differences
     from midivae.train import posteriors, prior_loader
@@ -312,7 +328,8 @@ def _cmd_fit_prior(args) -> int:
         model.prior.fit(mu, logvar, rank)
     extra = read_settings(args.checkpoint)["extra"]
     extra["prior"] = {"rank": rank, "windows": len(mu), "dataset": str(prepared.path)}
-    save_checkpoint(model, args.checkpoint, extra=extra, state=read_state(args.checkpoint))
+    save_checkpoint(model, args.checkpoint, extra=extra, state=read_state(args.checkpoint),
+                    half=stored_half(args.checkpoint))  # an exported model stays float16
     print(f"{args.checkpoint}: its prior is fitted to {len(mu)} training windows of "
           f"{prepared.path}, rank {rank or 'full'}{said}")
     return 0
