@@ -93,6 +93,16 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                                         "voices share weights", "-", CHORALE),
     "chorales-4bar-voices": ("bach-chorales 4-bar 4 voices, the same with a narrower encoder "
                              "(preset hierarchical-4bar-voices-cpu, shipped)", "-", CHORALE),
+    "chorales-4bar-voices-fb512": ("bach-chorales 4-bar 4 voices, the shipped preset with "
+                                   "512 free bits (1024 above)", "-", CHORALE),
+    "chorales-4bar-voices-fb256": ("bach-chorales 4-bar 4 voices, the shipped preset with "
+                                   "256 free bits (1024 above)", "-", CHORALE),
+    "chorales-4bar-voices-fb256-beta1": ("bach-chorales 4-bar 4 voices, the shipped preset "
+                                         "with 256 free bits and a KL weight reaching 1",
+                                         "-", CHORALE),
+    "chorales-4bar-voices-fb128-beta1": ("bach-chorales 4-bar 4 voices, the shipped preset "
+                                         "with 128 free bits and a KL weight reaching 1",
+                                         "-", CHORALE),
     "chorales-4bar-hier-barlatents": ("bach-chorales 4-bar 4 voices, hierarchical, MLP bars, "
                                       "one code per bar (512 units), best validation kept",
                                       "-", CHORALE),
