@@ -225,6 +225,18 @@ def test_train_fits_the_sampling_prior_and_fit_prior_refits_an_older_model(tmp_p
                       "dataset": str(split)}
     rank = torch.linalg.matrix_rank(load_checkpoint(tmp_path / "m").prior.scale)
     assert rank == (16 if best == "full" else 8)
+    # train, on a set with a validation split, ends by choosing the rank the same way
+    out = run_cli("train", split, "--preset", "hierarchical-4bar-lstm-cpu", "--bar-decoder",
+                  "mlp", "--encoder", "bars", "--bar-latents", "--track-latents", "--latent",
+                  "16", "--steps", "2", "--keep-best", "--valid-every", "1", "--quiet",
+                  "--out", tmp_path / "t")
+    assert out.returncode == 0, out.stderr
+    for path in (tmp_path / "t" / "model", tmp_path / "t" / "best" / "model"):
+        (said,) = [line for line in out.stdout.splitlines() if line.startswith(f"{path}: ")]
+        assert said.startswith(f"{path}: its prior is fitted to {n} training windows of "
+                               f"{split}, rank ")
+        assert "(chosen on the validation windows; samples' distance to them: 8 " in said
+        assert read_settings(path)["extra"]["prior"]["rank"] in (8, None)
     # an exported (float16) model is refitted in place and stays float16
     from midivae.checkpoint import export_checkpoint, stored_half
     export_checkpoint(tmp_path / "m", tmp_path / "exported")

@@ -108,7 +108,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a VAE on a prepared set",
                        description="Train a VAE on a prepared set. Data-parallel on several "
                        "GPUs or CPU processes: torchrun --nproc_per_node=N -m midivae.cli "
-                       "train SET --device cuda (--batch-size is then per process).")
+                       "train SET --device cuda (--batch-size is then per process). The sampling "
+                       "prior is fitted before each save; at the end, on a set with a "
+                       "validation split, its rank is chosen as fit-prior --rank auto does.")
     t.add_argument("dataset", help="a folder made by `midivae prepare` (with --meter)")
     t.add_argument("--preset", default="hierarchical-4bar-cpu",
                    help="named settings (see midivae.models.PRESETS)")

@@ -236,6 +236,11 @@ def _cmd_train(args) -> int:
             run.close()
         distributed.teardown(clean=sys.exc_info()[0] is None)
     if rank == 0:
+        if prepared.n_windows["valid"]:  # the prior's rank, chosen as fit-prior --rank auto
+            from midivae.checkpoint import load_checkpoint
+            for path in (run.checkpoint, Path(args.out) / "best" / "model"):
+                if path.with_suffix(".safetensors").exists():
+                    print(_fit_prior_file(path, load_checkpoint(path), prepared, "auto"))
         print(f"saved {args.out} (curves.png, log.csv, samples/)")
         run.write_curves()
     return 0
@@ -300,11 +305,9 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_fit_prior(args) -> int:
-    from midivae.checkpoint import (load_checkpoint, read_settings, read_state, save_checkpoint,
-                                    stored_half)
+    from midivae.checkpoint import load_checkpoint
     from midivae.data import PreparedSet
-    from midivae.evaluate import choose_prior_rank, layout_differences
-    from midivae.train import posteriors, prior_loader
+    from midivae.evaluate import layout_differences
 
     model = load_checkpoint(args.checkpoint)
     prepared = PreparedSet(args.dataset)
@@ -318,21 +321,33 @@ def _cmd_fit_prior(args) -> int:
                       "holds no window", 2)
     if isinstance(args.rank, int) and args.rank > model.config.latent:
         raise Failure(f"--rank {args.rank}: the model's z has {model.config.latent} units", 2)
+    print(_fit_prior_file(args.checkpoint, model, prepared, args.rank))
+    return 0
+
+
+def _fit_prior_file(path, model, prepared, rank: int | str | None) -> str:
+    """Fit the prior of ``model``, loaded from checkpoint ``path``, to ``prepared``'s
+    training windows (``rank``: a number, "auto" or None for full) and rewrite the
+    checkpoint in place, keeping its training state and storage type; returns what was
+    done, in one line."""
+    from midivae.checkpoint import read_settings, read_state, save_checkpoint, stored_half
+    from midivae.evaluate import choose_prior_rank
+    from midivae.train import posteriors, prior_loader
+
     mu, logvar = posteriors(model, prior_loader(prepared))
-    rank, said = args.rank, ""
+    said = ""
     if rank == "auto":
         rank, scores = choose_prior_rank(model, prepared, mu, logvar)
         said = " (chosen on the validation windows; samples' distance to them: " + ", ".join(
             f"{r or 'full'} {d:.3f}" for r, d in scores.items()) + ")"
     else:
         model.prior.fit(mu, logvar, rank)
-    extra = read_settings(args.checkpoint)["extra"]
+    extra = read_settings(path)["extra"]
     extra["prior"] = {"rank": rank, "windows": len(mu), "dataset": str(prepared.path)}
-    save_checkpoint(model, args.checkpoint, extra=extra, state=read_state(args.checkpoint),
-                    half=stored_half(args.checkpoint))  # an exported model stays float16
-    print(f"{args.checkpoint}: its prior is fitted to {len(mu)} training windows of "
-          f"{prepared.path}, rank {rank or 'full'}{said}")
-    return 0
+    save_checkpoint(model, path, extra=extra, state=read_state(path),
+                    half=stored_half(path))  # an exported model stays float16
+    return (f"{path}: its prior is fitted to {len(mu)} training windows of "
+            f"{prepared.path}, rank {rank or 'full'}{said}")
 
 
 def _file_to_file(args, out: str | None, suffix: str):
