@@ -101,15 +101,13 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
     "chorales-4bar-voices-fb256": ("chorales-4bar", "hierarchical-4bar-voices-cpu",
                                    ["--transpose", "3", "--keep-best", "--free-bits", "256"],
                                    ["chorales-4bar"]),
-    # and with the KL weight reaching 1 (0.2 above): a KL held nearer the free bits
-    "chorales-4bar-voices-fb128-beta1": ("chorales-4bar", "hierarchical-4bar-voices-cpu",
-                                         ["--transpose", "3", "--keep-best", "--free-bits", "128",
-                                          "--beta", "1"], ["chorales-4bar"]),
-    # the same without transposing: the decoder then never learns a code's shift by a
-    # semitone, which a prior's draws between two windows' codes turn into chromatic notes
-    "chorales-4bar-voices-fb128-beta1-t0": ("chorales-4bar", "hierarchical-4bar-voices-cpu",
-                                            ["--transpose", "0", "--keep-best", "--free-bits",
-                                             "128", "--beta", "1"], ["chorales-4bar"]),
+    # and without transposing: the decoder then never learns a code's shift by a semitone,
+    # which a prior's draws between two windows' codes turn into chromatic notes
+    "chorales-4bar-voices-t0": ("chorales-4bar", "hierarchical-4bar-voices-cpu",
+                                ["--transpose", "0", "--keep-best"], ["chorales-4bar"]),
+    "chorales-4bar-voices-fb512-t0": ("chorales-4bar", "hierarchical-4bar-voices-cpu",
+                                      ["--transpose", "0", "--keep-best", "--free-bits", "512"],
+                                      ["chorales-4bar"]),
     "folk-2bar-hier-barlatents": ("folk-2bar", "hierarchical-2bar-cpu",
                                   [*MELODY, "--bar-latents", "--latent", "128", "--keep-best",
                                    "--encoder", "bars"], ["folk-2bar", "nottingham-2bar"]),

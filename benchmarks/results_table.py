@@ -97,12 +97,10 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                                    "512 free bits (1024 above)", "-", CHORALE),
     "chorales-4bar-voices-fb256": ("bach-chorales 4-bar 4 voices, the shipped preset with "
                                    "256 free bits (1024 above)", "-", CHORALE),
-    "chorales-4bar-voices-fb128-beta1": ("bach-chorales 4-bar 4 voices, the shipped preset "
-                                         "with 128 free bits and a KL weight reaching 1",
-                                         "-", CHORALE),
-    "chorales-4bar-voices-fb128-beta1-t0": ("bach-chorales 4-bar 4 voices, the shipped preset "
-                                            "with 128 free bits, a KL weight reaching 1 and no "
-                                            "transposition", "-", CHORALE),
+    "chorales-4bar-voices-t0": ("bach-chorales 4-bar 4 voices, the shipped preset without "
+                                "transposition", "-", CHORALE),
+    "chorales-4bar-voices-fb512-t0": ("bach-chorales 4-bar 4 voices, the shipped preset with 512 "
+                                      "free bits, without transposition", "-", CHORALE),
     "chorales-4bar-hier-barlatents": ("bach-chorales 4-bar 4 voices, hierarchical, MLP bars, "
                                       "one code per bar (512 units), best validation kept",
                                       "-", CHORALE),
