@@ -29,7 +29,7 @@ from midivae.errors import CheckpointError
 from midivae.fileio import replace_atomically
 from midivae.layout import RollLayout
 from midivae.models.config import ModelConfig
-from midivae.models.vae import VAE
+from midivae.models.vae import VAE, LatentPrior
 
 FORMAT = "midivae.vae"
 FORMAT_VERSION = 2
@@ -208,6 +208,7 @@ def _config_and_layout(record: dict, where: Path) -> tuple[ModelConfig, RollLayo
 # Tensors a checkpoint may lack: the fitted prior (files from before it existed, and models
 # never fitted), which then stays N(0, I).
 _OPTIONAL = "prior."
+_SIZED_ON_LOAD = {f"prior.{name}" for name in LatentPrior.MIXTURE}  # empty in a fresh model
 
 
 def _check_shapes(weights: Path, config: ModelConfig,
@@ -226,7 +227,10 @@ def _check_shapes(weights: Path, config: ModelConfig,
         dtype = _DTYPES.get(code)
         if dtype == torch.float16 and expected[name][1] == torch.float32:
             dtype = torch.float32  # a model exported with half=True: widened on loading
-        if shape != expected[name][0] or dtype != expected[name][1]:
+        want = expected[name][0]
+        if name in _SIZED_ON_LOAD and len(shape) == len(want):  # a mixture prior's C and R
+            want = tuple(f if w == 0 else w for f, w in zip(shape, want))
+        if shape != want or dtype != expected[name][1]:
             raise CheckpointError(f"{weights}: tensor {name!r} has shape {shape} {code}, the "
                                   f"settings need {expected[name][0]} {expected[name][1]}")
 

@@ -101,13 +101,26 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
 PRIOR_RANKS = (8, 16, 32, 64, 128, 256)  # tried by `choose_prior_rank`, beside full rank
 
 
+def window_keys(prepared, n: int | None = None) -> torch.Tensor:
+    """The key of each of the first ``n`` training windows (all by default), in the order
+    `midivae.train.prior_loader` reads them: the root of the major scale holding most of
+    its notes (`midivae.musicstats.scale_roots`), -1 for a window without pitched notes.
+    The groups of ``LatentPrior.fit`` for a prior with one Gaussian per key."""
+    from midivae.musicstats import scale_roots
+
+    indices = prepared.indices("train")[:n]
+    return torch.from_numpy(scale_roots([prepared.window_roll(int(i)) for i in indices]))
+
+
 def choose_prior_rank(model, prepared, mu: torch.Tensor, logvar: torch.Tensor, *,
                       ranks=PRIOR_RANKS, split: str = "valid", n_samples: int = 128,
-                      temperature: float = 1.0, seed: int = 0) -> tuple[int | None, dict]:
+                      temperature: float = 1.0, seed: int = 0,
+                      groups: torch.Tensor | None = None) -> tuple[int | None, dict]:
     """Fit ``model.prior`` to the posteriors ``mu``, ``logvar`` (N, Z) at each rank below Z,
     and at full rank (None), and keep the rank whose samples' musical statistics are the
     closest (`midivae.musicstats.compare`'s distance) to those of ``split``'s windows: a
-    rank chosen on held-out data. Returns (the rank kept, {rank: distance})."""
+    rank chosen on held-out data. With ``groups``, each rank's prior is the mixture of one
+    Gaussian per group (``LatentPrior.fit``). Returns (the rank kept, {rank: distance})."""
     import warnings
 
     indices = prepared.indices(split)
@@ -118,13 +131,13 @@ def choose_prior_rank(model, prepared, mu: torch.Tensor, logvar: torch.Tensor, *
     scores = {}
     model.eval()
     for rank in [r for r in ranks if r < model.config.latent] + [None]:
-        model.prior.fit(mu, logvar, rank)
+        model.prior.fit(mu, logvar, rank, groups)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # silent or dense clips: judged by the distance
             drawn = roll_stats(_samples(model, prepared, indices, n_samples, temperature, seed))
         scores[rank] = compare(drawn, data)["distance"]["value"]
     best = min(scores, key=scores.get)
-    model.prior.fit(mu, logvar, best)
+    model.prior.fit(mu, logvar, best, groups)
     return best, scores
 
 

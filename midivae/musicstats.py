@@ -110,6 +110,20 @@ def roll_stats(rolls: Sequence[PianoRoll]) -> dict[str, float | list[float]]:
     return _aggregate(_collect(rolls))
 
 
+def scale_roots(rolls: Sequence[PianoRoll]) -> np.ndarray:
+    """For each roll, the root (0 = C, ..., 11 = B) of the major scale holding most of its
+    pitched onsets, the scale ``in_scale_share`` scores it by (ties: the lowest root; the
+    relative minor is the same set); -1 for a roll with no pitched onset."""
+    out = np.full(len(rolls), -1, np.int64)
+    for i, r in enumerate(rolls):
+        pitched = [k for k, t in enumerate(r.tracks) if not t.is_drum]
+        hist = r.onset[pitched].sum(axis=(0, 1)) if pitched else np.zeros(0)
+        if hist.sum():
+            pc = np.bincount(np.arange(len(hist)) % 12, weights=hist, minlength=12)
+            out[i] = int((SCALES.astype(np.int64) @ pc).argmax())
+    return out
+
+
 def compare(stats_a: dict, stats_b: dict) -> dict[str, dict]:
     """Two `roll_stats` summaries side by side, ``b`` the reference (e.g. the data).
 

@@ -315,3 +315,50 @@ def test_init_refuses_size_flags_that_would_be_ignored(tmp_path, chorale_set):
                   "--out", tmp_path / "r")
     assert out.returncode == 2 and "--init trains the given model as it is" in out.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_fit_prior_by_key_fits_one_gaussian_per_key(tmp_path):
+    from midivae.checkpoint import export_checkpoint, read_settings, stored_half
+    from midivae.data import PreparedSet
+    from midivae.evaluate import window_keys
+    (tmp_path / "midi").mkdir()
+    scale = [0, 2, 4, 5, 7, 9, 11]
+    for i, root in enumerate([0, 0, 7, 7, 2]):  # two tunes in C, two in G, one in D
+        steps = [60 + root + scale[(t * 3 + i) % 7] for t in range(64)]
+        midi_file(track(*[note(t * 480, t * 480 + 480, p) for t, p in enumerate(steps)])).save(
+            tmp_path / "midi" / f"tune{i}.mid")
+    assert run_cli("prepare", tmp_path / "midi", "--out", tmp_path / "set", "--bars", "2",
+                   "--meter", "4/4", "--splits", "1,0,0", "--quiet",
+                   "--workers", "1").returncode == 0
+    prepared = PreparedSet(tmp_path / "set")
+    keys = window_keys(prepared).tolist()
+    assert set(keys) == {0, 7, 2} and 20 <= keys.count(0) == keys.count(7) > keys.count(2)
+    out = run_cli("train", tmp_path / "set", "--preset", "flat-2bar-cpu", "--latent", "8",
+                  "--steps", "1", "--quiet", "--out", tmp_path / "m")
+    assert out.returncode == 0, out.stderr
+    export_checkpoint(tmp_path / "m", tmp_path / "shared")  # float16, as a shipped model
+    out = run_cli("fit-prior", tmp_path / "shared", tmp_path / "set", "--by-key", "--rank", "4")
+    assert out.returncode == 0, out.stderr
+    n = prepared.n_windows["train"]
+    assert out.stdout.strip() == (f"{tmp_path / 'shared'}: its prior is fitted to {n} training "
+                                  f"windows of {tmp_path / 'set'}, one Gaussian for each of 2 "
+                                  "keys, rank 4")  # D's windows are fewer than 20: left out
+    model = load_checkpoint(tmp_path / "shared")
+    assert model.prior.components == 2 and model.prior.scales.shape == (2, 8, 4)
+    assert model.prior.weights.tolist() == [0.5, 0.5] and stored_half(tmp_path / "shared")
+    assert read_settings(tmp_path / "shared")["extra"]["prior"] == {
+        "rank": 4, "windows": n, "dataset": str(tmp_path / "set"), "keys": 2}
+    out = run_cli("fit-prior", tmp_path / "shared", tmp_path / "set", "--by-key", "--rank", "4")
+    assert out.returncode == 0  # a mixture of another size loads and is refitted
+    (tmp_path / "few").mkdir()  # too few windows in any key
+    for i in range(2):
+        midi_file(track(*[note(t * 480, t * 480 + 480, 60 + scale[t % 7]) for t in range(16)])
+                  ).save(tmp_path / "few" / f"tune{i}.mid")
+    assert run_cli("prepare", tmp_path / "few", "--out", tmp_path / "fewset", "--bars", "2",
+                   "--meter", "4/4", "--splits", "1,0,0", "--pitch-range", "60-78", "--quiet",
+                   "--workers", "1").returncode == 0
+    out = run_cli("fit-prior", tmp_path / "shared", tmp_path / "fewset", "--by-key")
+    assert out.returncode == 2
+    few = PreparedSet(tmp_path / "fewset").n_windows["train"]
+    assert out.stderr.strip() == (f"midivae fit-prior: error: {tmp_path / 'fewset'}: no group "
+                                  f"holds 20 windows: {{0: {few}}}")

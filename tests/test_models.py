@@ -218,6 +218,49 @@ def test_the_sampling_prior_is_standard_until_fitted_to_the_aggregate_posterior(
         prior.fit(mu[:, :3], logvar[:, :3])
 
 
+def test_the_sampling_prior_fitted_by_group_is_a_mixture_of_each_groups_gaussian(tmp_path):
+    from midivae.checkpoint import load_checkpoint, save_checkpoint
+    model = small_model("hierarchical/mlp/bar-latents", latent=4)
+    prior = model.prior
+    mu = torch.tensor([[0.0, 0, 0, 0], [2, 0, 0, 0], [10, 10, 10, 10], [12, 10, 10, 10],
+                       [11, 10, 13, 10], [50, 50, 50, 50]])
+    logvar = torch.log(torch.full_like(mu, 0.5))
+    groups = torch.tensor([3, 3, 7, 7, 7, 9])  # group 9: one window, fewer than min_group
+    prior.fit(mu, logvar, None, groups, min_group=2)
+    assert prior.components == 2
+    torch.testing.assert_close(prior.weights, torch.tensor([0.4, 0.6]))
+    torch.testing.assert_close(prior.means, torch.tensor([[1.0, 0, 0, 0], [11, 10, 11, 10]]))
+    # by hand: group 3's Cov(mu) is 1 at (0, 0); group 7's is 2/3 at (0, 0), 2 at (2, 2) and
+    # 0 between; both plus the posterior variance 0.5 on the diagonal
+    cov3 = torch.diag(torch.tensor([1.5, 0.5, 0.5, 0.5]))
+    cov7 = torch.diag(torch.tensor([2 / 3 + 0.5, 0.5, 2.5, 0.5]))
+    for c, cov in enumerate((cov3, cov7)):
+        torch.testing.assert_close(prior.scales[c] @ prior.scales[c].T, cov)
+    z = prior.draw(20_000, torch.Generator().manual_seed(0))
+    second = z[:, 1] > 5  # group 7's draws, group 3's the others
+    assert abs(second.float().mean().item() - 0.6) < 0.02
+    torch.testing.assert_close(torch.cov(z[second].T), cov7, atol=0.1, rtol=0.05)
+    torch.testing.assert_close(z[~second].mean(0), prior.means[0], atol=0.05, rtol=0)
+    # rank 1: each Gaussian keeps its largest direction only
+    prior.fit(mu, logvar, 1, groups, min_group=2)
+    assert prior.scales.shape == (2, 4, 1)
+    torch.testing.assert_close(prior.scales[1] @ prior.scales[1].T,
+                               torch.diag(torch.tensor([0.0, 0, 2.5, 0])))
+    # the mixture travels in the checkpoint, whatever its size
+    save_checkpoint(model, tmp_path / "m")
+    loaded = load_checkpoint(tmp_path / "m").prior
+    for name in ("weights", "means", "scales", "mean", "scale"):
+        torch.testing.assert_close(getattr(loaded, name), getattr(prior, name))
+    torch.testing.assert_close(loaded.draw(5, torch.Generator().manual_seed(1)),
+                               prior.draw(5, torch.Generator().manual_seed(1)))
+    prior.fit(mu, logvar)  # without groups: one Gaussian again
+    assert prior.components == 0 and prior.fitted
+    with pytest.raises(ValueError, match=r"no group holds 20 windows: \{3: 2, 7: 3, 9: 1\}"):
+        prior.fit(mu, logvar, None, groups)
+    with pytest.raises(ValueError, match=r"expected one group per window, \(6,\), got \(5,\)"):
+        prior.fit(mu, logvar, None, groups[:5])
+
+
 @pytest.mark.parametrize("decoder, encoder", [
     (d, e) for d in DECODER_VARIANTS for e in ("lstm", "bars")
     if not (d.endswith("-latents") and e == "lstm")])  # bar latents need the bars encoder

@@ -283,3 +283,24 @@ def test_pooling_and_batching(monkeypatch):
     assert again.pop("track_bar_share_by_track") == pytest.approx(
         stats.pop("track_bar_share_by_track"))
     assert again == pytest.approx(stats)
+
+
+def test_scale_roots_name_the_major_scale_holding_most_notes():
+    _, c_major = scale_melody()
+    g_major = make_roll([(0, p + 7, 4 * i, 4 * i + 4, 80) for i, p in enumerate(C_MAJOR)], 32)
+    # C D E F# G: in G major (5 of 5) and in D major only 4; C major holds 4 as well
+    mostly_g = make_roll([(0, p, 4 * i, 4 * i + 4, 80) for i, p in enumerate([60, 62, 64, 66,
+                                                                              67])], 32)
+    # A minor's notes are C major's set: root 0, the lowest of the tie with nothing else
+    a_minor = make_roll([(0, p, 4 * i, 4 * i + 4, 80) for i, p in enumerate([57, 59, 60, 62,
+                                                                             64, 65, 67])], 32)
+    tracks = [Track(), Track(is_drum=True)]
+    drums_only = make_roll([(1, 37, 0, 1, 90), (1, 42, 4, 5, 90)], 32, 2, tracks=tracks)
+    silent = make_roll([], 32)
+    roots = musicstats.scale_roots([c_major, g_major, mostly_g, a_minor, drums_only, silent])
+    assert roots.tolist() == [0, 7, 7, 0, -1, -1]
+    # the drums' "pitches" never count: the C major melody beside C# / F# hits stays in C
+    notes, _ = scale_melody(2, tracks=tracks)
+    hits = [(1, 37, 0, 1, 90), (1, 42, 4, 5, 90), (1, 49, 8, 9, 90), (1, 54, 12, 13, 90)]
+    with_drums = make_roll(notes + hits, 32, 2, tracks=tracks)
+    assert musicstats.scale_roots([with_drums]).tolist() == [0]

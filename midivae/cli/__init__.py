@@ -217,6 +217,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="vary z along the covariance's K principal directions only; auto: "
                    "the K among 8, 16, 32, 64, 128, 256 and full whose samples' "
                    "statistics come closest to the validation windows' (default: full rank)")
+    f.add_argument("--by-key", action="store_true",
+                   help="one Gaussian per key (the major scale holding most of a window's "
+                   "notes) that holds 20 training windows or more, weighted by how often the "
+                   "key occurs: draws stay in one key")
     f.set_defaults(func=c._cmd_fit_prior)
 
     _add_generation_commands(sub)

@@ -321,33 +321,40 @@ def _cmd_fit_prior(args) -> int:
                       "holds no window", 2)
     if isinstance(args.rank, int) and args.rank > model.config.latent:
         raise Failure(f"--rank {args.rank}: the model's z has {model.config.latent} units", 2)
-    print(_fit_prior_file(args.checkpoint, model, prepared, args.rank))
+    try:
+        print(_fit_prior_file(args.checkpoint, model, prepared, args.rank, by_key=args.by_key))
+    except ValueError as err:  # --by-key: no key holds enough windows
+        raise Failure(f"{prepared.path}: {err}", 2) from None
     return 0
 
 
-def _fit_prior_file(path, model, prepared, rank: int | str | None) -> str:
+def _fit_prior_file(path, model, prepared, rank: int | str | None, *,
+                    by_key: bool = False) -> str:
     """Fit the prior of ``model``, loaded from checkpoint ``path``, to ``prepared``'s
-    training windows (``rank``: a number, "auto" or None for full) and rewrite the
-    checkpoint in place, keeping its training state and storage type; returns what was
-    done, in one line."""
+    training windows (``rank``: a number, "auto" or None for full; ``by_key``: one Gaussian
+    per key) and rewrite the checkpoint in place, keeping its training state and storage
+    type; returns what was done, in one line."""
     from midivae.checkpoint import read_settings, read_state, save_checkpoint, stored_half
-    from midivae.evaluate import choose_prior_rank
+    from midivae.evaluate import choose_prior_rank, window_keys
     from midivae.train import posteriors, prior_loader
 
     mu, logvar = posteriors(model, prior_loader(prepared))
+    groups = window_keys(prepared, len(mu)) if by_key else None
     said = ""
     if rank == "auto":
-        rank, scores = choose_prior_rank(model, prepared, mu, logvar)
+        rank, scores = choose_prior_rank(model, prepared, mu, logvar, groups=groups)
         said = " (chosen on the validation windows; samples' distance to them: " + ", ".join(
             f"{r or 'full'} {d:.3f}" for r, d in scores.items()) + ")"
     else:
-        model.prior.fit(mu, logvar, rank)
+        model.prior.fit(mu, logvar, rank, groups)
     extra = read_settings(path)["extra"]
-    extra["prior"] = {"rank": rank, "windows": len(mu), "dataset": str(prepared.path)}
+    extra["prior"] = {"rank": rank, "windows": len(mu), "dataset": str(prepared.path),
+                      **({"keys": model.prior.components} if by_key else {})}
     save_checkpoint(model, path, extra=extra, state=read_state(path),
                     half=stored_half(path))  # an exported model stays float16
     return (f"{path}: its prior is fitted to {len(mu)} training windows of "
-            f"{prepared.path}, rank {rank or 'full'}{said}")
+            f"{prepared.path}" + (f", one Gaussian for each of {model.prior.components} keys"
+                                  if by_key else "") + f", rank {rank or 'full'}{said}")
 
 
 def _file_to_file(args, out: str | None, suffix: str):

@@ -80,23 +80,42 @@ class LatentPrior(nn.Module):
     mean along the others (a low-rank Gaussian, probabilistic PCA without its
     noise term; Tipping & Bishop 1999). The ELBO, the IWAE bound and the KL
     stay against N(0, I).
+
+    With ``groups`` (one whole number per window, such as the key each window
+    is in), `fit` makes it a mixture: one Gaussian per group of at least
+    ``min_group`` windows, weighted by the group's share of them. A key is a
+    discrete factor of the music, which one Gaussian can only blur: its draws
+    between two keys' codes decode to notes of neither.
     """
+
+    # the mixture's buffers: (C,) weights, (C, Z) means, (C, Z, R) low-rank scales; empty
+    # (C = 0) for one Gaussian, and sized by the checkpoint they are loaded from
+    MIXTURE = ("weights", "means", "scales")
 
     def __init__(self, latent: int):
         super().__init__()
         self.register_buffer("mean", torch.zeros(latent))
         self.register_buffer("scale", torch.eye(latent))  # A: the covariance is A A^T
+        self.register_buffer("weights", torch.zeros(0))
+        self.register_buffer("means", torch.zeros(0, latent))
+        self.register_buffer("scales", torch.zeros(0, latent, 0))
 
     @property
     def fitted(self) -> bool:
-        return bool(self.mean.any()) or not torch.equal(
+        return bool(self.weights.numel()) or bool(self.mean.any()) or not torch.equal(
             self.scale, torch.eye(len(self.mean), device=self.mean.device))
 
+    @property
+    def components(self) -> int:
+        """Gaussians in the mixture; 0 for one Gaussian (or N(0, I))."""
+        return len(self.weights)
+
     @torch.no_grad()
-    def fit(self, mu: torch.Tensor, logvar: torch.Tensor, rank: int | None = None) -> None:
+    def fit(self, mu: torch.Tensor, logvar: torch.Tensor, rank: int | None = None,
+            groups: torch.Tensor | None = None, min_group: int = 20) -> None:
         """Set to the aggregate posterior's mean and covariance (its ``rank`` principal
         directions only, when given), from the posterior means and log-variances of N >= 2
-        windows: (N, Z) each."""
+        windows: (N, Z) each; with ``groups`` (N,), to the mixture of each group's."""
         z = len(self.mean)
         if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape[1] != z:
             raise ValueError(f"expected mu and logvar of shape (N, {z}), got "
@@ -105,21 +124,62 @@ class LatentPrior(nn.Module):
             raise ValueError(f"fitting the prior needs at least 2 windows, got {mu.shape[0]}")
         if rank is not None and not 1 <= rank <= z:
             raise ValueError(f"rank must be in 1..{z}, got {rank!r}")
-        mu, logvar = mu.double(), logvar.double()
-        cov = torch.cov(mu.T, correction=0) + torch.diag(logvar.exp().mean(0))
-        values, vectors = torch.linalg.eigh(cov)  # ascending
-        values = values.clamp_min(0.0)
-        if rank is not None:
-            values[:z - rank] = 0.0  # all but the rank largest
-        self.mean.copy_(mu.mean(0))
-        self.scale.copy_(vectors * values.sqrt())
+        mean, scale = _gaussian(mu, logvar, rank)
+        self.mean.copy_(mean)
+        self.scale.copy_(scale)
+        device = self.mean.device
+        kept = []
+        if groups is not None:
+            if groups.shape != mu.shape[:1]:
+                raise ValueError(f"expected one group per window, ({mu.shape[0]},), got "
+                                 f"{tuple(groups.shape)}")
+            ids, counts = torch.unique(groups, return_counts=True)
+            kept = [g for g, c in zip(ids.tolist(), counts.tolist()) if c >= max(2, min_group)]
+            if not kept:
+                raise ValueError(f"no group holds {max(2, min_group)} windows: "
+                                 f"{dict(zip(ids.tolist(), counts.tolist()))}")
+        r = z if rank is None else rank
+        parts = [_gaussian(mu[groups == g], logvar[groups == g], rank) for g in kept]
+        counts = torch.tensor([float((groups == g).sum()) for g in kept])
+        self.weights = (counts / counts.sum() if kept else torch.zeros(0)).to(device)
+        self.means = (torch.stack([m for m, _ in parts]) if kept
+                      else torch.zeros(0, z)).to(device)
+        # the rank largest directions are the last columns (eigh: ascending)
+        self.scales = (torch.stack([a[:, z - r:] for _, a in parts]) if kept
+                       else torch.zeros(0, z, 0)).to(device)
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n latents (n, Z)."""
         eps = torch.randn(n, len(self.mean), generator=generator, device=self.mean.device)
         if not self.fitted:
             return eps
+        if self.components:
+            pick = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+            r = self.scales.shape[2]
+            return self.means[pick] + torch.einsum("nzr,nr->nz", self.scales[pick], eps[:, :r])
         return self.mean + eps @ self.scale.T
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in self.MIXTURE:  # sized by the checkpoint's mixture
+            if prefix + name in state_dict:
+                self._buffers[name] = torch.zeros(state_dict[prefix + name].shape,
+                                                  device=self.mean.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _gaussian(mu: torch.Tensor, logvar: torch.Tensor, rank: int | None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean (Z,), A (Z, Z)) of the aggregate posterior of windows' (mu, logvar), (N, Z)
+    each: the covariance A A^T is Cov(mu) + E[diag(exp(logvar))], with only its ``rank``
+    largest principal directions kept when given; A's columns ascend by variance."""
+    z = mu.shape[1]
+    mu, logvar = mu.double(), logvar.double()
+    cov = torch.cov(mu.T, correction=0) + torch.diag(logvar.exp().mean(0))
+    values, vectors = torch.linalg.eigh(cov)  # ascending
+    values = values.clamp_min(0.0)
+    if rank is not None:
+        values[:z - rank] = 0.0  # all but the rank largest
+    return mu.mean(0).float(), (vectors * values.sqrt()).float()
 
 
 def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
