@@ -299,8 +299,9 @@ def export_checkpoint(source: str | os.PathLike, path: str | os.PathLike, *,
     """
     extra = dict(read_settings(source)["extra"])
     extra.pop("optimizer", None)
-    if isinstance(extra.get("run"), dict) and extra["run"].get("dataset"):
-        extra["run"] = {**extra["run"], "dataset": Path(extra["run"]["dataset"]).name}
+    for record in ("run", "prior"):  # where a set lay is nobody else's business
+        if isinstance(extra.get(record), dict) and extra[record].get("dataset"):
+            extra[record] = {**extra[record], "dataset": Path(extra[record]["dataset"]).name}
     if about:
         extra["about"] = about
     model = load_checkpoint(source)

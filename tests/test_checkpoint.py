@@ -420,12 +420,16 @@ def test_an_exported_model_is_the_same_model_without_its_training_state(tmp_path
     train(model, [(windows(4), torch.tensor([0, 1, 0, 1]))], steps=2, checkpoint=tmp_path / "r",
           info={"dataset": "/home/someone/sets/tunes", "transpose": 3})
     full = tmp_path / "r.safetensors"
+    extra = read_settings(tmp_path / "r")["extra"]  # as fit-prior records it
+    extra["prior"] = {"rank": 4, "windows": 4, "dataset": "/home/someone/sets/tunes"}
+    save_checkpoint(model, tmp_path / "r", extra=extra, state=read_state(tmp_path / "r"))
     small = export_checkpoint(tmp_path / "r", tmp_path / "shipped", about="tiny tunes")
     assert small.stat().st_size < full.stat().st_size / 2  # no optimiser moments, float16
     assert read_state(tmp_path / "shipped") == {}
     extra = read_settings(tmp_path / "shipped")["extra"]
     assert extra["about"] == "tiny tunes" and extra["step"] == 2 and "optimizer" not in extra
     assert extra["run"] == {"dataset": "tunes", "transpose": 3}  # no path of the machine's
+    assert extra["prior"] == {"rank": 4, "windows": 4, "dataset": "tunes"}
     trained, shipped = load_checkpoint(tmp_path / "r"), load_checkpoint(tmp_path / "shipped")
     for name, t in shipped.state_dict().items():
         assert t.dtype == torch.float32
