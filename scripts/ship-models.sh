@@ -5,7 +5,8 @@
 #       pop-8bar-hier-more
 #   bash scripts/ship-models.sh [RUNS [SETS]]  # where those runs and their sets are
 #
-# Each is exported without its training state, its weights as float16 (`midivae export`);
+# Each is exported without its training state, its weights as float16 (`midivae export`),
+# with the sampling prior quality.py fitted (one Gaussian per key for the chorales);
 # models.json names the default model and the temperature the demo samples at.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -133,6 +133,7 @@ class LatentPrior(nn.Module):
             if groups.shape != mu.shape[:1]:
                 raise ValueError(f"expected one group per window, ({mu.shape[0]},), got "
                                  f"{tuple(groups.shape)}")
+            groups = groups.to(mu.device)
             ids, counts = torch.unique(groups, return_counts=True)
             kept = [g for g, c in zip(ids.tolist(), counts.tolist()) if c >= max(2, min_group)]
             if not kept:
