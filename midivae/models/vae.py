@@ -124,30 +124,28 @@ class LatentPrior(nn.Module):
             raise ValueError(f"fitting the prior needs at least 2 windows, got {mu.shape[0]}")
         if rank is not None and not 1 <= rank <= z:
             raise ValueError(f"rank must be in 1..{z}, got {rank!r}")
-        mean, scale = _gaussian(mu, logvar, rank)
+        mean, scale = _gaussian(mu, logvar, rank)  # with groups too: the whole's Gaussian
         self.mean.copy_(mean)
         self.scale.copy_(scale)
-        device = self.mean.device
-        kept = []
+        kept: dict[int, int] = {}  # group: windows
         if groups is not None:
             if groups.shape != mu.shape[:1]:
                 raise ValueError(f"expected one group per window, ({mu.shape[0]},), got "
                                  f"{tuple(groups.shape)}")
             groups = groups.to(mu.device)
-            ids, counts = torch.unique(groups, return_counts=True)
-            kept = [g for g, c in zip(ids.tolist(), counts.tolist()) if c >= max(2, min_group)]
+            found = dict(zip(*(t.tolist() for t in torch.unique(groups, return_counts=True))))
+            kept = {g: c for g, c in found.items() if c >= max(2, min_group)}
             if not kept:
-                raise ValueError(f"no group holds {max(2, min_group)} windows: "
-                                 f"{dict(zip(ids.tolist(), counts.tolist()))}")
-        r = z if rank is None else rank
-        parts = [_gaussian(mu[groups == g], logvar[groups == g], rank) for g in kept]
-        counts = torch.tensor([float((groups == g).sum()) for g in kept])
-        self.weights = (counts / counts.sum() if kept else torch.zeros(0)).to(device)
-        self.means = (torch.stack([m for m, _ in parts]) if kept
-                      else torch.zeros(0, z)).to(device)
-        # the rank largest directions are the last columns (eigh: ascending)
-        self.scales = (torch.stack([a[:, z - r:] for _, a in parts]) if kept
-                       else torch.zeros(0, z, 0)).to(device)
+                raise ValueError(f"no group holds {max(2, min_group)} windows: {found}")
+        z, r = len(self.mean), len(self.mean) if rank is None else rank
+        weights, means, scales = torch.zeros(0), torch.zeros(0, z), torch.zeros(0, z, 0)
+        if kept:
+            parts = [_gaussian(mu[groups == g], logvar[groups == g], rank) for g in kept]
+            weights = torch.tensor(list(kept.values()), dtype=torch.float32)
+            weights, means = weights / weights.sum(), torch.stack([m for m, _ in parts])
+            scales = torch.stack([a[:, z - r:] for _, a in parts])  # eigh: largest last
+        device = self.mean.device
+        self.weights, self.means, self.scales = (t.to(device) for t in (weights, means, scales))
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n latents (n, Z)."""
