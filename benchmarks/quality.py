@@ -49,6 +49,12 @@ SETS = {  # name: prepare arguments
 RECURRENT = ["--input-dropout", "0.5", "--free-bits", "256"]
 MELODY = ["--transpose", "3", "--output", "categorical"]
 BAR_LATENTS = ["--bar-latents", "--latent", "512", "--keep-best"]
+def _voices(*extra: str) -> tuple:
+    """A variant of the shipped chorale model's run (preset hierarchical-4bar-voices-cpu)."""
+    return ("chorales-4bar", "hierarchical-4bar-voices-cpu", [*extra, "--keep-best"],
+            ["chorales-4bar"])
+
+
 MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on)
     "folk-2bar-flat": ("folk-2bar", "flat-2bar-cpu", MELODY,
                        ["folk-2bar", "nottingham-2bar"]),
@@ -91,26 +97,18 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
                                          "--free-bits", "1024", "--track-latents"],
                                         ["chorales-4bar"]),
     # the shipped chorale model: the same with a narrower encoder (a quarter of the weights)
-    "chorales-4bar-voices": ("chorales-4bar", "hierarchical-4bar-voices-cpu",
-                             ["--transpose", "3", "--keep-best"], ["chorales-4bar"]),
+    "chorales-4bar-voices": _voices("--transpose", "3"),
     # the same with fewer free bits, so that the KL binds and the codes stay nearer the
     # prior the samples are drawn from (the 1024 free bits above leave the KL unpenalised:
     # it sat at 690 nats, under the 710 free)
-    "chorales-4bar-voices-fb512": ("chorales-4bar", "hierarchical-4bar-voices-cpu",
-                                   ["--transpose", "3", "--keep-best", "--free-bits", "512"],
-                                   ["chorales-4bar"]),
-    "chorales-4bar-voices-fb256": ("chorales-4bar", "hierarchical-4bar-voices-cpu",
-                                   ["--transpose", "3", "--keep-best", "--free-bits", "256"],
-                                   ["chorales-4bar"]),
+    "chorales-4bar-voices-fb512": _voices("--transpose", "3", "--free-bits", "512"),
+    "chorales-4bar-voices-fb256": _voices("--transpose", "3", "--free-bits", "256"),
     # and without transposing: the decoder then never learns a code's shift by a semitone,
     # which a prior's draws between two windows' codes turn into chromatic notes. Both were
     # stopped after their 10-minute snapshot (validation reconstruction rising from 68 to 91
     # nats: no augmentation, overfitting), which was fitted and evaluated as below by hand
-    "chorales-4bar-voices-t0": ("chorales-4bar", "hierarchical-4bar-voices-cpu",
-                                ["--transpose", "0", "--keep-best"], ["chorales-4bar"]),
-    "chorales-4bar-voices-fb512-t0": ("chorales-4bar", "hierarchical-4bar-voices-cpu",
-                                      ["--transpose", "0", "--keep-best", "--free-bits", "512"],
-                                      ["chorales-4bar"]),
+    "chorales-4bar-voices-t0": _voices("--transpose", "0"),
+    "chorales-4bar-voices-fb512-t0": _voices("--transpose", "0", "--free-bits", "512"),
     "folk-2bar-hier-barlatents": ("folk-2bar", "hierarchical-2bar-cpu",
                                   [*MELODY, "--bar-latents", "--latent", "128", "--keep-best",
                                    "--encoder", "bars"], ["folk-2bar", "nottingham-2bar"]),
