@@ -90,12 +90,27 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     with torch.no_grad():
         metrics = model_metrics(model, DataLoader(dataset, batch_size=batch_size), k=k, seed=seed)
         samples = _samples(model, prepared, indices, n_samples, temperature, seed)
-    data = roll_stats([prepared.window_roll(int(i)) for i in indices])
-    drawn = roll_stats(samples)
-    return {"set": str(prepared.path), "split": split, "windows": int(len(indices)),
-            "latent": model.config.latent, "metrics": _finite(metrics),
-            "temperature": temperature, "data": data,
-            "samples": drawn, "distance": compare(drawn, data)}
+    windows = [prepared.window_roll(int(i)) for i in indices]
+    data, drawn = roll_stats(windows), roll_stats(samples)
+    out = {"set": str(prepared.path), "split": split, "windows": int(len(indices)),
+           "latent": model.config.latent, "metrics": _finite(metrics),
+           "temperature": temperature, "data": data,
+           "samples": drawn, "distance": compare(drawn, data)}
+    if sum(not t.is_drum for t in prepared.layout.tracks) >= 2:
+        out["harmony"] = harmony(samples, windows, seed)
+    return out
+
+
+def harmony(samples, windows, seed: int = 0) -> dict:
+    """How the tracks sound together (`midivae.harmony.harmony_stats`) in the samples, in the
+    data's windows, and in the null of the data's tracks each from another window of the
+    same key (`midivae.harmony.mixed_voices`): {"samples", "data", "null"}."""
+    from midivae.harmony import harmony_stats, mixed_voices
+    from midivae.musicstats import scale_roots
+
+    null = mixed_voices(windows, scale_roots(windows), seed=seed)
+    return {"samples": harmony_stats(samples), "data": harmony_stats(windows),
+            "null": harmony_stats(null)}
 
 
 PRIOR_RANKS = (8, 16, 32, 64, 128, 256)  # tried by `choose_prior_rank`, beside full rank

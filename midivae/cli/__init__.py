@@ -153,6 +153,13 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--track-latents", action="store_true",
                    help="with --bar-latents: one code per bar and track, and the bar decoder "
                    "run once per track with weights the tracks share (voices of one kind)")
+    t.add_argument("--voice-context", action="store_true",
+                   help="with --track-latents: decode a bar's tracks one after another, the "
+                   "last first (bass before soprano, accompaniment before melody), each reading "
+                   "the notes of those decoded before it, so that they make harmony together")
+    t.add_argument("--track-outputs", metavar="OUT,OUT,...",
+                   help="an output per track, e.g. categorical,made,made: a monophonic melody "
+                   "over polyphonic accompaniment (default: --output for every track)")
     t.add_argument("--place-input", action="store_true",
                    help="feed a recurrent or hierarchical decoder each step's place in the bar "
                    "(where the beats are)")

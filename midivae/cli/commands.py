@@ -46,10 +46,11 @@ def _train_inputs(args):
         raise Failure("--resume continues a run; --init starts a new one from a model: "
                        "give one", 2)
     if args.init and (args.latent or args.output or args.place_input or args.encoder
-                      or args.bar_decoder or args.bar_latents or args.track_latents):
+                      or args.bar_decoder or args.bar_latents or args.track_latents
+                      or args.voice_context or args.track_outputs):
         raise Failure("--init trains the given model as it is: --latent, --output, --encoder, "
-                       "--bar-decoder, --bar-latents, --track-latents and --place-input would "
-                       "change it", 2)
+                       "--bar-decoder, --bar-latents, --track-latents, --voice-context, "
+                       "--track-outputs and --place-input would change it", 2)
     prepared = PreparedSet(args.dataset)
     check_trainable(prepared)
     if (args.patience or args.keep_best) and not prepared.n_windows["valid"]:
@@ -158,6 +159,10 @@ def _cmd_train(args) -> int:
             model_changes["bar_latents"] = True
         if args.track_latents:
             model_changes["track_latents"] = True
+        if args.voice_context:
+            model_changes["voice_context"] = True
+        if args.track_outputs:
+            model_changes["track_outputs"] = args.track_outputs
         try:
             model, cfg, loader, valid = model_and_loaders(
                 prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,
@@ -297,6 +302,13 @@ def _cmd_evaluate(args) -> int:
     for key in dist["distance"]["keys"] + ["silent_share", "empty_beat_share"]:
         if key in dist:
             print(f"    {key:24s} {dist[key]['a']:8.3f}  data {dist[key]['b']:8.3f}")
+    if "harmony" in res:
+        h = res["harmony"]
+        print("  how the tracks sound together (null: each track from another window in the "
+              "same key):")
+        for key, value in h["samples"].items():
+            print(f"    {key:24s} {value:8.3f}  data {h['data'][key]:8.3f}  null "
+                  f"{h['null'][key]:8.3f}")
     if args.json:
         text = json.dumps(res, indent=1, sort_keys=True)
         replace_atomically(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))

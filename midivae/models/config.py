@@ -62,11 +62,19 @@ class ModelConfig:
     # steps depend on the others' only through the bar's embedding (several voices of one
     # kind, chorales: four times the data for the weights they share)
     track_latents: bool = False
+    # with track_latents: the tracks of a bar are decoded one after another, last track
+    # first (the bass before the soprano, the accompaniment before the melody), and each
+    # reads the notes of the tracks decoded before it in the same bar, so that the voices
+    # make harmony together rather than only through their codes
+    voice_context: bool = False
     place_input: bool = False  # recurrent, hierarchical: feed each step its place in the bar
     # -- the output over each step's cells ----------------------------------
     # "made": ordered Bernoulli conditionals within a step (RNN-NADE); "independent";
     # or "categorical": one of {rest, hold, onset of p} per track, for monophonic tracks
     output: str = "made"
+    # one output per track, comma-separated ("categorical,made,made": a monophonic melody
+    # over polyphonic accompaniment); empty: every track has ``output``
+    track_outputs: str = ""
     output_hidden: int = 128  # made only: masked hidden units per track
     # -- conditioning on a label (style, dataset, composer) ------------------
     n_labels: int = 0  # number of label classes; 0 = unconditioned
@@ -115,6 +123,15 @@ class ModelConfig:
             raise ValueError(f"track_latents splits z into {self.n_bars} bars x "
                              f"{self.n_tracks} tracks' codes: latent={self.latent} is not a "
                              f"multiple of {self.n_bars * self.n_tracks}")
+        if self.voice_context and not self.track_latents:
+            raise ValueError("voice_context decodes the tracks of a bar one after another: "
+                             "it needs track_latents")
+        if self.track_outputs:
+            outputs = self.track_outputs.split(",")
+            if len(outputs) != self.n_tracks or any(o not in OUTPUTS for o in outputs):
+                raise ValueError(f"ModelConfig.track_outputs must name one of {OUTPUTS} for "
+                                 f"each of the {self.n_tracks} tracks, got "
+                                 f"{self.track_outputs!r}")
         if self.bar_latents and self.latent % self.n_bars:
             raise ValueError(f"bar_latents splits z into {self.n_bars} bars' codes: latent="
                              f"{self.latent} is not a multiple of {self.n_bars}")
@@ -281,6 +298,17 @@ PRESETS: dict[str, Preset] = {
                     free_bits=1024.0),
         "4-bar windows of monophonic voices (chorales: 4 x 4 bars = 16 codes), one code per "
         "bar and voice, the voices sharing weights; CPU, an hour (the shipped chorale model)"),
+    "hierarchical-8bar-pop-cpu": Preset(
+        ModelConfig(n_steps=128, n_tracks=3, decoder="hierarchical", bar_decoder="mlp",
+                    encoder="bars", encoder_hidden=256, latent=384, decoder_hidden=256, conductor_hidden=256,
+                    bar_embedding=256, bar_latents=True, track_latents=True,
+                    voice_context=True, output="made", output_hidden=64,
+                    track_outputs="categorical,made,made"),
+        TrainConfig(batch_size=64, steps=None, minutes=60.0, lr=3e-3, beta=_EXP,
+                    free_bits=512.0),
+        "8-bar windows of a monophonic melody over polyphonic accompaniment (POP909: melody, "
+        "bridge, piano), one code per bar and track, the tracks decoded accompaniment first, "
+        "each with its own bar decoder and output; CPU, an hour (the shipped pop model)"),
     "hierarchical-4bar-lstm-cpu": Preset(
         ModelConfig(n_steps=64, decoder="hierarchical", encoder_hidden=256, latent=128,
                     decoder_hidden=256, conductor_hidden=256, bar_embedding=128),
@@ -294,6 +322,15 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(batch_size=64, steps=None, minutes=60.0, lr=3e-3, beta=_EXP,
                     free_bits=512.0),
         "16-bar melodies, conductor + MLP bar decoder, bar-wise encoder; CPU, an hour"),
+    "hierarchical-16bar-melody-cpu": Preset(
+        ModelConfig(n_steps=256, decoder="hierarchical", bar_decoder="mlp", encoder="bars",
+                    encoder_hidden=256, latent=512, decoder_hidden=512, conductor_hidden=256,
+                    bar_embedding=256, bar_latents=True, output="categorical"),
+        TrainConfig(batch_size=64, steps=None, minutes=60.0, lr=3e-3, beta=_EXP,
+                    free_bits=512.0),
+        "16-bar melodies, one code per bar (16 x 32 units), conductor + MLP bar decoder, "
+        "bar-wise encoder, no direct map from z to the bars (half the weights of "
+        "hierarchical-16bar-cpu); CPU, an hour (the shipped folk model)"),
     "hierarchical-16bar-4track-cpu": Preset(
         ModelConfig(n_steps=256, n_tracks=4, n_pitches=64, decoder="hierarchical",
                     encoder_hidden=256, latent=128, decoder_hidden=256,

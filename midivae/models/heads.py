@@ -27,6 +27,7 @@ know which head a model has.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -378,8 +379,76 @@ class CategoricalOutput(OutputHead):
         return torch.stack(steps, dim=1)
 
 
+class MixedOutput(OutputHead):
+    """One head per track, each over its own track's cells: a categorical melody beside
+    ``made`` polyphonic accompaniment, say. Tracks are conditionally independent given the
+    context, which is the tracks' contexts joined in track order, as are the logits (track
+    k's L_k of them: P + 2 for a categorical track, 2P for a Bernoulli one).
+
+    Parameters
+    ----------
+    heads : sequence of OutputHead
+        One single-track head per track, in track order.
+    n_pitches : int
+        P, so that a step's cells split into tracks of 2P.
+    """
+
+    def __init__(self, heads, n_pitches: int):
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+        self.n_tracks, self.n_cells = len(self.heads), 2 * n_pitches
+        self.context_sizes = [h.context_size for h in self.heads]
+        self.context_size = sum(self.context_sizes)
+        self.logit_sizes = [self.n_cells if not isinstance(h, CategoricalOutput)
+                            else h.n_classes for h in self.heads]
+
+    def _cells(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return x.split(self.n_cells, dim=-1)
+
+    def logits(self, context: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(..., sum C_k), (..., D) -> (..., sum L_k)."""
+        parts = zip(self.heads, context.split(self.context_sizes, -1), self._cells(x))
+        return torch.cat([h.logits(c, xk) for h, c, xk in parts], dim=-1)
+
+    def nll(self, logits: torch.Tensor, x: torch.Tensor,
+            steps: torch.Tensor | None = None) -> torch.Tensor:
+        parts = zip(self.heads, logits.split(self.logit_sizes, -1), self._cells(x))
+        return sum(h.nll(lk, xk, steps) for h, lk, xk in parts)
+
+    def most_likely(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        parts = zip(self.heads, logits.split(self.logit_sizes, -1), self._cells(x))
+        return torch.cat([h.most_likely(lk, xk) for h, lk, xk in parts], dim=-1)
+
+    def _each(self, context, prev, draw):
+        prevs = self._cells(prev) if prev is not None else [None] * self.n_tracks
+        return torch.cat([draw(h, c, p) for h, c, p in
+                          zip(self.heads, context.split(self.context_sizes, -1), prevs)], dim=-1)
+
+    def sample(self, context: torch.Tensor, temperature: float = 1.0,
+               generator: torch.Generator | None = None,
+               prev: torch.Tensor | None = None) -> torch.Tensor:
+        return self._each(context, prev, lambda h, c, p: h.sample(c, temperature, generator, p))
+
+    def sample_steps(self, context: torch.Tensor, temperature: float = 1.0,
+                     generator: torch.Generator | None = None,
+                     prev: torch.Tensor | None = None) -> torch.Tensor:
+        return self._each(context, prev,
+                          lambda h, c, p: h.sample_steps(c, temperature, generator, p))
+
+
+def track_outputs(cfg: ModelConfig) -> list[str]:
+    """The output of each track: ``cfg.track_outputs`` when given, else ``cfg.output``."""
+    return cfg.track_outputs.split(",") if cfg.track_outputs else [cfg.output] * cfg.n_tracks
+
+
 def build_output(cfg: ModelConfig) -> OutputHead:
-    """The output head named by ``cfg.output``."""
+    """The output head named by ``cfg.output``, or one head per track (`MixedOutput`) when
+    ``cfg.track_outputs`` names them."""
+    if cfg.track_outputs:
+        one = dataclasses.replace(cfg, n_tracks=1, track_outputs="", track_latents=False,
+                                  voice_context=False)
+        return MixedOutput([build_output(dataclasses.replace(one, output=o))
+                            for o in track_outputs(cfg)], cfg.n_pitches)
     if cfg.output == "categorical":
         return CategoricalOutput(cfg.n_tracks, cfg.n_pitches)
     if cfg.output == "made":

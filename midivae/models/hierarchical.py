@@ -29,9 +29,12 @@ from torch import nn
 
 from midivae.models.config import ModelConfig
 from midivae.models.decoder import Decoder
-from midivae.models.heads import CategoricalOutput, build_output
+from midivae.models.heads import CategoricalOutput, MixedOutput, build_output, split_cells
 from midivae.models.mlp import relu_mlp
 from midivae.models.recurrent import StepLSTM, initial_state
+
+
+VOICE_FEATURES = 16  # voice_context: what a bar decoder reads of the other tracks per step
 
 
 class BarMLP(nn.Module):
@@ -111,24 +114,43 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         self.tracks = cfg.n_tracks if cfg.track_latents else 0
         cells, one = cfg.cells, cfg
         if self.tracks:
-            one = dataclasses.replace(cfg, n_tracks=1, track_latents=False)
+            one = dataclasses.replace(cfg, n_tracks=1, track_latents=False, voice_context=False,
+                                      track_outputs="")
             cells = one.cells
             self.own_track = nn.Linear(cfg.latent // (cfg.n_bars * self.tracks),
                                        cfg.bar_embedding)
             self.track_embedding = nn.Parameter(0.1 * torch.randn(self.tracks,
                                                                   cfg.bar_embedding))
-        if cfg.bar_decoder == "mlp":
-            self.bar = BarMLP(build_output(one), cells, cfg.bar_embedding,
-                              cfg.decoder_hidden, cfg.decoder_layers, cfg.steps_per_bar)
+        # voice_context: track k's bar decoder also reads, at each step of the bar, the cells
+        # of the tracks after it (decoded before it) merged, through one map shared by the
+        # steps, VOICE_FEATURES numbers a step
+        self.voice = (nn.Linear(2 * cfg.n_pitches, VOICE_FEATURES) if cfg.voice_context
+                      else None)
+        cond = cfg.bar_embedding + (cfg.steps_per_bar * VOICE_FEATURES if self.voice else 0)
+
+        def bar_decoder(head):
+            if cfg.bar_decoder == "mlp":
+                return BarMLP(head, cells, cond, cfg.decoder_hidden, cfg.decoder_layers,
+                              cfg.steps_per_bar)
+            return StepLSTM(head, cells, cond, cfg.decoder_hidden, cfg.decoder_layers,
+                            cfg.steps_per_bar if cfg.place_input else 0)
+
+        # the tracks share one bar decoder, except with an output of their own each
+        # (track_outputs), when each track has its own
+        mixed = self.tracks and cfg.track_outputs
+        if mixed:
+            self.bars = nn.ModuleList(bar_decoder(h) for h in build_output(cfg).heads)
         else:
-            self.bar = StepLSTM(build_output(one), cells, cfg.bar_embedding,
-                                cfg.decoder_hidden, cfg.decoder_layers,
-                                cfg.steps_per_bar if cfg.place_input else 0)
+            self.bar = bar_decoder(build_output(one))
         # the head that scores whole steps: the bar decoder's, or with tracks decoded apart
         # and a categorical output, the same output over all K tracks (it has no weights;
-        # the Bernoulli heads score any number of tracks' logits as they are)
+        # the Bernoulli heads score any number of tracks' logits as they are), or the bars'
+        # own heads side by side
         self.scoring = (CategoricalOutput(cfg.n_tracks, cfg.n_pitches)
-                        if self.tracks and cfg.output == "categorical" else None)
+                        if self.tracks and cfg.output == "categorical" and not mixed else None)
+        if mixed:  # the bars' own heads side by side, not registered a second time
+            self.__dict__["scoring"] = MixedOutput([b.head for b in self.bars], cfg.n_pitches)
+        self.n_pitches = cfg.n_pitches
 
     def bar_embeddings(self, z: torch.Tensor) -> torch.Tensor:
         """One embedding per bar: (B, Zc) -> (B, n_bars, E); with track_latents, one per
@@ -170,21 +192,80 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
     def head(self):
         return self.bar.head if self.scoring is None else self.scoring
 
+    def voice_features(self, x: torch.Tensor) -> torch.Tensor:
+        """What each track reads of the tracks decoded before it (the tracks after it), per
+        bar: (B, T, D) -> (B * K, n_bars, S * VOICE_FEATURES), zeros for the last track."""
+        cells = split_cells(x, self.tracks)  # (B, T, K, 2, P)
+        after = cells.flip(2).cummax(2).values.flip(2)  # track k: tracks k.. merged
+        after = F.pad(after[:, :, 1:], (0, 0, 0, 0, 0, 1))  # tracks k + 1.., zeros for the last
+        v = self.voice(after.flatten(-2))  # (B, T, K, F)
+        v = v.transpose(1, 2).unflatten(2, (self.n_bars, self.steps_per_bar))  # (B, K, n, S, F)
+        return v.flatten(-2).flatten(0, 1)  # (B * K, n_bars, S * F)
+
+    def _conditions(self, emb: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
+        """Each bar decoder's condition: the bar's embedding, joined to the voice features of
+        the true window x (teacher forcing) with voice_context."""
+        if self.voice is None:
+            return emb
+        return torch.cat([emb, self.voice_features(x)], dim=-1)
+
     def logits(self, x, z, *, sampling_prob=0.0, input_dropout=0.0, generator=None):
         emb = self.bar_embeddings(z)  # (B', n_bars, E); B' = B, or B * K with track_latents
+        if self.voice is not None:
+            emb = self._conditions(emb, x)
         x = self._split_tracks(x)  # (B', T, D')
         if sampling_prob > 0:
+            if hasattr(self, "bars"):
+                raise ValueError("scheduled sampling is not implemented for tracks with "
+                                 "outputs of their own (track_outputs)")
             return self._join_tracks(self._run_bars(emb, x=x, sampling_prob=sampling_prob,
                                                     generator=generator)[0])
         b = x.shape[0]
         bars = x.reshape(b * self.n_bars, self.steps_per_bar, -1)  # (B' n_bars, S, D')
-        out = self.bar.teacher_forced(bars, emb.reshape(b * self.n_bars, -1), self.carried_steps(x),
-                                      input_dropout=input_dropout, generator=generator)
-        return self._join_tracks(out.reshape(b, self.n_steps, -1))  # -> (B', T, L') -> (B, T, L)
+        cond, first = emb.reshape(b * self.n_bars, -1), self.carried_steps(x)
+        if not hasattr(self, "bars"):
+            out = self.bar.teacher_forced(bars, cond, first, input_dropout=input_dropout,
+                                          generator=generator)
+            return self._join_tracks(out.reshape(b, self.n_steps, -1))  # (B', T, L') -> (B, T, L)
+        # one bar decoder per track: rows b * K + k of the track-batched tensors are track k
+        k = self.tracks
+        per = lambda t: t.unflatten(0, (-1, k, self.n_bars))  # noqa: E731  (B, K, n_bars, ...)
+        bars, cond, first = per(bars), per(cond), per(first)
+        outs = [dec.teacher_forced(bars[:, i].flatten(0, 1), cond[:, i].flatten(0, 1),
+                                   first[:, i].flatten(0, 1), input_dropout=input_dropout,
+                                   generator=generator).reshape(bars.shape[0], self.n_steps, -1)
+                for i, dec in enumerate(self.bars)]
+        return torch.cat(outs, dim=-1)  # (B, T, sum L_k)
 
     def sample(self, z, *, temperature=1.0, generator=None):
-        return self._join_tracks(self._run_bars(self.bar_embeddings(z), temperature=temperature,
-                                                generator=generator)[1])
+        emb = self.bar_embeddings(z)
+        if self.voice is None and not hasattr(self, "bars"):
+            return self._join_tracks(self._run_bars(emb, temperature=temperature,
+                                                    generator=generator)[1])
+        return self._run_tracks(emb, temperature, generator)
+
+    def _run_tracks(self, emb: torch.Tensor, temperature: float,
+                    generator: torch.Generator | None) -> torch.Tensor:
+        """Bars in turn, and within a bar the tracks in turn, last track first, each reading
+        the tracks drawn before it (voice_context): emb (B * K, n_bars, E) -> cells (B, T, D)."""
+        k, s, n = self.tracks, self.steps_per_bar, 2 * self.n_pitches
+        emb = emb.unflatten(0, (-1, k))  # (B, K, n_bars, E)
+        b = emb.shape[0]
+        out = emb.new_zeros(b, self.n_steps, k * n)
+        first = [None] * k
+        for i in range(self.n_bars):
+            for track in reversed(range(k)):
+                cond = emb[:, track, i]
+                if self.voice is not None:
+                    # the tracks after this one hold this bar's draws already
+                    cond = torch.cat([cond, self.voice_features(out)
+                                      .unflatten(0, (b, k))[:, track, i]], dim=-1)
+                dec = self.bars[track] if hasattr(self, "bars") else self.bar
+                _, drawn = dec.step_by_step(cond, s, temperature=temperature,
+                                            generator=generator, first=first[track])
+                out[:, i * s:(i + 1) * s, track * n:(track + 1) * n] = drawn
+                first[track] = drawn[:, -1]
+        return out
 
     def _run_bars(self, emb: torch.Tensor, *, x: torch.Tensor | None = None,
                   sampling_prob: float = 1.0, temperature: float = 1.0,
