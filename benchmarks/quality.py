@@ -114,12 +114,20 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
     # nats: no augmentation, overfitting), which was fitted and evaluated as below by hand
     "chorales-4bar-voices-t0": _voices("--transpose", "0"),
     "chorales-4bar-voices-fb512-t0": _voices("--transpose", "0", "--free-bits", "512"),
+    # the voices decoded in turn within a bar, bass first, each reading those before it
+    # (--voice-context): the shipped chorale model since issue 21
+    "chorales-4bar-voices-ctx": _voices("--transpose", "3", "--voice-context"),
     "folk-2bar-hier-barlatents": ("folk-2bar", "hierarchical-2bar-cpu",
                                   [*MELODY, "--bar-latents", "--latent", "128", "--keep-best",
                                    "--encoder", "bars"], ["folk-2bar", "nottingham-2bar"]),
     "pop-8bar-hier": ("pop-8bar", "hierarchical-4bar-lstm-cpu",
                       ["--transpose", "3", *RECURRENT], ["pop-8bar"]),
-    # the shipped pop model: pop-8bar-hier (run it first), trained 30 minutes more
+    # one code per bar and track, a categorical melody over made bridge and piano, the
+    # tracks decoded piano first (preset hierarchical-8bar-pop-cpu): the shipped pop model
+    # since issue 21
+    "pop-8bar-tracks": ("pop-8bar", "hierarchical-8bar-pop-cpu", ["--transpose", "3",
+                                                                   "--keep-best"], ["pop-8bar"]),
+    # the pop model shipped before: pop-8bar-hier (run it first), trained 30 minutes more
     "pop-8bar-hier-more": ("pop-8bar", "hierarchical-4bar-lstm-cpu",
                            ["--transpose", "3", *RECURRENT, "--init", "{runs}/pop-8bar-hier"],
                            ["pop-8bar"]),
@@ -127,7 +135,8 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
 # models whose prior is one Gaussian per key (`fit-prior --by-key`): the chorales with one
 # code per bar and voice, whose single Gaussian drew 0.90 of their notes in the scale (the
 # chorales: 0.94); the sets hold enough windows in each common key
-BY_KEY = {"chorales-4bar-voices", "chorales-4bar-hier-tracklatents"}
+BY_KEY = {"chorales-4bar-voices", "chorales-4bar-hier-tracklatents", "chorales-4bar-voices-ctx",
+          "pop-8bar-tracks", "folk-16bar-melody"}
 MINUTES = {"pop-8bar-hier-more": 30}  # a budget of its own (default: --minutes)
 SNAPSHOTS = (10, 30)  # minutes
 LIMITS = {"nottingham-16bar": 1000, "pop-8bar": 500}  # windows evaluated, spread over the set
