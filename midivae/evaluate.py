@@ -9,7 +9,11 @@ Three groups of figures, one dict (what ``midivae evaluate --json`` writes):
 - ``samples`` and ``data``: the musical statistics (`midivae.musicstats`) of
   prior samples at ``temperature`` and of the split's windows;
 - ``distance``: how far the samples' statistics are from the data's
-  (`midivae.musicstats.compare`), with the per-statistic differences.
+  (`midivae.musicstats.compare`), with the per-statistic differences;
+- ``harmony`` (sets of several pitched tracks): how the tracks sound together
+  in the samples, the data and a null of mixed voices (`midivae.harmony`);
+- ``novelty``: how close the samples and the split's windows come to the
+  training windows, and the samples that copy one (`midivae.novelty`).
 
 A set whose layout differs from the model's (tracks, pitch range, grid, meter,
 window length) is refused with every difference named.
@@ -98,7 +102,21 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
            "samples": drawn, "distance": compare(drawn, data)}
     if sum(not t.is_drum for t in prepared.layout.tracks) >= 2:
         out["harmony"] = harmony(samples, windows, seed)
+    train = prepared.indices("train")
+    if len(train):
+        from midivae.novelty import novelty
+
+        pick = np.unique(np.linspace(0, len(train) - 1, min(len(train), NOVELTY_WINDOWS))
+                         .round().astype(np.int64))
+        out["novelty"] = novelty(samples, [prepared.window_roll(int(i)) for i in train[pick]],
+                                 windows)
     return out
+
+
+# training windows the samples are compared with (`midivae.novelty`), spread evenly over the
+# split: all of them for most sets; POP909's 45,000 windows overlap (a bar's hop), so every
+# ninth still holds nearly every bar
+NOVELTY_WINDOWS = 5000
 
 
 def harmony(samples, windows, seed: int = 0) -> dict:

@@ -85,6 +85,13 @@ def roll_stats(rolls: Sequence[PianoRoll]) -> dict[str, float | list[float]]:
     - ``track_bar_share_by_track``: per track (drums too), share of bars in which
       it sounds; pooled. A per-track complement of muspy ``empty_measure_rate``,
       on the real bar lines. ``track_bar_share_min``: its minimum over tracks.
+    - ``notes_per_bar_by_track``: per track, its onsets per bar; pooled.
+    - ``voice_polyphony_by_track``: per track, pitches sounding per step over the
+      steps where it sounds (0 for a drum track or one that never sounds); pooled.
+    - ``silent_track_share``: share of rolls in which some track has no note.
+    - ``repeated_bar_pair_share``: share of rolls in which two consecutive bars
+      with notes come back later note for note in every track (bars i, i + 1
+      equal to bars j, j + 1, j >= i + 2): the repeated phrases of a song form.
 
     Parameters
     ----------
@@ -95,7 +102,7 @@ def roll_stats(rolls: Sequence[PianoRoll]) -> dict[str, float | list[float]]:
     -------
     dict
         The keys above; values are floats, except ``track_bar_share_by_track``
-        (list of K floats).
+        (list of K floats), and the other ``_by_track`` lists.
     """
     if isinstance(rolls, PianoRoll):
         raise TypeError("roll_stats takes a sequence of rolls; wrap a single roll in a list")
@@ -206,6 +213,9 @@ def _count(onset: np.ndarray, sustain: np.ndarray, pitched: np.ndarray,
         "track_cells": np.where(pitched_bk, per_step.sum(axis=2), 0),
         "track_single": np.where(pitched_bk, (per_step == 1).sum(axis=2), 0),
         "track_bars": np.zeros((B, K), np.int64), "empty_beats": np.zeros(B, np.int64),
+        "track_onsets": onset.sum(axis=(2, 3)),  # (B, K)
+        "repeats": np.array([_repeats_bar_pair(o, s_, bar_lines)
+                             for o, s_ in zip(onset, sustain)], bool),
     }
     if T:
         counts["track_bars"] = np.logical_or.reduceat(step_on, bar_lines, axis=2).sum(axis=2)
@@ -213,6 +223,24 @@ def _count(onset: np.ndarray, sustain: np.ndarray, pitched: np.ndarray,
         counts["empty_beats"] = (~beat_hit).sum(axis=1)
     counts.update(_pitch_counts(onset_hist))
     return counts
+
+
+def _repeats_bar_pair(onset: np.ndarray, sustain: np.ndarray, bar_lines: np.ndarray) -> bool:
+    """Whether two consecutive bars with notes come back later, note for note, in all
+    tracks: bars (i, i + 1) equal to bars (j, j + 1) for some j >= i + 2. (K, T, P) each."""
+    ends = list(bar_lines[1:]) + [onset.shape[1]]
+    keys = [np.packbits(np.stack([onset[:, a:b], sustain[:, a:b]])).tobytes()
+            + int(b - a).to_bytes(4, "little")
+            if onset[:, a:b].any() else None for a, b in zip(bar_lines, ends)]
+    first: dict[tuple, int] = {}
+    for i in range(len(keys) - 1):
+        pair = (keys[i], keys[i + 1])
+        if None in pair:
+            continue
+        if pair in first and i >= first[pair] + 2:
+            return True
+        first.setdefault(pair, i)
+    return False
 
 
 def _pitch_counts(onset_hist: np.ndarray) -> dict[str, np.ndarray]:
@@ -250,6 +278,9 @@ def _aggregate(c: dict[str, np.ndarray]) -> dict[str, float | list[float]]:
     voice_poly = s["track_cells"][plays] / s["track_steps"][plays]
     single = s["track_single"][plays] / s["track_steps"][plays]
     by_track = [_ratio(b, s["bars"]) for b in s["track_bars"]]
+    notes_by_track = [_ratio(o, s["bars"]) for o in s["track_onsets"]]
+    poly_by_track = [_ratio(cells, steps) for cells, steps in
+                     zip(s["track_cells"], s["track_steps"])]
     return {
         "n_rolls": float(n), "silent_share": _ratio((c["onsets"] == 0).sum(), n),
         "notes_per_bar": _ratio(s["onsets"], s["bars"]),
@@ -263,4 +294,8 @@ def _aggregate(c: dict[str, np.ndarray]) -> dict[str, float | list[float]]:
         **per_roll,
         "track_bar_share_min": min(by_track, default=0.0),
         "track_bar_share_by_track": by_track,
+        "notes_per_bar_by_track": notes_by_track,
+        "voice_polyphony_by_track": poly_by_track,
+        "silent_track_share": _ratio((c["track_onsets"] == 0).any(axis=1).sum(), n),
+        "repeated_bar_pair_share": _ratio(c["repeats"].sum(), n),
     }

@@ -21,7 +21,7 @@ LAYERS = [  # (layer, module name prefixes); a module belongs to the first that 
     ("base", ("midivae.errors", "midivae.fileio")),
     ("core", ("midivae.smf", "midivae.keys", "midivae.roll")),
     ("midi", ("midivae.roles", "midivae.quantize", "midivae.render", "midivae.score",
-              "midivae.harmony",
+              "midivae.harmony", "midivae.novelty",
               "midivae.notation",
               "midivae.layout", "midivae.plot", "midivae.audio", "midivae.musicstats")),
     ("models", ("midivae.losses", "midivae.metrics", "midivae.models")),

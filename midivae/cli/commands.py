@@ -309,6 +309,12 @@ def _cmd_evaluate(args) -> int:
         for key, value in h["samples"].items():
             print(f"    {key:24s} {value:8.3f}  data {h['data'][key]:8.3f}  null "
                   f"{h['null'][key]:8.3f}")
+    if "novelty" in res:
+        n = res["novelty"]
+        print(f"  nearest training window (of {n['train_windows']}), median overlap of "
+              f"sounding cells: samples {n['samples_overlap_median']:.3f}, test windows "
+              f"{n['test_overlap_median']:.3f}; samples copying a window {n['copies']} of "
+              f"{n['samples']}, a whole bar {n['bar_copies']}")
     if args.json:
         text = json.dumps(res, indent=1, sort_keys=True)
         replace_atomically(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
