@@ -362,3 +362,32 @@ def test_fit_prior_by_key_fits_one_gaussian_per_key(tmp_path):
     few = PreparedSet(tmp_path / "fewset").n_windows["train"]
     assert out.stderr.strip() == (f"midivae fit-prior: error: {tmp_path / 'fewset'}: no group "
                                   f"holds 20 windows: {{0: {few}}}")
+
+
+def test_train_fits_its_prior_by_key_where_the_set_allows(tmp_path):
+    from midivae.checkpoint import read_settings
+    from midivae.data import PreparedSet
+    from midivae.evaluate import window_keys
+    (tmp_path / "midi").mkdir()
+    scale = [0, 2, 4, 5, 7, 9, 11]
+    for i, root in enumerate([0, 7] * 6):  # six tunes in C, six in G
+        steps = [60 + root + scale[(t * 3 + i) % 7] for t in range(64)]
+        midi_file(track(*[note(t * 480, t * 480 + 480, p) for t, p in enumerate(steps)])).save(
+            tmp_path / "midi" / f"tune{i}.mid")
+    assert run_cli("prepare", tmp_path / "midi", "--out", tmp_path / "set", "--bars", "2",
+                   "--meter", "4/4", "--splits", "0.6,0.4,0", "--quiet",
+                   "--workers", "1").returncode == 0
+    prepared = PreparedSet(tmp_path / "set")
+    keys = window_keys(prepared).tolist()
+    assert keys.count(0) >= 20 and keys.count(7) >= 20 and prepared.n_windows["valid"]
+    common = ("train", tmp_path / "set", "--preset", "flat-2bar-cpu", "--latent", "8",
+              "--steps", "1", "--quiet")
+    out = run_cli(*common, "--out", tmp_path / "m")
+    assert out.returncode == 0, out.stderr
+    assert "one Gaussian for each of 2 keys, rank" in out.stdout
+    assert read_settings(tmp_path / "m")["extra"]["prior"]["keys"] == 2
+    assert load_checkpoint(tmp_path / "m").prior.components == 2
+    out = run_cli(*common, "--single-prior", "--out", tmp_path / "one")
+    assert out.returncode == 0, out.stderr
+    assert "one Gaussian for each" not in out.stdout
+    assert load_checkpoint(tmp_path / "one").prior.components == 0

@@ -160,6 +160,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--track-outputs", metavar="OUT,OUT,...",
                    help="an output per track, e.g. categorical,made,made: a monophonic melody "
                    "over polyphonic accompaniment (default: --output for every track)")
+    t.add_argument("--single-prior", action="store_true",
+                   help="fit the sampling prior as one Gaussian (default: one per key where "
+                   "two keys or more hold 20 training windows each)")
     t.add_argument("--place-input", action="store_true",
                    help="feed a recurrent or hierarchical decoder each step's place in the bar "
                    "(where the beats are)")

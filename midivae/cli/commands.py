@@ -245,7 +245,8 @@ def _cmd_train(args) -> int:
             from midivae.checkpoint import load_checkpoint
             for path in (run.checkpoint, Path(args.out) / "best" / "model"):
                 if path.with_suffix(".safetensors").exists():
-                    print(_fit_prior_file(path, load_checkpoint(path), prepared, "auto"))
+                    print(_fit_prior_file(path, load_checkpoint(path), prepared, "auto",
+                                          by_key=not args.single_prior and "auto"))
         print(f"saved {args.out} (curves.png, log.csv, samples/)")
         run.write_curves()
     return 0
@@ -346,18 +347,26 @@ def _cmd_fit_prior(args) -> int:
     return 0
 
 
+KEY_WINDOWS = 20  # LatentPrior.fit's min_group: windows a key needs for a Gaussian of its own
+
+
 def _fit_prior_file(path, model, prepared, rank: int | str | None, *,
-                    by_key: bool = False) -> str:
+                    by_key: bool | str = False) -> str:
     """Fit the prior of ``model``, loaded from checkpoint ``path``, to ``prepared``'s
     training windows (``rank``: a number, "auto" or None for full; ``by_key``: one Gaussian
-    per key) and rewrite the checkpoint in place, keeping its training state and storage
-    type; returns what was done, in one line."""
+    per key, or "auto": per key where two keys or more hold `KEY_WINDOWS` windows each, else
+    one) and rewrite the checkpoint in place, keeping its training state and storage type;
+    returns what was done, in one line."""
     from midivae.checkpoint import read_settings, read_state, save_checkpoint, stored_half
     from midivae.evaluate import choose_prior_rank, window_keys
     from midivae.train import posteriors, prior_loader
 
     mu, logvar = posteriors(model, prior_loader(prepared))
-    groups = window_keys(prepared, len(mu)) if by_key else None
+    groups = window_keys(prepared, len(mu)) if by_key in (True, "auto") else None
+    if by_key == "auto":
+        counts = groups[groups >= 0].bincount() if (groups >= 0).any() else groups[:0]
+        by_key = int((counts >= KEY_WINDOWS).sum()) >= 2
+        groups = groups if by_key else None
     said = ""
     if rank == "auto":
         rank, scores = choose_prior_rank(model, prepared, mu, logvar, groups=groups)
