@@ -117,6 +117,15 @@ def onset_counts(pred: torch.Tensor, target: torch.Tensor, n_tracks: int) -> tup
     return int((p_on & t_on).sum()), int(p_on.sum()), int(t_on.sum())
 
 
+def track_onset_counts(pred: torch.Tensor, target: torch.Tensor,
+                       n_tracks: int) -> list[tuple[int, int, int]]:
+    """`onset_counts` of each track alone: K (true positives, predicted, true) triples."""
+    p_on = split_cells(pred, n_tracks)[..., 0, :] > 0.5  # (B, T, K, P)
+    t_on = split_cells(target, n_tracks)[..., 0, :] > 0.5
+    return [(int((p_on[..., k, :] & t_on[..., k, :]).sum()), int(p_on[..., k, :].sum()),
+             int(t_on[..., k, :].sum())) for k in range(n_tracks)]
+
+
 def prf(tp: int, n_pred: int, n_true: int) -> tuple[float, float, float]:
     """(precision, recall, F1) from counts.
 
@@ -143,12 +152,13 @@ def evaluate(model, batches, *, k: int = 0, seed: int = 0) -> dict[str, float]:
     Returns nats per window and bits per step for reconstruction (one draw of
     z per window, seeded), KL and ELBO,
     the IWAE bound when ``k`` > 0, active units, step accuracy (teacher-forced
-    and free-running) and onset precision/recall/F1 of the free-running output.
+    and free-running) and onset precision/recall/F1 of the free-running output (with
+    several tracks, each track's onset F1 too: ``onset_f1_by_track``).
     """
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
-    mus, n, onsets = [], 0, [0, 0, 0]
+    mus, n, onsets, by_track = [], 0, [0, 0, 0], {}
     g = torch.Generator(model.device).manual_seed(seed)
     for batch in batches:
         x, label = batch if isinstance(batch, (tuple, list)) else (batch, None)
@@ -160,6 +170,9 @@ def evaluate(model, batches, *, k: int = 0, seed: int = 0) -> dict[str, float]:
         kl = gaussian_kl(out.mu, out.logvar).sum(1)
         free = model.reconstruct(x, label)
         counts = onset_counts(free, x, model.config.n_tracks)
+        if model.config.n_tracks > 1:
+            for t, c in enumerate(track_onset_counts(free, x, model.config.n_tracks)):
+                by_track[t] = [a + b for a, b in zip(by_track.get(t, [0, 0, 0]), c)]
         forced = model.decoder.most_likely(out.logits, x)  # each step given the true past
         row = {"recon_nats": float(recon.sum()), "kl_nats": float(kl.sum()),
                "acc_teacher_forced": step_accuracy(forced, x) * len(x),
@@ -180,6 +193,8 @@ def evaluate(model, batches, *, k: int = 0, seed: int = 0) -> dict[str, float]:
         res["iwae_bits_per_step"] = -res["iwae_nats"] * per_step
     res["active_units"] = active_units(torch.cat(mus))
     res["onset_precision"], res["onset_recall"], res["onset_f1"] = prf(*onsets)
+    if by_track:  # several tracks: each one's onset F1 too
+        res["onset_f1_by_track"] = [prf(*by_track[t])[2] for t in sorted(by_track)]
     return res
 
 

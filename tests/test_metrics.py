@@ -10,7 +10,8 @@ from torch.distributions import Normal
 
 from midivae.losses import bernoulli_nll, gaussian_kl
 from midivae.metrics import (active_units, evaluate, iwae_bound, kl_per_dimension,
-                             log_importance_weights, onset_prf, step_accuracy)
+                             log_importance_weights, onset_prf, step_accuracy,
+                             track_onset_counts)
 from conftest import DECODER_VARIANTS, decoder_settings
 from midivae.models import ModelConfig, VAE
 
@@ -58,6 +59,8 @@ def test_onset_precision_recall_f1_by_hand():
     assert f1 == pytest.approx(2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2))
     assert onset_prf(torch.zeros(1, 2, 12), torch.zeros(1, 2, 12), 2) == (1.0, 1.0, 1.0)
     assert onset_prf(torch.zeros(1, 2, 12), target, 2) == (0.0, 0.0, 0.0)
+    # each track alone: track 0 right once of two predicted, track 1 wrong once
+    assert track_onset_counts(pred, target, 2) == [(1, 2, 1), (0, 1, 1)]
 
 
 def test_active_units_and_kl_per_dimension_by_hand():

@@ -297,7 +297,9 @@ def _cmd_evaluate(args) -> int:
           + f", kl {m['kl_nats']:.1f} nats/window, {m['active_units']} active units")
     print(f"  step accuracy: teacher-forced {m['acc_teacher_forced']:.3f}, free-running "
           f"{m['acc_free_running']:.3f}; onset P/R/F1 {m['onset_precision']:.3f} / "
-          f"{m['onset_recall']:.3f} / {m['onset_f1']:.3f}")
+          f"{m['onset_recall']:.3f} / {m['onset_f1']:.3f}"
+          + (" (by track: " + ", ".join(f"{f:.3f}" for f in m["onset_f1_by_track"]) + ")"
+             if "onset_f1_by_track" in m else ""))
     print(f"  {args.samples} samples at temperature {args.temperature} vs the data "
           f"(distance {dist['distance']['value']:.3f}):")
     for key in dist["distance"]["keys"] + ["silent_share", "empty_beat_share"]:
