@@ -137,6 +137,9 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
 # chorales: 0.94); the sets hold enough windows in each common key
 BY_KEY = {"chorales-4bar-voices", "chorales-4bar-hier-tracklatents", "chorales-4bar-voices-ctx",
           "pop-8bar-tracks", "folk-16bar-melody"}
+# the shipped models' recommended temperature (models.json's): their samples are judged at it
+# as well as at 1
+TEMPERATURE = {"folk-16bar-melody": 0.5, "chorales-4bar-voices-ctx": 0.5, "pop-8bar-tracks": 0.5}
 MINUTES = {"pop-8bar-hier-more": 30}  # a budget of its own (default: --minutes)
 SNAPSHOTS = (10, 30)  # minutes
 LIMITS = {"nottingham-16bar": 1000, "pop-8bar": 500}  # windows evaluated, spread over the set
@@ -222,6 +225,11 @@ def main(argv: list[str] | None = None) -> None:
                         cmd += ["--limit", 16 if args.quick else LIMITS[evaluated]]
                     subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True,
                                    env={**os.environ, "OMP_NUM_THREADS": "2"})
+                    if name in TEMPERATURE and evaluated == MODELS[name][0]:
+                        t = TEMPERATURE[name]  # the samples at the recommended temperature
+                        cmd[cmd.index("--json") + 1] = results / f"quality-{name}-t{t:g}@{when}.json"
+                        subprocess.run([str(c) for c in [*cmd, "--temperature", t]], cwd=ROOT,
+                                       check=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
 
 
 if __name__ == "__main__":

@@ -50,6 +50,48 @@ CHORALE = [("FR", _fr, ">=", 0.80), ("onset F1", _f1, ">=", 0.85),
 HIER_16BAR = [("FR", _fr, ">=", 0.85),
               ("active share", lambda r: r["metrics"]["active_units"] / r.get("latent", 128),
                ">=", 0.25)]
+# issue 21: every shipped model's samples are new music ...
+def _nov(key): return lambda r: r["novelty"][key]
+def _closer(r): return r["novelty"]["samples_overlap_median"] - r["novelty"]["test_overlap_median"]
+NOVEL = [("samples closer to training than test by", _closer, "<=", 0.0),
+         ("copies", _nov("copies"), "<=", 0)]
+def _h(key): return lambda r: r["harmony"]["samples"][key]
+def _by_track_off(key, track=None):
+    """The largest relative difference of a per-track statistic from the data's."""
+    def off(r):
+        a, b = r["samples"][key], r["data"][key]
+        pairs = list(zip(a, b)) if track is None else [(a[track], b[track])]
+        return max(abs(x - y) / max(abs(y), 1e-9) for x, y in pairs)
+    return off
+def _repeats_short(r):  # how far the samples' phrase repeats fall short of the data's
+    return r["data"]["repeated_bar_pair_share"] - r["samples"]["repeated_bar_pair_share"]
+# ... the folk model decodes 16 bars and its samples have the tunes' phrase structure,
+FOLK_16BAR = [("FR", _fr, ">=", 0.85), ("notes/bar off by", _rel("notes_per_bar"), "<=", 0.10),
+              ("in-scale off by", _abs("in_scale_share"), "<=", 0.02),
+              ("repeated bar pairs short by", _repeats_short, "<=", 0.0), *NOVEL]
+UNSEEN_16BAR = [("FR", _fr, ">=", 0.75)]
+# ... the pop model a melody over its accompaniment,
+def _f1_min(r): return min([_f1(r), *r["metrics"].get("onset_f1_by_track", [])])
+def _melody_bars(r):
+    return (r["samples"]["track_bar_share_by_track"][0]
+            / max(r["data"]["track_bar_share_by_track"][0], 1e-9))
+def _on_chord_off(r):
+    h = r["harmony"]
+    return abs(h["samples"]["melody_chord_share"] - h["data"]["melody_chord_share"])
+POP = [("onset F1 (worst track)", _f1_min, ">=", 0.80), ("FR", _fr, ">=", 0.60),
+       ("notes/bar of a track off by", _by_track_off("notes_per_bar_by_track"), "<=", 0.15),
+       ("notes at once of a track off by", _by_track_off("voice_polyphony_by_track"), "<=",
+        0.15),
+       ("in-scale off by", _abs("in_scale_share"), "<=", 0.03),
+       ("melody's bars / data's", _melody_bars, ">=", 0.90),
+       ("samples with a silent track", _samples("silent_track_share"), "<=", 0.0),
+       ("melody on the chord off by", _on_chord_off, "<=", 0.05), *NOVEL]
+# ... and the chorale model's voices make harmony together
+CHORALE_HARMONY = [("FR", _fr, ">=", 0.90), ("onset F1", _f1, ">=", 0.95),
+                   ("chords", _h("chord_share"), ">=", 0.75),
+                   ("windows with parallels", _h("parallel_window_share"), "<=", 0.25),
+                   ("crossings", _h("crossing_share"), "<=", 0.04),
+                   ("soprano stepwise", _h("top_stepwise_share"), ">=", 0.60), *NOVEL]
 GOALS = {  # model name (file stem without "quality-" and "@..."): (what, published TF / FR, goals)
     "folk-2bar-flat": ("essen-folk 2-bar, flat", "0.986 / 0.951", MELODY_2BAR),
     "folk-2bar-hier-mlpbars": ("essen-folk 2-bar, hierarchical, MLP bar decoder (preset "
@@ -112,6 +154,22 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                                "encoder", "-", CHORALE),
     "chorales-4bar-hier-preset": ("bach-chorales 4-bar 4 voices, hierarchical, LSTM bars, "
                                   "preset recipe", "-", CHORALE),
+    "folk-16bar-melody": ("essen-folk 16-bar, hierarchical, one code per bar, no direct "
+                          "map (preset hierarchical-16bar-melody-cpu, shipped)",
+                          "0.919 / 0.812", FOLK_16BAR),
+    "folk-16bar-melody-t0.5": ("the same, samples at temperature 0.5", "0.919 / 0.812",
+                               FOLK_16BAR),
+    "folk-16bar-melody-nottingham-16bar": ("Nottingham 16-bar (unseen), the shipped folk "
+                                           "model", "-", UNSEEN_16BAR),
+    "chorales-4bar-voices-ctx": ("bach-chorales 4-bar 4 voices, one code per bar and voice, "
+                                 "voices decoded bass first (--voice-context)", "-",
+                                 CHORALE_HARMONY),
+    "chorales-4bar-voices-ctx-t0.5": ("the same, samples at temperature 0.5", "-",
+                                      CHORALE_HARMONY),
+    "pop-8bar-tracks": ("POP909 8-bar, one code per bar and track, categorical melody over "
+                        "made bridge and piano, piano first (preset hierarchical-8bar-pop-cpu)",
+                        "-", POP),
+    "pop-8bar-tracks-t0.5": ("the same, samples at temperature 0.5", "-", POP),
     "pop-8bar-hier-more": ("POP909 8-bar, hierarchical, LSTM bars, 60 + 30 minutes "
                            "(shipped)", "-", []),
     "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical, LSTM bars",
