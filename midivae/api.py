@@ -147,7 +147,8 @@ class Model:
         """``n`` clips drawn from the prior, each ``bars`` bars long (default: one window).
 
         ``bars`` must be a whole number of windows; a longer clip is successive
-        windows whose latents move by ``WINDOW_TO_WINDOW`` (module docstring).
+        windows whose latents walk through the model's prior by ``WINDOW_TO_WINDOW``
+        (`LatentPrior.walk`: each is a prior draw, and all keep one key).
         ``temperature`` 0 gives the decoder's most likely cells.
         """
         _check_count(n, "n")
@@ -156,8 +157,7 @@ class Model:
         if m == 1:
             return generate.sample(self.vae, n, temperature=temperature, seed=seed, label=index)
         g = _generator(seed)
-        z = torch.randn(n, self.vae.config.latent, generator=g)  # (n, Z)
-        z = _walk(z, m, WINDOW_TO_WINDOW, g)  # (n, m, Z)
+        z = self.vae.prior.walk(n, m, WINDOW_TO_WINDOW, g).cpu()  # (n, m, Z), the prior's
         windows = generate.decode(self.vae, z.reshape(n * m, -1), temperature=temperature,
                                   seed=_seed(g), label=index)  # (n * m, Z) -> n * m windows
         return [concatenate(windows[i * m:(i + 1) * m]) for i in range(n)]

@@ -241,6 +241,15 @@ def test_the_sampling_prior_fitted_by_group_is_a_mixture_of_each_groups_gaussian
     assert abs(second.float().mean().item() - 0.6) < 0.02
     torch.testing.assert_close(torch.cov(z[second].T), cov7, atol=0.1, rtol=0.05)
     torch.testing.assert_close(z[~second].mean(0), prior.means[0], atol=0.05, rtol=0)
+    # a walk: each latent a draw of the same component, successive ones correlated by
+    # sqrt(1 - a^2); its first latents are the draws themselves
+    walk = prior.walk(20_000, 3, 0.6, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(walk[:, 0], z)
+    assert bool(((walk[:, :, 1] > 5) == second[:, None]).all())  # one key throughout
+    for step in (1, 2):
+        torch.testing.assert_close(torch.cov(walk[second, step].T), cov7, atol=0.1, rtol=0.05)
+    e0, e1 = (walk[second, i, 2] - prior.means[1, 2] for i in (0, 1))
+    assert torch.corrcoef(torch.stack([e0, e1]))[0, 1].item() == pytest.approx(0.8, abs=0.02)
     # rank 1: each Gaussian keeps its largest direction only
     prior.fit(mu, logvar, 1, groups, min_group=2)
     assert prior.scales.shape == (2, 4, 1)

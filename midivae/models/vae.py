@@ -8,6 +8,7 @@ can turn outputs back into piano rolls. This module never looks inside it.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import torch
@@ -149,13 +150,33 @@ class LatentPrior(nn.Module):
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n latents (n, Z)."""
-        eps = torch.randn(n, len(self.mean), generator=generator, device=self.mean.device)
+        return self.walk(n, 1, 0.0, generator)[:, 0]
+
+    def walk(self, n: int, m: int, amount: float,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws, each followed by m - 1 latents that move from the one before: (n, m, Z).
+
+        The standard normal noise e behind a draw (z = mean + A e) moves as
+        sqrt(1 - a^2) e + a e', e' ~ N(0, I), with ``amount`` a in 0..1, so that every
+        latent of the walk is itself a draw of this prior; in a mixture the walk keeps
+        its component (its key). Long clips are such walks, one latent per window.
+        """
+        device = generator.device if generator is not None else self.mean.device
+        z = len(self.mean)
+        eps = [torch.randn(n, z, generator=generator, device=device)]
+        pick = (torch.multinomial(self.weights.to(device), n, replacement=True,
+                                  generator=generator) if self.components else None)
+        for _ in range(m - 1):
+            e = torch.randn(n, z, generator=generator, device=device)
+            eps.append(math.sqrt(1.0 - amount**2) * eps[-1] + amount * e)
+        eps = torch.stack(eps, dim=1).to(self.mean.device)  # (n, m, Z)
         if not self.fitted:
             return eps
-        if self.components:
-            pick = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        if pick is not None:
+            pick = pick.to(self.mean.device)
             r = self.scales.shape[2]
-            return self.means[pick] + torch.einsum("nzr,nr->nz", self.scales[pick], eps[:, :r])
+            return (self.means[pick][:, None]
+                    + torch.einsum("nzr,nmr->nmz", self.scales[pick], eps[..., :r]))
         return self.mean + eps @ self.scale.T
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
