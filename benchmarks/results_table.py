@@ -170,6 +170,9 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                         "made bridge and piano, piano first (preset hierarchical-8bar-pop-cpu)",
                         "-", POP),
     "pop-8bar-tracks-t0.5": ("the same, samples at temperature 0.5", "-", POP),
+    "pop-8bar-tracks-more": ("POP909 8-bar, the same trained 30 minutes more (60 + 30, "
+                             "shipped)", "-", POP),
+    "pop-8bar-tracks-more-t0.5": ("the same, samples at temperature 0.5", "-", POP),
     "pop-8bar-hier-more": ("POP909 8-bar, hierarchical, LSTM bars, 60 + 30 minutes "
                            "(shipped)", "-", []),
     "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical, LSTM bars",

@@ -300,7 +300,8 @@ PRESETS: dict[str, Preset] = {
         "bar and voice, the voices sharing weights; CPU, an hour (the shipped chorale model)"),
     "hierarchical-8bar-pop-cpu": Preset(
         ModelConfig(n_steps=128, n_tracks=3, decoder="hierarchical", bar_decoder="mlp",
-                    encoder="bars", encoder_hidden=256, latent=384, decoder_hidden=256, conductor_hidden=256,
+                    encoder="bars", encoder_hidden=256, latent=384, decoder_hidden=256,
+                    conductor_hidden=256,
                     bar_embedding=256, bar_latents=True, track_latents=True,
                     voice_context=True, output="made", output_hidden=64,
                     track_outputs="categorical,made,made"),
