@@ -117,6 +117,11 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
     # the voices decoded in turn within a bar, bass first, each reading those before it
     # (--voice-context): the shipped chorale model since issue 21
     "chorales-4bar-voices-ctx": _voices("--transpose", "3", "--voice-context"),
+    # the same with a code half the size (16 units a bar and voice) and the KL binding
+    # sooner, so that the codes say less and the voices decoded after the bass must take
+    # more of their notes from it
+    "chorales-4bar-voices-ctx-z256": _voices("--transpose", "3", "--voice-context",
+                                             "--latent", "256", "--free-bits", "512"),
     "folk-2bar-hier-barlatents": ("folk-2bar", "hierarchical-2bar-cpu",
                                   [*MELODY, "--bar-latents", "--latent", "128", "--keep-best",
                                    "--encoder", "bars"], ["folk-2bar", "nottingham-2bar"]),
@@ -141,10 +146,12 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
 # code per bar and voice, whose single Gaussian drew 0.90 of their notes in the scale (the
 # chorales: 0.94); the sets hold enough windows in each common key
 BY_KEY = {"chorales-4bar-voices", "chorales-4bar-hier-tracklatents", "chorales-4bar-voices-ctx",
+          "chorales-4bar-voices-ctx-z256",
           "pop-8bar-tracks", "pop-8bar-tracks-more", "folk-16bar-melody"}
 # the shipped models' recommended temperature (models.json's): their samples are judged at it
 # as well as at 1
 TEMPERATURE = {"folk-16bar-melody": 0.5, "chorales-4bar-voices-ctx": 0.5, "pop-8bar-tracks": 0.5,
+               "chorales-4bar-voices-ctx-z256": 0.5,
                "pop-8bar-tracks-more": 0.5}
 # a budget of their own (default: --minutes)
 MINUTES = {"pop-8bar-hier-more": 30, "pop-8bar-tracks-more": 30}

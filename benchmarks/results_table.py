@@ -164,6 +164,11 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "chorales-4bar-voices-ctx": ("bach-chorales 4-bar 4 voices, one code per bar and voice, "
                                  "voices decoded bass first (--voice-context)", "-",
                                  CHORALE_HARMONY),
+    "chorales-4bar-voices-ctx-z256": ("bach-chorales 4-bar 4 voices, the same with codes of "
+                                      "16 units (latent 256) and 512 free bits", "-",
+                                      CHORALE_HARMONY),
+    "chorales-4bar-voices-ctx-z256-t0.5": ("the same, samples at temperature 0.5", "-",
+                                           CHORALE_HARMONY),
     "chorales-4bar-voices-ctx-t0.5": ("the same, samples at temperature 0.5", "-",
                                       CHORALE_HARMONY),
     "pop-8bar-tracks": ("POP909 8-bar, one code per bar and track, categorical melody over "
