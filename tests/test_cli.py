@@ -391,3 +391,28 @@ def test_train_fits_its_prior_by_key_where_the_set_allows(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "one Gaussian for each" not in out.stdout
     assert load_checkpoint(tmp_path / "one").prior.components == 0
+
+
+def test_train_decodes_voices_in_turn_with_outputs_of_their_own(tmp_path, chorale_set):
+    out = run_cli("train", chorale_set.path, "--preset", "hierarchical-4bar-voices-cpu",
+                  "--voice-context", "--track-outputs", "categorical,categorical,made,made",
+                  "--latent", "32", "--steps", "1", "--quiet", "--out", tmp_path / "m")
+    assert out.returncode == 0, out.stderr
+    cfg = load_checkpoint(tmp_path / "m").config
+    assert cfg.voice_context and cfg.track_outputs == "categorical,categorical,made,made"
+    out = run_cli("evaluate", tmp_path / "m", chorale_set.path, "--split", "train",
+                  "--samples", "4", "--limit", "4")
+    assert out.returncode == 0, out.stderr
+    assert "onset P/R/F1" in out.stdout and "(by track: " in out.stdout
+    assert "    chord_share " in out.stdout and "nearest training window" in out.stdout
+    out = run_cli("train", chorale_set.path, "--preset", "hierarchical-4bar-voices-cpu",
+                  "--track-outputs", "categorical,made", "--latent", "32", "--steps", "1",
+                  "--out", tmp_path / "f")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"midivae train: error: {chorale_set.path}: --track-outputs must name one of "
+        "('made', 'independent', 'categorical') for each of the 4 tracks, got "
+        "'categorical,made'"]
+    out = run_cli("train", chorale_set.path, "--init", tmp_path / "m", "--voice-context",
+                  "--out", tmp_path / "g")
+    assert out.returncode == 2 and "--voice-context" in out.stderr

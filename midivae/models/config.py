@@ -129,7 +129,7 @@ class ModelConfig:
         if self.track_outputs:
             outputs = self.track_outputs.split(",")
             if len(outputs) != self.n_tracks or any(o not in OUTPUTS for o in outputs):
-                raise ValueError(f"ModelConfig.track_outputs must name one of {OUTPUTS} for "
+                raise ValueError(f"track_outputs must name one of {OUTPUTS} for "
                                  f"each of the {self.n_tracks} tracks, got "
                                  f"{self.track_outputs!r}")
         if self.bar_latents and self.latent % self.n_bars:
