@@ -145,6 +145,16 @@ def window_keys(prepared, n: int | None = None) -> torch.Tensor:
     return torch.from_numpy(scale_roots([prepared.window_roll(int(i)) for i in indices]))
 
 
+def window_forms(prepared, n: int | None = None) -> torch.Tensor:
+    """The form of each of the first ``n`` training windows (all by default), in the order
+    `midivae.train.prior_loader` reads them: for each bar, the earlier bar it repeats note
+    for note, or -1 (`midivae.musicstats.bar_forms`). What ``LatentPrior.fit_forms`` fits."""
+    from midivae.musicstats import bar_forms
+
+    indices = prepared.indices("train")[:n]
+    return torch.from_numpy(bar_forms([prepared.window_roll(int(i)) for i in indices]))
+
+
 def choose_prior_rank(model, prepared, mu: torch.Tensor, logvar: torch.Tensor, *,
                       ranks=PRIOR_RANKS, split: str = "valid", n_samples: int = 128,
                       temperature: float = 1.0, seed: int = 0,

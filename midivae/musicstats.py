@@ -225,6 +225,31 @@ def _count(onset: np.ndarray, sustain: np.ndarray, pitched: np.ndarray,
     return counts
 
 
+def bar_forms(rolls: Sequence[PianoRoll]) -> np.ndarray:
+    """Each roll's form: for each bar, the earliest bar before it with the same notes in
+    every track (onset and sustain cells alike, some note in it), else -1. Rolls of one bar
+    grid: (N, n_bars) int64. ``[-1, -1, 0, 1]`` is a two-bar phrase played twice."""
+    out = []
+    for r in rolls:
+        lines = r.bar_starts()
+        ends = list(lines[1:]) + [r.n_steps]
+        seen: dict[bytes, int] = {}
+        form = []
+        for j, (a, b) in enumerate(zip(lines, ends)):
+            if not r.onset[:, a:b].any():
+                form.append(-1)
+                continue
+            key = (np.packbits(np.stack([r.onset[:, a:b], r.sustain[:, a:b]])).tobytes()
+                   + int(b - a).to_bytes(4, "little"))
+            form.append(seen.get(key, -1))
+            seen.setdefault(key, j)
+        out.append(form)
+    lengths = {len(f) for f in out}
+    if len(lengths) > 1:
+        raise ValueError(f"bar_forms takes rolls of one bar grid, got {sorted(lengths)} bars")
+    return np.array(out, np.int64).reshape(len(out), lengths.pop() if lengths else 0)
+
+
 def _repeats_bar_pair(onset: np.ndarray, sustain: np.ndarray, bar_lines: np.ndarray) -> bool:
     """Whether two consecutive bars with notes come back later, note for note, in all
     tracks: bars (i, i + 1) equal to bars (j, j + 1) for some j >= i + 2. (K, T, P) each."""

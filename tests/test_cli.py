@@ -221,8 +221,10 @@ def test_train_fits_the_sampling_prior_and_fit_prior_refits_an_older_model(tmp_p
     best = min(scores, key=scores.get)
     assert f", rank {best} (chosen" in out.stdout
     chosen = read_settings(tmp_path / "m")["extra"]["prior"]
+    forms = chosen.pop("forms")  # the bars the training windows repeat, for a hierarchical model
     assert chosen == {"rank": None if best == "full" else int(best), "windows": n,
                       "dataset": str(split)}
+    assert forms == len(load_checkpoint(tmp_path / "m").prior.form_weights) >= 1
     rank = torch.linalg.matrix_rank(load_checkpoint(tmp_path / "m").prior.scale)
     assert rank == (16 if best == "full" else 8)
     # train, on a set with a validation split, ends by choosing the rank the same way

@@ -146,3 +146,12 @@ def test_novelty_counts_copies_and_copied_bars():
     assert n["samples_overlap_median"] == pytest.approx(0.0)
     assert n["test_overlap_median"] == pytest.approx(0.0)
     assert COPY == 0.95
+
+
+def test_bar_forms_name_the_bar_each_repeats():
+    from midivae.musicstats import bar_forms
+    bar = lambda b, p: [(0, p, 16 * b + 4 * i, 16 * b + 4 * i + 4, 80) for i in range(4)]  # noqa
+    aaba = make_roll(bar(0, 60) + bar(1, 62) + bar(2, 60) + bar(3, 62), 64)
+    with_rest = make_roll(bar(0, 60) + bar(1, 60) + bar(3, 60), 64)  # bar 2 silent
+    assert bar_forms([aaba, with_rest]).tolist() == [[-1, -1, 0, 1], [-1, 0, -1, 0]]
+    assert bar_forms([]).shape == (0, 0)

@@ -168,3 +168,41 @@ def test_a_mixed_voice_model_round_trips_through_a_checkpoint(tmp_path):
         b = again.decoder.sample(z, temperature=0.7, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(a, b)
     assert again.config.track_outputs == "categorical,made" and again.config.voice_context
+
+
+@pytest.mark.parametrize("outputs,context", [("", False), ("", True), ("categorical,made", True)])
+def test_a_form_repeats_bars_note_for_note(outputs, context):
+    model = tiny(seed=11, outputs=outputs, n_pitches=5, n_steps=16, steps_per_bar=4,
+                 voice_context=context)
+    z = torch.randn(3, model.config.latent)
+    repeats = torch.tensor([[-1, -1, 0, 1], [-1, 0, 0, -1], [-1, -1, -1, -1]])
+    with torch.no_grad():
+        x = model.decoder.sample(z, temperature=1.0, repeats=repeats,
+                                 generator=torch.Generator().manual_seed(0))
+    bars = x.unflatten(1, (4, 4))  # (B, bar, step, D)
+    assert torch.equal(bars[0, 2], bars[0, 0]) and torch.equal(bars[0, 3], bars[0, 1])
+    assert torch.equal(bars[1, 1], bars[1, 0]) and torch.equal(bars[1, 2], bars[1, 0])
+    assert not torch.equal(bars[2, 2], bars[2, 0])  # no form: drawn afresh
+
+
+def test_the_prior_learns_and_draws_the_training_windows_forms(tmp_path):
+    model = tiny(seed=12, n_pitches=6, n_steps=16, steps_per_bar=4)
+    forms = torch.tensor([[-1, -1, 0, 1]] * 3 + [[-1, -1, -1, -1]])
+    model.prior.fit_forms(forms)
+    torch.testing.assert_close(model.prior.form_weights, torch.tensor([0.25, 0.75]))
+    drawn = model.prior.draw_forms(4000, torch.Generator().manual_seed(0))
+    share = (drawn == torch.tensor([-1, -1, 0, 1])).all(1).float().mean().item()
+    assert share == pytest.approx(0.75, abs=0.03)
+    x = model.sample(8, temperature=1.0, seed=1)  # VAE.sample draws a form for each window
+    bars = x.unflatten(1, (4, 4))
+    repeated = [torch.equal(bars[b, 2], bars[b, 0]) and torch.equal(bars[b, 3], bars[b, 1])
+                for b in range(8)]
+    assert 3 <= sum(repeated) < 8
+    save_checkpoint(model, tmp_path / "m")  # the forms travel in the checkpoint
+    again = load_checkpoint(tmp_path / "m")
+    torch.testing.assert_close(again.prior.forms, model.prior.forms)
+    torch.testing.assert_close(again.sample(8, temperature=1.0, seed=1), x)
+    with pytest.raises(ValueError, match="each bar -1 or an earlier bar"):
+        model.prior.fit_forms(torch.tensor([[-1, 1, -1, -1]]))
+    model.prior.fit_forms(torch.zeros(0, 4, dtype=torch.long))
+    assert model.prior.draw_forms(2) is None

@@ -360,10 +360,13 @@ def _fit_prior_file(path, model, prepared, rank: int | str | None, *,
     one) and rewrite the checkpoint in place, keeping its training state and storage type;
     returns what was done, in one line."""
     from midivae.checkpoint import read_settings, read_state, save_checkpoint, stored_half
-    from midivae.evaluate import choose_prior_rank, window_keys
+    from midivae.evaluate import choose_prior_rank, window_forms, window_keys
     from midivae.train import posteriors, prior_loader
 
     mu, logvar = posteriors(model, prior_loader(prepared))
+    forms = model.config.decoder == "hierarchical"  # it decodes bar by bar: it can repeat one
+    if forms:
+        model.prior.fit_forms(window_forms(prepared, len(mu)))
     groups = window_keys(prepared, len(mu)) if by_key in (True, "auto") else None
     if by_key == "auto":
         counts = groups[groups >= 0].bincount() if (groups >= 0).any() else groups[:0]
@@ -378,7 +381,8 @@ def _fit_prior_file(path, model, prepared, rank: int | str | None, *,
         model.prior.fit(mu, logvar, rank, groups)
     extra = read_settings(path)["extra"]
     extra["prior"] = {"rank": rank, "windows": len(mu), "dataset": str(prepared.path),
-                      **({"keys": model.prior.components} if by_key else {})}
+                      **({"keys": model.prior.components} if by_key else {}),
+                      **({"forms": len(model.prior.form_weights)} if forms else {})}
     save_checkpoint(model, path, extra=extra, state=read_state(path),
                     half=stored_half(path))  # an exported model stays float16
     return (f"{path}: its prior is fitted to {len(mu)} training windows of "

@@ -237,15 +237,21 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
                 for i, dec in enumerate(self.bars)]
         return torch.cat(outs, dim=-1)  # (B, T, sum L_k)
 
-    def sample(self, z, *, temperature=1.0, generator=None):
+    def sample(self, z, *, temperature=1.0, generator=None, repeats=None):
+        """Windows drawn from p(x | z); ``repeats`` (B, n_bars) long, optional: bar j of row b
+        is bar ``repeats[b, j]`` again, note for note, where that is >= 0 (a form: AABA),
+        and the bar after it follows on from the copy."""
         emb = self.bar_embeddings(z)
         if self.voice is None and not hasattr(self, "bars"):
+            if repeats is not None and self.tracks:
+                repeats = repeats.repeat_interleave(self.tracks, 0)  # (B * K, n_bars)
             return self._join_tracks(self._run_bars(emb, temperature=temperature,
-                                                    generator=generator)[1])
-        return self._run_tracks(emb, temperature, generator)
+                                                    generator=generator, repeats=repeats)[1])
+        return self._run_tracks(emb, temperature, generator, repeats)
 
     def _run_tracks(self, emb: torch.Tensor, temperature: float,
-                    generator: torch.Generator | None) -> torch.Tensor:
+                    generator: torch.Generator | None,
+                    repeats: torch.Tensor | None = None) -> torch.Tensor:
         """Bars in turn, and within a bar the tracks in turn, last track first, each reading
         the tracks drawn before it (voice_context): emb (B * K, n_bars, E) -> cells (B, T, D)."""
         k, s, n = self.tracks, self.steps_per_bar, 2 * self.n_pitches
@@ -264,12 +270,16 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
                 _, drawn = dec.step_by_step(cond, s, temperature=temperature,
                                             generator=generator, first=first[track])
                 out[:, i * s:(i + 1) * s, track * n:(track + 1) * n] = drawn
-                first[track] = drawn[:, -1]
+            if repeats is not None:
+                out[:, i * s:(i + 1) * s] = _repeated(out, repeats[:, i], i, s)
+            for track in range(k):
+                first[track] = out[:, (i + 1) * s - 1, track * n:(track + 1) * n]
         return out
 
     def _run_bars(self, emb: torch.Tensor, *, x: torch.Tensor | None = None,
                   sampling_prob: float = 1.0, temperature: float = 1.0,
-                  generator: torch.Generator | None = None):
+                  generator: torch.Generator | None = None,
+                  repeats: torch.Tensor | None = None):
         """The bars in turn, each fed the last step fed or drawn in the bar before.
 
         emb: (B, n_bars, E); x: (B, T, D) for scheduled sampling, else None.
@@ -282,7 +292,18 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
             out, drawn = self.bar.step_by_step(emb[:, i], s, temperature=temperature,
                                                generator=generator, x=bar_x,
                                                sampling_prob=sampling_prob, first=first)
+            if repeats is not None:
+                drawn = _repeated(torch.cat(cells + [drawn], 1), repeats[:, i], i, s)
             logits.append(out)
             cells.append(drawn)
             first = drawn[:, -1]
         return (None if x is None else torch.cat(logits, 1)), torch.cat(cells, 1)
+
+
+def _repeated(window: torch.Tensor, source: torch.Tensor, i: int, s: int) -> torch.Tensor:
+    """Bar i of ``window`` (B, >= (i + 1) s, D), each row's replaced by its bar ``source``
+    (B,) where that is >= 0: (B, s, D)."""
+    bar = window[:, i * s:(i + 1) * s]
+    start = (source.clamp_min(0) * s)[:, None] + torch.arange(s, device=window.device)
+    copied = window.gather(1, start[..., None].expand(-1, -1, window.shape[2]))
+    return torch.where((source >= 0)[:, None, None], copied, bar)

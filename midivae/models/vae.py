@@ -90,8 +90,9 @@ class LatentPrior(nn.Module):
     """
 
     # the mixture's buffers: (C,) weights, (C, Z) means, (C, Z, R) low-rank scales; empty
-    # (C = 0) for one Gaussian, and sized by the checkpoint they are loaded from
-    MIXTURE = ("weights", "means", "scales")
+    # (C = 0) for one Gaussian; and the forms (see `fit_forms`): (F, n_bars) bars repeated,
+    # (F,) their weights; all sized by the checkpoint they are loaded from
+    MIXTURE = ("weights", "means", "scales", "forms", "form_weights")
 
     def __init__(self, latent: int):
         super().__init__()
@@ -100,6 +101,32 @@ class LatentPrior(nn.Module):
         self.register_buffer("weights", torch.zeros(0))
         self.register_buffer("means", torch.zeros(0, latent))
         self.register_buffer("scales", torch.zeros(0, latent, 0))
+        self.register_buffer("forms", torch.zeros(0, 0))
+        self.register_buffer("form_weights", torch.zeros(0))
+
+    @torch.no_grad()
+    def fit_forms(self, forms: torch.Tensor) -> None:
+        """Learn how often the training windows repeat their bars: ``forms`` (N, n_bars), for
+        each window and bar the earlier bar it repeats note for note (-1: none). `draw_forms`
+        then draws these forms in proportion; an empty (0, n_bars) clears them."""
+        if forms.ndim != 2 or bool(((forms < -1) | (forms >= torch.arange(forms.shape[1]))
+                                    ).any()):
+            raise ValueError("forms must be (N, n_bars), each bar -1 or an earlier bar")
+        unique, counts = torch.unique(forms.long(), dim=0, return_counts=True)
+        device = self.mean.device
+        self.forms = unique.float().to(device)  # stored as float, as every buffer here
+        self.form_weights = (counts / counts.sum()).float().to(device)
+
+    def draw_forms(self, n: int, generator: torch.Generator | None = None
+                   ) -> torch.Tensor | None:
+        """n forms (n, n_bars) long, drawn as the training windows have them; None when none
+        were fitted (the bars then repeat only as their codes make them)."""
+        if not len(self.form_weights):
+            return None
+        device = generator.device if generator is not None else self.mean.device
+        pick = torch.multinomial(self.form_weights.to(device), n, replacement=True,
+                                 generator=generator).to(self.mean.device)
+        return self.forms[pick].long()
 
     @property
     def fitted(self) -> bool:
@@ -325,11 +352,15 @@ class VAE(nn.Module):
     def sample(self, n: int, *, temperature: float = 1.0, seed: int | None = None,
                label=None) -> torch.Tensor:
         """n windows (n, T, D) from the prior: z drawn from `prior` (N(0, I) unless fitted),
-        then decoded at a temperature."""
+        then decoded at a temperature; with the prior's forms (`LatentPrior.fit_forms`), each
+        window repeats bars as a drawn training window's form does."""
         g = _generator(seed, self.device)
         z = self.prior.draw(n, g)
         code = self._code(z, self._condition(label, n))
-        return self.decoder.sample(code, temperature=temperature, generator=g)
+        repeats = self.prior.draw_forms(n, g)
+        if repeats is None:
+            return self.decoder.sample(code, temperature=temperature, generator=g)
+        return self.decoder.sample(code, temperature=temperature, generator=g, repeats=repeats)
 
     def reconstruct(self, x: torch.Tensor, label=None, *, temperature: float = 0.0,
                     seed: int | None = None) -> torch.Tensor:
