@@ -104,7 +104,8 @@ def novelty(samples: Sequence[PianoRoll], train: Sequence[PianoRoll],
             test: Sequence[PianoRoll], shifts: Sequence[int] = SHIFTS) -> dict[str, float]:
     """The figures of the module docstring: the median and mean best overlap of the samples
     and of the test windows with the training windows, the samples that copy a training
-    window (overlap >= COPY) and those that copy a whole training bar."""
+    window (overlap >= COPY) and those that copy a whole training bar, and the same counts
+    for the test windows (music the model never saw: the yardstick)."""
     drawn = nearest_overlap(samples, train, shifts)
     held_out = nearest_overlap(test, train, shifts)
     return {"samples_overlap_median": float(np.median(drawn)) if len(drawn) else 0.0,
@@ -113,4 +114,6 @@ def novelty(samples: Sequence[PianoRoll], train: Sequence[PianoRoll],
             "test_overlap_mean": float(held_out.mean()) if len(held_out) else 0.0,
             "copies": int((drawn >= COPY).sum()),
             "bar_copies": int(copied_bars(samples, train).sum()),
+            "test_copies": int((held_out >= COPY).sum()),
+            "test_bar_copies": int(copied_bars(test, train).sum()),
             "samples": len(drawn), "train_windows": len(train), "test_windows": len(held_out)}

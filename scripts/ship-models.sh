@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The models that ship in midivae/pretrained, from the runs `benchmarks/quality.py` trains:
 #
-#   .venv/bin/python benchmarks/quality.py --only chorales-4bar-voices folk-16bar-flat pop-8bar-hier \
-#       pop-8bar-hier-more
+#   .venv/bin/python benchmarks/quality.py --only chorales-4bar-voices folk-16bar-melody \
+#       pop-8bar-tracks pop-8bar-tracks-more
 #   bash scripts/ship-models.sh [RUNS [SETS]]  # where those runs and their sets are
 #
 # Each is exported without its training state, its weights as float16 (`midivae export`),
-# with the sampling prior quality.py fitted (one Gaussian per key for the chorales);
+# with the sampling prior quality.py fitted (one Gaussian per key, and the forms of the
+# training windows: which bars repeat);
 # models.json names the default model and the temperature the demo samples at.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +21,10 @@ ship() {  # NAME RUN ABOUT SET
 }
 ship chorale chorales-4bar-voices "four-voice Bach-style chorale phrases, 4 bars of 4/4" \
     chorales-4bar
-ship folk folk-16bar-flat "folk melodies in the Essen collection's style, 16 bars of 4/4" \
+ship folk folk-16bar-melody "folk melodies in the Essen collection's style, 16 bars of 4/4" \
     folk-16bar
-ship pop pop-8bar-hier-more "pop sketches: melody, bridge and piano (POP909), 8 bars of 4/4" pop-8bar
+ship pop pop-8bar-tracks-more "pop sketches: melody over bridge and piano (POP909), 8 bars of 4/4" \
+    pop-8bar
 cat > "$OUT/models.json" <<'EOF'
 {"models": [
   {"name": "chorale", "default": true, "temperature": 0.5},

@@ -143,6 +143,7 @@ def test_novelty_counts_copies_and_copied_bars():
     assert list(copied_bars([copy, new_bar, one_bar], train)) == [True, False, True]
     n = novelty([copy, new_bar, one_bar], train, [new_bar])
     assert n["copies"] == 1 and n["bar_copies"] == 2
+    assert n["test_copies"] == 0 and n["test_bar_copies"] == 0
     assert n["samples_overlap_median"] == pytest.approx(0.0)
     assert n["test_overlap_median"] == pytest.approx(0.0)
     assert COPY == 0.95

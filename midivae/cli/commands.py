@@ -317,7 +317,8 @@ def _cmd_evaluate(args) -> int:
         print(f"  nearest training window (of {n['train_windows']}), median overlap of "
               f"sounding cells: samples {n['samples_overlap_median']:.3f}, test windows "
               f"{n['test_overlap_median']:.3f}; samples copying a window {n['copies']} of "
-              f"{n['samples']}, a whole bar {n['bar_copies']}")
+              f"{n['samples']}, a whole bar {n['bar_copies']} (test windows: "
+              f"{n['test_copies']} and {n['test_bar_copies']} of {n['test_windows']})")
     if args.json:
         text = json.dumps(res, indent=1, sort_keys=True)
         replace_atomically(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
