@@ -134,7 +134,7 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                                         "bars, one code per bar and voice (16 x 32 units), "
                                         "voices share weights", "-", CHORALE),
     "chorales-4bar-voices": ("bach-chorales 4-bar 4 voices, the same with a narrower encoder "
-                             "(preset hierarchical-4bar-voices-cpu, shipped)", "-", CHORALE),
+                             "(preset hierarchical-4bar-voices-cpu)", "-", CHORALE),
     "chorales-4bar-voices-fb512": ("bach-chorales 4-bar 4 voices, the shipped preset with "
                                    "512 free bits (1024 above)", "-", CHORALE),
     "chorales-4bar-voices-fb256": ("bach-chorales 4-bar 4 voices, the shipped preset with "
@@ -179,7 +179,7 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                              "shipped)", "-", POP),
     "pop-8bar-tracks-more-t0.5": ("the same, samples at temperature 0.5", "-", POP),
     "pop-8bar-hier-more": ("POP909 8-bar, hierarchical, LSTM bars, 60 + 30 minutes "
-                           "(shipped)", "-", []),
+                           "(shipped before issue 21)", "-", []),
     "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical, LSTM bars",
                       "-", []),
 }
@@ -248,6 +248,9 @@ MUSICVAE_ROWS = [
      "folk-16bar-hier-mlpbars-nottingham-16bar", "hierarchical", "0.919 / 0.812"),
     ("16-bar melody", "hierarchical, one code per bar", "folk-16bar-hier-barlatents",
      "folk-16bar-hier-barlatents-nottingham-16bar", "hierarchical", "0.919 / 0.812"),
+    ("16-bar melody", "hierarchical, one code per bar, no direct map (shipped)",
+     "folk-16bar-melody", "folk-16bar-melody-nottingham-16bar", "hierarchical",
+     "0.919 / 0.812"),
     ("4-bar chorale, 4 voices", "flat (MLP)", "chorales-4bar-flat", None, "-", "-"),
     ("4-bar chorale, 4 voices", "hierarchical, LSTM bars", "chorales-4bar-hier-mlp", None,
      "-", "-"),
@@ -257,10 +260,16 @@ MUSICVAE_ROWS = [
      "chorales-4bar-hier-barlatents", None, "-", "-"),
     ("4-bar chorale, 4 voices", "hierarchical, one code per bar and voice",
      "chorales-4bar-hier-tracklatents", None, "-", "-"),
-    ("4-bar chorale, 4 voices", "the same, narrower encoder (shipped)", "chorales-4bar-voices",
+    ("4-bar chorale, 4 voices", "the same, narrower encoder", "chorales-4bar-voices",
      None, "-", "-"),
+    ("4-bar chorale, 4 voices", "the same, voices decoded bass first (shipped)",
+     "chorales-4bar-voices-ctx", None, "-", "-"),
     ("8-bar POP909: melody, bridge, piano", "hierarchical, LSTM bars", "pop-8bar-hier-more",
      None, "-", "-"),
+    ("8-bar POP909: melody, bridge, piano", "hierarchical, one code per bar and track, "
+     "piano first", "pop-8bar-tracks", None, "-", "-"),
+    ("8-bar POP909: melody, bridge, piano", "the same, 30 minutes more (shipped)",
+     "pop-8bar-tracks-more", None, "-", "-"),
 ]
 
 
