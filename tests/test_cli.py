@@ -319,20 +319,26 @@ def test_init_refuses_size_flags_that_would_be_ignored(tmp_path, chorale_set):
     assert not (tmp_path / "r").exists()
 
 
-def test_fit_prior_by_key_fits_one_gaussian_per_key(tmp_path):
-    from midivae.checkpoint import export_checkpoint, read_settings, stored_half
-    from midivae.data import PreparedSet
-    from midivae.evaluate import window_keys
+def set_in_keys(tmp_path, roots, splits):
+    """A prepared set (2-bar 4/4 windows) of 16-bar tunes in the major scales on ``roots``."""
     (tmp_path / "midi").mkdir()
     scale = [0, 2, 4, 5, 7, 9, 11]
-    for i, root in enumerate([0, 0, 7, 7, 2]):  # two tunes in C, two in G, one in D
+    for i, root in enumerate(roots):
         steps = [60 + root + scale[(t * 3 + i) % 7] for t in range(64)]
         midi_file(track(*[note(t * 480, t * 480 + 480, p) for t, p in enumerate(steps)])).save(
             tmp_path / "midi" / f"tune{i}.mid")
     assert run_cli("prepare", tmp_path / "midi", "--out", tmp_path / "set", "--bars", "2",
-                   "--meter", "4/4", "--splits", "1,0,0", "--quiet",
+                   "--meter", "4/4", "--splits", splits, "--quiet",
                    "--workers", "1").returncode == 0
-    prepared = PreparedSet(tmp_path / "set")
+    return tmp_path / "set"
+
+
+def test_fit_prior_by_key_fits_one_gaussian_per_key(tmp_path):
+    from midivae.checkpoint import export_checkpoint, read_settings, stored_half
+    from midivae.data import PreparedSet
+    from midivae.evaluate import window_keys
+    scale = [0, 2, 4, 5, 7, 9, 11]
+    prepared = PreparedSet(set_in_keys(tmp_path, [0, 0, 7, 7, 2], "1,0,0"))  # C C G G D
     keys = window_keys(prepared).tolist()
     assert set(keys) == {0, 7, 2} and 20 <= keys.count(0) == keys.count(7) > keys.count(2)
     out = run_cli("train", tmp_path / "set", "--preset", "flat-2bar-cpu", "--latent", "8",
@@ -370,16 +376,7 @@ def test_train_fits_its_prior_by_key_where_the_set_allows(tmp_path):
     from midivae.checkpoint import read_settings
     from midivae.data import PreparedSet
     from midivae.evaluate import window_keys
-    (tmp_path / "midi").mkdir()
-    scale = [0, 2, 4, 5, 7, 9, 11]
-    for i, root in enumerate([0, 7] * 6):  # six tunes in C, six in G
-        steps = [60 + root + scale[(t * 3 + i) % 7] for t in range(64)]
-        midi_file(track(*[note(t * 480, t * 480 + 480, p) for t, p in enumerate(steps)])).save(
-            tmp_path / "midi" / f"tune{i}.mid")
-    assert run_cli("prepare", tmp_path / "midi", "--out", tmp_path / "set", "--bars", "2",
-                   "--meter", "4/4", "--splits", "0.6,0.4,0", "--quiet",
-                   "--workers", "1").returncode == 0
-    prepared = PreparedSet(tmp_path / "set")
+    prepared = PreparedSet(set_in_keys(tmp_path, [0, 7] * 6, "0.6,0.4,0"))  # 6 in C, 6 in G
     keys = window_keys(prepared).tolist()
     assert keys.count(0) >= 20 and keys.count(7) >= 20 and prepared.n_windows["valid"]
     common = ("train", tmp_path / "set", "--preset", "flat-2bar-cpu", "--latent", "8",

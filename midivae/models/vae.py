@@ -357,8 +357,8 @@ class VAE(nn.Module):
         g = _generator(seed, self.device)
         z = self.prior.draw(n, g)
         code = self._code(z, self._condition(label, n))
-        repeats = self.prior.draw_forms(n, g)
-        if repeats is None:
+        repeats = self.prior.draw_forms(n, g) if self.config.decoder == "hierarchical" else None
+        if repeats is None:  # only a decoder that draws bar by bar can repeat a bar
             return self.decoder.sample(code, temperature=temperature, generator=g)
         return self.decoder.sample(code, temperature=temperature, generator=g, repeats=repeats)
 
