@@ -155,6 +155,7 @@ TEMPERATURE = {"folk-16bar-melody": 0.5, "chorales-4bar-voices-ctx": 0.5, "pop-8
                "pop-8bar-tracks-more": 0.5}
 # a budget of their own (default: --minutes)
 MINUTES = {"pop-8bar-hier-more": 30, "pop-8bar-tracks-more": 30}
+TOTAL = {"pop-8bar-hier-more": 90, "pop-8bar-tracks-more": 90}  # with the run they start from
 SNAPSHOTS = (10, 30)  # minutes
 LIMITS = {"nottingham-16bar": 1000, "pop-8bar": 500}  # windows evaluated, spread over the set
 
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
             proc.wait()
         for name in batch:
             models = {f"{m:g}min": runs / name / f"at-{m:g}min" for m in snapshots}
-            models[f"{args.minutes if args.quick else MINUTES.get(name, args.minutes):g}min"] = (
+            models[f"{args.minutes if args.quick else TOTAL.get(name, args.minutes):g}min"] = (
                 runs / name)
             for model in models.values():  # the sampling prior, for runs from before train
                 if (model / "model.safetensors").exists():  # fitted it (the same fit again)

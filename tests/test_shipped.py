@@ -24,7 +24,8 @@ NAMES = [m.name for m in SHIPPED]
 def test_the_shipped_models_are_the_three_the_package_promises_and_stay_small():
     assert NAMES == ["chorale", "folk", "pop"]
     assert [m.name for m in SHIPPED if m.default] == ["chorale"]
-    assert sum(m.size + m.path.with_suffix(".json").stat().st_size for m in SHIPPED) <= 25e6
+    # 32 MB: the pop model has a bar decoder for each track (issue 21 allows up to 40 MB)
+    assert sum(m.size + m.path.with_suffix(".json").stat().st_size for m in SHIPPED) <= 32e6
     tracks = {m.name: (m.tracks, m.bars, m.meter) for m in SHIPPED}
     assert tracks == {"chorale": (("soprano", "alto", "tenor", "bass"), 4, (4, 4)),
                       "folk": (("melody",), 16, (4, 4)),
