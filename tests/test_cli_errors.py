@@ -318,7 +318,10 @@ def test_ctrl_c_during_training_keeps_the_model_and_says_where(work, tmp_path):
                              "--preset", "flat-2bar-cpu", "--steps", "1000000", "--batch-size",
                              "4", "--log-every", "5", "--checkpoint-every", "1000000",
                              "--out", str(tmp_path / "run")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            # Ctrl-C's default action in the child, whatever this process
+                            # inherited (a shell's background job ignores SIGINT)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while "train step" not in proc.stdout.readline():  # wait for the first logged step
         assert time.monotonic() < deadline and proc.poll() is None
