@@ -194,25 +194,19 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
 
     def voice_features(self, x: torch.Tensor) -> torch.Tensor:
         """What each track reads of the tracks decoded before it (the tracks after it), per
-        bar: (B, T, D) -> (B * K, n_bars, S * VOICE_FEATURES), zeros for the last track."""
+        bar of whole bars x: (B, T, D) -> (B * K, T / S, S * VOICE_FEATURES), zeros for the
+        last track."""
         cells = split_cells(x, self.tracks)  # (B, T, K, 2, P)
         after = cells.flip(2).cummax(2).values.flip(2)  # track k: tracks k.. merged
         after = F.pad(after[:, :, 1:], (0, 0, 0, 0, 0, 1))  # tracks k + 1.., zeros for the last
         v = self.voice(after.flatten(-2))  # (B, T, K, F)
-        v = v.transpose(1, 2).unflatten(2, (self.n_bars, self.steps_per_bar))  # (B, K, n, S, F)
+        v = v.transpose(1, 2).unflatten(2, (-1, self.steps_per_bar))  # (B, K, bars, S, F)
         return v.flatten(-2).flatten(0, 1)  # (B * K, n_bars, S * F)
-
-    def _conditions(self, emb: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
-        """Each bar decoder's condition: the bar's embedding, joined to the voice features of
-        the true window x (teacher forcing) with voice_context."""
-        if self.voice is None:
-            return emb
-        return torch.cat([emb, self.voice_features(x)], dim=-1)
 
     def logits(self, x, z, *, sampling_prob=0.0, input_dropout=0.0, generator=None):
         emb = self.bar_embeddings(z)  # (B', n_bars, E); B' = B, or B * K with track_latents
-        if self.voice is not None:
-            emb = self._conditions(emb, x)
+        if self.voice is not None:  # teacher forcing: the true window's other tracks
+            emb = torch.cat([emb, self.voice_features(x)], dim=-1)
         x = self._split_tracks(x)  # (B', T, D')
         if sampling_prob > 0:
             if hasattr(self, "bars"):
@@ -264,8 +258,9 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
                 cond = emb[:, track, i]
                 if self.voice is not None:
                     # the tracks after this one hold this bar's draws already
-                    cond = torch.cat([cond, self.voice_features(out)
-                                      .unflatten(0, (b, k))[:, track, i]], dim=-1)
+                    bar = out[:, i * s:(i + 1) * s]
+                    cond = torch.cat([cond, self.voice_features(bar)
+                                      .unflatten(0, (b, k))[:, track, 0]], dim=-1)
                 dec = self.bars[track] if hasattr(self, "bars") else self.bar
                 _, drawn = dec.step_by_step(cond, s, temperature=temperature,
                                             generator=generator, first=first[track])
