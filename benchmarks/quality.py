@@ -92,6 +92,10 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
     "folk-16bar-melody": ("folk-16bar", "hierarchical-16bar-melody-cpu",
                           ["--transpose", "3", "--keep-best"],
                           ["folk-16bar", "nottingham-16bar"]),
+    # the shipped folk model's settings trained to infill half its windows (issue 22)
+    "folk-16bar-infill": ("folk-16bar", "hierarchical-16bar-melody-cpu",
+                          ["--transpose", "3", "--keep-best", "--infill", "0.5"],
+                          ["folk-16bar", "nottingham-16bar"]),
     "chorales-4bar-hier-barlatents": ("chorales-4bar", "hierarchical-4bar-cpu",
                                       [*MELODY, *BAR_LATENTS, "--encoder", "bars",
                                        "--free-bits", "1024"], ["chorales-4bar"]),
@@ -122,6 +126,11 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
     # more of their notes from it
     "chorales-4bar-voices-ctx-z256": _voices("--transpose", "3", "--voice-context",
                                              "--latent", "256", "--free-bits", "512"),
+    # the same trained to infill half its windows (--infill 0.5: given tracks, a gap, the
+    # first bars or random parts; the decoder reads the given cells): harmonises a soprano,
+    # fills in bars and continues by reading the notes it is given (issue 22)
+    "chorales-4bar-voices-infill": _voices("--transpose", "3", "--voice-context",
+                                           "--infill", "0.5"),
     "folk-2bar-hier-barlatents": ("folk-2bar", "hierarchical-2bar-cpu",
                                   [*MELODY, "--bar-latents", "--latent", "128", "--keep-best",
                                    "--encoder", "bars"], ["folk-2bar", "nottingham-2bar"]),
@@ -147,12 +156,14 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
 # chorales: 0.94); the sets hold enough windows in each common key
 BY_KEY = {"chorales-4bar-voices", "chorales-4bar-hier-tracklatents", "chorales-4bar-voices-ctx",
           "chorales-4bar-voices-ctx-z256",
-          "pop-8bar-tracks", "pop-8bar-tracks-more", "folk-16bar-melody"}
+          "pop-8bar-tracks", "pop-8bar-tracks-more", "folk-16bar-melody",
+          "chorales-4bar-voices-infill", "folk-16bar-infill"}
 # the shipped models' recommended temperature (models.json's): their samples are judged at it
 # as well as at 1
 TEMPERATURE = {"folk-16bar-melody": 0.5, "chorales-4bar-voices-ctx": 0.5, "pop-8bar-tracks": 0.5,
                "chorales-4bar-voices-ctx-z256": 0.5,
-               "pop-8bar-tracks-more": 0.5}
+               "pop-8bar-tracks-more": 0.5, "chorales-4bar-voices-infill": 0.5,
+               "folk-16bar-infill": 0.5}
 # a budget of their own (default: --minutes)
 MINUTES = {"pop-8bar-hier-more": 30, "pop-8bar-tracks-more": 30}
 TOTAL = {"pop-8bar-hier-more": 90, "pop-8bar-tracks-more": 90}  # with the run they start from

@@ -6,6 +6,8 @@
     clips[0].save("clip.mid")
     path = model.interpolate("a.mid", "b.mid", steps=8)
     var = model.variations("my_song.mid", n=4, amount=0.3)
+    filled = model.inpaint("my_song.mid", bars=(4, 8))   # bars 5-8 written anew
+    parts = model.harmonise("melody.mid", keep=["soprano"])
 
 Every method that takes a piece takes a `PianoRoll` or a MIDI file path, and
 `Model.fit` makes it fit the model: the file's tracks mapped onto the model's
@@ -16,7 +18,10 @@ back whole, in their own register, tempo and meter.
 Latent moves share one rule, ``z' = sqrt(1 - a^2) z + a e`` with e ~ N(0, I): it
 keeps a prior draw a prior draw (the variances add to one), ``a = 0`` stays at
 z and ``a = 1`` forgets it. Variations take it once from a window's latent;
-clips longer than a window and continuations take it from window to window.
+clips longer than a window take it from window to window.
+
+`inpaint`, `harmonise` and `continuation` keep the music given and write the
+rest to fit it (`midivae.completion`, `VAE.complete`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from midivae import generate
+from midivae import completion, generate
 from midivae.checkpoint import checkpoint_paths, load_checkpoint, read_settings
 from midivae.errors import ModelError
 from midivae.fitting import Fitted, Piece, Roles, fit_piece, moved, roles_for
@@ -41,6 +46,9 @@ from midivae.zoo import Folders, find_model
 # window (the rule in the module docstring): about 0.8 of it is kept, so the clip
 # keeps its character from window to window while each window is still a prior draw.
 WINDOW_TO_WINDOW = 0.6
+# Draws a window that `inpaint`, `harmonise` and `continuation` weigh against the music
+# given (`VAE.complete`)
+PARTICLES = 16
 
 
 def load(model: str | os.PathLike | None = None, *, device: str | torch.device = "cpu",
@@ -222,32 +230,86 @@ class Model:
         out = [w.replace(tempos=first.tempos[:1]) for w in path]
         return [moved(w, -fa.shift) for w in out] if fa.shift == fb.shift else out
 
-    def continuation(self, piece: Piece, bars: int | None = None, *,
-                     amount: float = WINDOW_TO_WINDOW, whole: bool = False,
-                     temperature: float = 0.0, seed: int | None = None,
-                     label: int | str | None = None, roles: Roles = None) -> PianoRoll:
-        """``bars`` bars (whole windows; default one) to play after the piece.
+    # -- completing your music -------------------------------------------------
+    def inpaint(self, piece: Piece, bars: tuple[int, int], *, temperature: float = 0.5,
+                seed: int | None = None, particles: int = PARTICLES,
+                label: int | str | None = None, roles: Roles = None) -> PianoRoll:
+        """The piece with bars ``start`` to ``stop - 1`` written anew to join the bars around
+        them; every other bar stays exactly as given (`midivae.completion`).
 
-        These models cannot condition on a prefix, so this is the honest version:
-        the latent of the piece's last ``self.bars`` bars is moved by ``amount``
-        (module docstring) once per window of the continuation, and each latent is
-        decoded. The continuation is in the piece's register, its last tempo and
-        meter, and its median velocity. ``whole``: the piece (`fit_piece`) followed
-        by the continuation; else the continuation alone.
+        Bars count from 0, as `PianoRoll.bars` counts them (a pickup bar is bar 0):
+        ``bars=(4, 8)`` rewrites the fifth to the eighth bar. Raises `ModelError` for a
+        range that is empty or reaches past the piece.
         """
-        _check_amount(amount)
-        m = self._windows_in(bars)
         fitted = self._fit(piece, roles)
-        last = fitted.last_window(self.bars, self.window_steps)
-        mean, _ = self._posterior([last], label)  # (1, Z)
-        g = _generator(seed)
-        z = _walk(_move(mean, amount, g), m, amount, g)[0]  # (1, m, Z) -> (m, Z)
-        windows = self.decode(z, temperature=temperature, seed=_seed(g), label=label)
-        tempo = fitted.roll.tempos[-1][1]
-        cont = concatenate([w.replace(tempos=[(0, tempo)], time_signatures=[(0, *fitted.meter)])
-                            for w in windows])
-        cont = _with_velocity(moved(cont, -fitted.shift), fitted.roll)
-        return concatenate([fitted.roll, cont]) if whole else cont
+        n = _bars_of(fitted, self.layout)
+        start, stop = _bar_range(bars, n, fitted.name)
+        given = np.ones((n, self.layout.n_tracks), bool)
+        given[start:stop] = False
+        return self._complete(fitted, given, temperature, seed, particles, label)
+
+    def harmonise(self, piece: Piece, keep: Sequence[str] | str | None = None, *,
+                  temperature: float = 0.5, seed: int | None = None,
+                  particles: int = PARTICLES, label: int | str | None = None,
+                  roles: Roles = None) -> PianoRoll:
+        """The piece's ``keep`` tracks (the model's track names; default its first: the
+        soprano, the melody) exactly as given, and the model's other tracks written to go
+        with them. A one-track file (a melody) is mapped onto the model's first track, as
+        `fit` maps files. Raises `ModelError` for a track the model does not have, or when
+        every track would be kept.
+        """
+        names = [t.name for t in self.layout.tracks]
+        keep = [names[0]] if keep is None else [keep] if isinstance(keep, str) else list(keep)
+        unknown = [k for k in keep if k not in names]
+        if unknown or not keep:
+            raise ModelError(f"keep={keep!r}: model {self.name!r} has the tracks "
+                             f"{', '.join(names)}; keep some of them")
+        if set(keep) == set(names):
+            raise ModelError(f"keep={keep!r} keeps every track of model {self.name!r}: "
+                             "nothing is left to write")
+        fitted = self._fit(piece, roles)
+        given = np.zeros((_bars_of(fitted, self.layout), len(names)), bool)
+        given[:, [names.index(k) for k in keep]] = True
+        return self._complete(fitted, given, temperature, seed, particles, label)
+
+    def continuation(self, piece: Piece, bars: int | None = None, *, whole: bool = False,
+                     temperature: float = 0.5, seed: int | None = None,
+                     particles: int = PARTICLES, label: int | str | None = None,
+                     roles: Roles = None) -> PianoRoll:
+        """``bars`` new bars (default: one window's) that follow on from the piece's notes:
+        written in windows that each read the half window before them (`midivae.completion`).
+        In the piece's register, its last tempo and meter, and its tracks' median velocities.
+        ``whole``: the piece followed by them, the piece exactly as given; else the new
+        bars alone.
+        """
+        m = self.bars if bars is None else bars
+        _check_count(m, "bars")
+        fitted = self._fit(piece, roles)
+        n = _bars_of(fitted, self.layout)
+        given = np.ones((n + int(m), self.layout.n_tracks), bool)
+        given[n:] = False
+        out = self._complete(fitted, given, temperature, seed, particles, label)
+        start = n * self.layout.steps_per_bar - fitted.lead  # the first new step
+        cont = out[start:].replace(time_signatures=[(0, *fitted.meter)],
+                                   tempos=[(0, fitted.roll.tempos[-1][1])])
+        if not whole:
+            return cont
+        # after a short last bar, the new bars start where the piece ends
+        return out if start == fitted.roll.n_steps else concatenate([fitted.roll, cont])
+
+    def _complete(self, fitted: Fitted, given: np.ndarray, temperature: float,
+                  seed: int | None, particles: int, label) -> PianoRoll:
+        """The fitted piece with the parts not ``given`` (n_bars, K) written; see
+        `midivae.completion`."""
+        _check_count(particles, "particles")
+        if not float(temperature) >= 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+        cells = completion.piece_cells(fitted, self.layout, given.shape[0])
+        cells = completion.complete(self.vae, self.layout, cells, given,
+                                    temperature=float(temperature), seed=seed,
+                                    particles=int(particles), label=self.label_index(label))
+        return completion.merged(fitted, self.layout, cells, given,
+                                 completion.track_velocities(fitted, self.layout))
 
     # -- your own MIDI in ------------------------------------------------------
     def fit(self, piece: Piece, *, roles: Roles = None) -> list[PianoRoll]:
@@ -307,12 +369,25 @@ def _move(z: torch.Tensor, amount: float, g: torch.Generator) -> torch.Tensor:
     return math.sqrt(1.0 - amount**2) * z.cpu() + amount * e
 
 
-def _walk(z: torch.Tensor, m: int, amount: float, g: torch.Generator) -> torch.Tensor:
-    """``m`` latents from each of z (B, Z), each moved from the one before: (B, m, Z)."""
-    steps = [z.cpu()]
-    for _ in range(m - 1):
-        steps.append(_move(steps[-1], amount, g))
-    return torch.stack(steps, dim=1)  # m x (B, Z) -> (B, m, Z)
+def _bars_of(fitted: Fitted, layout: RollLayout) -> int:
+    """Bars of the fitted piece (a last partial bar counts)."""
+    return -(-fitted.inside.n_steps // layout.steps_per_bar)
+
+
+def _bar_range(bars, n: int, name: str) -> tuple[int, int]:
+    """(start, stop), checked against a piece of ``n`` bars; ModelError naming it if not."""
+    try:
+        start, stop = (int(b) for b in bars)
+        if (start, stop) != tuple(bars):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ModelError(f"bars={bars!r}: give (start, stop), whole numbers of bars counted "
+                         "from 0") from None
+    if not 0 <= start < stop:
+        raise ModelError(f"bars={bars!r}: need 0 <= start < stop")
+    if stop > n:
+        raise ModelError(f"{name} has {n} bars: the bars to write reach past its end")
+    return start, stop
 
 
 def _check_count(n, name: str) -> None:
@@ -324,11 +399,3 @@ def _check_amount(amount) -> None:
     if not 0.0 <= float(amount) <= 1.0:
         raise ValueError(f"amount must lie in 0..1 (0: unchanged, 1: a fresh draw), "
                          f"got {amount!r}")
-
-
-def _with_velocity(roll: PianoRoll, like: PianoRoll) -> PianoRoll:
-    """``roll`` with velocities when ``like`` keeps them: its median velocity at every onset."""
-    if like.velocity is None or roll.velocity is not None:
-        return roll
-    v = int(np.median(like.velocity[like.onset])) if like.n_notes else 64
-    return roll.replace(velocity=np.where(roll.onset, v, 0).astype(np.uint8))

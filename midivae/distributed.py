@@ -65,9 +65,13 @@ class LossModule(torch.nn.Module):
         self.model = model
 
     def forward(self, x, label, *, beta: float, free_bits: float, per_dimension: bool,
-                sampling_prob: float, input_dropout: float = 0.0):
+                sampling_prob: float, input_dropout: float = 0.0, infill: float = 0.0):
         from midivae.losses import elbo_loss
-        out = self.model(x, label, sampling_prob=sampling_prob, input_dropout=input_dropout)
+        from midivae.models.vae import infill_masks
+        given = (infill_masks(x.shape[0], self.model.config, infill, device=x.device)
+                 if infill > 0 else None)
+        out = self.model(x, label, sampling_prob=sampling_prob, input_dropout=input_dropout,
+                         given=given)
         terms = elbo_loss(out.logits, x, out.mu, out.logvar, beta=beta, free_bits=free_bits,
                           per_dimension=per_dimension, nll=self.model.decoder.nll)
         return terms, out

@@ -53,12 +53,6 @@ class Fitted:
     windows: list[PianoRoll]  # ``inside`` cut at ``spans``, each padded to a whole window
     meter: tuple[int, int]  # the piece's last meter with bars as long as the layout's
 
-    def last_window(self, bars: int, n_steps: int) -> PianoRoll:
-        """The last ``bars`` bars of ``inside`` (padded before when it is shorter)."""
-        lines = bar_lines(self.inside)
-        start = int(lines[max(len(lines) - 1 - bars, 0)])
-        return padded(self.inside[start:], n_steps, front=True)
-
     def join(self, decoded: Sequence[PianoRoll]) -> PianoRoll:
         """One decoded roll per window as the whole piece: each cut to its window's span,
         then the lead cut off, with the piece's tempo and meter, in its register."""

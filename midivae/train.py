@@ -123,7 +123,7 @@ def _to_device(batch, model, device: torch.device):
 
 def _optimise(step_module, model, opt: torch.optim.Optimizer, x: torch.Tensor, label, *,
               beta: float, sampling_prob: float, free_bits: float, per_dimension: bool,
-              grad_clip: float, bf16: bool, input_dropout: float = 0.0):
+              grad_clip: float, bf16: bool, input_dropout: float = 0.0, infill: float = 0.0):
     """One optimiser step on one batch; returns the loss terms, the gradient norm and mu.
 
     ``step_module`` is `midivae.distributed.wrap(model)`: the model and its loss,
@@ -132,7 +132,7 @@ def _optimise(step_module, model, opt: torch.optim.Optimizer, x: torch.Tensor, l
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
         terms, out = step_module(x, label, beta=beta, free_bits=free_bits,
                                  per_dimension=per_dimension, sampling_prob=sampling_prob,
-                                 input_dropout=input_dropout)
+                                 input_dropout=input_dropout, infill=infill)
     opt.zero_grad(set_to_none=True)
     terms.loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(),
@@ -303,7 +303,7 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
                                         sampling_prob=sampling_at(step), free_bits=cfg.free_bits,
                                         per_dimension=cfg.free_bits_per_dimension,
                                         grad_clip=cfg.grad_clip, bf16=cfg.bf16,
-                                        input_dropout=cfg.input_dropout)
+                                        input_dropout=cfg.input_dropout, infill=cfg.infill)
             step, in_epoch = step + 1, in_epoch + 1
             last = step == total or (cfg.minutes is not None and progress() >= 1.0)
             if on_step is not None and rank == 0:

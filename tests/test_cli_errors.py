@@ -122,7 +122,11 @@ BAD = {
     "interpolate one file": ["interpolate", "--model", "{w}/m", "{w}/in.mid", "--out", "{w}/r"],
     "interpolate --steps 1": ["interpolate", "{w}/m", "{w}/in.mid", "{w}/in.mid", "--steps", "1",
                               "--out", "{w}/r"],
-    "continue --bars 3": ["continue", "{w}/m", "{w}/in.mid", "--bars", "3", "--out", "{w}/r"],
+    "continue --bars 0": ["continue", "{w}/m", "{w}/in.mid", "--bars", "0", "--out", "{w}/r"],
+    "inpaint --bars 3-2": ["inpaint", "{w}/m", "{w}/in.mid", "--bars", "3-2", "--out", "{w}/r"],
+    "inpaint without --bars": ["inpaint", "{w}/m", "{w}/in.mid", "--out", "{w}/r"],
+    "harmonise --keep unknown": ["harmonise", "{w}/m", "{w}/in.mid", "--keep", "x", "--out",
+                                 "{w}/r"],
     "continue --roles unknown": ["continue", "{w}/m", "{w}/in.mid", "--roles", "x", "--out", "{w}/r"],
     # prepare
     "prepare missing source": ["prepare", "{w}/nope", "--out", "{w}/p"],

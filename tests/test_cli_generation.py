@@ -216,8 +216,10 @@ BAD = {  # (arguments, exit status, what the line says)
     "bars not whole windows": (["sample", "{w}/m", "--bars", "3"], 2,
                                "argument --bars: model 'm' makes windows of 2 bars; ask for a "
                                "multiple of 2, got 3"),
-    "continue bars not whole windows": (["continue", "{w}/m", "{w}/midi/tune1.mid", "--bars", "1"],
-                                        2, "ask for a multiple of 2, got 1"),
+    "inpaint bars past the end": (["inpaint", "{w}/m", "{w}/midi/tune1.mid", "--bars", "9-12"],
+                                  2, "argument --bars 9-12: "),
+    "harmonise every track": (["harmonise", "{w}/m", "{w}/midi/tune1.mid", "--keep", "melody",
+                               "bass"], 2, "nothing is left to write"),
     "too many arguments": (["reconstruct", "{w}/m", "{w}/midi/tune1.mid", "{w}/midi/tune2.mid"],
                            2, "expected [CKPT] MIDI, got 3 arguments"),
     "--model and a CKPT": (["interpolate", "--model", "{w}/m", "{w}/m", "{w}/midi/tune1.mid",

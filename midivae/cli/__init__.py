@@ -14,9 +14,10 @@ import sys
 
 from midivae.cli import commands as c
 from midivae.cli import generation as g
-from midivae.cli.checks import (Failure, Parser, at_least_two, non_negative_float, prior_rank,
+from midivae.cli.checks import (Failure, Parser, at_least_two, bar_range, non_negative_float,
                                 non_negative_int, pitch_range, positive_float, positive_int,
-                                probability_below_one, role_spec, splits, unit_interval)
+                                prior_rank, probability_below_one, role_spec, splits,
+                                unit_interval)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -139,6 +140,11 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--input-dropout", type=probability_below_one,
                    help="probability that a recurrent decoder's input step is silenced in "
                    "training (word dropout: makes it use z; default: the preset's)")
+    t.add_argument("--infill", type=unit_interval, metavar="SHARE",
+                   help="with --bar-latents: train this share of windows as infilling (some "
+                   "bars and tracks given, the rest to write), so that the model fills in "
+                   "bars, continues and harmonises (`inpaint`, `harmonise`, `continue`) by "
+                   "reading what it is given (default: 0)")
     t.add_argument("--encoder", choices=("mlp", "lstm", "gru", "bars"),
                    help="the encoder: an MLP over the whole window, a bidirectional LSTM or "
                    "GRU over its steps, or bars (an MLP over each bar, then a bidirectional "
@@ -263,6 +269,15 @@ def _model_options(p: argparse.ArgumentParser, *, temperature: float | None) -> 
     p.add_argument("--force", action="store_true", help="overwrite files that exist")
 
 
+def _completion_options(p: argparse.ArgumentParser) -> None:
+    """What continue, inpaint and harmonise take beside the model's options."""
+    p.add_argument("--particles", type=positive_int, default=16,
+                   help="draws of each window weighed against the music given (default 16)")
+    p.add_argument("--roles", type=role_spec, help="how the file's tracks map onto the "
+                   "model's: a spec as for `prepare --roles` (default: the model's own)")
+    _model_options(p, temperature=0.5)
+
+
 def _add_generation_commands(sub) -> None:
     s = sub.add_parser("sample", help="draw MIDI clips from a model",
                        usage="midivae sample [-h] [--model NAME | CKPT] [options]",
@@ -318,19 +333,42 @@ def _add_generation_commands(sub) -> None:
 
     c = sub.add_parser("continue", help="more bars after a MIDI file",
                        usage="midivae continue [-h] [--model NAME | CKPT] MIDI [options]",
-                       description="Encode the song's last window and decode new windows, "
-                       "each latent moved by --amount from the one before (the models do "
-                       "not condition on a prefix: this is a continuation in latent space). "
-                       "Writes OUT/<song>_continued.mid: the song, then the new bars.")
+                       description="Write new bars that follow on from the song's notes, in "
+                       "windows that each read the half window before them. Writes "
+                       "OUT/<song>_continued.mid: the song exactly as given, then the new bars.")
     c.add_argument("inputs", nargs="+", metavar="[CKPT] MIDI", help=_INPUTS)
     c.add_argument("--bars", type=positive_int,
-                   help="bars to add: a multiple of the model's window (default: one window)")
-    c.add_argument("--amount", type=unit_interval, default=0.6,
-                   help="how far each new window moves from the one before (default 0.6)")
-    c.add_argument("--roles", type=role_spec, help="how the file's tracks map onto the "
-                   "model's (default: the model's own)")
-    _model_options(c, temperature=0.0)
+                   help="bars to add (default: one window of the model)")
+    _completion_options(c)
     c.set_defaults(func=g._cmd_continue, n_files=1)
+
+    f = sub.add_parser("inpaint", help="write some bars of a MIDI file anew",
+                       usage="midivae inpaint [-h] [--model NAME | CKPT] MIDI --bars A-B "
+                       "[options]",
+                       description="Write bars A to B of the song anew, to join the bars "
+                       "around them; the other bars stay exactly as given. Writes "
+                       "OUT/<song>_inpainted.mid.")
+    f.add_argument("inputs", nargs="+", metavar="[CKPT] MIDI", help=_INPUTS)
+    f.add_argument("--bars", type=bar_range, required=True, metavar="A-B",
+                   help="the bars to write, counted from 1 as a score counts them (a pickup "
+                   "bar is bar 1): 5-8, or 5 for one bar")
+    _completion_options(f)
+    f.set_defaults(func=g._cmd_inpaint, n_files=1)
+
+    h = sub.add_parser("harmonise", aliases=["harmonize"],
+                       help="write the other parts to go with a melody",
+                       usage="midivae harmonise [-h] [--model NAME | CKPT] MIDI [--keep TRACK "
+                       "...] [options]",
+                       description="Keep the song's --keep tracks exactly as given and write "
+                       "the model's other tracks to go with them: alto, tenor and bass under "
+                       "a soprano, or an accompaniment under a melody. A one-track file is "
+                       "taken as the model's first track. Writes OUT/<song>_harmonised.mid.")
+    h.add_argument("inputs", nargs="+", metavar="[CKPT] MIDI", help=_INPUTS)
+    h.add_argument("--keep", nargs="+", metavar="TRACK",
+                   help="the model's tracks to keep, by name (default: its first, the "
+                   "soprano or the melody)")
+    _completion_options(h)
+    h.set_defaults(func=g._cmd_harmonise, n_files=1)
 
     m = sub.add_parser("models", help="list the shipped models",
                        description="The models installed with midivae (or found in "

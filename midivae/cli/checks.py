@@ -82,6 +82,19 @@ def probability_below_one(text: str) -> float:
     return value
 
 
+def bar_range(text: str) -> tuple[int, int]:
+    """"A-B" or "A": bars A to B counted from 1, both included -> (A, B)."""
+    first, sep, last = text.partition("-")
+    try:
+        a, b = int(first), int(last if sep else first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected bars A-B (e.g. 5-8) or one bar A, got "
+                                         f"{text!r}") from None
+    if not 1 <= a <= b:
+        raise argparse.ArgumentTypeError(f"bars count from 1 and A <= B, got {text!r}")
+    return a, b
+
+
 def unit_interval(text: str) -> float:
     value = finite_float(text)
     if not 0 <= value <= 1:

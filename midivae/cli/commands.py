@@ -107,7 +107,7 @@ def _recipe_changes(args) -> dict:
     """The TrainConfig fields set on the command line, on top of the preset's."""
     changes = {}
     for field in ("steps", "batch_size", "lr", "free_bits", "minutes", "warmup_steps",
-                  "input_dropout", "patience"):
+                  "input_dropout", "patience", "infill"):
         if getattr(args, field) is not None:
             changes[field] = getattr(args, field)
     if args.free_bits_per_dimension:
@@ -143,6 +143,9 @@ def _cmd_train(args) -> int:
             raise Failure(f"{args.init} does not fit {prepared.path}: "
                            + "; ".join(differences))
         cfg = preset_settings(args.preset)[1]
+        if args.infill and not model.config.given_input:
+            raise Failure(f"{args.init} reads no given cells (it was trained without "
+                          "--infill): --infill trains a new model", 2)
         loader, valid = loaders(prepared, args.batch_size or cfg.batch_size,
                                 transpose=args.transpose, seed=args.seed)
     else:
@@ -163,6 +166,8 @@ def _cmd_train(args) -> int:
             model_changes["voice_context"] = True
         if args.track_outputs:
             model_changes["track_outputs"] = args.track_outputs
+        if args.infill:
+            model_changes["given_input"] = True
         try:
             model, cfg, loader, valid = model_and_loaders(
                 prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,

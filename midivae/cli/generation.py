@@ -1,5 +1,5 @@
 """The commands that make music with a model: sample, reconstruct, variations, interpolate,
-continue, and models (the shipped ones).
+continue, inpaint, harmonise, and models (the shipped ones).
 
 Each checks its inputs and every file it will write before loading the model, so
 a refusal writes nothing; each prints where every file went. The model is a
@@ -171,13 +171,52 @@ def _cmd_continue(args) -> int:
     name, (song,) = _song_inputs(args)
     (stem,) = _stems(args, [f"{Path(song).stem}_continued"])
     model = _load(name, args)
-    _check_bars(model, args.bars)
     with _warnings_said("continue"):
-        whole = model.continuation(song, args.bars, amount=args.amount, whole=True,
-                                   temperature=args.temperature, seed=args.seed,
-                                   label=args.label, roles=args.roles)
+        whole = model.continuation(song, args.bars, whole=True, temperature=args.temperature,
+                                   seed=args.seed, particles=args.particles, label=args.label,
+                                   roles=args.roles)
     added = args.bars or model.bars
-    _write(args, stem, whole, f"the song, then {added} new bars")
+    _write(args, stem, whole, f"the song, then {added} new bar{'s' * (added > 1)}")
+    return 0
+
+
+def _cmd_inpaint(args) -> int:
+    from midivae.errors import ModelError
+
+    name, (song,) = _song_inputs(args)
+    (stem,) = _stems(args, [f"{Path(song).stem}_inpainted"])
+    first, last = args.bars
+    model = _load(name, args)
+    with _warnings_said("inpaint"):
+        try:
+            roll = model.inpaint(song, (first - 1, last), temperature=args.temperature,
+                                 seed=args.seed, particles=args.particles, label=args.label,
+                                 roles=args.roles)
+        except ModelError as err:  # bars past the song's end
+            raise Failure(f"argument --bars {first}-{last}: {err}", 2) from None
+    _write(args, stem, roll, f"bars {first}-{last} written by {model.name}")
+    return 0
+
+
+def _cmd_harmonise(args) -> int:
+    name, (song,) = _song_inputs(args)
+    (stem,) = _stems(args, [f"{Path(song).stem}_harmonised"])
+    model = _load(name, args)
+    names = [t.name for t in model.tracks]
+    keep = args.keep or [names[0]]
+    unknown = [k for k in keep if k not in names]
+    if unknown:
+        raise Failure(f"argument --keep: model {model.name!r} has no track "
+                      f"{', '.join(map(repr, unknown))}; its tracks are {', '.join(names)}", 2)
+    if set(keep) == set(names):
+        raise Failure(f"argument --keep: {', '.join(keep)} is every track of model "
+                      f"{model.name!r}: nothing is left to write", 2)
+    with _warnings_said("harmonise"):
+        roll = model.harmonise(song, keep, temperature=args.temperature, seed=args.seed,
+                               particles=args.particles, label=args.label, roles=args.roles)
+    written = [n for n in names if n not in keep]
+    _write(args, stem, roll, f"{', '.join(keep)} kept, {', '.join(written)} written by "
+           f"{model.name}")
     return 0
 
 

@@ -68,6 +68,10 @@ class ModelConfig:
     # make harmony together rather than only through their codes
     voice_context: bool = False
     place_input: bool = False  # recurrent, hierarchical: feed each step its place in the bar
+    # with bar_latents: every bar decoder also reads, at each step of its bar, the cells given
+    # to it (all tracks, silence where nothing is given, and which tracks are given), so that
+    # a model trained with TrainConfig.infill fills in bars and adds tracks to given ones
+    given_input: bool = False
     # -- the output over each step's cells ----------------------------------
     # "made": ordered Bernoulli conditionals within a step (RNN-NADE); "independent";
     # or "categorical": one of {rest, hold, onset of p} per track, for monophonic tracks
@@ -126,6 +130,8 @@ class ModelConfig:
         if self.voice_context and not self.track_latents:
             raise ValueError("voice_context decodes the tracks of a bar one after another: "
                              "it needs track_latents")
+        if self.given_input and not self.bar_latents:
+            raise ValueError("given_input reads the given cells bar by bar: it needs bar_latents")
         if self.track_outputs:
             outputs = self.track_outputs.split(",")
             if len(outputs) != self.n_tracks or any(o not in OUTPUTS for o in outputs):
@@ -183,6 +189,9 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
     scheduled_sampling: float = 0.0  # probability a decoder input is its own sample
     input_dropout: float = 0.0  # probability a decoder input is silenced (word dropout)
+    # the share of windows trained as infilling (`midivae.models.vae.infill_masks`): given
+    # some bars and tracks only, a model with given_input learns to write the rest
+    infill: float = 0.0
     bf16: bool = False  # torch.autocast to bfloat16 (CUDA, or CPUs with bf16 units)
     # early stopping: end the run once the validation ELBO has not improved for this many
     # validations in a row (None: never)
@@ -207,6 +216,8 @@ class TrainConfig:
                              "0 <= min_lr <= 1, grad_clip >= 0 and free_bits >= 0, got "
                              f"{self.lr!r}, {self.weight_decay!r}, {self.warmup_steps!r}, "
                              f"{self.min_lr!r}, {self.grad_clip!r}, {self.free_bits!r}")
+        if not 0.0 <= self.infill <= 1.0:
+            raise ValueError(f"TrainConfig.infill must be in [0, 1], got {self.infill!r}")
         if not 0.0 <= self.input_dropout < 1.0:
             raise ValueError(f"TrainConfig.input_dropout must be in [0, 1), got "
                              f"{self.input_dropout!r}")

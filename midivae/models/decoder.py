@@ -71,6 +71,14 @@ class Decoder(nn.Module):
         """Windows drawn from p(x | z): (B, Zc) -> (B, T, D) in {0, 1}."""
         raise NotImplementedError
 
+    # whether `sample` takes ``given`` cells and ``particles`` (see the hierarchical decoder)
+    completes = False
+
+    def known_codes(self, mask: torch.Tensor) -> torch.Tensor | None:
+        """The latent units that encode given parts: a mask (B, n_bars, K) of given bars and
+        tracks -> (B, latent) bool; None when z has no code of its own per bar."""
+        return None
+
     def nll(self, logits: torch.Tensor, x: torch.Tensor,
             steps: torch.Tensor | None = None) -> torch.Tensor:
         """-log p(x | z) in nats per window from `logits`' output and x (B, T, D): (B,);

@@ -35,6 +35,7 @@ from midivae.models.recurrent import StepLSTM, initial_state
 
 
 VOICE_FEATURES = 16  # voice_context: what a bar decoder reads of the other tracks per step
+GIVEN_FEATURES = 32  # given_input: what a bar decoder reads of the given cells per step
 
 
 class BarMLP(nn.Module):
@@ -127,6 +128,11 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         self.voice = (nn.Linear(2 * cfg.n_pitches, VOICE_FEATURES) if cfg.voice_context
                       else None)
         cond = cfg.bar_embedding + (cfg.steps_per_bar * VOICE_FEATURES if self.voice else 0)
+        # given_input: every track's bar decoder reads the bar's given cells (all tracks) and
+        # which tracks are given, through one map shared by the steps
+        self.given = (nn.Linear(cfg.n_tracks * (2 * cfg.n_pitches + 1), GIVEN_FEATURES)
+                      if cfg.given_input else None)
+        cond += cfg.steps_per_bar * GIVEN_FEATURES if self.given else 0
 
         def bar_decoder(head):
             if cfg.bar_decoder == "mlp":
@@ -151,6 +157,16 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         if mixed:  # the bars' own heads side by side, not registered a second time
             self.__dict__["scoring"] = MixedOutput([b.head for b in self.bars], cfg.n_pitches)
         self.n_pitches = cfg.n_pitches
+
+    completes = True
+
+    def known_codes(self, mask: torch.Tensor) -> torch.Tensor | None:
+        if self.own is None:
+            return None
+        if not self.tracks:  # one code per bar: known where the whole bar is given
+            mask = mask.all(-1, keepdim=True)
+        per = self.latent // (self.n_bars * mask.shape[-1])  # units per bar (and track)
+        return mask.repeat_interleave(per, dim=-1).flatten(1)  # (B, n_bars * K * per)
 
     def bar_embeddings(self, z: torch.Tensor) -> torch.Tensor:
         """One embedding per bar: (B, Zc) -> (B, n_bars, E); with track_latents, one per
@@ -203,10 +219,32 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         v = v.transpose(1, 2).unflatten(2, (-1, self.steps_per_bar))  # (B, K, bars, S, F)
         return v.flatten(-2).flatten(0, 1)  # (B * K, n_bars, S * F)
 
-    def logits(self, x, z, *, sampling_prob=0.0, input_dropout=0.0, generator=None):
+    def given_features(self, given, like: torch.Tensor) -> torch.Tensor:
+        """What each bar decoder reads of the given cells: (cells (B, T, D), mask (B, n_bars,
+        K) bool) or None (nothing given) -> (B', n_bars, S * GIVEN_FEATURES), one row per
+        track with track_latents (B' = B * K), as the bar embeddings; ``like``: those."""
+        k, s = self.n_tracks, self.steps_per_bar
+        if given is None:
+            b = like.shape[0] // (self.tracks or 1)
+            cells = like.new_zeros(b, self.n_steps, self.cells)
+            mask = torch.zeros(b, self.n_bars, k, dtype=torch.bool, device=like.device)
+        else:
+            cells, mask = given
+        steps = mask.repeat_interleave(s, 1).to(cells.dtype)  # (B, T, K)
+        kept = (split_cells(cells, k) * steps[..., None, None]).flatten(2)  # (B, T, D)
+        v = self.given(torch.cat([kept, steps], -1))  # (B, T, G)
+        v = v.unflatten(1, (self.n_bars, s)).flatten(2)  # (B, n_bars, S * G)
+        return v.repeat_interleave(self.tracks, 0) if self.tracks else v
+
+    def logits(self, x, z, *, sampling_prob=0.0, input_dropout=0.0, generator=None,
+               given=None):
+        """See `Decoder.logits`; ``given``: (cells, mask) as in `sample`, read by a model
+        with given_input (nothing given when None)."""
         emb = self.bar_embeddings(z)  # (B', n_bars, E); B' = B, or B * K with track_latents
         if self.voice is not None:  # teacher forcing: the true window's other tracks
             emb = torch.cat([emb, self.voice_features(x)], dim=-1)
+        if self.given is not None:
+            emb = torch.cat([emb, self.given_features(given, emb)], dim=-1)
         x = self._split_tracks(x)  # (B', T, D')
         if sampling_prob > 0:
             if hasattr(self, "bars"):
@@ -231,11 +269,24 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
                 for i, dec in enumerate(self.bars)]
         return torch.cat(outs, dim=-1)  # (B, T, sum L_k)
 
-    def sample(self, z, *, temperature=1.0, generator=None, repeats=None):
+    def sample(self, z, *, temperature=1.0, generator=None, repeats=None, given=None,
+               particles=1):
         """Windows drawn from p(x | z); ``repeats`` (B, n_bars) long, optional: bar j of row b
         is bar ``repeats[b, j]`` again, note for note, where that is >= 0 (a form: AABA),
-        and the bar after it follows on from the copy."""
+        and the bar after it follows on from the copy.
+
+        ``given``, optional: (cells (B, T, D), mask (B, n_bars, K) bool): track k of bar i is
+        taken from the cells, not drawn, where the mask is set. The rows come in groups of
+        ``particles`` that share their given cells (B = windows * particles), and the window
+        is drawn by sequential importance resampling: after each bar that holds given cells,
+        a group's rows are drawn again from themselves in proportion to the likelihood of
+        those cells (teacher-forced, after the bar before and the tracks drawn before them),
+        and each group's most likely row comes back: (B / particles, T, D).
+        """
         emb = self.bar_embeddings(z)
+        if given is not None or self.given is not None:
+            return self._run_tracks(emb, temperature, generator, repeats, given=given,
+                                    particles=particles)
         if self.voice is None and not hasattr(self, "bars"):
             if repeats is not None and self.tracks:
                 repeats = repeats.repeat_interleave(self.tracks, 0)  # (B * K, n_bars)
@@ -245,31 +296,61 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
 
     def _run_tracks(self, emb: torch.Tensor, temperature: float,
                     generator: torch.Generator | None,
-                    repeats: torch.Tensor | None = None) -> torch.Tensor:
+                    repeats: torch.Tensor | None = None, given=None,
+                    particles: int = 1) -> torch.Tensor:
         """Bars in turn, and within a bar the tracks in turn, last track first, each reading
-        the tracks drawn before it (voice_context): emb (B * K, n_bars, E) -> cells (B, T, D)."""
-        k, s, n = self.tracks, self.steps_per_bar, 2 * self.n_pitches
+        the tracks drawn before it (voice_context): emb (B * K, n_bars, E) -> cells (B, T, D).
+        Without track_latents the bar decoder draws all tracks at once, as one "track".
+        ``given``, ``particles``: see `sample`."""
+        s, p = self.steps_per_bar, self.n_pitches
+        k, n = (self.tracks, 2 * p) if self.tracks else (1, self.cells)
+        # the given cells, read after the voices as in `logits`: (B, K, n_bars, S * G)
+        read = (self.given_features(given, emb).unflatten(0, (-1, k))
+                if self.given is not None else None)
         emb = emb.unflatten(0, (-1, k))  # (B, K, n_bars, E)
         b = emb.shape[0]
         out = emb.new_zeros(b, self.n_steps, k * n)
         first = [None] * k
+        cells, mask = given if given is not None else (None, None)
+        if mask is not None and not self.tracks:  # one decoder for all tracks: whole bars
+            mask = mask.all(-1, keepdim=True)
+        log_w = emb.new_zeros(b)  # each row's log-likelihood of the given cells since resampling
         for i in range(self.n_bars):
+            bar = slice(i * s, (i + 1) * s)
             for track in reversed(range(k)):
                 cond = emb[:, track, i]
                 if self.voice is not None:
                     # the tracks after this one hold this bar's draws already
-                    bar = out[:, i * s:(i + 1) * s]
-                    cond = torch.cat([cond, self.voice_features(bar)
+                    cond = torch.cat([cond, self.voice_features(out[:, bar])
                                       .unflatten(0, (b, k))[:, track, 0]], dim=-1)
+                if read is not None:
+                    cond = torch.cat([cond, read[:, track, i]], dim=-1)
                 dec = self.bars[track] if hasattr(self, "bars") else self.bar
-                _, drawn = dec.step_by_step(cond, s, temperature=temperature,
-                                            generator=generator, first=first[track])
-                out[:, i * s:(i + 1) * s, track * n:(track + 1) * n] = drawn
+                cut = slice(track * n, (track + 1) * n)
+                kept = None if mask is None else mask[:, i, track]  # (B,)
+                drawn = None
+                if kept is None or not bool(kept.all()):
+                    _, drawn = dec.step_by_step(cond, s, temperature=temperature,
+                                                generator=generator, first=first[track])
+                if kept is not None and bool(kept.any()):
+                    true = cells[:, bar, cut]
+                    log_w = log_w + torch.where(
+                        kept, _bar_log_likelihood(dec, true, cond, first[track]), 0.0)
+                    drawn = true if drawn is None else torch.where(kept[:, None, None], true,
+                                                                   drawn)
+                out[:, bar, cut] = drawn
             if repeats is not None:
-                out[:, i * s:(i + 1) * s] = _repeated(out, repeats[:, i], i, s)
+                out[:, bar] = _repeated(out, repeats[:, i], i, s)
+            if particles > 1 and mask is not None and bool(mask[:, i].any()):
+                pick = _resampled(log_w, particles, generator)  # (B,) rows
+                out, emb, log_w = out[pick], emb[pick], log_w.new_zeros(b)
+                read = None if read is None else read[pick]
             for track in range(k):
                 first[track] = out[:, (i + 1) * s - 1, track * n:(track + 1) * n]
-        return out
+        if given is None or particles == 1:
+            return out
+        best = log_w.view(-1, particles).argmax(1)  # all equal after a resampling: the first
+        return out.view(-1, particles, *out.shape[1:])[torch.arange(len(best)), best]
 
     def _run_bars(self, emb: torch.Tensor, *, x: torch.Tensor | None = None,
                   sampling_prob: float = 1.0, temperature: float = 1.0,
@@ -293,6 +374,32 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
             cells.append(drawn)
             first = drawn[:, -1]
         return (None if x is None else torch.cat(logits, 1)), torch.cat(cells, 1)
+
+
+def _bar_log_likelihood(dec: nn.Module, x: torch.Tensor, cond: torch.Tensor,
+                        first: torch.Tensor | None) -> torch.Tensor:
+    """Teacher-forced log p of bars x (N, S, D') from a bar decoder given their conditions
+    (N, C) and the step before each, ``first`` (N, D') or None (silence): (N,).
+
+    The head scores windows from their own first step, so the carried step is put before
+    the bar and its own term (the same in both) taken away again.
+    """
+    logits = dec.teacher_forced(x, cond, first)
+    if first is None:
+        return -dec.head.nll(logits, x)
+    ext_x = torch.cat([first[:, None], x], 1)
+    ext_logits = torch.cat([logits[:, :1], logits], 1)  # step 0's logits: any will do
+    return dec.head.nll(ext_logits[:, :1], ext_x[:, :1]) - dec.head.nll(ext_logits, ext_x)
+
+
+def _resampled(log_w: torch.Tensor, particles: int,
+               generator: torch.Generator | None) -> torch.Tensor:
+    """Rows drawn again within each group of ``particles`` in proportion to exp(log_w):
+    (B,) -> (B,) row numbers."""
+    w = torch.softmax(log_w.view(-1, particles).double(), dim=1).float()  # (groups, particles)
+    pick = torch.multinomial(w, particles, replacement=True, generator=generator)
+    base = torch.arange(w.shape[0], device=w.device)[:, None] * particles
+    return (pick + base).flatten()
 
 
 def _repeated(window: torch.Tensor, source: torch.Tensor, i: int, s: int) -> torch.Tensor:

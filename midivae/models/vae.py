@@ -12,6 +12,7 @@ import math
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from midivae.losses import LossTerms, elbo_loss
@@ -206,6 +207,54 @@ class LatentPrior(nn.Module):
                     + torch.einsum("nzr,nmr->nmz", self.scales[pick], eps[..., :r]))
         return self.mean + eps @ self.scale.T
 
+    def conditional(self, z: torch.Tensor, known: torch.Tensor, n: int,
+                    generator: torch.Generator | None = None,
+                    noise: float = 0.1) -> torch.Tensor:
+        """n draws for each row of z (B, Z) that keep its ``known`` (B, Z) bool dimensions and
+        draw the others from the prior given them: (B, n, Z).
+
+        Each Gaussian is z = m + A e, e ~ N(0, I_R) (N(0, I) unfitted: m = 0, A = I); the
+        known part is read as m_o + A_o e plus N(0, ``noise`` I), since a window's code need
+        not lie in a low-rank prior's span. Then e | z_o is N(mu_e, P^-1) with
+        P = I + A_o^T A_o / noise and mu_e = P^-1 A_o^T (z_o - m_o) / noise; in a mixture
+        the component is drawn first by its weight times the likelihood of z_o.
+        """
+        if z.ndim != 2 or known.shape != z.shape or z.shape[1] != len(self.mean):
+            raise ValueError(f"expected z and known of shape (B, {len(self.mean)}), got "
+                             f"{tuple(z.shape)} and {tuple(known.shape)}")
+        device, dim = self.mean.device, len(self.mean)
+        if self.components:
+            means, scales, log_w = self.means, self.scales, self.weights.log()
+        elif self.fitted:
+            means, scales, log_w = self.mean[None], self.scale[None], self.mean.new_zeros(1)
+        else:
+            means = self.mean.new_zeros(1, dim)
+            scales, log_w = torch.eye(dim, device=device)[None], self.mean.new_zeros(1)
+        g_device = generator.device if generator is not None else device
+        out = []
+        for row, seen in zip(z.to(device).double(), known.to(device)):
+            a_o = scales[:, seen].double()  # (C, O, R)
+            d = (row[seen] - means[:, seen].double())  # (C, O)
+            r = a_o.shape[2]
+            prec = torch.eye(r, dtype=torch.float64, device=device) + \
+                a_o.transpose(1, 2) @ a_o / noise  # (C, R, R)
+            chol = torch.linalg.cholesky(prec)
+            b = (a_o.transpose(1, 2) @ d[..., None]) / noise  # (C, R, 1)
+            mu_e = torch.cholesky_solve(b, chol)[..., 0]  # (C, R)
+            # log N(d; 0, noise I + A_o A_o^T) by Woodbury and the determinant lemma
+            quad = (d * d).sum(1) / noise - (b[..., 0] * mu_e).sum(1)
+            logdet = 2 * chol.diagonal(dim1=1, dim2=2).log().sum(1) + seen.sum() * math.log(noise)
+            post = log_w.double() - 0.5 * (quad + logdet)
+            pick = torch.multinomial(torch.softmax(post, 0).float().to(g_device), n,
+                                     replacement=True, generator=generator).to(device)
+            eps = torch.randn(n, r, generator=generator, device=g_device).to(device).double()
+            # e = mu_e + L^-T eps has covariance (L L^T)^-1 = P^-1
+            e = mu_e[pick] + torch.linalg.solve_triangular(
+                chol[pick].transpose(1, 2), eps[..., None], upper=True)[..., 0]
+            draw = means[pick].double() + (scales[pick].double() @ e[..., None])[..., 0]
+            out.append(torch.where(seen, row, draw).float())  # (n, Z)
+        return torch.stack(out)
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for name in self.MIXTURE:  # sized by the checkpoint's mixture
             if prefix + name in state_dict:
@@ -227,6 +276,47 @@ def _gaussian(mu: torch.Tensor, logvar: torch.Tensor, rank: int | None
     if rank is not None:
         values[:z - rank] = 0.0  # all but the rank largest
     return mu.mean(0).float(), (vectors * values.sqrt()).float()
+
+
+def _per_cell(mask: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """A mask of bars and tracks (B, n_bars, K) as one of cells (B, T, D)."""
+    steps = mask.repeat_interleave(cfg.steps_per_bar, 1)  # (B, T, K)
+    return steps.repeat_interleave(cfg.cells // cfg.n_tracks, 2)
+
+
+def infill_masks(n: int, cfg: ModelConfig, share: float,
+                 generator: torch.Generator | None = None,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """Given parts for infill training: (n, n_bars, K) bool, about ``share`` of the windows
+    with some bars and tracks given, the others with none.
+
+    Each infilled window has one of four kinds of mask, equally often: given tracks (each
+    kept with probability 1/2, at least one and not all; a melody to harmonise); a gap of
+    1 to n_bars / 2 bars between given ones (to fill in); given first bars (to continue);
+    and given bars and tracks at random, each with probability 1/2. With one track, the
+    first kind is the last.
+    """
+    bars, k = cfg.n_bars, cfg.n_tracks
+    r = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
+    mask = torch.zeros(n, bars, k, dtype=torch.bool)
+    kind = torch.randint(0, 4, (n,), generator=generator)
+    kind = torch.where(r(n) < share, kind, -1)  # -1: nothing given
+    tracks = r(n, k) < 0.5
+    if k > 1:  # at least one track kept and one left out
+        out = torch.randint(0, k, (n,), generator=generator)
+        tracks[torch.arange(n), (out + torch.randint(1, k, (n,), generator=generator)) % k] = True
+        tracks[torch.arange(n), out] = False
+    length = torch.randint(1, max(1, bars // 2) + 1, (n,), generator=generator)
+    start = (r(n) * (bars - length + 1)).long()
+    index = torch.arange(bars)
+    gap = (index >= start[:, None]) & (index < (start + length)[:, None])  # (n, bars)
+    first = (index < torch.randint(1, max(2, bars), (n,), generator=generator)[:, None])
+    mask = torch.where((kind == 0)[:, None, None] & torch.tensor(k > 1), tracks[:, None], mask)
+    mask = torch.where((kind == 1)[:, None, None], ~gap[..., None], mask)
+    mask = torch.where((kind == 2)[:, None, None], first[..., None], mask)
+    mask = torch.where(((kind == 3) | (kind == 0) & torch.tensor(k == 1))[:, None, None],
+                       r(n, bars, k) < 0.5, mask)
+    return mask.to(device)
 
 
 def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
@@ -301,28 +391,59 @@ class VAE(nn.Module):
 
     def forward(self, x: torch.Tensor, label=None, *, sample_latent: bool | None = None,
                 sampling_prob: float = 0.0, input_dropout: float = 0.0,
-                generator: torch.Generator | None = None) -> VAEOutput:
+                generator: torch.Generator | None = None,
+                given: torch.Tensor | None = None) -> VAEOutput:
         """Encode, pick z, decode teacher-forced.
 
         z is reparameterised, mu + exp(logvar / 2) * eps (Kingma & Welling
         2014), in training mode and the posterior mean in evaluation mode,
         unless ``sample_latent`` says otherwise.
+
+        ``given`` (B, n_bars, K) bool, for a model with given_input: a window with any part
+        given is infilled: the encoder reads its given cells only, the codes of the other
+        parts are zero, and the decoder reads the given cells (see `complete`, which decodes
+        the same way). A window with nothing given is an ordinary one.
         """
         x = self._check(x)
         cond = self._condition(label, x.shape[0])
-        mu, logvar = self.encoder(x, cond)
+        seen, known, pair = x, None, None
+        if given is not None:
+            if not self.config.given_input:
+                raise ValueError("given cells need a model with given_input")
+            seen, known, pair = self._infill_inputs(x, given)
+        mu, logvar = self.encoder(seen, cond)
         z = mu
         if self.training if sample_latent is None else sample_latent:
             z = reparameterize(mu, logvar, generator)
+        if known is not None:
+            z = z * known
+        extra = {} if pair is None else {"given": pair}
         logits = self.decoder.logits(x, self._code(z, cond), sampling_prob=sampling_prob,
-                                     input_dropout=input_dropout, generator=generator)
+                                     input_dropout=input_dropout, generator=generator, **extra)
         return VAEOutput(logits, mu, logvar, z)
+
+    def _infill_inputs(self, x: torch.Tensor, given: torch.Tensor):
+        """What an infilled window's encoder and decoder read: the cells the encoder sees
+        (B, T, D), the latent units kept (B, Z) float (all for a window with nothing given,
+        else the given parts' codes), and the decoder's (cells, mask)."""
+        cfg = self.config
+        any_given = given.flatten(1).any(1)  # (B,)
+        cells = _per_cell(given, cfg)  # (B, T, D)
+        seen = torch.where(cells | ~any_given[:, None, None], x, 0.0)
+        known = self.decoder.known_codes(given)
+        known = F.pad(known, (0, cfg.latent - known.shape[1])) | ~any_given[:, None]
+        return seen, known.to(x.dtype), (x, given)
 
     def loss(self, x: torch.Tensor, label=None, *, beta: float = 1.0, free_bits: float = 0.0,
              per_dimension: bool = False, sampling_prob: float = 0.0,
-             input_dropout: float = 0.0) -> LossTerms:
-        """Negative ELBO of a batch; see `midivae.losses.elbo_loss`."""
-        out = self(x, label, sampling_prob=sampling_prob, input_dropout=input_dropout)
+             input_dropout: float = 0.0, infill: float = 0.0,
+             generator: torch.Generator | None = None) -> LossTerms:
+        """Negative ELBO of a batch; see `midivae.losses.elbo_loss`. ``infill``: the share of
+        windows trained as infilling (`infill_masks`; a model with given_input)."""
+        given = (infill_masks(x.shape[0], self.config, infill, generator, device=self.device)
+                 if infill > 0 else None)
+        out = self(x, label, sampling_prob=sampling_prob, input_dropout=input_dropout,
+                   given=given)
         return elbo_loss(out.logits, self._check(x), out.mu, out.logvar, beta=beta,
                          free_bits=free_bits, per_dimension=per_dimension, nll=self.decoder.nll)
 
@@ -361,6 +482,62 @@ class VAE(nn.Module):
         if repeats is None:  # only a decoder that draws bar by bar can repeat a bar
             return self.decoder.sample(code, temperature=temperature, generator=g)
         return self.decoder.sample(code, temperature=temperature, generator=g, repeats=repeats)
+
+    @torch.no_grad()
+    def complete(self, x: torch.Tensor, mask: torch.Tensor, label=None, *,
+                 temperature: float = 0.5, seed: int | None = None, particles: int = 16,
+                 rounds: int = 2) -> torch.Tensor:
+        """Windows that keep the given parts of x and draw the rest to fit them: (B, T, D).
+
+        ``mask`` (B, n_bars, K) bool sets the given bars and tracks: their cells are x's,
+        unchanged. Each of ``rounds``: the window as it stands (first with silence where
+        nothing is given) is encoded; the codes of the given parts are kept and the others
+        drawn from the prior given them (`LatentPrior.conditional`), ``particles`` draws a
+        window; then a decoder that `completes` draws the window bar by bar, weighting
+        its draws by the likelihood of the given cells (`HierarchicalDecoder.sample`),
+        and any other decoder draws whole windows, of which the one under which the window
+        with its given cells is most likely is kept.
+        """
+        x = self._check(x)
+        cfg = self.config
+        b, k = x.shape[0], cfg.n_tracks
+        mask = torch.as_tensor(mask, device=self.device)
+        if mask.shape != (b, cfg.n_bars, k) or mask.dtype != torch.bool:
+            raise ValueError(f"expected a bool mask of shape ({b}, {cfg.n_bars}, {k}), "
+                             f"got {mask.dtype} {tuple(mask.shape)}")
+        if particles < 1 or rounds < 1:
+            raise ValueError(f"particles and rounds must be >= 1, got {particles}, {rounds}")
+        per_cell = _per_cell(mask, cfg)  # (B, T, D)
+        g = _generator(seed, self.device)
+        fill = torch.where(per_cell, x, 0.0)
+        rows = lambda t: t.repeat_interleave(particles, 0)  # noqa: E731  (B, ...) -> (B * N, ...)
+        cond = self._condition(label, b)
+        cond = None if cond is None else rows(cond)
+        if self.config.given_input:  # decoded as trained: given codes, given cells read
+            seen, known, _ = self._infill_inputs(x, mask)
+            mu, _ = self.posterior(seen, label)
+            code = self._code(rows(mu * known), cond)
+            fill = self.decoder.sample(code, temperature=temperature, generator=g,
+                                       given=(rows(x), rows(mask)), particles=particles)
+            return torch.where(per_cell, x, fill)
+        for _ in range(rounds):
+            mu, _ = self.posterior(fill, label)
+            known = self.decoder.known_codes(mask)
+            known = torch.zeros_like(mu, dtype=torch.bool) if known is None else \
+                F.pad(known, (0, cfg.latent - known.shape[1]))
+            z = self.prior.conditional(mu, known, particles, g).flatten(0, 1)  # (B * N, Z)
+            code = self._code(z, cond)
+            if self.decoder.completes:
+                fill = self.decoder.sample(code, temperature=temperature, generator=g,
+                                           given=(rows(x), rows(mask)), particles=particles)
+            else:
+                drawn = torch.where(rows(per_cell),
+                                    rows(x), self.decoder.sample(code, temperature=temperature,
+                                                                 generator=g))
+                best = self.decoder.log_likelihood(drawn, code).view(b, particles).argmax(1)
+                fill = drawn.view(b, particles, *x.shape[1:])[torch.arange(b), best]
+            fill = torch.where(per_cell, x, fill)
+        return fill
 
     def reconstruct(self, x: torch.Tensor, label=None, *, temperature: float = 0.0,
                     seed: int | None = None) -> torch.Tensor:

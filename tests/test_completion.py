@@ -1,0 +1,260 @@
+"""Filling in, continuing and harmonising (`VAE.complete`, `midivae.completion`, the `Model`
+verbs and the CLI): given cells are never changed, windows are placed around what they write,
+and bad ranges and tracks get one clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import DECODER_VARIANTS, decoder_settings, meter, midi_file, note, track
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import midivae
+from midivae.cli import main
+from midivae.completion import windows_to_write
+from midivae.errors import ModelError
+from midivae.models import VAE, ModelConfig
+from midivae.models.vae import LatentPrior, infill_masks
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+K, P, BARS, S = 2, 12, 4, 4  # tiny windows: 4 bars of 4 steps, 2 tracks of 12 pitches
+
+
+def tiny(variant: str, **extra) -> VAE:
+    torch.manual_seed(0)
+    cfg = ModelConfig(n_steps=BARS * S, steps_per_bar=S, n_tracks=K, n_pitches=P, latent=16,
+                      encoder_hidden=16, decoder_hidden=16, conductor_hidden=16,
+                      bar_embedding=8, output_hidden=8, **decoder_settings(variant, "gru"),
+                      **extra)
+    return VAE(cfg).eval()
+
+
+VARIANTS = [*DECODER_VARIANTS, "hierarchical/mlp/track-latents+voices",
+            "hierarchical/mlp/track-latents+given"]
+
+
+def model_for(variant: str) -> VAE:
+    base, _, more = variant.partition("+")
+    extra = {"voices": {"voice_context": True, "output": "categorical"},
+             "given": {"voice_context": True, "given_input": True}}.get(more, {})
+    return tiny(base, **extra)
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, VAE]:
+    return {v: model_for(v) for v in VARIANTS}
+
+
+def windows(seed: int, n: int = 3) -> torch.Tensor:
+    """Monophonic windows (n, T, D): a note every other step in each track."""
+    g = np.random.default_rng(seed)
+    x = np.zeros((n, BARS * S, K, 2, P), np.float32)
+    for b in range(n):
+        for k in range(K):
+            for t in range(0, BARS * S, 2):
+                p = g.integers(P)
+                x[b, t, k, :, p] = 1
+                x[b, t + 1, k, 1, p] = 1
+    return torch.from_numpy(x.reshape(n, BARS * S, -1))
+
+
+@settings(max_examples=12)
+@given(variant=st.sampled_from(VARIANTS), seed=st.integers(0, 2**16),
+       particles=st.sampled_from([1, 3]), temperature=st.sampled_from([0.0, 0.5, 1.0]))
+def test_given_cells_are_never_changed(models, variant, seed, particles, temperature):
+    model = models[variant]
+    x = windows(seed)
+    mask = torch.from_numpy(np.random.default_rng(seed).random((3, BARS, K)) < 0.5)
+    out = model.complete(x, mask, temperature=temperature, seed=seed, particles=particles)
+    assert out.shape == x.shape and set(out.unique().tolist()) <= {0.0, 1.0}
+    cells = mask.repeat_interleave(S, 1).repeat_interleave(2 * P, 2)
+    assert torch.equal(out[cells], x[cells])
+    again = model.complete(x, mask, temperature=temperature, seed=seed, particles=particles)
+    assert torch.equal(out, again)  # a seed repeats
+
+
+def test_complete_checks_its_mask(models):
+    model, x = models["hierarchical/mlp/track-latents"], windows(0, 2)
+    with pytest.raises(ValueError, match=r"bool mask of shape \(2, 4, 2\)"):
+        model.complete(x, torch.ones(2, 4, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="particles and rounds must be >= 1"):
+        model.complete(x, torch.ones(2, 4, 2, dtype=torch.bool), particles=0)
+
+
+def test_an_infilled_window_reads_only_its_given_parts(models):
+    model = models["hierarchical/mlp/track-latents+given"]
+    x = windows(1, 2)
+    mask = torch.zeros(2, BARS, K, dtype=torch.bool)
+    mask[0, :, 0] = True  # window 0: track 0 given; window 1: nothing given, an ordinary one
+    out = model(x, given=mask, sample_latent=False)
+    codes = out.z.view(2, BARS, K, -1)
+    assert codes[0, :, 1].abs().sum() == 0 and codes[0, :, 0].abs().sum() > 0
+    assert torch.allclose(out.z[1], model(x[1:], sample_latent=False).z[0], atol=1e-6)
+    # what it writes of track 1 cannot depend on track 1's notes: the encoder never sees them
+    y = x.clone()
+    y[0].view(BARS * S, K, -1)[:, 1] = windows(9, 1)[0].view(BARS * S, K, -1)[:, 1]
+    assert not torch.equal(x, y)
+    assert torch.equal(model.complete(x[:1], mask[:1], seed=3),
+                       model.complete(y[:1], mask[:1], seed=3))
+    with pytest.raises(ValueError, match="given cells need a model with given_input"):
+        models["hierarchical/mlp/track-latents"](x, given=mask)
+
+
+def test_infill_masks_give_each_kind_and_nothing_at_share_zero():
+    cfg = model_for("hierarchical/mlp/track-latents").config
+    g = torch.Generator().manual_seed(0)
+    assert not infill_masks(64, cfg, 0.0, g).any()
+    masks = infill_masks(4000, cfg, 1.0, g)
+    assert masks.shape == (4000, BARS, K) and masks.dtype == torch.bool
+    whole_tracks = (masks.all(1) | ~masks.any(1)).all(1) & masks.any((1, 2))
+    gaps = (masks.all(2) | ~masks.any(2)).all(1) & ~masks.all((1, 2))
+    assert whole_tracks.float().mean() > 0.2 and gaps.float().mean() > 0.4
+    assert (masks.float().mean() - 0.6).abs() < 0.1  # about 3/5 of the parts given
+    half = infill_masks(4000, cfg, 0.5, g)
+    assert 0.45 < half.flatten(1).any(1).float().mean() < 0.6
+
+
+def test_the_conditional_prior_keeps_what_is_known_and_draws_the_rest_given_it():
+    prior = LatentPrior(2)
+    a = torch.tensor([[1.0, 0.0], [0.8, 0.6]])  # Cov = A A^T = [[1, .8], [.8, 1]]
+    prior.mean.zero_()
+    prior.scale.copy_(a)
+    z = torch.tensor([[1.0, 5.0]])
+    known = torch.tensor([[True, False]])
+    draws = prior.conditional(z, known, 20000, torch.Generator().manual_seed(0),
+                              noise=1e-4)[0]
+    assert torch.all(draws[:, 0] == 1.0)
+    # z1 | z0 = 1 ~ N(0.8, 1 - 0.64)
+    assert abs(draws[:, 1].mean() - 0.8) < 0.02 and abs(draws[:, 1].var() - 0.36) < 0.02
+    with pytest.raises(ValueError, match=r"expected z and known of shape \(B, 2\)"):
+        prior.conditional(z, known[:, :1], 3)
+
+
+@pytest.mark.parametrize("given_bars, expected", [
+    ([1, 1, 0, 0, 1, 1, 1, 1], [1]),  # a gap of 2 in a window of 4: one bar either side
+    ([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], [2, 4, 6]),  # a continuation: half a window read
+    ([0, 0, 0, 0, 0, 0], [0, 2]),  # harmonise: from the start, then half a window on
+    ([1, 0, 1], [0]),  # a piece shorter than a window
+    ([1, 1, 1, 1, 1, 1, 1, 0], [4]),  # the last bar: the window ends with the piece
+])
+def test_windows_sit_around_what_they_write(given_bars, expected):
+    given = np.repeat(np.array(given_bars, bool)[:, None], 2, axis=1)
+    assert windows_to_write(given, 4) == expected
+
+
+# -- the Model verbs on the shipped chorale model, on a real test chorale ----------------------
+
+@pytest.fixture(scope="module")
+def chorale():
+    return midivae.load("chorale")
+
+
+@pytest.fixture(scope="module")
+def phrase(chorale, tmp_path_factory):
+    """Bach's bwv66.6 as a MIDI file: 9 bars with its pickup."""
+    from music21 import corpus
+
+    path = tmp_path_factory.mktemp("phrase") / "bwv66.6.mid"
+    corpus.parse("bach/bwv66.6").write("midi", fp=str(path))
+    return path
+
+
+def test_inpaint_keeps_every_other_bar_exactly(chorale, phrase):
+    piece = chorale.fit_piece(phrase)
+    lines = np.append(piece.bar_starts(), piece.n_steps)
+    out = chorale.inpaint(phrase, (3, 5), seed=1)
+    a, b = lines[3], lines[5]
+    assert out.n_steps == piece.n_steps and out.tracks == piece.tracks
+    for arr in ("onset", "sustain", "velocity"):
+        mine, theirs = getattr(out, arr), getattr(piece, arr)
+        assert np.array_equal(mine[:, :a], theirs[:, :a])
+        # after the gap: the same notes, a held note the gap does not continue starting again
+        assert np.array_equal(out.sustain[:, b:], piece.sustain[:, b:])
+        assert not (mine[:, a:b] == theirs[:, a:b]).all() or arr == "velocity"
+    assert out.sustain[:, a:b].any(axis=(1, 2)).all()  # every voice sings in the gap
+    assert out.tempos == piece.tempos and out.key_signatures == piece.key_signatures
+
+
+@pytest.mark.parametrize("bars, message", [
+    ((3, 3), r"need 0 <= start < stop"), ((-1, 2), r"need 0 <= start < stop"),
+    ((5, 40), r"bwv66\.6\.mid has 9 bars: the bars to write reach past its end"),
+    ((1.5, 3), r"give \(start, stop\)"), ("1-3", r"give \(start, stop\)")])
+def test_inpaint_refuses_a_bad_range_naming_it(chorale, phrase, bars, message):
+    with pytest.raises(ModelError, match=message):
+        chorale.inpaint(phrase, bars)
+
+
+def test_harmonise_keeps_the_soprano_and_writes_one_note_at_a_time_under_it(chorale, phrase,
+                                                                             tmp_path):
+    piece = chorale.fit_piece(phrase)
+    soprano = piece.replace(onset=piece.onset[:1], sustain=piece.sustain[:1],
+                            velocity=piece.velocity[:1], tracks=piece.tracks[:1])
+    soprano.save(tmp_path / "melody.mid")
+    out = chorale.harmonise(tmp_path / "melody.mid", seed=2)
+    assert np.array_equal(out.sustain[0], piece.sustain[0])
+    assert np.array_equal(out.onset[0], piece.onset[0])
+    assert (out.sustain[1:].sum(axis=2) <= 1).all()  # each voice one note at a time
+    assert out.sustain[1:].any(axis=(1, 2)).all()
+    low = [np.flatnonzero(out.sustain[3].any(0)).mean(), np.flatnonzero(out.sustain[0].any(0))
+           .mean()]
+    assert low[0] < low[1]  # the bass sits below the soprano
+    with pytest.raises(ModelError, match=r"model 'chorale' has the tracks soprano, alto, tenor, "
+                                         r"bass; keep some of them"):
+        chorale.harmonise(phrase, keep=["melody"])
+    with pytest.raises(ModelError, match="keeps every track"):
+        chorale.harmonise(phrase, keep=["soprano", "alto", "tenor", "bass"])
+
+
+def test_continuation_reads_the_notes_and_keeps_the_piece(chorale, phrase):
+    piece = chorale.fit_piece(phrase)
+    whole = chorale.continuation(phrase, 3, whole=True, seed=4)
+    cont = chorale.continuation(phrase, 3, seed=4)
+    assert whole[:piece.n_steps] == piece
+    assert cont.n_steps == 3 * 16 and whole.n_steps == piece.n_steps + 48
+    assert whole[piece.n_steps:] == cont
+    with pytest.raises(ValueError, match="bars must be a whole number >= 1"):
+        chorale.continuation(phrase, 0)
+
+
+# -- the command line -------------------------------------------------------------------------
+
+def test_the_commands_write_and_refuse_with_one_line(phrase, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["inpaint", str(phrase), "--bars", "4-5", "--out", str(out), "--png"]) == 0
+    said = capsys.readouterr().out
+    assert "bwv66.6_inpainted.mid" in said and "bars 4-5 written by chorale" in said
+    assert (out / "bwv66.6_inpainted.png").exists()
+    assert main(["harmonise", str(phrase), "--keep", "soprano", "bass", "--out", str(out)]) == 0
+    assert "soprano, bass kept, alto, tenor written" in capsys.readouterr().out
+    assert main(["continue", str(phrase), "--bars", "2", "--out", str(out)]) == 0
+    cases = {("inpaint", "--bars", "0-2"): "bars count from 1 and A <= B, got '0-2'",
+             ("inpaint", "--bars", "5-x"): "expected bars A-B (e.g. 5-8) or one bar A",
+             ("inpaint", "--bars", "30-31"): "argument --bars 30-31: ",
+             ("harmonise", "--keep", "sopran"): "model 'chorale' has no track 'sopran'",
+             ("harmonise", "--keep", "soprano", "alto", "tenor", "bass"): "nothing is left"}
+    for args, message in cases.items():
+        assert run([args[0], str(phrase), *args[1:], "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x").exists()  # a refusal writes nothing
+
+
+def run(argv) -> int:
+    try:
+        return main(argv)
+    except SystemExit as e:  # argparse's errors exit from parse_args
+        return e.code
+
+
+def test_a_one_track_melody_file_is_harmonised_as_the_soprano(chorale, tmp_path):
+    path = tmp_path / "tune.mid"
+    midi_file(track(meter(0, 4, 4), *[x for i in range(16) for x in
+                                      note(i * 480, (i + 1) * 480, [67, 69, 71, 72][i % 4])])
+              ).save(path)
+    with pytest.warns(UserWarning, match="no track matches the tracks of model 'chorale'"):
+        out = chorale.harmonise(path, seed=0)
+    assert out.n_tracks == 4 and out.onset[0].sum() == 16
+    assert out.sustain[1:].any(axis=(1, 2)).all()
