@@ -212,6 +212,20 @@ class Model:
                                                label=label)))
         return out
 
+    def steer(self, piece: Piece, vector: torch.Tensor, *, temperature: float = 0.0,
+              seed: int | None = None, label: int | str | None = None,
+              roles: Roles = None) -> PianoRoll:
+        """The piece with each window's latent moved by ``vector`` (Z,) before decoding: an
+        attribute vector's latent arithmetic (MusicVAE, Roberts et al. 2018, sec. 5.4)."""
+        vector = torch.as_tensor(vector, dtype=torch.float32)
+        if vector.shape != (self.vae.config.latent,):
+            raise ValueError(f"vector must have shape ({self.vae.config.latent},), got "
+                             f"{tuple(vector.shape)}")
+        fitted = self._fit(piece, roles)
+        mean, _ = self._posterior(fitted.windows, label)
+        return fitted.join(self.decode(mean + vector, temperature=temperature, seed=seed,
+                                       label=label))
+
     def interpolate(self, a: Piece, b: Piece, steps: int = 8, *, method: str = "slerp",
                     temperature: float = 0.0, seed: int | None = None,
                     label: int | str | None = None, roles: Roles = None) -> list[PianoRoll]:

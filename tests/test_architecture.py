@@ -27,8 +27,9 @@ LAYERS = [  # (layer, module name prefixes); a module belongs to the first that 
     ("models", ("midivae.losses", "midivae.metrics", "midivae.models")),
     ("data", ("midivae.data", "midivae.fitting")),
     ("run", ("midivae.checkpoint", "midivae.train", "midivae.generate", "midivae.distributed",
-             "midivae.evaluate", "midivae.runs", "midivae.api", "midivae.zoo")),
-    ("cli", ("midivae.cli",)),
+             "midivae.evaluate", "midivae.runs", "midivae.completion", "midivae.api",
+             "midivae.zoo")),
+    ("cli", ("midivae.cli", "midivae.studio")),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 MIDI_LIBRARIES = ("mido", "pretty_midi", "music21")

@@ -14,10 +14,11 @@ import sys
 
 from midivae.cli import commands as c
 from midivae.cli import generation as g
+from midivae.cli import serve
 from midivae.cli.checks import (Failure, Parser, at_least_two, bar_range, non_negative_float,
-                                non_negative_int, pitch_range, positive_float, positive_int,
-                                prior_rank, probability_below_one, role_spec, splits,
-                                unit_interval)
+                                non_negative_int, pitch_range, port_number, positive_float,
+                                positive_int, prior_rank, probability_below_one, role_spec,
+                                splits, unit_interval)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -369,6 +370,18 @@ def _add_generation_commands(sub) -> None:
                    "soprano or the melody)")
     _completion_options(h)
     h.set_defaults(func=g._cmd_harmonise, n_files=1)
+
+    st = sub.add_parser("studio", help="compose in the browser: sample, interpolate, steer, "
+                        "fill in, harmonise, hear it and download MIDI",
+                        description="Serve the midivae studio, a page that composes with the "
+                        "shipped models (and --model), on this machine only by default. Print "
+                        "its address; Ctrl-C stops it.")
+    st.add_argument("--model", metavar="NAME", help="a shipped model or a checkpoint to offer "
+                    "first (default: the shipped models)")
+    st.add_argument("--port", type=port_number, default=8765, help="default 8765")
+    st.add_argument("--host", default="127.0.0.1", help="the address to listen on (default "
+                    "127.0.0.1: this machine only)")
+    st.set_defaults(func=serve._cmd_studio)
 
     m = sub.add_parser("models", help="list the shipped models",
                        description="The models installed with midivae (or found in "

@@ -82,6 +82,13 @@ def probability_below_one(text: str) -> float:
     return value
 
 
+def port_number(text: str) -> int:
+    value = _number(int, text, "a port number")
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {value}")
+    return value
+
+
 def bar_range(text: str) -> tuple[int, int]:
     """"A-B" or "A": bars A to B counted from 1, both included -> (A, B)."""
     first, sep, last = text.partition("-")
