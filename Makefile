@@ -4,10 +4,10 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench clean
+.PHONY: demo studio test bench clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup-venv.sh
-	bash scripts/setup-venv.sh
+	bash scripts/setup-venv.sh studio
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
@@ -16,6 +16,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/midivae demo
+
+studio: $(VENV)/.installed
+	$(VENV)/bin/midivae studio
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
