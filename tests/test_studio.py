@@ -261,3 +261,42 @@ def test_the_page_samples_draws_interpolates_and_downloads(served, tmp_path):
         assert not driver.find_element(By.ID, "message").is_displayed()
     finally:
         driver.quit()
+
+
+def test_the_page_and_its_files_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and '<script src="/static/studio.js">' in page.text
+    js = client.get("/static/studio.js")
+    assert js.status_code == 200 and "/api/sample" in js.text
+    assert "http://" not in js.text and "https://" not in js.text + page.text  # nothing fetched
+
+
+def test_the_command_serves_the_page_and_refuses_a_port_in_use(tmp_path):
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "midivae.cli", "studio", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith(f"midivae studio: http://127.0.0.1:{port}/ with chorale")
+        deadline = time.time() + 30
+        while True:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+                break
+            except OSError:
+                assert time.time() < deadline
+                time.sleep(0.1)
+        assert b"midivae studio" in page
+        again = subprocess.run([sys.executable, "-m", "midivae.cli", "studio", "--port",
+                                str(port)], capture_output=True, text=True, timeout=60)
+        assert again.returncode == 1 and again.stderr.count("\n") == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in again.stderr
+    finally:
+        proc.terminate()
+        proc.wait(10)
