@@ -9,7 +9,7 @@ the 88 keys 21..108, the official train/valid/test splits as the .mat files in
 eighth notes), and the negative log-likelihood per time step in nats, summed over
 the keys and averaged over every frame of the test set (each frame weighs the same).
 The model is chosen on the validation split only: training keeps the model with the
-best validation ELBO (`midivae.train.train`'s ``best``) and stops after ``PATIENCE``
+best validation ELBO (`midivae.run.train.train`'s ``best``) and stops after ``PATIENCE``
 validations without a better one, or at the time budget.
 
 midivae's model is a VAE over windows: a bidirectional GRU encoder, an LSTM decoder
@@ -48,13 +48,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from midivae.checkpoint import load_checkpoint
+from midivae.run.checkpoint import load_checkpoint
 from midivae.data import boulanger
-from midivae.layout import RollLayout
-from midivae.losses import BetaSchedule
-from midivae.metrics import log_importance_weights
+from midivae.midi.layout import RollLayout
+from midivae.models.losses import BetaSchedule
+from midivae.models.metrics import log_importance_weights
 from midivae.models import VAE, ModelConfig, TrainConfig
-from midivae.train import train
+from midivae.run.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -10,14 +10,14 @@ Every figure is measured on the test split of the prepared sets of
 - **harmonise** (chorales): the soprano given, alto, tenor and bass written;
   each voice's onset F1 against Bach's own part, the share of steps where each
   written voice holds at most one note, the in-scale share and parallel fifths
-  and octaves per bar (`midivae.harmony`) against Bach's; beside two baselines:
+  and octaves per bar (`midivae.midi.harmony`) against Bach's; beside two baselines:
   the lower voices of a prior sample (`Model.sample`, temperature 0.5) under the
   true soprano, and Bach's lower voices of a window of another chorale in the
   same key.
 - **inpaint** (chorales and folk): the two middle bars of each window written
   anew; the step accuracy and onset F1 of the written bars against the true
   ones, and the nearest training window's overlap of the filled-in windows
-  (`midivae.novelty`, the test windows' own beside it); beside the baselines
+  (`midivae.midi.novelty`, the test windows' own beside it); beside the baselines
   "repeat the bar before the gap" and "a prior sample's bars". The join: of
   the notes the truth holds across a boundary of the gap, the share the
   filled-in window holds across it too.
@@ -47,10 +47,10 @@ sys.path.insert(0, str(ROOT))
 
 import midivae  # noqa: E402
 from midivae.data.store import PreparedSet  # noqa: E402
-from midivae.harmony import harmony_stats  # noqa: E402
-from midivae.metrics import onset_prf, prf, step_accuracy, track_onset_counts  # noqa: E402
-from midivae.musicstats import roll_stats, scale_roots  # noqa: E402
-from midivae.novelty import nearest_overlap  # noqa: E402
+from midivae.midi.harmony import harmony_stats  # noqa: E402
+from midivae.models.metrics import onset_prf, prf, step_accuracy, track_onset_counts  # noqa: E402
+from midivae.midi.musicstats import roll_stats, scale_roots  # noqa: E402
+from midivae.midi.novelty import nearest_overlap  # noqa: E402
 
 SETS = {"chorale": "datasets/quality/chorales-4bar", "folk": "datasets/quality/folk-16bar"}
 INFILL_RUNS = {"chorale": "runs/quality/chorales-4bar-voices-infill",

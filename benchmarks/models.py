@@ -166,7 +166,7 @@ def bench_training(name: str, cfg: ModelConfig, batch: int, min_time: float,
     torch.manual_seed(0)
     model = VAE(cfg).train()
     x = random_windows(cfg, batch)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)  # as midivae.train uses
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)  # as midivae.run.train uses
     step = training_step(model, x, opt, bf16)
     gemms = forward_gemms(cfg, batch)
     steps, bounds = [], []

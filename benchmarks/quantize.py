@@ -1,4 +1,4 @@
-"""Benchmark: MIDI file -> piano roll, `midivae.quantize` against its peers on real corpora.
+"""Benchmark: MIDI file -> piano roll, `midivae.midi.quantize` against its peers on real corpora.
 
 For every file of each corpus, in the same run and on the same files:
 

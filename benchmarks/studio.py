@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from starlette.testclient import TestClient  # noqa: E402
 
 from midivae.studio import Studio, create_app  # noqa: E402
-from midivae.zoo import shipped_models  # noqa: E402
+from midivae.run.zoo import shipped_models  # noqa: E402
 
 BOUND = 1.0  # seconds: "a 16-bar sample appears in under a second on a CPU"
 

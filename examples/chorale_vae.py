@@ -23,8 +23,9 @@ import torch
 
 from midivae import concatenate
 from midivae.data import prepare
-from midivae.generate import apply_attribute, attribute_vector, interpolate, reconstruct, sample
-from midivae.train import model_and_loaders, train
+from midivae.run.generate import apply_attribute, attribute_vector, interpolate, reconstruct, sample
+from midivae.run.start import model_and_loaders
+from midivae.run.train import train
 
 WRITES = [f"sample_{i}.mid" for i in range(4)] + ["interpolation.mid", "denser.mid",
                                                   "model.safetensors"]

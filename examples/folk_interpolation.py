@@ -63,7 +63,7 @@ def essen_tune(collection, number, model):
     """One tune of music21's Essen folk song collection as a piano roll on the model's grid."""
     from music21 import corpus
 
-    from midivae.score import from_music21
+    from midivae.midi.score import from_music21
 
     score = corpus.parse(f"essenFolksong/{collection}", number=number)
     print(f"tune: {score.metadata.title} ({collection} #{number})")

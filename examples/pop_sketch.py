@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 import midivae
-from midivae.zoo import recommended_temperature
+from midivae.run.zoo import recommended_temperature
 
 from _common import model_and_output_options, refuse_to_overwrite, run, save
 

@@ -29,7 +29,8 @@ from pathlib import Path
 import midivae
 from midivae.data import prepare
 from midivae.models import PRESETS
-from midivae.train import model_and_loaders, train
+from midivae.run.start import model_and_loaders
+from midivae.run.train import train
 
 from _common import refuse_to_overwrite, run, save
 

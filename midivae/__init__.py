@@ -7,12 +7,12 @@ and ``midivae.Model`` (`midivae.api`) are looked up on first use.
 
 from midivae.errors import (CheckpointError, DatasetError, MidiReadError, MidivaeError,
                             ModelError, RollTooLargeError)
-from midivae.layout import RollLayout
-from midivae.quantize import quantize
-from midivae.roles import GM_FAMILY_ROLES, Role, assign_roles
-from midivae.render import DEFAULT_VELOCITY, render
-from midivae.roll import PianoRoll, Track, concatenate
-from midivae.zoo import ShippedModel, shipped_models
+from midivae.midi.layout import RollLayout
+from midivae.midi.quantize import quantize
+from midivae.midi.roles import GM_FAMILY_ROLES, Role, assign_roles
+from midivae.midi.render import DEFAULT_VELOCITY, render
+from midivae.midi.roll import PianoRoll, Track, concatenate
+from midivae.run.zoo import ShippedModel, shipped_models
 
 __version__ = "0.1.0"
 

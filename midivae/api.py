@@ -21,7 +21,7 @@ z and ``a = 1`` forgets it. Variations take it once from a window's latent;
 clips longer than a window take it from window to window.
 
 `inpaint`, `harmonise` and `continuation` keep the music given and write the
-rest to fit it (`midivae.completion`, `VAE.complete`).
+rest to fit it (`midivae.run.completion`, `VAE.complete`).
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from midivae import completion, generate
-from midivae.checkpoint import checkpoint_paths, load_checkpoint, read_settings
+from midivae.run import completion, generate
+from midivae.run.checkpoint import checkpoint_paths, load_checkpoint, read_settings
 from midivae.errors import ModelError
-from midivae.fitting import Fitted, Piece, Roles, fit_piece, moved, roles_for
-from midivae.layout import RollLayout
-from midivae.roll import PianoRoll, Track, concatenate
-from midivae.zoo import Folders, find_model
+from midivae.data.fitting import Fitted, Piece, Roles, fit_piece, moved, roles_for
+from midivae.midi.layout import RollLayout
+from midivae.midi.roll import PianoRoll, Track, concatenate
+from midivae.run.zoo import Folders, find_model
 
 # How far each window's latent moves from the one before in a clip longer than a
 # window (the rule in the module docstring): about 0.8 of it is kept, so the clip
@@ -53,7 +53,7 @@ PARTICLES = 16
 
 def load(model: str | os.PathLike | None = None, *, device: str | torch.device = "cpu",
          folders: Folders = None) -> "Model":
-    """A model by shipped name (see `midivae.zoo`) or checkpoint path; None: the default
+    """A model by shipped name (see `midivae.run.zoo`) or checkpoint path; None: the default
     shipped model.
 
     A plain name (no folder, no suffix) that a shipped model has is that model;
@@ -81,7 +81,7 @@ class Model:
     name : str
         What messages call it.
     roles : str, optional
-        The role spec its training set was prepared with (`midivae.roles`), used
+        The role spec its training set was prepared with (`midivae.midi.roles`), used
         to map a file's tracks; default: from the layout's track names.
     """
 
@@ -249,15 +249,15 @@ class Model:
                 seed: int | None = None, particles: int = PARTICLES,
                 label: int | str | None = None, roles: Roles = None) -> PianoRoll:
         """The piece with bars ``start`` to ``stop - 1`` written anew to join the bars around
-        them; every other bar stays exactly as given (`midivae.completion`).
+        them; every other bar stays exactly as given (`midivae.run.completion`).
 
         Bars count from 0, as `PianoRoll.bars` counts them (a pickup bar is bar 0):
         ``bars=(4, 8)`` rewrites the fifth to the eighth bar. Raises `ModelError` for a
         range that is empty or reaches past the piece.
         """
         fitted = self._fit(piece, roles)
-        n = _bars_of(fitted, self.layout)
-        start, stop = _bar_range(bars, n, fitted.name)
+        n = completion.bars_of(fitted, self.layout)
+        start, stop = completion.bar_range(bars, n, fitted.name)
         given = np.ones((n, self.layout.n_tracks), bool)
         given[start:stop] = False
         return self._complete(fitted, given, temperature, seed, particles, label)
@@ -282,7 +282,7 @@ class Model:
             raise ModelError(f"keep={keep!r} keeps every track of model {self.name!r}: "
                              "nothing is left to write")
         fitted = self._fit(piece, roles)
-        given = np.zeros((_bars_of(fitted, self.layout), len(names)), bool)
+        given = np.zeros((completion.bars_of(fitted, self.layout), len(names)), bool)
         given[:, [names.index(k) for k in keep]] = True
         return self._complete(fitted, given, temperature, seed, particles, label)
 
@@ -291,7 +291,7 @@ class Model:
                      particles: int = PARTICLES, label: int | str | None = None,
                      roles: Roles = None) -> PianoRoll:
         """``bars`` new bars (default: one window's) that follow on from the piece's notes:
-        written in windows that each read the half window before them (`midivae.completion`).
+        written in windows that each read the half window before them (`midivae.run.completion`).
         In the piece's register, its last tempo and meter, and its tracks' median velocities.
         ``whole``: the piece followed by them, the piece exactly as given; else the new
         bars alone.
@@ -299,7 +299,7 @@ class Model:
         m = self.bars if bars is None else bars
         _check_count(m, "bars")
         fitted = self._fit(piece, roles)
-        n = _bars_of(fitted, self.layout)
+        n = completion.bars_of(fitted, self.layout)
         given = np.ones((n + int(m), self.layout.n_tracks), bool)
         given[n:] = False
         out = self._complete(fitted, given, temperature, seed, particles, label)
@@ -314,7 +314,7 @@ class Model:
     def _complete(self, fitted: Fitted, given: np.ndarray, temperature: float,
                   seed: int | None, particles: int, label) -> PianoRoll:
         """The fitted piece with the parts not ``given`` (n_bars, K) written; see
-        `midivae.completion`."""
+        `midivae.run.completion`."""
         _check_count(particles, "particles")
         if not float(temperature) >= 0:
             raise ValueError(f"temperature must be >= 0, got {temperature!r}")
@@ -330,13 +330,13 @@ class Model:
         """The piece as the model's windows: rolls of ``window_steps`` steps on its tracks.
 
         A path is quantized on the model's grid. The file's tracks are mapped onto
-        the model's by `midivae.roles.assign_roles` with the model's roles (or
+        the model's by `midivae.midi.roles.assign_roles` with the model's roles (or
         ``roles``); when none matches, its tracks with notes are taken in file
         order (a warning says so). Pitched notes move by the whole octaves that
         keep most of them in the model's pitches; notes still outside are left
         out (a warning counts them). A pickup bar gets silence before it so that
         it ends on a bar line; the piece is cut at every ``bars``-th bar line and
-        the last window is padded with silence. See `midivae.fitting`.
+        the last window is padded with silence. See `midivae.data.fitting`.
 
         Raises `ModelError`, naming the piece, when its meter has bars of another
         length than the model's (but for a shorter pickup and last bar), its grid
@@ -381,27 +381,6 @@ def _move(z: torch.Tensor, amount: float, g: torch.Generator) -> torch.Tensor:
     """sqrt(1 - a^2) z + a e, e ~ N(0, I): (B, Z) -> (B, Z); a prior draw stays one."""
     e = torch.randn(z.shape, generator=g)
     return math.sqrt(1.0 - amount**2) * z.cpu() + amount * e
-
-
-def _bars_of(fitted: Fitted, layout: RollLayout) -> int:
-    """Bars of the fitted piece (a last partial bar counts)."""
-    return -(-fitted.inside.n_steps // layout.steps_per_bar)
-
-
-def _bar_range(bars, n: int, name: str) -> tuple[int, int]:
-    """(start, stop), checked against a piece of ``n`` bars; ModelError naming it if not."""
-    try:
-        start, stop = (int(b) for b in bars)
-        if (start, stop) != tuple(bars):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ModelError(f"bars={bars!r}: give (start, stop), whole numbers of bars counted "
-                         "from 0") from None
-    if not 0 <= start < stop:
-        raise ModelError(f"bars={bars!r}: need 0 <= start < stop")
-    if stop > n:
-        raise ModelError(f"{name} has {n} bars: the bars to write reach past its end")
-    return start, stop
 
 
 def _check_count(n, name: str) -> None:

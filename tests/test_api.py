@@ -1,4 +1,4 @@
-"""The one-line API (`midivae.load`, `Model`) and the shipped-model registry (`midivae.zoo`),
+"""The one-line API (`midivae.load`, `Model`) and the shipped-model registry (`midivae.run.zoo`),
 on a tiny two-track model trained for a few steps on tunes written in code."""
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def work(tmp_path_factory) -> Path:
     """Tunes, a prepared set (roles melody, bass; 2-bar 4/4 windows) and a checkpoint m
     trained for 3 steps, saved as training saves it."""
     from midivae.data import prepare
-    from midivae.train import loaders, model_for_set, train
+    from midivae.run.start import loaders, model_for_set
+    from midivae.run.train import train
 
     w = tmp_path_factory.mktemp("api")
     (w / "midi").mkdir()
@@ -234,7 +235,7 @@ def test_a_pickup_bar_ends_on_the_models_first_bar_line_and_a_short_last_bar_is_
 def test_a_real_chorale_with_a_pickup_and_a_short_last_bar_fits(model, tmp_path):
     """bwv66.6 from the music21 corpus: a one-beat pickup, 4/4, a three-beat last bar."""
     import music21
-    from midivae.score import from_music21
+    from midivae.midi.score import from_music21
     roll, _ = from_music21(music21.corpus.parse("bach/bwv66.6"), 4)
     roll.to_midi(tmp_path / "bwv66.6.mid")
     song = midivae.quantize(tmp_path / "bwv66.6.mid")
@@ -315,10 +316,10 @@ def test_continuation_follows_the_piece(model, tmp_path):
 
 @pytest.fixture(scope="module")
 def conditioned(tmp_path_factory) -> Model:
-    from midivae.checkpoint import save_checkpoint
-    from midivae.layout import RollLayout
+    from midivae.run.checkpoint import save_checkpoint
+    from midivae.midi.layout import RollLayout
     from midivae.models import VAE, ModelConfig
-    from midivae.roll import Track
+    from midivae.midi.roll import Track
 
     torch.manual_seed(0)
     cfg = ModelConfig(n_steps=STEPS, n_tracks=1, n_pitches=24, steps_per_bar=16, decoder="flat",
@@ -351,12 +352,12 @@ def test_labels_by_name_or_number_and_clear_errors(model, conditioned):
 # -- the shipped-model registry -----------------------------------------------------------
 
 def ship(work, folder: Path, name: str, about: str = "") -> Path:
-    from midivae.checkpoint import export_checkpoint
+    from midivae.run.checkpoint import export_checkpoint
     return export_checkpoint(work / "m", folder / name, about=about)
 
 
 def test_the_registry_lists_models_from_their_json(work, tmp_path):
-    from midivae.zoo import shipped_models
+    from midivae.run.zoo import shipped_models
     assert shipped_models([tmp_path]) == []
     weights = ship(work, tmp_path, "tunes", about="two-track tunes\nsecond line")
     ship(work, tmp_path, "alpha")
@@ -374,7 +375,7 @@ def test_the_registry_lists_models_from_their_json(work, tmp_path):
 
 
 def test_a_model_without_readable_settings_is_left_out_with_a_warning(work, tmp_path):
-    from midivae.zoo import shipped_models
+    from midivae.run.zoo import shipped_models
     ship(work, tmp_path, "good")
     (tmp_path / "bad.safetensors").write_bytes(b"x")
     with pytest.warns(UserWarning, match="bad.safetensors: left out of the shipped models"):
@@ -399,6 +400,6 @@ def test_load_finds_shipped_models_by_name(work, tmp_path, monkeypatch):
 
 
 def test_the_package_folder_holds_only_shipped_model_files():
-    from midivae.zoo import PACKAGED
+    from midivae.run.zoo import PACKAGED
     allowed = {".safetensors", ".json", ".md"}
     assert PACKAGED.is_dir() and {p.suffix for p in PACKAGED.iterdir()} <= allowed

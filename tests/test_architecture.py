@@ -17,24 +17,21 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "midivae"
 
-LAYERS = [  # (layer, module name prefixes); a module belongs to the first that matches
+LAYERS = [  # (layer, module name prefixes); a module belongs to the first that matches.
+    # A folder is a layer, but for the base modules beside the package's front door and the
+    # core of the MIDI side, which the rest of it builds on
     ("base", ("midivae.errors", "midivae.fileio")),
-    ("core", ("midivae.smf", "midivae.keys", "midivae.roll")),
-    ("midi", ("midivae.roles", "midivae.quantize", "midivae.render", "midivae.score",
-              "midivae.harmony", "midivae.novelty",
-              "midivae.notation",
-              "midivae.layout", "midivae.plot", "midivae.audio", "midivae.musicstats")),
-    ("models", ("midivae.losses", "midivae.metrics", "midivae.models")),
-    ("data", ("midivae.data", "midivae.fitting")),
-    ("run", ("midivae.checkpoint", "midivae.train", "midivae.generate", "midivae.distributed",
-             "midivae.evaluate", "midivae.runs", "midivae.completion", "midivae.api",
-             "midivae.zoo")),
-    ("cli", ("midivae.cli", "midivae.studio")),
+    ("core", ("midivae.midi.smf", "midivae.midi.keys", "midivae.midi.roll")),
+    ("midi", ("midivae.midi",)),
+    ("models", ("midivae.models",)),
+    ("data", ("midivae.data",)),
+    ("run", ("midivae.run", "midivae.api")),
+    ("front", ("midivae.cli", "midivae.studio")),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 MIDI_LIBRARIES = ("mido", "pretty_midi", "music21")
-CONVENIENCES = {("midivae.roll", "midivae.render"), ("midivae.roll", "midivae.notation"),
-                ("midivae.roll", "midivae.plot"), ("midivae.roll", "midivae.audio")}
+CONVENIENCES = {("midivae.midi.roll", f"midivae.midi.{m}")
+                for m in ("render", "notation", "plot", "audio")}
 
 
 def module_name(path: pathlib.Path) -> str:
@@ -66,6 +63,17 @@ def imports(module: str, top_level_only: bool = False) -> set[str]:
     return names
 
 
+def test_the_tree_names_the_layers():
+    """Every folder of the package is a layer of its own, and beside them lie only the front
+    door (the package and `api`) and the base modules."""
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders == {"midi", "models", "data", "run", "cli", "studio"}
+    for folder in folders:
+        assert any(f"midivae.{folder}" in prefixes for _, prefixes in LAYERS), folder
+    top = {p.stem for p in PACKAGE.glob("*.py")}
+    assert top == {"__init__", "api", "errors", "fileio"}
+
+
 def test_every_module_has_a_layer():
     assert [m for m in MODULES if m != "midivae" and layer(m) is None] == []
 
@@ -78,7 +86,7 @@ def test_imports_point_down_the_layers(module):
                 not in CONVENIENCES:
             assert RANK[layer(target)] <= RANK[mine], f"{module} ({mine}) imports {target}"
         if mine == "models":  # tensors in, tensors out: nothing of MIDI, rolls or data
-            assert layer(target) not in ("core", "midi", "data", "run", "cli"), \
+            assert layer(target) not in ("core", "midi", "data", "run", "front"), \
                 f"{module} imports {target}"
             assert not target.startswith(MIDI_LIBRARIES), f"{module} imports {target}"
 

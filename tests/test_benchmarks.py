@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import torch
 from conftest import REPO_ROOT
 

@@ -24,13 +24,13 @@ from conftest import REPO_ROOT, make_roll
 from midivae import MidiReadError, PianoRoll, RollTooLargeError, quantize
 from midivae.data import prepare
 from midivae.data.windows import MAX_WINDOWS, WindowSettings, bar_lines, cut_windows, notes_of
-from midivae.quantize import MAX_CELLS
-from midivae.roles import Role
-from midivae.roll import arrays_from_notes
-from midivae.smf import MAX_FILE_BYTES
+from midivae.midi.quantize import MAX_CELLS
+from midivae.midi.roles import Role
+from midivae.midi.roll import arrays_from_notes
+from midivae.midi.smf import MAX_FILE_BYTES
 
 MiB = 2**20
-quantize_module = importlib.import_module("midivae.quantize")  # `midivae.quantize` is the function
+quantize_module = importlib.import_module("midivae.midi.quantize")  # `midivae.midi.quantize` is the function
 
 
 # -- raw MIDI bytes (mido is too slow for 65,535 tracks) ---------------------------

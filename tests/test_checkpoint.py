@@ -8,12 +8,12 @@ import pickle
 import pytest
 import torch
 
-from midivae.checkpoint import checkpoint_paths, load_checkpoint, read_settings, save_checkpoint
+from midivae.run.checkpoint import checkpoint_paths, load_checkpoint, read_settings, save_checkpoint
 from midivae.errors import CheckpointError
-from midivae.layout import RollLayout
+from midivae.midi.layout import RollLayout
 from conftest import DECODER_VARIANTS, decoder_settings
 from midivae.models import ModelConfig, VAE
-from midivae.train import train
+from midivae.run.train import train
 
 LAYOUT_DICT = {"steps_per_beat": 1, "low": 60, "n_pitches": 6,  # 4 steps per bar, as tiny_model's
                "tracks": [{"name": "lead", "program": 0, "is_drum": False}],
@@ -302,8 +302,8 @@ def test_checkpoint_paths():
 
 
 def test_a_training_checkpoint_holds_the_recipe_the_optimiser_and_the_rngs(tmp_path):
-    from midivae.checkpoint import read_state
-    from midivae.losses import BetaSchedule
+    from midivae.run.checkpoint import read_state
+    from midivae.models.losses import BetaSchedule
     from midivae.models import TrainConfig
 
     model, x = tiny_model("recurrent"), windows(4)
@@ -328,7 +328,7 @@ def test_a_training_checkpoint_holds_the_recipe_the_optimiser_and_the_rngs(tmp_p
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, chorale_set):
     """Interrupted at step 5 (Ctrl-C) and resumed: weights, optimiser, schedule, RNG and the
     data order (shuffled, transposed windows of a real set, several epochs) all continue."""
-    from midivae.train import model_and_loaders
+    from midivae.run.start import model_and_loaders
 
     def run(out, stop_at=None, resume=None):
         torch.manual_seed(0)
@@ -379,7 +379,7 @@ def test_resuming_a_finished_run_trains_no_further(tmp_path):
 
 
 def test_checkpoints_every_few_minutes_as_well_as_every_few_steps(tmp_path, monkeypatch):
-    import midivae.train as training
+    import midivae.run.train as training
     clock = [1000.0]
     monkeypatch.setattr(training.time, "monotonic", lambda: clock[0])
     saves = []
@@ -398,7 +398,7 @@ def test_checkpoints_every_few_minutes_as_well_as_every_few_steps(tmp_path, monk
 
 
 def test_snapshots_keep_the_model_as_it_was_after_given_minutes(tmp_path, monkeypatch):
-    import midivae.train as training
+    import midivae.run.train as training
     clock = [1000.0]
     monkeypatch.setattr(training.time, "monotonic", lambda: clock[0])
 
@@ -415,7 +415,7 @@ def test_snapshots_keep_the_model_as_it_was_after_given_minutes(tmp_path, monkey
 
 
 def test_an_exported_model_is_the_same_model_without_its_training_state(tmp_path):
-    from midivae.checkpoint import export_checkpoint, read_state
+    from midivae.run.checkpoint import export_checkpoint, read_state
     model = tiny_model("hierarchical")
     train(model, [(windows(4), torch.tensor([0, 1, 0, 1]))], steps=2, checkpoint=tmp_path / "r",
           info={"dataset": "/home/someone/sets/tunes", "transpose": 3})
@@ -437,7 +437,7 @@ def test_an_exported_model_is_the_same_model_without_its_training_state(tmp_path
 
 
 def test_early_stopping_keeps_the_model_with_the_best_validation_elbo(tmp_path, monkeypatch):
-    import midivae.train as training
+    import midivae.run.train as training
     elbos = iter([-10.0, -8.0, -9.0, -8.5, -1.0])  # best at the 2nd validation, then 2 worse
 
     def scripted(model, loader, **kw):

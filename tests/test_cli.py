@@ -13,7 +13,7 @@ import midivae
 import pytest
 
 from conftest import midi_file, note, to_bytes, track
-from midivae.checkpoint import load_checkpoint
+from midivae.run.checkpoint import load_checkpoint
 
 
 def run_cli(*args):
@@ -114,7 +114,7 @@ def test_a_set_of_two_sources_trains_a_conditioned_model(tmp_path):
                   "--batch-size", "4", "--out", tmp_path / "m")
     assert out.returncode == 0, out.stderr
     assert "conditioned on bach-chorales, essen-folk" in out.stdout
-    from midivae.checkpoint import load_checkpoint
+    from midivae.run.checkpoint import load_checkpoint
     assert load_checkpoint(tmp_path / "m").config.n_labels == 2
 
     unlabelled = run_cli("sample", tmp_path / "m", "--out", tmp_path / "clips")
@@ -176,9 +176,9 @@ def test_train_gives_each_bar_its_own_code_with_bar_latents(tmp_path, chorale_se
 
 def test_train_fits_the_sampling_prior_and_fit_prior_refits_an_older_model(tmp_path, chorale_set):
     import torch
-    from midivae.checkpoint import read_state
+    from midivae.run.checkpoint import read_state
     from midivae.data import PreparedSet
-    from midivae.train import fit_prior, prior_loader
+    from midivae.run.priors import fit_prior, prior_loader
     out = run_cli("train", chorale_set.path, "--preset", "hierarchical-4bar-lstm-cpu",
                   "--bar-decoder", "mlp", "--encoder", "bars", "--bar-latents",
                   "--track-latents", "--latent", "16", "--steps", "2", "--out", tmp_path / "m")
@@ -192,7 +192,7 @@ def test_train_fits_the_sampling_prior_and_fit_prior_refits_an_older_model(tmp_p
     # a model from before: its prior back to N(0, I); fit-prior fits it, keeping its state
     model.prior.mean.zero_()
     model.prior.scale.copy_(torch.eye(16))
-    from midivae.checkpoint import read_settings, save_checkpoint
+    from midivae.run.checkpoint import read_settings, save_checkpoint
     save_checkpoint(model, tmp_path / "m", extra=read_settings(tmp_path / "m")["extra"],
                     state=state)
     assert not load_checkpoint(tmp_path / "m").prior.fitted
@@ -240,7 +240,7 @@ def test_train_fits_the_sampling_prior_and_fit_prior_refits_an_older_model(tmp_p
         assert "(chosen on the validation windows; samples' distance to them: 8 " in said
         assert read_settings(path)["extra"]["prior"]["rank"] in (8, None)
     # an exported (float16) model is refitted in place and stays float16
-    from midivae.checkpoint import export_checkpoint, stored_half
+    from midivae.run.checkpoint import export_checkpoint, stored_half
     export_checkpoint(tmp_path / "m", tmp_path / "exported")
     assert stored_half(tmp_path / "exported") and not stored_half(tmp_path / "m")
     assert run_cli("fit-prior", tmp_path / "exported", chorale_set.path).returncode == 0
@@ -274,7 +274,7 @@ def test_train_and_sample_name_a_missing_input(tmp_path):
 
 
 def test_a_run_folder_resumes_and_a_model_fine_tunes(tmp_path, chorale_set):
-    from midivae.checkpoint import load_checkpoint, read_settings
+    from midivae.run.checkpoint import load_checkpoint, read_settings
     run = tmp_path / "run"
     out = run_cli("train", chorale_set.path, "--preset", "flat-2bar-cpu", "--steps", "4",
                   "--batch-size", "4", "--lr", "0.002", "--latent", "16", "--free-bits", "3",
@@ -334,9 +334,9 @@ def set_in_keys(tmp_path, roots, splits):
 
 
 def test_fit_prior_by_key_fits_one_gaussian_per_key(tmp_path):
-    from midivae.checkpoint import export_checkpoint, read_settings, stored_half
+    from midivae.run.checkpoint import export_checkpoint, read_settings, stored_half
     from midivae.data import PreparedSet
-    from midivae.evaluate import window_keys
+    from midivae.run.evaluate import window_keys
     scale = [0, 2, 4, 5, 7, 9, 11]
     prepared = PreparedSet(set_in_keys(tmp_path, [0, 0, 7, 7, 2], "1,0,0"))  # C C G G D
     keys = window_keys(prepared).tolist()
@@ -373,9 +373,9 @@ def test_fit_prior_by_key_fits_one_gaussian_per_key(tmp_path):
 
 
 def test_train_fits_its_prior_by_key_where_the_set_allows(tmp_path):
-    from midivae.checkpoint import read_settings
+    from midivae.run.checkpoint import read_settings
     from midivae.data import PreparedSet
-    from midivae.evaluate import window_keys
+    from midivae.run.evaluate import window_keys
     prepared = PreparedSet(set_in_keys(tmp_path, [0, 7] * 6, "0.6,0.4,0"))  # 6 in C, 6 in G
     keys = window_keys(prepared).tolist()
     assert keys.count(0) >= 20 and keys.count(7) >= 20 and prepared.n_windows["valid"]

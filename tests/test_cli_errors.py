@@ -269,7 +269,7 @@ def test_quantize_refuses_an_existing_out_unless_forced(work, tmp_path, capsys):
 def test_train_refuses_a_folder_holding_a_run_unless_resumed_or_forced(work, tmp_path, capsys):
     import shutil
 
-    from midivae.checkpoint import load_checkpoint, read_settings
+    from midivae.run.checkpoint import load_checkpoint, read_settings
     shutil.copytree(work / "m", tmp_path / "m")
     before = snapshot(tmp_path)
     status = run(["train", work / "set", *TRAIN, "--out", tmp_path / "m"])
@@ -298,11 +298,11 @@ def test_train_refuses_a_folder_holding_a_run_unless_resumed_or_forced(work, tmp
 
 def test_train_passes_its_step_options_to_train(work, tmp_path, monkeypatch):
     """--checkpoint-every reaches train(); no --steps means the preset's, not 0's."""
-    import midivae.train
+    import midivae.run.train
     from midivae.models import PRESETS
 
     seen = []
-    monkeypatch.setattr(midivae.train, "train", lambda *a, **kw: seen.append((a, kw)))
+    monkeypatch.setattr(midivae.run.train, "train", lambda *a, **kw: seen.append((a, kw)))
     with contextlib.redirect_stdout(io.StringIO()):
         assert run(["train", work / "set", "--preset", "flat-2bar-cpu", "--out", tmp_path / "a",
                     "--steps", "3", "--checkpoint-every", "2"]) == 0
@@ -316,7 +316,7 @@ def test_ctrl_c_during_training_keeps_the_model_and_says_where(work, tmp_path):
     import signal
     import time
 
-    from midivae.checkpoint import load_checkpoint, read_settings
+    from midivae.run.checkpoint import load_checkpoint, read_settings
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "midivae.cli", "train", str(work / "set"),
                              "--preset", "flat-2bar-cpu", "--steps", "1000000", "--batch-size",
@@ -341,7 +341,7 @@ def test_ctrl_c_during_training_keeps_the_model_and_says_where(work, tmp_path):
 
 def test_keep_best_and_snapshots_belong_to_the_run_and_go_when_it_starts_over(work, tmp_path,
                                                                              capsys):
-    from midivae.checkpoint import read_settings
+    from midivae.run.checkpoint import read_settings
     from midivae.data import PreparedSet
     out = tmp_path / "r"
     argv = ["train", work / "set", *TRAIN, "--steps", "3", "--valid-every", "1", "--keep-best",

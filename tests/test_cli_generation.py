@@ -33,7 +33,7 @@ def tune(path: Path, i: int, *, bars: int = 8, num: int = 4, den: int = 4) -> Pa
 def work(tmp_path_factory) -> Path:
     """Tunes, a 2-bar melody + bass model m trained by the command line, and m shipped as
     'tunes' into models/."""
-    from midivae.checkpoint import export_checkpoint
+    from midivae.run.checkpoint import export_checkpoint
 
     w = tmp_path_factory.mktemp("generation")
     (w / "midi").mkdir()
@@ -69,7 +69,7 @@ def wrote(out) -> list[str]:
 
 
 def test_train_keeps_the_sets_roles_for_mapping_files_later(work):
-    from midivae.checkpoint import read_settings
+    from midivae.run.checkpoint import read_settings
     assert read_settings(work / "m")["extra"]["run"]["roles"] == "names:melody,bass"
 
 
@@ -258,7 +258,7 @@ def test_export_writes_a_smaller_model_that_makes_the_same_music(work, tmp_path)
     out = run_cli("export", run, tmp_path / "exact", "--float32", "--velocities-from", work / "set")
     assert out.returncode == 0, out.stderr
     from midivae.data import PreparedSet
-    from midivae.checkpoint import load_checkpoint
+    from midivae.run.checkpoint import load_checkpoint
     velocities = load_checkpoint(tmp_path / "exact").layout.velocities
     assert velocities == PreparedSet(work / "set").typical_velocities() == (64, 64)  # the notes' velocity
     import midivae
@@ -274,10 +274,10 @@ def test_sample_takes_a_shipped_models_recommended_temperature(work, tmp_path, m
     (models / "models.json").write_text('{"models": [{"name": "tunes", "temperature": 0}]}')
     monkeypatch.setenv("MIDIVAE_MODELS", str(models))
     runs = {}
-    for name, extra in [("card", []), ("zero", ["--temperature", "0"]),
+    for label, extra in [("card", []), ("zero", ["--temperature", "0"]),
                         ("one", ["--temperature", "1"])]:
         out = run_cli("sample", "--model", "tunes", "-n", "2", "--seed", "5", *extra,
-                      "--out", tmp_path / name)
+                      "--out", tmp_path / label)
         assert out.returncode == 0, out.stderr
-        runs[name] = [midivae.quantize(tmp_path / name / f"sample_00{i}.mid") for i in range(2)]
+        runs[label] = [midivae.quantize(tmp_path / label / f"sample_00{i}.mid") for i in range(2)]
     assert runs["card"] == runs["zero"] != runs["one"]

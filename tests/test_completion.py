@@ -1,4 +1,4 @@
-"""Filling in, continuing and harmonising (`VAE.complete`, `midivae.completion`, the `Model`
+"""Filling in, continuing and harmonising (`VAE.complete`, `midivae.run.completion`, the `Model`
 verbs and the CLI): given cells are never changed, windows are placed around what they write,
 and bad ranges and tracks get one clear error."""
 
@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 import midivae
 from midivae.cli import main
-from midivae.completion import windows_to_write
+from midivae.run.completion import windows_to_write
 from midivae.errors import ModelError
 from midivae.models import VAE, ModelConfig
-from midivae.models.vae import LatentPrior, infill_masks
+from midivae.models.prior import LatentPrior
+from midivae.models.vae import infill_masks
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -24,7 +24,7 @@ from midivae import DatasetError, RollLayout, Track, quantize, render
 from midivae.cli import main
 from midivae.data import PrepareSettings, PreparedSet, assign_split, prepare
 from midivae.data.windows import NOTE_DTYPE, WindowSettings, bar_lines, cut_windows, notes_of
-from midivae.roles import Role
+from midivae.midi.roles import Role
 
 TPB = 480
 BROKEN = {"broken/empty.mid": b"", "broken/garbage.MID": b"not a midi file at all",

@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections import Counter
 
-import pytest
 from conftest import REPO_ROOT, midi_file, note, track
 
 from midivae.data import assign_split, prepare, resolve_source

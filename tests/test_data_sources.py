@@ -13,7 +13,7 @@ from midivae import quantize, render
 from midivae.data import prepare
 from midivae.data.boulanger import SETS, frames_to_roll
 from midivae.data.pop909 import downbeat_meter
-from midivae.roles import Role
+from midivae.midi.roles import Role
 
 
 def assert_windows_round_trip(prepared, every: int = 1):
@@ -109,7 +109,7 @@ def test_bach_chorales_from_the_music21_corpus_have_four_voices(tmp_path):
 
 
 def test_a_pickup_bar_keeps_the_scores_bar_lines():
-    from midivae.score import measure_meter
+    from midivae.midi.score import measure_meter
     from music21 import meter, note, stream
     part = stream.Part()
     lengths = [1, 3, 2, 1, 3]  # pickup, full bar, a 3/4 bar split 2 + 1 at a fermata, full bar

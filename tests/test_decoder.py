@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import stats
 
-from midivae.losses import bernoulli_nll
+from midivae.models.losses import bernoulli_nll
 from conftest import DECODER_VARIANTS as ALL_VARIANTS, decoder_settings
 
 # These tests feed decoders a 3-unit z of their own; bar latents (a code per bar) need a z

@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from midivae import distributed
+from midivae.run import distributed
 from midivae.models import VAE, ModelConfig
 
 CONFIG = ModelConfig(n_steps=8, n_tracks=1, n_pitches=6, steps_per_bar=4, latent=4,

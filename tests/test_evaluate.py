@@ -12,10 +12,11 @@ from conftest import meter, midi_file, note, track
 
 from midivae import DatasetError
 from midivae.cli import main
-from midivae.data import PreparedSet, make_loader, prepare
-from midivae.evaluate import evaluate, layout_differences
-from midivae.musicstats import roll_stats
-from midivae.train import model_for_set, train
+from midivae.data import make_loader, prepare
+from midivae.run.evaluate import evaluate, layout_differences
+from midivae.midi.musicstats import roll_stats
+from midivae.run.start import model_for_set
+from midivae.run.train import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -46,7 +46,7 @@ def tiny_model(work: Path, name: str, source, prepare: list[str]) -> None:
 
     The categorical output (one note or rest per track and step) keeps an untrained
     model's clips sparse, so that writing them (MusicXML above all) is quick."""
-    from midivae.checkpoint import export_checkpoint
+    from midivae.run.checkpoint import export_checkpoint
 
     out = run_cli("prepare", source, "--out", work / f"{name}-set", "--meter", "4/4",
                   *prepare, "--quiet", "--workers", "1")

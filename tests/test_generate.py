@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from midivae import generate
-from midivae.layout import RollLayout
+from midivae.run import generate
+from midivae.midi.layout import RollLayout
 from midivae.models import ModelConfig, VAE
-from midivae.roll import PianoRoll, Track
+from midivae.midi.roll import PianoRoll, Track
 
 LAYOUT = RollLayout(steps_per_beat=2, low=60, n_pitches=5,
                     tracks=(Track("lead", 73), Track("bass", 33)), qpm=90.0)
@@ -75,7 +75,7 @@ def test_from_windows_gives_each_track_its_typical_velocity():
 def test_typical_velocities_travel_in_the_layout_dict_and_the_checkpoint(tmp_path):
     import json
 
-    from midivae.checkpoint import load_checkpoint, save_checkpoint
+    from midivae.run.checkpoint import load_checkpoint, save_checkpoint
     layout = RollLayout(**{**LAYOUT.to_dict(), "tracks": LAYOUT.tracks, "velocities": (88, 52)})
     assert RollLayout.from_dict(json.loads(json.dumps(layout.to_dict()))) == layout
     old = {k: v for k, v in layout.to_dict().items() if k != "velocities"}
@@ -116,7 +116,7 @@ def test_sample_gives_valid_rolls_reproducibly(model):
     assert generate.sample(model, 3, temperature=1.0, seed=4) == rolls
     expected = LAYOUT.from_windows(model.sample(3, temperature=1.0, seed=4).numpy())
     assert [r.replace(key_signatures=[]) for r in rolls] == expected
-    from midivae.keys import estimate_key
+    from midivae.midi.keys import estimate_key
     for r, e in zip(rolls, expected):  # each clip in the key its notes suggest
         key = estimate_key(e)
         assert r.key_signatures == ([(0, *key)] if key else [])

@@ -1,12 +1,12 @@
-"""midivae.harmony and midivae.novelty on hand-made rolls with hand-computed answers."""
+"""midivae.midi.harmony and midivae.midi.novelty on hand-made rolls with hand-computed answers."""
 
 import numpy as np
 import pytest
 from conftest import make_roll
 
-from midivae.harmony import CHORD_ROOT, harmony_stats, mixed_voices
-from midivae.musicstats import roll_stats
-from midivae.novelty import COPY, copied_bars, nearest_overlap, novelty
+from midivae.midi.harmony import CHORD_ROOT, harmony_stats, mixed_voices
+from midivae.midi.musicstats import roll_stats
+from midivae.midi.novelty import COPY, copied_bars, nearest_overlap, novelty
 
 
 def chorale(chords, n_steps=None, beat=4):
@@ -150,7 +150,7 @@ def test_novelty_counts_copies_and_copied_bars():
 
 
 def test_bar_forms_name_the_bar_each_repeats():
-    from midivae.musicstats import bar_forms
+    from midivae.midi.musicstats import bar_forms
     bar = lambda b, p: [(0, p, 16 * b + 4 * i, 16 * b + 4 * i + 4, 80) for i in range(4)]  # noqa
     aaba = make_roll(bar(0, 60) + bar(1, 62) + bar(2, 60) + bar(3, 62), 64)
     with_rest = make_roll(bar(0, 60) + bar(1, 60) + bar(3, 60), 64)  # bar 2 silent

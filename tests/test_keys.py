@@ -12,9 +12,9 @@ import pytest
 from conftest import make_roll, meta_events, midi_file, note, to_bytes, track
 
 from midivae import Track, quantize, render
-from midivae.keys import (MAJOR_PROFILE, MINOR_PROFILE, estimate_key, from_tonic, key_correlations,
+from midivae.midi.keys import (MAJOR_PROFILE, MINOR_PROFILE, estimate_key, from_tonic, key_correlations,
                           key_name, to_mido, tonic, transpose_key)
-from midivae.render import to_pretty_midi
+from midivae.midi.render import to_pretty_midi
 
 ALL_KEYS = [(f, m) for m in (0, 1) for f in range(-7, 8)]
 

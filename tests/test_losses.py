@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from midivae.losses import (LN2, BetaSchedule, bernoulli_nll, elbo_loss, gaussian_kl,
+from midivae.models.losses import (LN2, BetaSchedule, bernoulli_nll, elbo_loss, gaussian_kl,
                             kl_penalty)
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from midivae.losses import bernoulli_nll, gaussian_kl
-from midivae.metrics import (active_units, evaluate, iwae_bound, kl_per_dimension,
+from midivae.models.losses import bernoulli_nll, gaussian_kl
+from midivae.models.metrics import (active_units, evaluate, iwae_bound, kl_per_dimension,
                              log_importance_weights, onset_prf, step_accuracy,
                              track_onset_counts)
 from conftest import DECODER_VARIANTS, decoder_settings

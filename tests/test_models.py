@@ -12,13 +12,13 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from midivae.losses import bernoulli_nll
-from midivae.metrics import reconstruction_accuracy
+from midivae.models.losses import bernoulli_nll
+from midivae.models.metrics import reconstruction_accuracy
 from conftest import DECODER_VARIANTS, decoder_settings
 from midivae.models import (DECODERS, OUTPUTS, PRESETS, ModelConfig, VAE, interpolate_latents,
                             lerp, preset, sample_cells, slerp)
 from midivae.models.recurrent import initial_state
-from midivae.train import lr_factor, train
+from midivae.run.train import lr_factor, train
 
 T, P, S = 16, 12, 4  # steps, pitches, steps per bar of the small test windows
 
@@ -219,7 +219,7 @@ def test_the_sampling_prior_is_standard_until_fitted_to_the_aggregate_posterior(
 
 
 def test_the_sampling_prior_fitted_by_group_is_a_mixture_of_each_groups_gaussian(tmp_path):
-    from midivae.checkpoint import load_checkpoint, save_checkpoint
+    from midivae.run.checkpoint import load_checkpoint, save_checkpoint
     model = small_model("hierarchical/mlp/bar-latents", latent=4)
     prior = model.prior
     mu = torch.tensor([[0.0, 0, 0, 0], [2, 0, 0, 0], [10, 10, 10, 10], [12, 10, 10, 10],
@@ -603,8 +603,8 @@ def test_bad_settings_and_inputs_raise():
 
 
 def test_models_never_import_the_midi_layer():
-    forbidden = ("mido", "pretty_midi", "music21", "midivae.quantize", "midivae.render",
-                 "midivae.layout", "midivae.data", "midivae.roll", "midivae.generate")
+    forbidden = ("mido", "pretty_midi", "music21", "midivae.midi.quantize", "midivae.midi.render",
+                 "midivae.midi.layout", "midivae.data", "midivae.midi.roll", "midivae.run.generate")
     root = Path(__file__).resolve().parents[1] / "midivae" / "models"
     files = sorted(root.glob("*.py"))
     assert len(files) >= 6

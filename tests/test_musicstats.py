@@ -1,4 +1,4 @@
-"""midivae.musicstats: every statistic on hand-made rolls with hand-computed answers,
+"""midivae.midi.musicstats: every statistic on hand-made rolls with hand-computed answers,
 plus a plain reference for the per-roll pitch statistics and the pooling rules."""
 
 import math
@@ -9,8 +9,8 @@ import pytest
 from conftest import make_roll
 
 from midivae import PianoRoll, Track
-from midivae import musicstats
-from midivae.musicstats import DISTANCE_KEYS, EPS, compare, roll_stats
+from midivae.midi import musicstats
+from midivae.midi.musicstats import DISTANCE_KEYS, EPS, compare, roll_stats
 
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71]
 PITCH_KEYS = ["polyphony", "polyphony_rate", "voice_polyphony", "voice_single_share_mean",

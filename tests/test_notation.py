@@ -1,4 +1,4 @@
-"""MusicXML through `midivae.notation`: files a notation program takes as they are.
+"""MusicXML through `midivae.midi.notation`: files a notation program takes as they are.
 
 Every part as many measures as the roll has bars, a pickup marked as one, the
 title and track names set (not music21's defaults), a key and few accidentals;
@@ -14,8 +14,8 @@ import pytest
 from conftest import make_roll
 
 from midivae import Track
-from midivae.notation import to_music21
-from midivae.score import from_music21
+from midivae.midi.notation import to_music21
+from midivae.midi.score import from_music21
 
 music21 = pytest.importorskip("music21")
 

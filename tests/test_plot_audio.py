@@ -1,5 +1,5 @@
-"""Seeing and hearing a roll: `midivae.plot` (PNG, panels, bar lines, pitch names) and
-`midivae.audio` (WAV length at the tempo map, sound and silence, drums, the sine fallback)."""
+"""Seeing and hearing a roll: `midivae.midi.plot` (PNG, panels, bar lines, pitch names) and
+`midivae.midi.audio` (WAV length at the tempo map, sound and silence, drums, the sine fallback)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from conftest import make_roll
 from midivae import PianoRoll, Track, quantize
-from midivae.audio import RELEASE_TAIL, render_wav, synthesize
-from midivae.plot import beat_lines, plot_roll
+from midivae.midi.audio import RELEASE_TAIL, render_wav, synthesize
+from midivae.midi.plot import beat_lines, plot_roll
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FALLBACK_WARNING = "tinysoundfont is not installed"

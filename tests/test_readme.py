@@ -15,9 +15,9 @@ BLOCKS = re.findall(r"```python\n(.*?)```", (REPO_ROOT / "README.md").read_text(
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """A folder holding what the snippets name: song.mid and a checkpoint runs/bach."""
-    from midivae.checkpoint import save_checkpoint
+    from midivae.run.checkpoint import save_checkpoint
     from midivae.data import prepare
-    from midivae.train import model_for_set
+    from midivae.run.start import model_for_set
 
     events = [meter(0, 4, 4)] + [e for b in range(8) for beat in range(4)
                                  for e in note((4 * b + beat) * 480, (4 * b + beat) * 480 + 400,

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from midivae import DEFAULT_VELOCITY, PianoRoll, Track, quantize, render
-from midivae.keys import estimate_key
-from midivae.render import to_pretty_midi
+from midivae.midi.keys import estimate_key
+from midivae.midi.render import to_pretty_midi
 
 STEPS_PER_BEAT = [1, 2, 3, 4, 6, 8, 12]
 NAME_CHARS = "abcxyz ABCXYZ019_-.é中♪"  # includes Latin-1 and non-Latin-1 characters

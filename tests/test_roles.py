@@ -6,7 +6,7 @@ import pytest
 from conftest import make_roll
 
 from midivae import DatasetError, Track
-from midivae.roles import GM_FAMILY_ROLES, Role, assign_roles, parse_roles
+from midivae.midi.roles import GM_FAMILY_ROLES, Role, assign_roles, parse_roles
 
 TRACKS = [Track("Flute solo", 73), Track("Bass", 33), Track("Kit", 0, True), Track("Pad", 88)]
 

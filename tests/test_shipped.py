@@ -11,7 +11,7 @@ import pretty_midi
 import pytest
 
 import midivae
-from midivae.zoo import PACKAGED, shipped_models
+from midivae.run.zoo import PACKAGED, shipped_models
 
 from conftest import REPO_ROOT
 
@@ -75,8 +75,8 @@ def test_a_long_sample_walks_through_the_prior_as_one_window_does():
     # a clip of two windows draws both latents from the fitted prior (one key for both), so
     # its windows sound like one-window samples: from N(0, I) they left the key (in-scale
     # 0.73 against 0.93) and crossed voices on 22% of steps against 8%
-    from midivae.harmony import harmony_stats
-    from midivae.musicstats import roll_stats
+    from midivae.midi.harmony import harmony_stats
+    from midivae.midi.musicstats import roll_stats
     model = midivae.load("chorale")
     long = [c.bars(i, i + 4) for c in model.sample(48, bars=8, temperature=1.0, seed=1)
             for i in (0, 4)]

@@ -12,7 +12,6 @@ import threading
 import time
 import wave
 import zipfile
-from pathlib import Path
 
 import mido
 import pytest

@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import stats
 
-from midivae.checkpoint import load_checkpoint, save_checkpoint
+from midivae.run.checkpoint import load_checkpoint, save_checkpoint
 from midivae.models import ModelConfig, VAE
 from midivae.models.heads import CategoricalOutput, MadeOutput, MixedOutput
 

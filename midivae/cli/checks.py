@@ -136,7 +136,7 @@ def splits(text: str) -> tuple[float, ...]:
 def role_spec(text: str) -> str:
     """A track layout spec, checked by the one function that reads it."""
     from midivae.errors import DatasetError
-    from midivae.roles import parse_roles
+    from midivae.midi.roles import parse_roles
     try:
         parse_roles(text)
     except DatasetError as err:

@@ -98,7 +98,7 @@ def _write(args, stem: str, roll, what: str = "") -> None:
 
 
 def _cmd_sample(args) -> int:
-    from midivae.roll import concatenate
+    from midivae.midi.roll import concatenate
 
     if args.checkpoint is not None and args.model is not None:
         raise Failure(f"give the model once: CKPT {args.checkpoint!r} or --model "
@@ -108,7 +108,7 @@ def _cmd_sample(args) -> int:
     model = _load(args.checkpoint or args.model, args)
     _check_bars(model, args.bars)
     if args.temperature is None:
-        from midivae.zoo import recommended_temperature
+        from midivae.run.zoo import recommended_temperature
         args.temperature = recommended_temperature(args.checkpoint or args.model)
     with _warnings_said("sample"):
         rolls = model.sample(args.n, temperature=args.temperature, bars=args.bars,
@@ -152,7 +152,7 @@ def _cmd_variations(args) -> int:
 
 
 def _cmd_interpolate(args) -> int:
-    from midivae.roll import concatenate
+    from midivae.midi.roll import concatenate
 
     name, (a, b) = _song_inputs(args)
     path = f"{Path(a).stem}_to_{Path(b).stem}"
@@ -221,7 +221,7 @@ def _cmd_harmonise(args) -> int:
 
 
 def _cmd_models(args) -> int:
-    from midivae.zoo import model_folders, shipped_models
+    from midivae.run.zoo import model_folders, shipped_models
 
     with _warnings_said("models"):
         models = shipped_models()
@@ -238,7 +238,7 @@ def _cmd_models(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from midivae.checkpoint import checkpoint_paths, export_checkpoint
+    from midivae.run.checkpoint import checkpoint_paths, export_checkpoint
 
     for path in checkpoint_paths(args.out):
         _output_file(path, force=args.force, create=True)
@@ -264,8 +264,8 @@ def _cmd_demo(args) -> int:
     import time
 
     from midivae.api import load
-    from midivae.roll import concatenate
-    from midivae.zoo import find_model, shipped_models
+    from midivae.midi.roll import concatenate
+    from midivae.run.zoo import find_model, shipped_models
 
     started = time.monotonic()
     _output_folder(args.out)

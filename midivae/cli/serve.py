@@ -15,7 +15,7 @@ def _cmd_studio(args) -> int:
         raise Failure(f"the studio needs {err.name}: pip install 'midivae[studio]' (or make "
                       "demo, which installs it)") from None
     from midivae.api import load
-    from midivae.zoo import shipped_models
+    from midivae.run.zoo import shipped_models
 
     names = [m.name for m in shipped_models()]
     if args.model is not None:

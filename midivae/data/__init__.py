@@ -11,7 +11,7 @@ them); torch is imported only by `WindowDataset` and `make_loader`.
 
 from midivae.data.build import PrepareSettings, parse_meter, prepare
 from midivae.data.sources import NAMED, resolve_source
-from midivae.roles import ROLE_PRESETS
+from midivae.midi.roles import ROLE_PRESETS
 from midivae.data.store import PreparedSet
 from midivae.data.windows import SPLITS, assign_split
 

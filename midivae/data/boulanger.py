@@ -23,7 +23,7 @@ import numpy as np
 
 from midivae.errors import DatasetError
 from midivae.data.source import Piece, Source
-from midivae.roll import N_PITCHES, PianoRoll, Track, sustain_starts
+from midivae.midi.roll import N_PITCHES, PianoRoll, Track, sustain_starts
 
 LOWEST_PITCH = 21  # MIDI pitch of column 0 (A0)
 SETS = {  # name: (file, frames per quarter note, published train/valid/test sizes)

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from midivae.errors import DatasetError, MidiReadError
-from midivae.layout import RollLayout
-from midivae.roll import Track
-from midivae.roles import assign_roles, parse_roles
+from midivae.midi.layout import RollLayout
+from midivae.midi.roll import Track
+from midivae.midi.roles import assign_roles, parse_roles
 from midivae.data.source import Source
 from midivae.data.sources import resolve_source
 from midivae.data.folders import (existing_set, locked, private_folder, publish,

@@ -1,10 +1,10 @@
 """Named sets from the music21 corpus: ``bach-chorales`` and ``essen-folk``.
 
 Both ship with music21, so they need no download. Each score becomes a `PianoRoll`
-through `midivae.score.from_music21`.
+through `midivae.midi.score.from_music21`.
 
 The conversion and its traps (bwv277's repeats, Essen's shared TimeSignature
-objects) live in `midivae.score`, the music21 reader.
+objects) live in `midivae.midi.score`, the music21 reader.
 
 music21 caches the parses of corpus files under ``$TMPDIR/music21``.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from midivae.data.source import Piece, Source
-from midivae.score import from_music21
+from midivae.midi.score import from_music21
 
 VOICES = ("soprano", "alto", "tenor", "bass")  # bach-chorales track layout
 

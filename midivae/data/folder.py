@@ -2,7 +2,7 @@
 
 Listing only stats the files; a listed path that is not a regular file (a FIFO
 or device named ``x.mid``) is refused unread when loaded
-(`midivae.smf.read_file`), never waited on. With ``labels``, each file is
+(`midivae.midi.smf.read_file`), never waited on. With ``labels``, each file is
 labelled by its top-level subfolder.
 """
 
@@ -44,6 +44,6 @@ def resolve(spec: str, root: Path, labels: bool) -> Source:
 
 
 def load(item: FileItem, steps_per_beat: int, velocity: bool, sustain_pedal: bool = True) -> Piece:
-    from midivae.quantize import quantize
+    from midivae.midi.quantize import quantize
     return Piece(item.id, quantize(item.path, steps_per_beat, velocity=velocity,
                                    sustain_pedal=sustain_pedal), label=item.label)

@@ -48,7 +48,7 @@ def resolve(spec: str, root: Path, labels: bool) -> Source:
 def load(item: SongItem, steps_per_beat: int, velocity: bool, sustain_pedal: bool = True) -> Piece:
     """A song quantized against its ``beat_midi.txt``, meter from its downbeats; the
     piano's sustain pedal lengthens its notes unless ``sustain_pedal`` is False."""
-    from midivae.quantize import quantize
+    from midivae.midi.quantize import quantize
     folder = Path(item.folder)
     beat_file = folder / "beat_midi.txt"
     if beat_file.exists() and not beat_file.is_file():  # a FIFO would block loadtxt forever

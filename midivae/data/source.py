@@ -6,7 +6,7 @@ A source module (`folder`, `pop909`, `corpus`, `boulanger`) has two functions:
   or reads an index), one small picklable item per piece;
 - ``load(item, steps_per_beat, velocity, sustain_pedal) -> Piece``: load one piece
   inside a preparation worker; it raises on a bad file and the caller records the
-  reason. ``sustain_pedal`` is `midivae.quantize`'s (sources without pedal ignore it).
+  reason. ``sustain_pedal`` is `midivae.midi.quantize`'s (sources without pedal ignore it).
 
 Items are frozen dataclasses with an ``id`` (the piece's identity; splits hash
 it), a ``label`` (for conditioning; "" when unlabelled) and a ``load`` method
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from midivae.roll import PianoRoll
+from midivae.midi.roll import PianoRoll
 
 
 class Piece(NamedTuple):
@@ -56,7 +56,7 @@ class Source:
     kind: str  # the source module's name: "folder", "pop909", "music21", "boulanger", "several"
     slug: str  # default name of the prepared set's folder
     items: list  # of Item, one per piece
-    roles: str  # default role spec (see `midivae.roles.parse_roles`)
+    roles: str  # default role spec (see `midivae.midi.roles.parse_roles`)
     steps_per_beat: int = 4  # default grid
     native_steps_per_beat: int | None = None  # frame rolls only: the grid the data has
     fingerprint: str = ""  # changes when the source's files change

@@ -12,7 +12,7 @@ Every source module follows `midivae.data.source` (``resolve`` lists a
 
 Sources joined with ``+`` (``bach-chorales+essen-folk``) make one source whose
 pieces are labelled by the source they come from. Role specs
-(`midivae.roles.parse_roles`) give every piece of a set one fixed track layout.
+(`midivae.midi.roles.parse_roles`) give every piece of a set one fixed track layout.
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from midivae.errors import DatasetError
-from midivae.layout import RollLayout
-from midivae.render import DEFAULT_VELOCITY
-from midivae.roll import PianoRoll, events_in
+from midivae.midi.layout import RollLayout
+from midivae.midi.render import DEFAULT_VELOCITY
+from midivae.midi.roll import PianoRoll, events_in
 from midivae.data.windows import NOTE_DTYPE, SPLITS, WINDOW_DTYPE
 
 FORMAT = 2  # bump when the files below change meaning (2: the manifest lists sizes, checksums)

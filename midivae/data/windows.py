@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from midivae.roll import N_PITCHES, PianoRoll
+from midivae.midi.roll import N_PITCHES, PianoRoll
 
 SPLITS = ("train", "valid", "test")
 # A bar must last at least this many steps; windows with a meter whose bars are

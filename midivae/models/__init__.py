@@ -1,6 +1,6 @@
 """VAE models over piano-roll tensors: tensors in, tensors out, no MIDI.
 
-A window is a float tensor (B, T, D), D = K * 2 * P (see `midivae.layout`).
+A window is a float tensor (B, T, D), D = K * 2 * P (see `midivae.midi.layout`).
 """
 
 from midivae.models.config import (DECODERS, ENCODERS, OUTPUTS, PRESETS, ModelConfig, Preset,

@@ -12,7 +12,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from midivae.losses import BetaSchedule
+from midivae.models.losses import BetaSchedule
 
 DECODERS = ("flat", "recurrent", "hierarchical")
 BAR_DECODERS = ("lstm", "mlp")
@@ -173,7 +173,7 @@ LR_DECAYS = ("constant", "cosine")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The training recipe: what `midivae.train.train` does, stored with every checkpoint."""
+    """The training recipe: what `midivae.run.train.train` does, stored with every checkpoint."""
 
     batch_size: int = 64  # windows per batch
     steps: int | None = 2_000  # optimiser steps; None: until ``minutes`` (or the epochs) run out

@@ -34,14 +34,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from midivae.losses import bernoulli_nll, sum_steps
+from midivae.models.losses import bernoulli_nll, sum_steps
 from midivae.models.config import ModelConfig
 
 
 def split_cells(x: torch.Tensor, n_tracks: int) -> torch.Tensor:
     """A step's D cells as (K tracks, 2: onset then sustain, P pitches), a view.
 
-    The model side's one statement of the cell order (`midivae.layout.RollLayout`
+    The model side's one statement of the cell order (`midivae.midi.layout.RollLayout`
     owns the same order for rolls; models never import it): (..., D) -> (..., K, 2, P).
     """
     return x.unflatten(-1, (n_tracks, 2, -1))

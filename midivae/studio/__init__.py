@@ -6,6 +6,7 @@ fetched from the internet) over a JSON API that calls the public `midivae.api`
 only. See `midivae.studio.server`.
 """
 
-from midivae.studio.server import Studio, create_app
+from midivae.studio.server import create_app
+from midivae.studio.session import Studio
 
 __all__ = ["Studio", "create_app"]

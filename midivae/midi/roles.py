@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from midivae.errors import DatasetError
-from midivae.roll import N_PITCHES, PianoRoll, Track
+from midivae.midi.roll import N_PITCHES, PianoRoll, Track
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ GM_FAMILY_ROLES = tuple(Role(name, program=8 * f) for f, name in enumerate(GM_FA
 ROLE_PRESETS = {
     "merge": "every pitched track merged into one track 'all'; drum tracks dropped",
     "merge+drums": "two tracks: 'pitched' (all pitched tracks merged) and 'drums'",
-    "gm": "one track per General MIDI family (16) plus drums: midivae.roles.GM_FAMILY_ROLES",
+    "gm": "one track per General MIDI family (16) plus drums: midivae.midi.roles.GM_FAMILY_ROLES",
     "names:A,B,...": "one track per name; a track goes to the first name its name contains",
     "order:A,B,...": "the k-th track of the file (in file order) becomes track A, B, ...",
 }

@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from midivae.keys import check_key, transpose_key
+from midivae.midi.keys import check_key, transpose_key
 
 N_PITCHES = 128
 # Checks and conversions go over blocks of tracks of about this many cells, so a
@@ -72,7 +72,7 @@ class PianoRoll:
     velocity : array_like of uint8, shape (K, T, 128), optional
         Velocity (1..127) of the note starting at each onset; zero elsewhere.
         ``None`` when velocities were not kept (rendering then uses
-        ``midivae.render.DEFAULT_VELOCITY``).
+        ``midivae.midi.render.DEFAULT_VELOCITY``).
     steps_per_beat : int
         Steps per quarter note.
     tempos : list of (step, qpm)
@@ -81,7 +81,7 @@ class PianoRoll:
         Meter changes; the first entry is at step 0.
     tracks : list of Track, length K
     key_signatures : list of (step, fifths, mode)
-        Key changes, as in the MIDI key-signature event (see `midivae.keys`):
+        Key changes, as in the MIDI key-signature event (see `midivae.midi.keys`):
         ``fifths`` sharps (> 0) or flats (< 0), ``mode`` 0 major, 1 minor. Empty
         when the key is unknown (rendering may then estimate one); before the
         first entry no key is stated.
@@ -235,7 +235,7 @@ class PianoRoll:
 
     def transpose(self, semitones: int) -> "PianoRoll":
         """Shift every pitched track, and the key signatures, by ``semitones``; drum tracks
-        are untouched. Keys are respelled with the fewest accidentals (`midivae.keys`).
+        are untouched. Keys are respelled with the fewest accidentals (`midivae.midi.keys`).
 
         Raises ``ValueError`` naming the track and pitch when a note would leave 0..127.
         """
@@ -292,13 +292,13 @@ class PianoRoll:
 
     # -- conversions (thin wrappers over the free functions) -----------------
     def to_midi(self, path=None, **kwargs):
-        """Render to MIDI; see `midivae.render`."""
-        from midivae.render import render
+        """Render to MIDI; see `midivae.midi.render`."""
+        from midivae.midi.render import render
         return render(self, path, **kwargs)
 
     def to_musicxml(self, path, **kwargs):
-        """Write MusicXML for notation programs; see `midivae.notation.write_musicxml`."""
-        from midivae.notation import write_musicxml
+        """Write MusicXML for notation programs; see `midivae.midi.notation.write_musicxml`."""
+        from midivae.midi.notation import write_musicxml
         return write_musicxml(self, path, **kwargs)
 
     @classmethod
@@ -308,15 +308,15 @@ class PianoRoll:
         vel = np.zeros(shape, np.uint8) if velocity else None
         return cls(np.zeros(shape, bool), np.zeros(shape, bool), vel, **kwargs)
 
-    # -- seeing and hearing (thin wrappers over midivae.plot and midivae.audio) --
+    # -- seeing and hearing (thin wrappers over midivae.midi.plot and midivae.midi.audio) --
     def plot(self, path=None, **kwargs):
-        """One piano-roll panel per track, as a matplotlib Figure; see `midivae.plot.plot_roll`."""
-        from midivae.plot import plot_roll
+        """One piano-roll panel per track, as a matplotlib Figure; see `midivae.midi.plot.plot_roll`."""
+        from midivae.midi.plot import plot_roll
         return plot_roll(self, path, **kwargs)
 
     def to_wav(self, path, **kwargs) -> str:
-        """Write a WAV through a General MIDI SoundFont; see `midivae.audio.render_wav`."""
-        from midivae.audio import render_wav
+        """Write a WAV through a General MIDI SoundFont; see `midivae.midi.audio.render_wav`."""
+        from midivae.midi.audio import render_wav
         return render_wav(self, path, **kwargs)
 
     def save(self, path, **kwargs):
@@ -338,7 +338,7 @@ class PianoRoll:
 
     def _repr_png_(self) -> bytes | None:
         """A small picture of the roll, for notebooks (None when there are no tracks)."""
-        from midivae.plot import to_png
+        from midivae.midi.plot import to_png
         return to_png(self) if self.n_tracks else None
 
 

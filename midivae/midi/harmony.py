@@ -50,7 +50,7 @@ from typing import Sequence
 
 import numpy as np
 
-from midivae.roll import PianoRoll
+from midivae.midi.roll import PianoRoll
 
 # chord shapes as pitch classes above the root
 CHORDS = ((0, 4, 7), (0, 3, 7), (0, 3, 6), (0, 4, 8),  # major, minor, diminished, augmented
@@ -202,7 +202,7 @@ def mixed_voices(rolls: Sequence[PianoRoll], keys: np.ndarray, seed: int = 0
                  ) -> list[PianoRoll]:
     """The null of real voices sounding together by chance: for each roll, a roll whose
     track k is track k of another roll of the same key (``keys``, one per roll, as
-    `midivae.musicstats.scale_roots` gives), each track from a different one where the
+    `midivae.midi.musicstats.scale_roots` gives), each track from a different one where the
     key has enough rolls. Rolls alone in their key are left out."""
     rolls = list(rolls)
     keys = np.asarray(keys)

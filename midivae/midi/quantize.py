@@ -18,10 +18,10 @@ from typing import Sequence
 import numpy as np
 
 from midivae.errors import MidiReadError, RollTooLargeError
-from midivae.keys import from_tonic
-from midivae.roles import Role, assign_roles
-from midivae.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes
-from midivae.smf import Smf, SmfTrack, decode_text, read_file, read_smf
+from midivae.midi.keys import from_tonic
+from midivae.midi.roles import Role, assign_roles
+from midivae.midi.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes
+from midivae.midi.smf import Smf, SmfTrack, decode_text, read_file, read_smf
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
 MAX_STEPS = 500_000  # default step limit: ~35 hours at 120 bpm and 4 steps per beat
@@ -59,7 +59,7 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
         Longest roll allowed; a longer piece raises `RollTooLargeError` before
         any array is allocated, as does one whose tracks (plus ``roles``) x steps
         x 128 exceed ``MAX_CELLS``. Paths to anything but a regular file, or to
-        files over ``midivae.smf.MAX_FILE_BYTES``, raise `MidiReadError` unread.
+        files over ``midivae.midi.smf.MAX_FILE_BYTES``, raise `MidiReadError` unread.
     sustain_pedal : bool
         Lengthen notes held by the sustain pedal (CC64), as Magenta's note-seq
         does (see `apply_sustain_pedal`); False keeps the lengths the note-offs give.

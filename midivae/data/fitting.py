@@ -5,7 +5,7 @@ the model's grid, its bars last as long as the model's (a shorter pickup bar and
 a shorter last bar excepted), and its tracks are the model's tracks.
 `fit_piece` makes it so, or says in one line why it cannot:
 
-1. its tracks are mapped onto the model's by `midivae.roles.assign_roles`; when
+1. its tracks are mapped onto the model's by `midivae.midi.roles.assign_roles`; when
    the model's own roles match none of them, its tracks with notes are taken in
    file order (a warning says so, and names any track left out);
 2. pitched notes move by the whole octaves that keep most of them within the
@@ -30,13 +30,13 @@ import numpy as np
 
 from midivae.data.windows import bar_lines
 from midivae.errors import ModelError
-from midivae.layout import RollLayout
-from midivae.quantize import quantize
-from midivae.roles import Role, assign_roles, parse_roles
-from midivae.roll import PianoRoll, Track, concatenate
+from midivae.midi.layout import RollLayout
+from midivae.midi.quantize import quantize
+from midivae.midi.roles import Role, assign_roles, parse_roles
+from midivae.midi.roll import PianoRoll, Track, concatenate
 
 Piece = PianoRoll | str | os.PathLike
-Roles = str | Sequence[Role] | None  # how a file's tracks map onto the model's (`midivae.roles`)
+Roles = str | Sequence[Role] | None  # how a file's tracks map onto the model's (`midivae.midi.roles`)
 
 
 @dataclass

@@ -7,10 +7,10 @@ trip, so nothing is re-quantized and no overlapping note is lost):
   General MIDI instrument), with that instrument;
 - every part has the roll's bars, trailing silence included, in the roll's
   meters; a first bar shorter than the meter after it (a roll that starts
-  mid-bar, as `midivae.score.from_music21` reads a pickup) is measure 0, marked
+  mid-bar, as `midivae.midi.score.from_music21` reads a pickup) is measure 0, marked
   implicit: an anacrusis;
 - the key signatures are the roll's, else the one its notes suggest
-  (`midivae.render.key_signatures`), and pitches are spelled in the key in force,
+  (`midivae.midi.render.key_signatures`), and pitches are spelled in the key in force,
   so that few accidentals are written;
 - notes that start together and end together are one chord; overlapping ones go
   to voices (at most ``MAX_VOICES``; denser parts become tied chords);
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from midivae.fileio import replace_atomically
-from midivae.roll import PianoRoll, Track
+from midivae.midi.roll import PianoRoll, Track
 
 MAX_VOICES = 4  # voices a staff takes in notation programs (MuseScore, Finale, Sibelius)
 
@@ -39,7 +39,7 @@ MAX_VOICES = 4  # voices a staff takes in notation programs (MuseScore, Finale, 
 def to_music21(roll: PianoRoll, *, title: str = "", estimate_key: bool = True):
     """The roll as a `music21.stream.Score` (see the module docstring)."""
     from music21 import metadata, stream
-    from midivae.render import key_signatures
+    from midivae.midi.render import key_signatures
 
     keys = key_signatures(roll, estimate_key)
     score = stream.Score()
@@ -59,7 +59,7 @@ def write_musicxml(roll: PianoRoll, path: str | os.PathLike, *, title: str | Non
     """Write the roll as MusicXML (see the module docstring).
 
     ``title``: the score's title; default the file name without its suffix.
-    ``estimate_key``: as for `midivae.render.render`. Written under a temporary
+    ``estimate_key``: as for `midivae.midi.render.render`. Written under a temporary
     name and renamed, so an interrupted write leaves no half-written file.
     """
     score = to_music21(roll, title=Path(path).stem if title is None else title,

@@ -5,15 +5,15 @@ Three groups of figures, one dict (what ``midivae evaluate --json`` writes):
 - ``metrics``: -ELBO and (with ``k``) the IWAE bound in bits per step, KL,
   active units, step accuracy teacher-forced and free-running (decoded at
   temperature 0 from the posterior mean), onset precision/recall/F1 of the
-  free-running reconstructions (`midivae.metrics.evaluate`);
-- ``samples`` and ``data``: the musical statistics (`midivae.musicstats`) of
+  free-running reconstructions (`midivae.models.metrics.evaluate`);
+- ``samples`` and ``data``: the musical statistics (`midivae.midi.musicstats`) of
   prior samples at ``temperature`` and of the split's windows;
 - ``distance``: how far the samples' statistics are from the data's
-  (`midivae.musicstats.compare`), with the per-statistic differences;
+  (`midivae.midi.musicstats.compare`), with the per-statistic differences;
 - ``harmony`` (sets of several pitched tracks): how the tracks sound together
-  in the samples, the data and a null of mixed voices (`midivae.harmony`);
+  in the samples, the data and a null of mixed voices (`midivae.midi.harmony`);
 - ``novelty``: how close the samples and the split's windows come to the
-  training windows, and the samples that copy one (`midivae.novelty`).
+  training windows, and the samples that copy one (`midivae.midi.novelty`).
 
 A set whose layout differs from the model's (tracks, pitch range, grid, meter,
 window length) is refused with every difference named.
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from midivae.errors import DatasetError
-from midivae.generate import layout_of, sample
-from midivae.metrics import evaluate as model_metrics
-from midivae.musicstats import compare, roll_stats
+from midivae.run.generate import layout_of, sample
+from midivae.models.metrics import evaluate as model_metrics
+from midivae.midi.musicstats import compare, roll_stats
 
 
 def layout_differences(model, prepared) -> list[str]:
@@ -62,7 +62,7 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     Parameters
     ----------
     model : VAE
-        With its layout (as `midivae.checkpoint.load_checkpoint` gives it).
+        With its layout (as `midivae.run.checkpoint.load_checkpoint` gives it).
     prepared : PreparedSet
     split : str
         "train", "valid" or "test".
@@ -104,7 +104,7 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
         out["harmony"] = harmony(samples, windows, seed)
     train = prepared.indices("train")
     if len(train):
-        from midivae.novelty import novelty
+        from midivae.midi.novelty import novelty
 
         pick = np.unique(np.linspace(0, len(train) - 1, min(len(train), NOVELTY_WINDOWS))
                          .round().astype(np.int64))
@@ -113,18 +113,18 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     return out
 
 
-# training windows the samples are compared with (`midivae.novelty`), spread evenly over the
+# training windows the samples are compared with (`midivae.midi.novelty`), spread evenly over the
 # split: all of them for most sets; POP909's 45,000 windows overlap (a bar's hop), so every
 # ninth still holds nearly every bar
 NOVELTY_WINDOWS = 5000
 
 
 def harmony(samples, windows, seed: int = 0) -> dict:
-    """How the tracks sound together (`midivae.harmony.harmony_stats`) in the samples, in the
+    """How the tracks sound together (`midivae.midi.harmony.harmony_stats`) in the samples, in the
     data's windows, and in the null of the data's tracks each from another window of the
-    same key (`midivae.harmony.mixed_voices`): {"samples", "data", "null"}."""
-    from midivae.harmony import harmony_stats, mixed_voices
-    from midivae.musicstats import scale_roots
+    same key (`midivae.midi.harmony.mixed_voices`): {"samples", "data", "null"}."""
+    from midivae.midi.harmony import harmony_stats, mixed_voices
+    from midivae.midi.musicstats import scale_roots
 
     null = mixed_voices(windows, scale_roots(windows), seed=seed)
     return {"samples": harmony_stats(samples), "data": harmony_stats(windows),
@@ -136,10 +136,10 @@ PRIOR_RANKS = (8, 16, 32, 64, 128, 256)  # tried by `choose_prior_rank`, beside 
 
 def window_keys(prepared, n: int | None = None) -> torch.Tensor:
     """The key of each of the first ``n`` training windows (all by default), in the order
-    `midivae.train.prior_loader` reads them: the root of the major scale holding most of
-    its notes (`midivae.musicstats.scale_roots`), -1 for a window without pitched notes.
+    `midivae.run.priors.prior_loader` reads them: the root of the major scale holding most of
+    its notes (`midivae.midi.musicstats.scale_roots`), -1 for a window without pitched notes.
     The groups of ``LatentPrior.fit`` for a prior with one Gaussian per key."""
-    from midivae.musicstats import scale_roots
+    from midivae.midi.musicstats import scale_roots
 
     indices = prepared.indices("train")[:n]
     return torch.from_numpy(scale_roots([prepared.window_roll(int(i)) for i in indices]))
@@ -147,9 +147,9 @@ def window_keys(prepared, n: int | None = None) -> torch.Tensor:
 
 def window_forms(prepared, n: int | None = None) -> torch.Tensor:
     """The form of each of the first ``n`` training windows (all by default), in the order
-    `midivae.train.prior_loader` reads them: for each bar, the earlier bar it repeats note
-    for note, or -1 (`midivae.musicstats.bar_forms`). What ``LatentPrior.fit_forms`` fits."""
-    from midivae.musicstats import bar_forms
+    `midivae.run.priors.prior_loader` reads them: for each bar, the earlier bar it repeats note
+    for note, or -1 (`midivae.midi.musicstats.bar_forms`). What ``LatentPrior.fit_forms`` fits."""
+    from midivae.midi.musicstats import bar_forms
 
     indices = prepared.indices("train")[:n]
     return torch.from_numpy(bar_forms([prepared.window_roll(int(i)) for i in indices]))
@@ -161,7 +161,7 @@ def choose_prior_rank(model, prepared, mu: torch.Tensor, logvar: torch.Tensor, *
                       groups: torch.Tensor | None = None) -> tuple[int | None, dict]:
     """Fit ``model.prior`` to the posteriors ``mu``, ``logvar`` (N, Z) at each rank below Z,
     and at full rank (None), and keep the rank whose samples' musical statistics are the
-    closest (`midivae.musicstats.compare`'s distance) to those of ``split``'s windows: a
+    closest (`midivae.midi.musicstats.compare`'s distance) to those of ``split``'s windows: a
     rank chosen on held-out data. With ``groups``, each rank's prior is the mixture of one
     Gaussian per group (``LatentPrior.fit``). Returns (the rank kept, {rank: distance})."""
     import warnings

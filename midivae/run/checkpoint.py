@@ -27,9 +27,10 @@ import torch
 
 from midivae.errors import CheckpointError
 from midivae.fileio import replace_atomically
-from midivae.layout import RollLayout
+from midivae.midi.layout import RollLayout
 from midivae.models.config import ModelConfig
-from midivae.models.vae import VAE, LatentPrior
+from midivae.models.prior import LatentPrior
+from midivae.models.vae import VAE
 
 FORMAT = "midivae.vae"
 FORMAT_VERSION = 2

@@ -66,7 +66,7 @@ class LossModule(torch.nn.Module):
 
     def forward(self, x, label, *, beta: float, free_bits: float, per_dimension: bool,
                 sampling_prob: float, input_dropout: float = 0.0, infill: float = 0.0):
-        from midivae.losses import elbo_loss
+        from midivae.models.losses import elbo_loss
         from midivae.models.vae import infill_masks
         given = (infill_masks(x.shape[0], self.model.config, infill, device=x.device)
                  if infill > 0 else None)

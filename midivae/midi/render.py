@@ -1,10 +1,10 @@
-"""`PianoRoll` -> MIDI: the inverse of `quantize` (MusicXML: `midivae.score`).
+"""`PianoRoll` -> MIDI: the inverse of `quantize` (MusicXML: `midivae.midi.score`).
 
 Writes a type-1 Standard MIDI File at exact ticks: track 0 holds the whole
 tempo map, every time signature and every key signature; each roll track
 becomes one named MIDI track with its program; drums go to channel 10 and other
 tracks to distinct channels that skip it. Clips a model generates carry the key
-their notes suggest (`midivae.generate` estimates it); ``estimate_key=True`` does
+their notes suggest (`midivae.run.generate` estimates it); ``estimate_key=True`` does
 the same here for any roll without a key signature.
 
 ``quantize(render(roll)) == roll`` for every roll whose tracks all have notes
@@ -21,10 +21,10 @@ import mido
 import numpy as np
 
 from midivae.fileio import replace_atomically
-from midivae.keys import estimate_key as _estimate_key
-from midivae.keys import to_mido
-from midivae.roll import PianoRoll
-from midivae.smf import decode_text
+from midivae.midi.keys import estimate_key as _estimate_key
+from midivae.midi.keys import to_mido
+from midivae.midi.roll import PianoRoll
+from midivae.midi.smf import decode_text
 
 DEFAULT_VELOCITY = 100  # written when the roll keeps no velocities
 TICKS_PER_BEAT = 480  # the resolution written, rounded to a multiple of steps_per_beat
@@ -81,7 +81,7 @@ def render(roll: PianoRoll, path: str | os.PathLike | None = None, *,
     """Render a roll to MIDI, optionally writing it to ``path``.
 
     ``estimate_key``: give a roll that has no key signature the key its notes
-    suggest (Krumhansl–Schmuckler, `midivae.keys.estimate_key`); False writes none.
+    suggest (Krumhansl–Schmuckler, `midivae.midi.keys.estimate_key`); False writes none.
 
     The file is written under a temporary name in the target folder and then
     renamed, so an interrupted write never leaves a half-written file.

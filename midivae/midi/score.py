@@ -1,6 +1,6 @@
 """The music21 reader: a score -> `PianoRoll`, beside `quantize` (MIDI) as the other reader.
 
-A score goes score -> MIDI bytes (music21's exporter) -> `midivae.quantize`, with
+A score goes score -> MIDI bytes (music21's exporter) -> `midivae.midi.quantize`, with
 the meter taken from the score's measures rather than the exported time
 signatures, so that pickup (anacrusis) bars and partial final bars keep the
 score's bar lines.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 from fractions import Fraction
 
-from midivae.roll import PianoRoll
+from midivae.midi.roll import PianoRoll
 
 
 def from_music21(score, steps_per_beat: int = 4, velocity: bool = True
@@ -31,7 +31,7 @@ def from_music21(score, steps_per_beat: int = 4, velocity: bool = True
 
     Returns the roll and a list of warnings (repeats left unexpanded).
     """
-    from midivae.quantize import quantize
+    from midivae.midi.quantize import quantize
     from music21 import bar, midi, repeat
     said = []
     _unshare_time_signatures(score)

@@ -3,13 +3,13 @@
 Small on purpose, in the spirit of nanoGPT's ``train.py``: AdamW (Loshchilov &
 Hutter 2019) with a linear learning-rate warm-up and an optional cosine decay
 (Loshchilov & Hutter 2017, as in nanoGPT), a KL weight
-per step (`midivae.losses.BetaSchedule`), free bits, optional scheduled
+per step (`midivae.models.losses.BetaSchedule`), free bits, optional scheduled
 sampling, gradient clipping, optional bfloat16 autocast, periodic validation
 and checkpoints. Nothing is printed: each record goes to the ``log`` callback
 and into the returned `History`. Deterministic for a seed on CPU (the seed
 drives the reparameterisation noise and a shuffling DataLoader's order).
 Runs on CUDA when asked (``device="cuda"``); nothing requires a GPU.
-Under ``torchrun`` (see `midivae.distributed`) the step runs under torch's
+Under ``torchrun`` (see `midivae.run.distributed`) the step runs under torch's
 DistributedDataParallel: every process starts from rank 0's weights and
 gradients are averaged during the backward pass; rank 0 alone logs and writes
 checkpoints. Records hold rank 0's own batch's loss terms.
@@ -26,10 +26,11 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
-from midivae import distributed
-from midivae.checkpoint import save_checkpoint
-from midivae.metrics import active_units, mean_loss_terms
+from midivae.run import distributed
+from midivae.run.checkpoint import save_checkpoint
+from midivae.models.metrics import active_units, mean_loss_terms
 from midivae.models.config import TrainConfig
+from midivae.run.priors import fit_prior, to_device
 
 Schedule = Callable[[int], float]
 
@@ -50,13 +51,6 @@ def _as_schedule(value: float | Schedule, name: str) -> Schedule:
     if not math.isfinite(float(value)) or float(value) < 0:
         raise ValueError(f"{name} must be a number >= 0 or a function of the step, got {value!r}")
     return lambda step: float(value)
-
-
-def _split(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A batch is ``(x, label)`` (from the datasets) or a bare x."""
-    if isinstance(batch, (tuple, list)):
-        return batch[0], batch[1] if len(batch) > 1 else None
-    return batch, None
 
 
 def _batches(loader: Iterable, epoch: int = 0, skip: int = 0) -> Iterator[tuple[int, object]]:
@@ -114,19 +108,12 @@ def lr_factor(step: int, progress: float, *, warmup_steps: int = 0, decay: str =
     return warm * (min_lr + (1.0 - min_lr) * cosine)
 
 
-def _to_device(batch, model, device: torch.device):
-    """x on the device, and the label too when the model is conditioned (else None)."""
-    x, label = _split(batch)
-    label = label.to(device) if label is not None and model.config.n_labels else None
-    return x.to(device, non_blocking=True), label
-
-
 def _optimise(step_module, model, opt: torch.optim.Optimizer, x: torch.Tensor, label, *,
               beta: float, sampling_prob: float, free_bits: float, per_dimension: bool,
               grad_clip: float, bf16: bool, input_dropout: float = 0.0, infill: float = 0.0):
     """One optimiser step on one batch; returns the loss terms, the gradient norm and mu.
 
-    ``step_module`` is `midivae.distributed.wrap(model)`: the model and its loss,
+    ``step_module`` is `midivae.run.distributed.wrap(model)`: the model and its loss,
     under DistributedDataParallel when several processes train.
     """
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -143,7 +130,7 @@ def _optimise(step_module, model, opt: torch.optim.Optimizer, x: torch.Tensor, l
 
 def validate(model, loader: Iterable, *, beta: float, free_bits: float = 0.0,
              device: str | torch.device = "cpu", seed: int = 0) -> dict[str, float]:
-    """Mean loss terms over a loader; see `midivae.metrics.mean_loss_terms`."""
+    """Mean loss terms over a loader; see `midivae.models.metrics.mean_loss_terms`."""
     return mean_loss_terms(model, loader, beta=beta, free_bits=free_bits, device=device,
                            seed=seed)
 
@@ -178,7 +165,7 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
     log_every : int
         Steps between training records (the last step is always recorded).
     checkpoint, checkpoint_every, checkpoint_minutes
-        Where to save (see `midivae.checkpoint.save_checkpoint`): every
+        Where to save (see `midivae.run.checkpoint.save_checkpoint`): every
         ``checkpoint_every`` steps and every ``checkpoint_minutes`` of wall-clock
         time (whichever are given), at the end, and on KeyboardInterrupt (Ctrl-C)
         after at least one step, before the interrupt is raised again; its
@@ -214,7 +201,7 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
     The learning rate warms up linearly, then follows ``cfg.lr_decay`` (see
     `lr_factor`) over the steps or the ``cfg.minutes`` budget, whichever is
     spent first. Training records carry ``active_units``, counted over the
-    batch's posterior means (`midivae.metrics.active_units`); validation records
+    batch's posterior means (`midivae.models.metrics.active_units`); validation records
     count them over the whole validation set.
 
     Returns
@@ -294,7 +281,7 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
         for epoch_now, batch in _batches(train_loader, epoch, in_epoch):
             if epoch_now != epoch:
                 epoch, in_epoch = epoch_now, 0
-            x, label = _to_device(batch, model, device)
+            x, label = to_device(batch, model, device)
             b = beta_at(step)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * lr_factor(step, progress(), warmup_steps=cfg.warmup_steps,
@@ -344,49 +331,9 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
     return history
 
 
-PRIOR_WINDOWS = 20_000  # at most this many training windows fit the sampling prior
-
-
-def posteriors(model, batches: Iterable, *, device: str | torch.device = "cpu",
-               max_windows: int = PRIOR_WINDOWS) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and log-variances (N, Z) each of the first ``max_windows`` windows
-    in ``batches`` (``(x, label)`` or x). The model's train/eval mode is kept."""
-    was_training = model.training
-    model.eval()
-    mus, logvars, n = [], [], 0
-    with torch.no_grad():
-        for batch in batches:
-            x, label = _to_device(batch, model, device)
-            mu, logvar = model.posterior(x[:max_windows - n], None if label is None
-                                         else label[:max_windows - n])
-            mus.append(mu.float())
-            logvars.append(logvar.float())
-            n += len(mu)
-            if n >= max_windows:
-                break
-    model.train(was_training)
-    return torch.cat(mus), torch.cat(logvars)
-
-
-def fit_prior(model, batches: Iterable, *, device: str | torch.device = "cpu",
-              max_windows: int = PRIOR_WINDOWS, rank: int | None = None) -> int:
-    """Fit ``model.prior`` (`midivae.models.vae.LatentPrior`, of ``rank`` when given) to
-    the aggregate posterior of the first ``max_windows`` windows in ``batches``; returns how
-    many were read."""
-    mu, logvar = posteriors(model, batches, device=device, max_windows=max_windows)
-    model.prior.fit(mu, logvar, rank)
-    return len(mu)
-
-
-def prior_loader(prepared, batch_size: int = 256):
-    """The train split in order, unaugmented: the windows `fit_prior` reads."""
-    from midivae.data import make_loader
-    return make_loader(prepared, "train", batch_size=batch_size, shuffle=False)
-
-
 def _resumed(path) -> dict:
     """What `train` needs to continue the run saved at ``path``."""
-    from midivae.checkpoint import load_checkpoint, read_settings, read_state
+    from midivae.run.checkpoint import load_checkpoint, read_settings, read_state
     from midivae.errors import CheckpointError
 
     extra = read_settings(path)["extra"]
@@ -440,65 +387,3 @@ def training_state(opt: torch.optim.Optimizer, device: torch.device
     if device.type == "cuda":
         tensors["rng/cuda"] = torch.cuda.get_rng_state(device)
     return tensors, {"param_groups": sd["param_groups"]}
-
-
-def check_trainable(prepared, *, train_split: bool = True) -> None:
-    """DatasetError unless every window of ``prepared`` has one length (one meter) and,
-    with ``train_split``, the train split holds windows."""
-    from midivae.errors import DatasetError
-    if prepared.window_steps is None:
-        raise DatasetError(f"{prepared.path}: windows of mixed meters differ in length; "
-                           "prepare the set with one meter (--meter 4/4) to train on it")
-    if train_split and prepared.n_windows["train"] == 0:
-        raise DatasetError(f"{prepared.path}: the train split holds no window")
-
-
-def model_for_set(prepared, preset_name: str, **overrides):
-    """A fresh `VAE` sized for a prepared set, from a named preset.
-
-    The window length, tracks and pitches come from the set; the set must hold
-    windows of one meter (prepare with ``meter="4/4"``, say) so that every
-    window has the same length. A labelled set (``prepare("a+b")``, or a folder
-    with ``labels=True``) gives a model conditioned on its labels, whose names
-    travel in ``model.layout.labels``. Returns ``(model, train_config)``.
-    """
-    from midivae.models import VAE, preset
-
-    check_trainable(prepared, train_split=False)
-    layout = prepared.layout
-    sizes = dict(n_steps=prepared.window_steps, n_tracks=layout.n_tracks,
-                 n_pitches=layout.n_pitches, steps_per_bar=layout.steps_per_bar,
-                 n_labels=len(prepared.labels))
-    model_cfg, train_cfg = preset(preset_name, **{**sizes, **overrides})
-    return VAE(model_cfg, layout=layout), train_cfg  # the set's layout carries its labels
-
-
-def model_and_loaders(prepared, preset_name: str, *, batch_size: int | None = None,
-                      transpose: int = 0, seed: int = 0, **model_changes):
-    """Everything a training run on a prepared set needs, from a named preset.
-
-    Returns ``(model, train_config, train_loader, valid_loader)``; the batch size
-    is the preset's unless given (per process under torchrun, where each process
-    reads its own share); the validation loader is None when the set has no
-    validation window. Used by ``midivae train``, the example and the tests.
-    """
-    model, cfg = model_for_set(prepared, preset_name, **model_changes)
-    if batch_size is not None:
-        cfg = dataclasses.replace(cfg, batch_size=batch_size)
-    return (model, cfg, *loaders(prepared, cfg.batch_size, transpose=transpose, seed=seed))
-
-
-def loaders(prepared, batch_size: int, *, transpose: int = 0, seed: int = 0):
-    """(train loader, validation loader or None) of a prepared set, for `train`."""
-    from midivae.data import make_loader
-
-    check_trainable(prepared)
-    n_train = prepared.n_windows["train"]
-    n_procs = distributed.world()[1]
-    loader = make_loader(prepared, "train", batch_size=batch_size, transpose=transpose,
-                         drop_last=n_train >= batch_size * n_procs,
-                         distributed=n_procs > 1, seed=seed)
-    valid = (make_loader(prepared, "valid", batch_size=256) if prepared.n_windows["valid"]
-             else None)
-    return loader, valid
-

@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from midivae.fileio import replace_atomically
-from midivae.roll import PianoRoll
+from midivae.midi.roll import PianoRoll
 
 PANEL_HEIGHT = 1.9  # inches per track panel in `plot_roll`
 PNG_DPI = 100  # resolution of the PNG `plot_roll` writes
@@ -110,7 +110,7 @@ def _draw_track(ax, roll: PianoRoll, k: int, notes: np.ndarray, bars: np.ndarray
     """One panel: grid, notes shaded by velocity, pitch (or drum) names, the track's title."""
     import matplotlib
     from matplotlib.collections import PolyCollection
-    from midivae.render import DEFAULT_VELOCITY
+    from midivae.midi.render import DEFAULT_VELOCITY
 
     track = roll.tracks[k]
     lo, hi = _pitch_window(notes["pitch"], track.is_drum)

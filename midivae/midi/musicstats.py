@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from midivae.roll import BLOCK_CELLS, N_PITCHES, PianoRoll
+from midivae.midi.roll import BLOCK_CELLS, N_PITCHES, PianoRoll
 
 # The 12 major scales as pitch-class masks, row r = the major scale on root r. The
 # natural minor scales are the same 12 sets (A minor = C major), so muspy's 24

@@ -1,7 +1,7 @@
 """Generation on piano rolls: the model's tensor API, with `PianoRoll` in and out.
 
 A trained `midivae.models.VAE` carries ``layout``, the `RollLayout` of the data
-it was trained on (`midivae.checkpoint.load_checkpoint` builds it once); these
+it was trained on (`midivae.run.checkpoint.load_checkpoint` builds it once); these
 helpers use it to turn windows (B, T, D) into `PianoRoll` objects and back.
 Every function that takes ``rolls`` accepts a list of rolls or a tensor of
 windows (B, T, D).
@@ -13,9 +13,9 @@ from typing import Sequence
 
 import torch
 
-from midivae.keys import estimate_key
-from midivae.layout import RollLayout
-from midivae.roll import PianoRoll
+from midivae.midi.keys import estimate_key
+from midivae.midi.layout import RollLayout
+from midivae.midi.roll import PianoRoll
 
 Rolls = Sequence[PianoRoll] | torch.Tensor
 
@@ -38,7 +38,7 @@ def layout_of(model) -> RollLayout:
 
 def _rolls(model, x: torch.Tensor) -> list[PianoRoll]:
     """Windows (B, T, D), values in {0, 1} or probabilities, as B piano rolls, each in the
-    key its notes suggest (`midivae.keys.estimate_key`; none for a clip without pitches)."""
+    key its notes suggest (`midivae.midi.keys.estimate_key`; none for a clip without pitches)."""
     rolls = layout_of(model).from_windows(x.detach().to("cpu", torch.float32).numpy())
     return [r.replace(key_signatures=[(0, *key)]) if (key := estimate_key(r)) else r
             for r in rolls]

@@ -1,6 +1,6 @@
 """`PianoRoll` -> WAV: hear a roll without a DAW.
 
-The roll is rendered to MIDI by `midivae.render.to_midi_file` (the one owner of
+The roll is rendered to MIDI by `midivae.midi.render.to_midi_file` (the one owner of
 channels, programs and the tempo map) and the MIDI is played into a buffer:
 
 - ``"tinysoundfont"`` (the ``audio`` extra): a General MIDI SoundFont, by default
@@ -26,7 +26,7 @@ import mido
 import numpy as np
 
 from midivae.fileio import replace_atomically
-from midivae.roll import PianoRoll
+from midivae.midi.roll import PianoRoll
 
 RELEASE_TAIL = 1.0  # seconds of audio after the roll's last step, for notes to ring out
 PEAK = 0.9  # peak amplitude after normalisation, as a fraction of 16-bit full scale
@@ -112,7 +112,7 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> N
 
 
 def _midi(roll: PianoRoll) -> mido.MidiFile:
-    from midivae.render import to_midi_file
+    from midivae.midi.render import to_midi_file
     return to_midi_file(roll)
 
 
@@ -151,7 +151,7 @@ def _soundfont(mf: mido.MidiFile, n_frames: int, sample_rate: int, soundfont: Pa
 
 def _sine(roll: PianoRoll, n_frames: int, sample_rate: int) -> np.ndarray:
     """pretty_midi's sine synthesis, plus a decaying noise burst per drum hit. Shape (n_frames, 2)."""
-    from midivae.render import to_pretty_midi
+    from midivae.midi.render import to_pretty_midi
 
     pm = to_pretty_midi(roll)
     mono = np.zeros(n_frames)

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from midivae.losses import LN2, elbo_loss, gaussian_kl
+from midivae.models.losses import LN2, elbo_loss, gaussian_kl
 from midivae.models.heads import split_cells
 from midivae.models.encoder import reparameterize
 

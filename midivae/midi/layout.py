@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from midivae.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes, sustain_starts
+from midivae.midi.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes, sustain_starts
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Completing a piece: given bars and tracks kept as they are, the rest written to fit them.
 
 Filling in bars, continuing and harmonising are one operation on a fitted piece
-(`midivae.fitting.Fitted`): a mask of the piece's bars by the model's tracks says
+(`midivae.data.fitting.Fitted`): a mask of the piece's bars by the model's tracks says
 which parts are given. `complete` writes the others window by window with
 `VAE.complete`, each window placed so that it holds given music on both sides
 of what it writes where it can:
@@ -23,8 +23,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from midivae.fitting import Fitted, moved, padded
-from midivae.roll import PianoRoll, concatenate, sustain_starts
+from midivae.data.fitting import Fitted, moved, padded
+from midivae.errors import ModelError
+from midivae.midi.roll import PianoRoll, concatenate, sustain_starts
 
 
 def windows_to_write(given: np.ndarray, window: int) -> list[int]:
@@ -120,3 +121,24 @@ def track_velocities(fitted: Fitted, layout) -> np.ndarray:
     overall = np.median(roll.velocity[roll.onset])
     return np.array([np.median(roll.velocity[t][roll.onset[t]]) if roll.onset[t].any()
                      else overall for t in range(k)]).round().astype(np.uint8)
+
+
+def bars_of(fitted: Fitted, layout) -> int:
+    """Bars of the fitted piece (a last partial bar counts)."""
+    return -(-fitted.inside.n_steps // layout.steps_per_bar)
+
+
+def bar_range(bars, n: int, name: str) -> tuple[int, int]:
+    """(start, stop), checked against a piece of ``n`` bars; ModelError naming it if not."""
+    try:
+        start, stop = (int(b) for b in bars)
+        if (start, stop) != tuple(bars):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ModelError(f"bars={bars!r}: give (start, stop), whole numbers of bars counted "
+                         "from 0") from None
+    if not 0 <= start < stop:
+        raise ModelError(f"bars={bars!r}: need 0 <= start < stop")
+    if stop > n:
+        raise ModelError(f"{name} has {n} bars: the bars to write reach past its end")
+    return start, stop

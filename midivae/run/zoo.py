@@ -1,7 +1,7 @@
 """Shipped models: the checkpoints that come with the package, found by name.
 
 ``midivae/pretrained/`` holds each model as ``<name>.safetensors`` (weights and
-settings, as `midivae.checkpoint.export_checkpoint` writes them) and
+settings, as `midivae.run.checkpoint.export_checkpoint` writes them) and
 ``<name>.json`` (the readable copy written beside it). An optional index,
 ``models.json`` in the same folder, picks the default model and may give each
 model its one line::
@@ -28,7 +28,7 @@ from typing import Sequence
 from midivae.errors import ModelError
 
 MODELS_ENV = "MIDIVAE_MODELS"
-PACKAGED = Path(__file__).resolve().parent / "pretrained"
+PACKAGED = Path(__file__).resolve().parents[1] / "pretrained"
 INDEX = "models.json"
 Folders = Sequence[str | os.PathLike] | None
 

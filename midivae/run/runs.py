@@ -118,7 +118,7 @@ class RunFolder:
         random numbers are not touched) and of the reconstructions of ``windows``."""
         import warnings
 
-        from midivae.generate import layout_of, reconstruct, sample
+        from midivae.run.generate import layout_of, reconstruct, sample
 
         folder = self.path / "samples" / f"step_{step:06d}"
         folder.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from midivae.roll import PianoRoll
+from midivae.midi.roll import PianoRoll
 
 COPY = 0.95  # best overlap from which a sample counts as a copy of a training window
 SHIFTS = tuple(range(-3, 4))  # midivae train's default transposition, +-3 semitones

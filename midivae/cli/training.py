@@ -1,0 +1,381 @@
+"""The commands that train and measure models: train, evaluate and fit-prior.
+
+Each takes the parsed arguments and returns an exit status; heavy modules are
+imported inside each command so that `midivae --help` is fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from midivae.cli.checks import (Failure, _check_device, _input_file, _output_file,
+                                _writable_folder)
+
+
+def _train_inputs(args):
+    """The prepared set and the device, after every check that needs no training: a
+    refusal here has written nothing."""
+    from midivae.data import PreparedSet
+    from midivae.models import PRESETS
+    from midivae.run.runs import holds_run, is_run_folder
+    from midivae.run.start import check_trainable
+
+    if args.preset not in PRESETS:
+        raise Failure(f"argument --preset: unknown preset {args.preset!r}; choose from "
+                       f"{', '.join(sorted(PRESETS))}", 2)
+    if args.resume and args.init:
+        raise Failure("--resume continues a run; --init starts a new one from a model: "
+                       "give one", 2)
+    if args.init and (args.latent or args.output or args.place_input or args.encoder
+                      or args.bar_decoder or args.bar_latents or args.track_latents
+                      or args.voice_context or args.track_outputs):
+        raise Failure("--init trains the given model as it is: --latent, --output, --encoder, "
+                       "--bar-decoder, --bar-latents, --track-latents, --voice-context, "
+                       "--track-outputs and --place-input would change it", 2)
+    prepared = PreparedSet(args.dataset)
+    check_trainable(prepared)
+    if (args.patience or args.keep_best) and not prepared.n_windows["valid"]:
+        raise Failure(f"{prepared.path} has no validation windows: --patience and --keep-best "
+                      "choose the model on them")
+    if os.path.lexists(args.out) and not os.path.isdir(args.out):
+        raise Failure(f"{args.out}: is a file; --out names a run folder")
+    if args.resume and not holds_run(args.out):
+        raise Failure(f"{args.out} holds no run to resume (no model.safetensors)")
+    if is_run_folder(args.out) and not (args.resume or args.force):
+        raise Failure(f"{args.out} holds a run; pass --resume to continue it or --force to "
+                       "start it over")
+    if os.path.isdir(args.out) and os.listdir(args.out) and not is_run_folder(args.out):
+        raise Failure(f"{args.out} exists and is not a run folder; choose another --out")
+    _writable_folder(os.path.dirname(os.path.abspath(args.out)), args.out, create=True)
+    if args.init:
+        _input_file(_checkpoint_file(args.init))
+    return prepared, _device(args.device)
+
+
+def _checkpoint_file(path: str) -> str:
+    from midivae.run.checkpoint import checkpoint_paths
+    return str(checkpoint_paths(path)[0])
+
+
+def _device(name: str) -> str:
+    """``auto``: CUDA, else Apple's MPS, else the CPU; any other name must work here."""
+    import torch
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    _check_device(name)
+    return name
+
+
+def _as_flags(message: str, args) -> str:
+    """A `ModelConfig` error in the words of the command line: each setting the user gave a
+    flag for in ``args``, named as the field (``bar_latents``, ``latent=512``), becomes the
+    flag (``--bar-latents``, ``--latent=512``); the preset's settings keep their names."""
+    import re
+    for name, value in vars(args).items():
+        if value is None or value is False:
+            continue
+        if "_" in name:
+            message = re.sub(rf"(?<![\w.-]){name}\b", "--" + name.replace("_", "-"), message)
+        else:
+            message = re.sub(rf"(?<![\w.-]){name}=", f"--{name}=", message)
+    return message
+
+
+def _recipe_changes(args) -> dict:
+    """The TrainConfig fields set on the command line, on top of the preset's."""
+    changes = {}
+    for field in ("steps", "batch_size", "lr", "free_bits", "minutes", "warmup_steps",
+                  "input_dropout", "patience", "infill"):
+        if getattr(args, field) is not None:
+            changes[field] = getattr(args, field)
+    if args.free_bits_per_dimension:
+        changes["free_bits_per_dimension"] = True
+    if args.minutes is not None and args.steps is None:
+        changes["steps"] = None  # the budget alone ends the run
+    return changes
+
+
+def _cmd_train(args) -> int:
+    import dataclasses
+
+    from midivae.run import distributed
+    from midivae.run.checkpoint import load_checkpoint
+    from midivae.run.evaluate import layout_differences
+    from midivae.run.runs import RunFolder
+    from midivae.models import preset as preset_settings
+    from midivae.run.start import loaders, model_and_loaders
+    from midivae.run.priors import prior_loader
+    from midivae.run.train import train
+
+    prepared, device_name = _train_inputs(args)
+    device = distributed.setup(device_name)  # joins torchrun's process group, if any
+    rank, n_procs = distributed.world()
+    if args.resume:
+        model = load_checkpoint(args.out)
+        saved = _saved_run(args.out)
+        loader, valid = loaders(prepared, saved["batch_size"], transpose=saved["transpose"],
+                                seed=saved["seed"])
+        cfg, preset, transpose = None, saved["preset"], saved["transpose"]
+    elif args.init:  # fine-tune: the given model as it is, the preset's recipe
+        model = load_checkpoint(args.init)
+        differences = layout_differences(model, prepared)
+        if differences:
+            raise Failure(f"{args.init} does not fit {prepared.path}: "
+                           + "; ".join(differences))
+        cfg = preset_settings(args.preset)[1]
+        if args.infill and not model.config.given_input:
+            raise Failure(f"{args.init} reads no given cells (it was trained without "
+                          "--infill): --infill trains a new model", 2)
+        loader, valid = loaders(prepared, args.batch_size or cfg.batch_size,
+                                transpose=args.transpose, seed=args.seed)
+    else:
+        model_changes = {"latent": args.latent} if args.latent else {}
+        if args.output:
+            model_changes["output"] = args.output
+        if args.place_input:
+            model_changes["place_input"] = True
+        if args.encoder:
+            model_changes["encoder"] = args.encoder
+        if args.bar_decoder:
+            model_changes["bar_decoder"] = args.bar_decoder
+        if args.bar_latents:
+            model_changes["bar_latents"] = True
+        if args.track_latents:
+            model_changes["track_latents"] = True
+        if args.voice_context:
+            model_changes["voice_context"] = True
+        if args.track_outputs:
+            model_changes["track_outputs"] = args.track_outputs
+        if args.infill:
+            model_changes["given_input"] = True
+        try:
+            model, cfg, loader, valid = model_and_loaders(
+                prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,
+                seed=args.seed, **model_changes)
+        except ValueError as err:  # settings that do not fit together, or not this set
+            raise Failure(f"{prepared.path}: {_as_flags(str(err), args)}", 2) from None
+    if not args.resume:
+        cfg = dataclasses.replace(cfg, **_recipe_changes(args))
+        if args.beta is not None:
+            cfg = dataclasses.replace(cfg, beta=dataclasses.replace(cfg.beta, beta_max=args.beta)
+                                      if hasattr(cfg.beta, "beta_max") else args.beta)
+        if device.type == "cuda" and _bf16_ok():
+            cfg = dataclasses.replace(cfg, bf16=True)
+        preset, transpose = args.preset, args.transpose
+    run = RunFolder(args.out, resume=args.resume) if rank == 0 else None
+    n_params = sum(p.numel() for p in model.parameters())
+    if rank == 0:
+        what = (f"resuming {args.out}" if args.resume else f"training {preset}"
+                + (f" from {args.init}" if args.init else ""))
+        until = ("its own steps" if args.resume else
+                 " and ".join(([f"{cfg.steps} steps"] if cfg.steps else [])
+                              + ([f"{cfg.minutes:g} minutes"] if cfg.minutes else [])))
+        print(f"{what} ({n_params / 1e6:.2f}M parameters) on {prepared.path} for {until} "
+              f"on {device}" + (f" x {n_procs} processes" if n_procs > 1 else "")
+              + (f", conditioned on {', '.join(prepared.labels)}" if prepared.labels else ""))
+    bar = _train_bar(args, saved["steps"] if args.resume else cfg.steps)
+    first_valid = next(iter(valid)) if valid is not None else None
+
+    def log(r: dict) -> None:
+        run.log(r)
+        line = (f"  {r['kind']:5s} step {r['step']:5d}  -elbo {r['nelbo_bits_per_step']:.3f} "
+                f"bits/step  recon {r['recon_nats']:.1f}  kl {r['kl_nats']:.1f} nats/window"
+                + (f"  {r['active_units']} active" if "active_units" in r else ""))
+        if bar is None:
+            print(line, flush=True)
+        elif r["kind"] == "valid":
+            bar.write(line)
+        if r["kind"] == "valid":
+            run.write_samples(model, r["step"], first_valid)
+
+    def on_step(step: int, terms: dict) -> None:
+        if bar is not None:
+            bar.update(step - bar.n)
+            bar.set_postfix(loss=f"{terms['loss']:.1f}", kl=f"{terms['kl_nats']:.1f}",
+                            beta=f"{terms['beta']:.3f}", refresh=False)
+
+    common = dict(valid_loader=valid, valid_every=args.valid_every, device=device,
+                  log=log if rank == 0 else None, log_every=args.log_every,
+                  checkpoint=run.checkpoint if run else None,
+                  checkpoint_every=args.checkpoint_every,
+                  checkpoint_minutes=args.checkpoint_minutes, on_step=on_step,
+                  snapshots={m: Path(args.out) / f"at-{m:g}min" / "model"
+                             for m in args.snapshot_minutes or ()},
+                  best=Path(args.out) / "best" / "model" if args.keep_best else None,
+                  prior_from=prior_loader(prepared) if rank == 0 else None,
+                  info={"dataset": str(prepared.path), "transpose": transpose,
+                        "roles": prepared.manifest["settings"].get("roles")})
+    try:
+        if args.resume:
+            train(model, loader, resume=args.out, **common)
+        else:
+            train(model, loader, cfg, seed=args.seed, preset=preset, **common)
+    except KeyboardInterrupt:
+        if rank == 0 and run.checkpoint.with_suffix(".safetensors").exists():
+            from midivae.run.checkpoint import read_settings
+            run.write_curves()
+            step = read_settings(run.checkpoint)["extra"].get("step")
+            print(f"midivae train: interrupted; the model at step {step} is saved in "
+                  f"{args.out} (continue with --resume)", file=sys.stderr)
+            return 130
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if run is not None:
+            run.close()
+        distributed.teardown(clean=sys.exc_info()[0] is None)
+    if rank == 0:
+        if prepared.n_windows["valid"]:  # the prior's rank, chosen as fit-prior --rank auto
+            from midivae.run.checkpoint import load_checkpoint
+            for path in (run.checkpoint, Path(args.out) / "best" / "model"):
+                if path.with_suffix(".safetensors").exists():
+                    print(_fit_prior_file(path, load_checkpoint(path), prepared, "auto",
+                                          by_key=not args.single_prior and "auto"))
+        print(f"saved {args.out} (curves.png, log.csv, samples/)")
+        run.write_curves()
+    return 0
+
+
+def _bf16_ok() -> bool:
+    import torch
+    return bool(torch.cuda.is_bf16_supported())
+
+
+def _saved_run(path: str) -> dict:
+    from midivae.run.checkpoint import read_settings
+    extra = read_settings(path)["extra"]
+    run = extra.get("run", {})
+    return {"batch_size": int(extra["train"]["batch_size"]), "preset": extra.get("preset", ""),
+            "steps": extra["train"].get("steps"),
+            "seed": int(extra.get("seed", 0)), "transpose": int(run.get("transpose", 0))}
+
+
+def _train_bar(args, total: int | None):
+    """A tqdm bar of ``total`` steps (None: a time budget) with ETA, loss, KL and beta;
+    None when quiet or not on a terminal."""
+    if args.quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+
+def _cmd_evaluate(args) -> int:
+    import json
+
+    from midivae.run.checkpoint import load_checkpoint
+    from midivae.data import PreparedSet
+    from midivae.run.evaluate import evaluate
+    from midivae.fileio import replace_atomically
+
+    if args.json:
+        _output_file(args.json, force=args.force)
+    model = load_checkpoint(args.checkpoint)
+    prepared = PreparedSet(args.dataset)
+    res = evaluate(model, prepared, split=args.split, k=args.iwae, n_samples=args.samples,
+                   temperature=args.temperature, seed=args.seed, max_windows=args.limit)
+    res["checkpoint"] = str(args.checkpoint)
+    m, dist = res["metrics"], res["distance"]
+    print(f"{args.checkpoint} on {prepared.path} ({args.split}, {res['windows']} windows)")
+    print(f"  -elbo {m['nelbo_bits_per_step']:.3f} bits/step"
+          + (f", iwae({args.iwae}) {m['iwae_bits_per_step']:.3f}" if args.iwae else "")
+          + f", kl {m['kl_nats']:.1f} nats/window, {m['active_units']} active units")
+    print(f"  step accuracy: teacher-forced {m['acc_teacher_forced']:.3f}, free-running "
+          f"{m['acc_free_running']:.3f}; onset P/R/F1 {m['onset_precision']:.3f} / "
+          f"{m['onset_recall']:.3f} / {m['onset_f1']:.3f}"
+          + (" (by track: " + ", ".join(f"{f:.3f}" for f in m["onset_f1_by_track"]) + ")"
+             if "onset_f1_by_track" in m else ""))
+    print(f"  {args.samples} samples at temperature {args.temperature} vs the data "
+          f"(distance {dist['distance']['value']:.3f}):")
+    for key in dist["distance"]["keys"] + ["silent_share", "empty_beat_share"]:
+        if key in dist:
+            print(f"    {key:24s} {dist[key]['a']:8.3f}  data {dist[key]['b']:8.3f}")
+    if "harmony" in res:
+        h = res["harmony"]
+        print("  how the tracks sound together (null: each track from another window in the "
+              "same key):")
+        for key, value in h["samples"].items():
+            print(f"    {key:24s} {value:8.3f}  data {h['data'][key]:8.3f}  null "
+                  f"{h['null'][key]:8.3f}")
+    if "novelty" in res:
+        n = res["novelty"]
+        print(f"  nearest training window (of {n['train_windows']}), median overlap of "
+              f"sounding cells: samples {n['samples_overlap_median']:.3f}, test windows "
+              f"{n['test_overlap_median']:.3f}; samples copying a window {n['copies']} of "
+              f"{n['samples']}, a whole bar {n['bar_copies']} (test windows: "
+              f"{n['test_copies']} and {n['test_bar_copies']} of {n['test_windows']})")
+    if args.json:
+        text = json.dumps(res, indent=1, sort_keys=True)
+        replace_atomically(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_fit_prior(args) -> int:
+    from midivae.run.checkpoint import load_checkpoint
+    from midivae.data import PreparedSet
+    from midivae.run.evaluate import layout_differences
+
+    model = load_checkpoint(args.checkpoint)
+    prepared = PreparedSet(args.dataset)
+    differences = layout_differences(model, prepared)
+    if differences:
+        raise Failure(f"{args.checkpoint} does not fit {prepared.path}: " + "; ".join(differences))
+    if not prepared.n_windows["train"]:
+        raise Failure(f"{prepared.path}: the train split holds no window", 2)
+    if args.rank == "auto" and not prepared.n_windows["valid"]:
+        raise Failure(f"{prepared.path}: --rank auto chooses on the validation split, which "
+                      "holds no window", 2)
+    if isinstance(args.rank, int) and args.rank > model.config.latent:
+        raise Failure(f"--rank {args.rank}: the model's z has {model.config.latent} units", 2)
+    try:
+        print(_fit_prior_file(args.checkpoint, model, prepared, args.rank, by_key=args.by_key))
+    except ValueError as err:  # --by-key: no key holds enough windows
+        raise Failure(f"{prepared.path}: {err}", 2) from None
+    return 0
+
+
+KEY_WINDOWS = 20  # LatentPrior.fit's min_group: windows a key needs for a Gaussian of its own
+
+
+def _fit_prior_file(path, model, prepared, rank: int | str | None, *,
+                    by_key: bool | str = False) -> str:
+    """Fit the prior of ``model``, loaded from checkpoint ``path``, to ``prepared``'s
+    training windows (``rank``: a number, "auto" or None for full; ``by_key``: one Gaussian
+    per key, or "auto": per key where two keys or more hold `KEY_WINDOWS` windows each, else
+    one) and rewrite the checkpoint in place, keeping its training state and storage type;
+    returns what was done, in one line."""
+    from midivae.run.checkpoint import read_settings, read_state, save_checkpoint, stored_half
+    from midivae.run.evaluate import choose_prior_rank, window_forms, window_keys
+    from midivae.run.priors import posteriors, prior_loader
+
+    mu, logvar = posteriors(model, prior_loader(prepared))
+    forms = model.config.decoder == "hierarchical"  # it decodes bar by bar: it can repeat one
+    if forms:
+        model.prior.fit_forms(window_forms(prepared, len(mu)))
+    groups = window_keys(prepared, len(mu)) if by_key in (True, "auto") else None
+    if by_key == "auto":
+        counts = groups[groups >= 0].bincount() if (groups >= 0).any() else groups[:0]
+        by_key = int((counts >= KEY_WINDOWS).sum()) >= 2
+        groups = groups if by_key else None
+    said = ""
+    if rank == "auto":
+        rank, scores = choose_prior_rank(model, prepared, mu, logvar, groups=groups)
+        said = " (chosen on the validation windows; samples' distance to them: " + ", ".join(
+            f"{r or 'full'} {d:.3f}" for r, d in scores.items()) + ")"
+    else:
+        model.prior.fit(mu, logvar, rank, groups)
+    extra = read_settings(path)["extra"]
+    extra["prior"] = {"rank": rank, "windows": len(mu), "dataset": str(prepared.path),
+                      **({"keys": model.prior.components} if by_key else {}),
+                      **({"forms": len(model.prior.form_weights)} if forms else {})}
+    save_checkpoint(model, path, extra=extra, state=read_state(path),
+                    half=stored_half(path))  # an exported model stays float16
+    return (f"{path}: its prior is fitted to {len(mu)} training windows of "
+            f"{prepared.path}" + (f", one Gaussian for each of {model.prior.components} keys"
+                                  if by_key else "") + f", rank {rank or 'full'}{said}")

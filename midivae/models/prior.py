@@ -1,0 +1,221 @@
+"""The distribution `VAE.sample` draws latents from: N(0, I) until fitted to the aggregate
+posterior of training windows (one Gaussian, or one per key), with the forms of the bars."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class LatentPrior(nn.Module):
+    """The distribution `VAE.sample` draws z from.
+
+    N(0, I), the prior the ELBO is trained against, until `fit` sets it to the
+    Gaussian with the mean and covariance of the aggregate posterior q(z) =
+    1/N sum_n q(z | x_n) over training windows: Cov(mu) + E[diag(exp(logvar))].
+    A model whose KL sits far above zero (a code per bar, hundreds of nats)
+    leaves most of N(0, I) where no window's code lies, and the bars' and
+    tracks' codes of one window are correlated (one key, one texture), which
+    N(0, I) draws independently; the fitted Gaussian keeps those correlations.
+    This is ex-post density estimation (Ghosh et al. 2020, "From Variational to
+    Deterministic Autoencoders", sec. 4) with one Gaussian. With a ``rank``,
+    only the covariance's ``rank`` principal directions vary and z keeps the
+    mean along the others (a low-rank Gaussian, probabilistic PCA without its
+    noise term; Tipping & Bishop 1999). The ELBO, the IWAE bound and the KL
+    stay against N(0, I).
+
+    With ``groups`` (one whole number per window, such as the key each window
+    is in), `fit` makes it a mixture: one Gaussian per group of at least
+    ``min_group`` windows, weighted by the group's share of them. A key is a
+    discrete factor of the music, which one Gaussian can only blur: its draws
+    between two keys' codes decode to notes of neither.
+    """
+
+    # the mixture's buffers: (C,) weights, (C, Z) means, (C, Z, R) low-rank scales; empty
+    # (C = 0) for one Gaussian; and the forms (see `fit_forms`): (F, n_bars) bars repeated,
+    # (F,) their weights; all sized by the checkpoint they are loaded from
+    MIXTURE = ("weights", "means", "scales", "forms", "form_weights")
+
+    def __init__(self, latent: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(latent))
+        self.register_buffer("scale", torch.eye(latent))  # A: the covariance is A A^T
+        self.register_buffer("weights", torch.zeros(0))
+        self.register_buffer("means", torch.zeros(0, latent))
+        self.register_buffer("scales", torch.zeros(0, latent, 0))
+        self.register_buffer("forms", torch.zeros(0, 0))
+        self.register_buffer("form_weights", torch.zeros(0))
+
+    @torch.no_grad()
+    def fit_forms(self, forms: torch.Tensor) -> None:
+        """Learn how often the training windows repeat their bars: ``forms`` (N, n_bars), for
+        each window and bar the earlier bar it repeats note for note (-1: none). `draw_forms`
+        then draws these forms in proportion; an empty (0, n_bars) clears them."""
+        if forms.ndim != 2 or bool(((forms < -1) | (forms >= torch.arange(forms.shape[1]))
+                                    ).any()):
+            raise ValueError("forms must be (N, n_bars), each bar -1 or an earlier bar")
+        unique, counts = torch.unique(forms.long(), dim=0, return_counts=True)
+        device = self.mean.device
+        self.forms = unique.float().to(device)  # stored as float, as every buffer here
+        self.form_weights = (counts / counts.sum()).float().to(device)
+
+    def draw_forms(self, n: int, generator: torch.Generator | None = None
+                   ) -> torch.Tensor | None:
+        """n forms (n, n_bars) long, drawn as the training windows have them; None when none
+        were fitted (the bars then repeat only as their codes make them)."""
+        if not len(self.form_weights):
+            return None
+        device = generator.device if generator is not None else self.mean.device
+        pick = torch.multinomial(self.form_weights.to(device), n, replacement=True,
+                                 generator=generator).to(self.mean.device)
+        return self.forms[pick].long()
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.weights.numel()) or bool(self.mean.any()) or not torch.equal(
+            self.scale, torch.eye(len(self.mean), device=self.mean.device))
+
+    @property
+    def components(self) -> int:
+        """Gaussians in the mixture; 0 for one Gaussian (or N(0, I))."""
+        return len(self.weights)
+
+    @torch.no_grad()
+    def fit(self, mu: torch.Tensor, logvar: torch.Tensor, rank: int | None = None,
+            groups: torch.Tensor | None = None, min_group: int = 20) -> None:
+        """Set to the aggregate posterior's mean and covariance (its ``rank`` principal
+        directions only, when given), from the posterior means and log-variances of N >= 2
+        windows: (N, Z) each; with ``groups`` (N,), to the mixture of each group's."""
+        z = len(self.mean)
+        if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape[1] != z:
+            raise ValueError(f"expected mu and logvar of shape (N, {z}), got "
+                             f"{tuple(mu.shape)} and {tuple(logvar.shape)}")
+        if mu.shape[0] < 2:
+            raise ValueError(f"fitting the prior needs at least 2 windows, got {mu.shape[0]}")
+        if rank is not None and not 1 <= rank <= z:
+            raise ValueError(f"rank must be in 1..{z}, got {rank!r}")
+        mean, scale = _gaussian(mu, logvar, rank)  # with groups too: the whole's Gaussian
+        self.mean.copy_(mean)
+        self.scale.copy_(scale)
+        kept: dict[int, int] = {}  # group: windows
+        if groups is not None:
+            if groups.shape != mu.shape[:1]:
+                raise ValueError(f"expected one group per window, ({mu.shape[0]},), got "
+                                 f"{tuple(groups.shape)}")
+            groups = groups.to(mu.device)
+            found = dict(zip(*(t.tolist() for t in torch.unique(groups, return_counts=True))))
+            kept = {g: c for g, c in found.items() if c >= max(2, min_group)}
+            if not kept:
+                raise ValueError(f"no group holds {max(2, min_group)} windows: {found}")
+        z, r = len(self.mean), len(self.mean) if rank is None else rank
+        weights, means, scales = torch.zeros(0), torch.zeros(0, z), torch.zeros(0, z, 0)
+        if kept:
+            parts = [_gaussian(mu[groups == g], logvar[groups == g], rank) for g in kept]
+            weights = torch.tensor(list(kept.values()), dtype=torch.float32)
+            weights, means = weights / weights.sum(), torch.stack([m for m, _ in parts])
+            scales = torch.stack([a[:, z - r:] for _, a in parts])  # eigh: largest last
+        device = self.mean.device
+        self.weights, self.means, self.scales = (t.to(device) for t in (weights, means, scales))
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n latents (n, Z)."""
+        return self.walk(n, 1, 0.0, generator)[:, 0]
+
+    def walk(self, n: int, m: int, amount: float,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws, each followed by m - 1 latents that move from the one before: (n, m, Z).
+
+        The standard normal noise e behind a draw (z = mean + A e) moves as
+        sqrt(1 - a^2) e + a e', e' ~ N(0, I), with ``amount`` a in 0..1, so that every
+        latent of the walk is itself a draw of this prior; in a mixture the walk keeps
+        its component (its key). Long clips are such walks, one latent per window.
+        """
+        device = generator.device if generator is not None else self.mean.device
+        z = len(self.mean)
+        eps = [torch.randn(n, z, generator=generator, device=device)]
+        pick = (torch.multinomial(self.weights.to(device), n, replacement=True,
+                                  generator=generator) if self.components else None)
+        for _ in range(m - 1):
+            e = torch.randn(n, z, generator=generator, device=device)
+            eps.append(math.sqrt(1.0 - amount**2) * eps[-1] + amount * e)
+        eps = torch.stack(eps, dim=1).to(self.mean.device)  # (n, m, Z)
+        if not self.fitted:
+            return eps
+        if pick is not None:
+            pick = pick.to(self.mean.device)
+            r = self.scales.shape[2]
+            return (self.means[pick][:, None]
+                    + torch.einsum("nzr,nmr->nmz", self.scales[pick], eps[..., :r]))
+        return self.mean + eps @ self.scale.T
+
+    def conditional(self, z: torch.Tensor, known: torch.Tensor, n: int,
+                    generator: torch.Generator | None = None,
+                    noise: float = 0.1) -> torch.Tensor:
+        """n draws for each row of z (B, Z) that keep its ``known`` (B, Z) bool dimensions and
+        draw the others from the prior given them: (B, n, Z).
+
+        Each Gaussian is z = m + A e, e ~ N(0, I_R) (N(0, I) unfitted: m = 0, A = I); the
+        known part is read as m_o + A_o e plus N(0, ``noise`` I), since a window's code need
+        not lie in a low-rank prior's span. Then e | z_o is N(mu_e, P^-1) with
+        P = I + A_o^T A_o / noise and mu_e = P^-1 A_o^T (z_o - m_o) / noise; in a mixture
+        the component is drawn first by its weight times the likelihood of z_o.
+        """
+        if z.ndim != 2 or known.shape != z.shape or z.shape[1] != len(self.mean):
+            raise ValueError(f"expected z and known of shape (B, {len(self.mean)}), got "
+                             f"{tuple(z.shape)} and {tuple(known.shape)}")
+        device, dim = self.mean.device, len(self.mean)
+        if self.components:
+            means, scales, log_w = self.means, self.scales, self.weights.log()
+        elif self.fitted:
+            means, scales, log_w = self.mean[None], self.scale[None], self.mean.new_zeros(1)
+        else:
+            means = self.mean.new_zeros(1, dim)
+            scales, log_w = torch.eye(dim, device=device)[None], self.mean.new_zeros(1)
+        g_device = generator.device if generator is not None else device
+        out = []
+        for row, seen in zip(z.to(device).double(), known.to(device)):
+            a_o = scales[:, seen].double()  # (C, O, R)
+            d = (row[seen] - means[:, seen].double())  # (C, O)
+            r = a_o.shape[2]
+            prec = torch.eye(r, dtype=torch.float64, device=device) + \
+                a_o.transpose(1, 2) @ a_o / noise  # (C, R, R)
+            chol = torch.linalg.cholesky(prec)
+            b = (a_o.transpose(1, 2) @ d[..., None]) / noise  # (C, R, 1)
+            mu_e = torch.cholesky_solve(b, chol)[..., 0]  # (C, R)
+            # log N(d; 0, noise I + A_o A_o^T) by Woodbury and the determinant lemma
+            quad = (d * d).sum(1) / noise - (b[..., 0] * mu_e).sum(1)
+            logdet = 2 * chol.diagonal(dim1=1, dim2=2).log().sum(1) + seen.sum() * math.log(noise)
+            post = log_w.double() - 0.5 * (quad + logdet)
+            pick = torch.multinomial(torch.softmax(post, 0).float().to(g_device), n,
+                                     replacement=True, generator=generator).to(device)
+            eps = torch.randn(n, r, generator=generator, device=g_device).to(device).double()
+            # e = mu_e + L^-T eps has covariance (L L^T)^-1 = P^-1
+            e = mu_e[pick] + torch.linalg.solve_triangular(
+                chol[pick].transpose(1, 2), eps[..., None], upper=True)[..., 0]
+            draw = means[pick].double() + (scales[pick].double() @ e[..., None])[..., 0]
+            out.append(torch.where(seen, row, draw).float())  # (n, Z)
+        return torch.stack(out)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in self.MIXTURE:  # sized by the checkpoint's mixture
+            if prefix + name in state_dict:
+                self._buffers[name] = torch.zeros(state_dict[prefix + name].shape,
+                                                  device=self.mean.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _gaussian(mu: torch.Tensor, logvar: torch.Tensor, rank: int | None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean (Z,), A (Z, Z)) of the aggregate posterior of windows' (mu, logvar), (N, Z)
+    each: the covariance A A^T is Cov(mu) + E[diag(exp(logvar))], with only its ``rank``
+    largest principal directions kept when given; A's columns ascend by variance."""
+    z = mu.shape[1]
+    mu, logvar = mu.double(), logvar.double()
+    cov = torch.cov(mu.T, correction=0) + torch.diag(logvar.exp().mean(0))
+    values, vectors = torch.linalg.eigh(cov)  # ascending
+    values = values.clamp_min(0.0)
+    if rank is not None:
+        values[:z - rank] = 0.0  # all but the rank largest
+    return mu.mean(0).float(), (vectors * values.sqrt()).float()
