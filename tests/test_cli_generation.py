@@ -43,7 +43,10 @@ def work(tmp_path_factory) -> Path:
     out = run_cli("prepare", w / "midi", "--out", w / "set", "--meter", "4/4", "--bars", "2",
                   "--roles", "names:melody,bass", "--quiet", "--workers", "1")
     assert out.returncode == 0, out.stderr
-    out = run_cli("train", w / "set", "--preset", "flat-2bar-cpu", "--steps", "2",
+    # the categorical output (a note or a rest per track and step) keeps an untrained model's
+    # clips sparse, so that writing them (MusicXML above all) is quick
+    out = run_cli("train", w / "set", "--preset", "flat-2bar-cpu", "--output", "categorical",
+                  "--steps", "2",
                   "--batch-size", "4", "--out", w / "m")
     assert out.returncode == 0, out.stderr
     export_checkpoint(w / "m", w / "models" / "tunes", about="melody and bass, 2 bars")
@@ -263,8 +266,8 @@ def test_export_writes_a_smaller_model_that_makes_the_same_music(work, tmp_path)
     assert velocities == PreparedSet(work / "set").typical_velocities() == (64, 64)  # the notes' velocity
     import midivae
     a, b = midivae.load(run), midivae.load(tmp_path / "exact.safetensors")
-    with pytest.warns(UserWarning):  # two training steps make dense clips, and say so
-        assert a.sample(2, temperature=0, seed=1) == b.sample(2, temperature=0, seed=1)
+    for t in (0, 1):  # the float16 export draws the same clips
+        assert a.sample(2, temperature=t, seed=1) == b.sample(2, temperature=t, seed=1)
 
 
 def test_sample_takes_a_shipped_models_recommended_temperature(work, tmp_path, monkeypatch):

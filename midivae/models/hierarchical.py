@@ -120,8 +120,10 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
             cells = one.cells
             self.own_track = nn.Linear(cfg.latent // (cfg.n_bars * self.tracks),
                                        cfg.bar_embedding)
-            self.track_embedding = nn.Parameter(0.1 * torch.randn(self.tracks,
-                                                                  cfg.bar_embedding))
+            embedding = torch.empty(self.tracks, cfg.bar_embedding)
+            if not embedding.is_meta:  # drawing on the meta device (the checkpoint's shape
+                embedding = 0.1 * torch.randn(embedding.shape)  # check) imports torch._dynamo
+            self.track_embedding = nn.Parameter(embedding)
         # voice_context: track k's bar decoder also reads, at each step of the bar, the cells
         # of the tracks after it (decoded before it) merged, through one map shared by the
         # steps, VOICE_FEATURES numbers a step

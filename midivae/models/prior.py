@@ -41,7 +41,9 @@ class LatentPrior(nn.Module):
     def __init__(self, latent: int):
         super().__init__()
         self.register_buffer("mean", torch.zeros(latent))
-        self.register_buffer("scale", torch.eye(latent))  # A: the covariance is A A^T
+        scale = torch.empty(latent, latent)  # A: the covariance is A A^T, I until fitted
+        # (torch.eye on the meta device, the checkpoint's shape check, imports torch._dynamo)
+        self.register_buffer("scale", scale if scale.is_meta else torch.eye(latent))
         self.register_buffer("weights", torch.zeros(0))
         self.register_buffer("means", torch.zeros(0, latent))
         self.register_buffer("scales", torch.zeros(0, latent, 0))
