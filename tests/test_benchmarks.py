@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from conftest import REPO_ROOT
 
@@ -42,6 +43,7 @@ def test_training_windows_cover_each_sequence_and_end_at_its_end():
     assert x[3, :, 0].tolist() == [50, 51, 52, 0]  # shorter than a window: padded
 
 
+@pytest.mark.slow
 def test_the_quick_benchmark_scores_the_real_test_frames(shared_data, tmp_path):
     from scipy.io import loadmat
     done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "boulanger.py"),
@@ -62,6 +64,7 @@ def test_the_quick_benchmark_scores_the_real_test_frames(shared_data, tmp_path):
     assert "test NLL" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_quick_quality_benchmark_trains_and_evaluates_on_both_sets(shared_data, tmp_path):
     done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "quality.py"), "--quick",
                            "--only", "folk-2bar-flat", "--data", str(shared_data),

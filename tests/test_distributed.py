@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -51,6 +52,7 @@ def test_outside_torchrun_there_is_one_process_and_no_ddp():
     assert isinstance(distributed.wrap(VAE(CONFIG)), distributed.LossModule)
 
 
+@pytest.mark.slow
 def test_torchrun_trains_with_two_processes_and_rank_0_alone_writes(tmp_path, chorale_set):
     set_dir = chorale_set.path
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -20,7 +20,7 @@ from test_cli import run_cli
 
 import midivae
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 SCALE = (0, 2, 4, 5, 7, 9, 11, 12)  # a major scale, for made-up tunes

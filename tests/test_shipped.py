@@ -57,6 +57,7 @@ def test_a_shipped_models_clip_reads_back_alike_everywhere(name, tmp_path):
     assert velocities and velocities <= set(model.layout.velocities)  # the data's, not 100
 
 
+@pytest.mark.slow
 def test_the_demo_composes_with_the_shipped_models(tmp_path):
     out = subprocess.run([sys.executable, "-m", "midivae.cli", "demo", "--out", str(tmp_path)],
                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)

@@ -214,6 +214,7 @@ def served():
     thread.join(10)
 
 
+@pytest.mark.slow
 def test_the_page_samples_draws_interpolates_and_downloads(served, tmp_path):
     browser, driver_path = chromium()
     from selenium import webdriver
@@ -270,6 +271,7 @@ def test_the_page_and_its_files_are_served(client):
     assert "http://" not in js.text and "https://" not in js.text + page.text  # nothing fetched
 
 
+@pytest.mark.slow
 def test_the_command_serves_the_page_and_refuses_a_port_in_use(tmp_path):
     import subprocess
     import sys
