@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in names:
             result = measure(name, kind, args.windows)
             stem = Path(name).name
+            Path(args.results).mkdir(parents=True, exist_ok=True)
             path = Path(args.results) / f"completion-{stem}.json"
             path.write_text(json.dumps(result, indent=1) + "\n")
             print(f"== {name} on {result['set']} ({result['windows']} test windows): {path}")

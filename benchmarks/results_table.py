@@ -171,6 +171,17 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                                            CHORALE_HARMONY),
     "chorales-4bar-voices-ctx-t0.5": ("the same, samples at temperature 0.5", "-",
                                       CHORALE_HARMONY),
+    "chorales-4bar-voices-infill": ("bach-chorales 4-bar 4 voices, the same trained to infill "
+                                    "half its windows (--infill 0.5, shipped)", "-",
+                                    CHORALE_HARMONY),
+    "chorales-4bar-voices-infill-t0.5": ("the same, samples at temperature 0.5", "-",
+                                         CHORALE_HARMONY),
+    "folk-16bar-infill": ("essen-folk 16-bar, the shipped folk recipe trained to infill half "
+                          "its windows (--infill 0.5)", "0.919 / 0.812", FOLK_16BAR),
+    "folk-16bar-infill-t0.5": ("the same, samples at temperature 0.5", "0.919 / 0.812",
+                               FOLK_16BAR),
+    "folk-16bar-infill-nottingham-16bar": ("Nottingham 16-bar (unseen), the same", "-",
+                                           UNSEEN_16BAR),
     "pop-8bar-tracks": ("POP909 8-bar, one code per bar and track, categorical melody over "
                         "made bridge and piano, piano first (preset hierarchical-8bar-pop-cpu)",
                         "-", POP),
@@ -262,8 +273,10 @@ MUSICVAE_ROWS = [
      "chorales-4bar-hier-tracklatents", None, "-", "-"),
     ("4-bar chorale, 4 voices", "the same, narrower encoder", "chorales-4bar-voices",
      None, "-", "-"),
-    ("4-bar chorale, 4 voices", "the same, voices decoded bass first (shipped)",
+    ("4-bar chorale, 4 voices", "the same, voices decoded bass first",
      "chorales-4bar-voices-ctx", None, "-", "-"),
+    ("4-bar chorale, 4 voices", "the same, trained to infill (shipped)",
+     "chorales-4bar-voices-infill", None, "-", "-"),
     ("8-bar POP909: melody, bridge, piano", "hierarchical, LSTM bars", "pop-8bar-hier-more",
      None, "-", "-"),
     ("8-bar POP909: melody, bridge, piano", "hierarchical, one code per bar and track, "

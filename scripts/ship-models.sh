@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The models that ship in midivae/pretrained, from the runs `benchmarks/quality.py` trains:
 #
-#   .venv/bin/python benchmarks/quality.py --only chorales-4bar-voices-ctx folk-16bar-melody \
+#   .venv/bin/python benchmarks/quality.py --only chorales-4bar-voices-infill folk-16bar-melody \
 #       pop-8bar-tracks pop-8bar-tracks-more
 #   bash scripts/ship-models.sh [RUNS [SETS]]  # where those runs and their sets are
 #
@@ -19,7 +19,7 @@ PY=${PYTHON:-.venv/bin/python}
 ship() {  # NAME RUN ABOUT SET
     "$PY" -m midivae.cli export "$RUNS/$2" "$OUT/$1" --about "$3" --force --velocities-from "$SETS/$4"
 }
-ship chorale chorales-4bar-voices-ctx "four-voice Bach-style chorale phrases, 4 bars of 4/4" \
+ship chorale chorales-4bar-voices-infill "four-voice Bach-style chorale phrases, 4 bars of 4/4" \
     chorales-4bar
 ship folk folk-16bar-melody "folk melodies in the Essen collection's style, 16 bars of 4/4" \
     folk-16bar
