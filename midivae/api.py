@@ -316,8 +316,8 @@ class Model:
         """The fitted piece with the parts not ``given`` (n_bars, K) written; see
         `midivae.run.completion`."""
         _check_count(particles, "particles")
-        if not float(temperature) >= 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+        if not (0 <= float(temperature) and math.isfinite(temperature)):
+            raise ValueError(f"temperature must be >= 0 and finite, got {temperature!r}")
         cells = completion.piece_cells(fitted, self.layout, given.shape[0])
         cells = completion.complete(self.vae, self.layout, cells, given,
                                     temperature=float(temperature), seed=seed,

@@ -86,3 +86,16 @@ def test_a_long_sample_walks_through_the_prior_as_one_window_does():
         roll_stats(short)["in_scale_share"], abs=0.02)
     assert harmony_stats(long)["crossing_share"] == pytest.approx(
         harmony_stats(short)["crossing_share"], abs=0.02)
+
+
+@pytest.mark.parametrize("temperature", [float("nan"), float("inf"), -0.5])
+def test_a_temperature_that_is_not_a_finite_number_from_0_is_refused(temperature):
+    # NaN compares false with everything: it drew notes from NaN probabilities before
+    model = midivae.load("chorale")
+    with pytest.raises(ValueError, match="temperature must be >= 0 and finite"):
+        model.sample(1, temperature=temperature, seed=0)
+    piece = model.sample(1, temperature=0.5, seed=0)[0]
+    with pytest.raises(ValueError, match="temperature must be >= 0 and finite"):
+        model.harmonise(piece, keep=["soprano"], temperature=temperature, seed=0)
+    with pytest.raises(ValueError, match="temperature must be >= 0 and finite"):
+        model.reconstruct(piece, temperature=temperature)

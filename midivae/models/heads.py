@@ -48,8 +48,10 @@ def split_cells(x: torch.Tensor, n_tracks: int) -> torch.Tensor:
 
 
 def _check_temperature(temperature: float) -> None:
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    """0 or more and finite: NaN compares false with everything, so it is named here, or it
+    would draw notes from NaN probabilities."""
+    if not (0 <= temperature and math.isfinite(temperature)):
+        raise ValueError(f"temperature must be >= 0 and finite, got {temperature!r}")
 
 
 def sample_cells(logits: torch.Tensor, temperature: float, n_tracks: int,
