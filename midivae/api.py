@@ -151,30 +151,40 @@ class Model:
 
     # -- generation ------------------------------------------------------------
     def sample(self, n: int = 1, *, temperature: float = 1.0, bars: int | None = None,
-               seed: int | None = None, label: int | str | None = None) -> list[PianoRoll]:
+               seed: int | None = None, label: int | str | None = None,
+               rounds: int | None = None) -> list[PianoRoll]:
         """``n`` clips drawn from the prior, each ``bars`` bars long (default: one window).
 
         ``bars`` must be a whole number of windows; a longer clip is successive
         windows whose latents walk through the model's prior by ``WINDOW_TO_WINDOW``
         (`LatentPrior.walk`: each is a prior draw, and all keep one key).
-        ``temperature`` 0 gives the decoder's most likely cells.
+        ``temperature`` 0 gives the decoder's most likely cells. A model trained to
+        infill with several tracks (the chorale model) then redraws each track given the
+        others ``rounds`` times (`VAE.rewrite`; default 3, 0 for none): its voices make
+        chords together.
         """
         _check_count(n, "n")
+        if rounds is not None:
+            _check_rounds(rounds, self.vae)
         m = self._windows_in(bars)
         index = self.label_index(label)
         if m == 1:
-            return generate.sample(self.vae, n, temperature=temperature, seed=seed, label=index)
+            return generate.sample(self.vae, n, temperature=temperature, seed=seed, label=index,
+                                   rounds=rounds)
         g = _generator(seed)
         z = self.vae.prior.walk(n, m, WINDOW_TO_WINDOW, g).cpu()  # (n, m, Z), the prior's
+        if rounds is None:
+            rounds = self.vae.rewrite_rounds
         windows = generate.decode(self.vae, z.reshape(n * m, -1), temperature=temperature,
-                                  seed=_seed(g), label=index)  # (n * m, Z) -> n * m windows
+                                  seed=_seed(g), label=index,
+                                  rounds=rounds)  # (n * m, Z) -> n * m windows
         return [concatenate(windows[i * m:(i + 1) * m]) for i in range(n)]
 
     def encode(self, pieces: Piece | Sequence[Piece], *, label: int | str | None = None,
                roles: Roles = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and standard deviation of every window of the pieces (see `fit`),
         in order: each (W, Z)."""
-        pieces = [pieces] if isinstance(pieces, (PianoRoll, str, os.PathLike)) else pieces
+        pieces = list(pieces) if isinstance(pieces, (list, tuple)) else [pieces]
         windows = [w for p in pieces for w in self._fit(p, roles).windows]
         return self._posterior(windows, label)
 
@@ -386,6 +396,14 @@ def _move(z: torch.Tensor, amount: float, g: torch.Generator) -> torch.Tensor:
 def _check_count(n, name: str) -> None:
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"{name} must be a whole number >= 1, got {n!r}")
+
+
+def _check_rounds(rounds, vae) -> None:
+    if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 0:
+        raise ModelError(f"rounds must be a whole number >= 0, got {rounds!r}")
+    if rounds and not vae.rewrites:
+        raise ModelError("rounds > 0 rewrites each track given the others: it needs a model "
+                         "trained to infill (--infill) with more than one track")
 
 
 def _check_amount(amount) -> None:

@@ -253,7 +253,7 @@ def test_fit_refuses_another_grid_and_a_piece_without_notes(model, tmp_path):
     midi_file(track(name("melody"), meter(0, 4, 4), end=4 * BEAT)).save(tmp_path / "empty.mid")
     with pytest.raises(ModelError, match="no notes for the tracks of model 'm'"):
         model.fit(tmp_path / "empty.mid")
-    with pytest.raises(TypeError, match="a PianoRoll or a MIDI file path"):
+    with pytest.raises(TypeError, match="a PianoRoll, a MIDI file path or bytes"):
         model.fit(42)
 
 

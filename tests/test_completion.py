@@ -259,3 +259,71 @@ def test_a_one_track_melody_file_is_harmonised_as_the_soprano(chorale, tmp_path)
         out = chorale.harmonise(path, seed=0)
     assert out.n_tracks == 4 and out.onset[0].sum() == 16
     assert out.sustain[1:].any(axis=(1, 2)).all()
+
+
+def test_rewriting_redraws_every_track_given_the_others_and_a_seed_repeats_it(models):
+    model = models["hierarchical/mlp/track-latents+given"]
+    assert model.rewrites and model.rewrite_rounds == 3
+    x = windows(5)
+    assert torch.equal(model.rewrite(x, rounds=0), x)
+    out = model.rewrite(x, rounds=1, temperature=1.0, seed=2, particles=2)
+    assert out.shape == x.shape and set(out.unique().tolist()) <= {0.0, 1.0}
+    track = lambda w, k: w.view(*w.shape[:2], K, 2 * P)[:, :, k]  # noqa: E731
+    assert all(not torch.equal(track(out, k), track(x, k)) for k in range(K))  # each redrawn
+    assert torch.equal(out, model.rewrite(x, rounds=1, temperature=1.0, seed=2, particles=2))
+    drawn = model.sample(3, temperature=1.0, seed=4)  # three rounds by default
+    assert torch.equal(drawn, model.sample(3, temperature=1.0, seed=4, rounds=3))
+    assert not torch.equal(drawn, model.sample(3, temperature=1.0, seed=4, rounds=0))
+
+
+def test_a_model_that_does_not_read_given_tracks_does_not_rewrite(models):
+    model = models["hierarchical/mlp/track-latents+voices"]
+    assert not model.rewrites and model.rewrite_rounds == 0
+    x = windows(1)
+    assert torch.equal(model.rewrite(x), x)
+    with pytest.raises(ValueError, match="needs a model with given_input"):
+        model.rewrite(x, rounds=1)
+    assert torch.equal(model.sample(2, seed=3), model.sample(2, seed=3, rounds=0))
+
+
+def test_the_chorale_models_rewritten_samples_make_more_chords(chorale):
+    from midivae.midi.harmony import harmony_stats
+
+    drawn = harmony_stats(chorale.sample(16, temperature=0.5, seed=0, rounds=0))
+    rewritten = harmony_stats(chorale.sample(16, temperature=0.5, seed=0))
+    assert rewritten["chord_share"] > drawn["chord_share"] + 0.1
+    assert rewritten["crossing_share"] < drawn["crossing_share"]
+    with pytest.raises(ModelError, match="rounds must be a whole number >= 0"):
+        chorale.sample(1, rounds=-1)
+    with pytest.raises(ModelError, match="needs a model trained to infill"):
+        midivae.load("folk").sample(1, rounds=1)
+
+
+@pytest.mark.parametrize("kind", ["bytes", "mido", "pretty_midi"])
+def test_every_model_verb_takes_what_quantize_reads(chorale, phrase, kind):
+    import mido
+    import pretty_midi
+
+    piece = {"path": str(phrase), "bytes": phrase.read_bytes(),
+             "mido": mido.MidiFile(str(phrase)),
+             "pretty_midi": pretty_midi.PrettyMIDI(str(phrase))}[kind]
+    reference = chorale.reconstruct(str(phrase))
+    assert np.array_equal(chorale.reconstruct(piece).onset, reference.onset)
+    assert len(chorale.variations(piece, 2, seed=0)) == 2
+    assert len(chorale.interpolate(piece, piece, 3)) == 3
+    one, two = chorale.encode(piece)[0], chorale.encode([piece, piece])[0]
+    assert len(two) == 2 * len(one) and torch.allclose(two[len(one):], one, atol=1e-5)
+    assert len(chorale.fit(piece)) == len(chorale.fit(str(phrase)))
+    vector = torch.zeros(chorale.vae.config.latent)
+    assert np.array_equal(chorale.steer(piece, vector).onset, reference.onset)
+    assert np.array_equal(chorale.fit_piece(piece).onset, chorale.fit_piece(str(phrase)).onset)
+    for made in (chorale.inpaint(piece, (1, 2), particles=1),
+                 chorale.harmonise(piece, "soprano", particles=1),
+                 chorale.continuation(piece, 4, particles=1)):
+        assert isinstance(made, midivae.PianoRoll) and made.n_notes
+
+
+def test_a_piece_of_another_kind_is_refused_naming_what_is_taken(chorale):
+    with pytest.raises(TypeError, match="a piece is a PianoRoll, a MIDI file path or bytes, "
+                       "a mido.MidiFile or a pretty_midi.PrettyMIDI; got int"):
+        chorale.reconstruct(3)

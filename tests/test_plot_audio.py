@@ -174,6 +174,14 @@ def test_chorale_wav_has_the_rolls_length_and_sound(tmp_path, chorale, soundfont
     assert rms(audio, sr, 0.0, seconds(chorale)) > 0.05
 
 
+def test_to_wav_without_a_path_gives_the_same_wav_as_bytes(tmp_path, soundfont):
+    roll = make_roll([(0, 60, 0, 4, 100), (0, 64, 8, 12, 100)], 16)
+    data = roll.to_wav()
+    assert isinstance(data, bytes) and data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    roll.to_wav(tmp_path / "a.wav")
+    assert (tmp_path / "a.wav").read_bytes() == data
+
+
 def test_sound_where_notes_sound_and_silence_in_a_rest(tmp_path, soundfont):
     # C4 for 0.5 s, a rest of 2.5 s, E4 for 0.5 s (120 qpm, 1/8 s per step)
     roll = make_roll([(0, 60, 0, 4, 100), (0, 64, 24, 28, 100)], 32)

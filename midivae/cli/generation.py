@@ -112,7 +112,7 @@ def _cmd_sample(args) -> int:
         args.temperature = recommended_temperature(args.checkpoint or args.model)
     with _warnings_said("sample"):
         rolls = model.sample(args.n, temperature=args.temperature, bars=args.bars,
-                             seed=args.seed, label=args.label)
+                             seed=args.seed, label=args.label, rounds=args.rounds)
     if args.one_file:
         _write(args, stems[0], concatenate(rolls), f"{args.n} clips")
     else:

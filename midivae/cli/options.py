@@ -56,6 +56,9 @@ def add_generation_commands(sub) -> None:
                    help="bars per clip: a multiple of the model's window (default: one window)")
     s.add_argument("--one-file", action="store_true",
                    help="write the clips one after another into one file, samples.mid")
+    s.add_argument("--rounds", type=non_negative_int,
+                   help="times each track is redrawn given the others, for a model trained "
+                   "to infill with several tracks (default 3 for those, 0 for none)")
     _model_options(s, temperature=None)
     s.set_defaults(func=g._cmd_sample)
 

@@ -35,7 +35,8 @@ from midivae.midi.quantize import quantize
 from midivae.midi.roles import Role, assign_roles, parse_roles
 from midivae.midi.roll import PianoRoll, Track, concatenate
 
-Piece = PianoRoll | str | os.PathLike
+# a PianoRoll, or what `midivae.quantize` reads: a path, MIDI bytes, mido.MidiFile, PrettyMIDI
+Piece = PianoRoll | str | os.PathLike | bytes | object
 Roles = str | Sequence[Role] | None  # how a file's tracks map onto the model's (`midivae.midi.roles`)
 
 
@@ -67,8 +68,8 @@ def fit_piece(piece: Piece, layout: RollLayout, bars: int, roles: Roles, *,
 
     Parameters
     ----------
-    piece : PianoRoll or path
-        A path is quantized on the layout's grid.
+    piece : PianoRoll, path, bytes, mido.MidiFile or pretty_midi.PrettyMIDI
+        Anything but a roll is quantized on the layout's grid.
     layout : RollLayout
     bars : int
         Bars per window.
@@ -117,7 +118,19 @@ def _read(piece: Piece, layout: RollLayout) -> tuple[str, PianoRoll]:
         return "the roll", piece
     if isinstance(piece, (str, os.PathLike)):
         return os.fspath(piece), quantize(piece, steps_per_beat=layout.steps_per_beat)
-    raise TypeError(f"a piece is a PianoRoll or a MIDI file path, got {type(piece).__name__}")
+    if isinstance(piece, (bytes, bytearray)) or _midi_object(piece):
+        name = getattr(piece, "filename", None) or f"the {type(piece).__name__} given"
+        return str(name), quantize(piece, steps_per_beat=layout.steps_per_beat)
+    raise TypeError(f"a piece is a PianoRoll, a MIDI file path or bytes, a mido.MidiFile or a "
+                    f"pretty_midi.PrettyMIDI; got {type(piece).__name__}")
+
+
+def _midi_object(piece) -> bool:
+    """Whether ``piece`` is a mido.MidiFile or a pretty_midi.PrettyMIDI."""
+    import mido
+    import pretty_midi
+
+    return isinstance(piece, (mido.MidiFile, pretty_midi.PrettyMIDI))
 
 
 def _check_grid(name: str, roll: PianoRoll, layout: RollLayout,

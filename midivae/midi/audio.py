@@ -101,10 +101,23 @@ def synthesize(roll: PianoRoll, *, soundfont: str | os.PathLike | None = None,
     return audio, backend
 
 
-def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
-    """Write float samples of shape (n_frames, channels) in [-1, 1] as 16-bit PCM (not atomic)."""
+def wav_bytes(roll: PianoRoll, *, soundfont: str | os.PathLike | None = None,
+              sample_rate: int = 44100) -> bytes:
+    """The WAV file `render_wav` would write, as bytes (for a notebook:
+    ``IPython.display.Audio(wav_bytes(roll))``)."""
+    import io
+
+    audio, _ = synthesize(roll, soundfont=soundfont, sample_rate=sample_rate)
+    buffer = io.BytesIO()
+    write_wav(buffer, audio, sample_rate)
+    return buffer.getvalue()
+
+
+def write_wav(path, audio: np.ndarray, sample_rate: int) -> None:
+    """Write float samples of shape (n_frames, channels) in [-1, 1] as 16-bit PCM to a path or
+    a binary file object (not atomic)."""
     pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
+    with wave.open(path if hasattr(path, "write") else str(path), "wb") as w:
         w.setnchannels(pcm.shape[1])
         w.setsampwidth(2)
         w.setframerate(int(sample_rate))

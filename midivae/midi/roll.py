@@ -314,9 +314,13 @@ class PianoRoll:
         from midivae.midi.plot import plot_roll
         return plot_roll(self, path, **kwargs)
 
-    def to_wav(self, path, **kwargs) -> str:
-        """Write a WAV through a General MIDI SoundFont; see `midivae.midi.audio.render_wav`."""
-        from midivae.midi.audio import render_wav
+    def to_wav(self, path=None, **kwargs):
+        """Write a WAV through a General MIDI SoundFont and return the backend that played it
+        (`midivae.midi.audio.render_wav`); without a path, return the WAV's bytes instead
+        (``IPython.display.Audio(roll.to_wav())`` plays it in a notebook)."""
+        from midivae.midi.audio import render_wav, wav_bytes
+        if path is None:
+            return wav_bytes(self, **kwargs)
         return render_wav(self, path, **kwargs)
 
     def save(self, path, **kwargs):

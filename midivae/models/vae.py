@@ -25,6 +25,13 @@ from midivae.models.hierarchical import HierarchicalDecoder  # noqa: F401
 from midivae.models.recurrent import RecurrentDecoder  # noqa: F401
 
 
+# `VAE.rewrite`: rounds by default, and the particles of each track's redraw (measured on
+# the chorale model: chords on 0.53 of four-voice beats before, 0.66 / 0.74 / 0.78 after
+# one / two / three rounds at temperature 0.5; `benchmarks/rewrite.py`)
+REWRITE_ROUNDS = 3
+REWRITE_PARTICLES = 8
+
+
 class VAEOutput(NamedTuple):
     logits: torch.Tensor  # (B, T, L) teacher-forced logits of the decoder's output head
     mu: torch.Tensor  # (B, Z) posterior mean
@@ -109,6 +116,11 @@ def infill_masks(n: int, cfg: ModelConfig, share: float,
 
 def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
     return None if seed is None else torch.Generator(device).manual_seed(int(seed))
+
+
+def _child_seed(g: torch.Generator | None) -> int | None:
+    """A seed drawn from g, for a call that makes its own generator (None: unseeded)."""
+    return None if g is None else int(torch.randint(2**62, (1,), generator=g, device=g.device))
 
 
 class VAE(nn.Module):
@@ -257,19 +269,69 @@ class VAE(nn.Module):
         return self.decoder.sample(code, temperature=temperature,
                                    generator=_generator(seed, z.device))
 
+    @property
+    def rewrites(self) -> bool:
+        """Whether `sample` rewrites its tracks by default (`rewrite`): a model that reads
+        given tracks (given_input) and has more than one."""
+        return bool(self.config.given_input and self.config.n_tracks > 1)
+
+    @property
+    def rewrite_rounds(self) -> int:
+        """The rounds `sample` and `rewrite` take by default: ``REWRITE_ROUNDS`` for a model
+        that `rewrites`, else 0."""
+        return REWRITE_ROUNDS if self.rewrites else 0
+
     @torch.no_grad()
     def sample(self, n: int, *, temperature: float = 1.0, seed: int | None = None,
-               label=None) -> torch.Tensor:
+               label=None, rounds: int | None = None) -> torch.Tensor:
         """n windows (n, T, D) from the prior: z drawn from `prior` (N(0, I) unless fitted),
         then decoded at a temperature; with the prior's forms (`LatentPrior.fit_forms`), each
-        window repeats bars as a drawn training window's form does."""
+        window repeats bars as a drawn training window's form does. Then, for a model that
+        `rewrites`, ``rounds`` of `rewrite` (default ``REWRITE_ROUNDS``; 0: none)."""
         g = _generator(seed, self.device)
         z = self.prior.draw(n, g)
         code = self._code(z, self._condition(label, n))
         repeats = self.prior.draw_forms(n, g) if self.config.decoder == "hierarchical" else None
         if repeats is None:  # only a decoder that draws bar by bar can repeat a bar
-            return self.decoder.sample(code, temperature=temperature, generator=g)
-        return self.decoder.sample(code, temperature=temperature, generator=g, repeats=repeats)
+            x = self.decoder.sample(code, temperature=temperature, generator=g)
+        else:
+            x = self.decoder.sample(code, temperature=temperature, generator=g, repeats=repeats)
+        return self.rewrite(x, label, rounds=rounds, temperature=temperature,
+                            seed=_child_seed(g))
+
+    @torch.no_grad()
+    def rewrite(self, x: torch.Tensor, label=None, *, rounds: int | None = None,
+                temperature: float = 0.5, seed: int | None = None,
+                particles: int = REWRITE_PARTICLES) -> torch.Tensor:
+        """Windows (B, T, D) whose tracks were redrawn each in turn given all the others.
+
+        Each of ``rounds`` (default ``REWRITE_ROUNDS`` for a model that `rewrites`, else
+        0) redraws every track, first to last, with `complete` given the other tracks
+        as they stand: Gibbs sampling with the conditionals the model learnt by
+        infilling (as Coconet, Huang et al. 2017, samples a chorale). A prior sample's
+        tracks are drawn from their own codes and read only the tracks decoded before
+        them; a rewritten track reads every other one, so that the voices make chords
+        together. A model that does not `rewrites` returns x when ``rounds`` is left
+        out, and refuses rounds > 0.
+        """
+        x = self._check(x)
+        if rounds is None:
+            rounds = self.rewrite_rounds
+        if rounds < 0:
+            raise ValueError(f"rounds must be >= 0, got {rounds}")
+        if rounds and not self.rewrites:
+            raise ValueError("rewriting tracks needs a model with given_input and more than "
+                             "one track")
+        cfg = self.config
+        g = _generator(seed, self.device)
+        for _ in range(rounds):
+            for track in range(cfg.n_tracks):
+                mask = torch.ones(x.shape[0], cfg.n_bars, cfg.n_tracks, dtype=torch.bool,
+                                  device=self.device)
+                mask[:, :, track] = False
+                x = self.complete(x, mask, label, temperature=temperature, particles=particles,
+                                  seed=_child_seed(g))
+        return x
 
     @torch.no_grad()
     def complete(self, x: torch.Tensor, mask: torch.Tensor, label=None, *,

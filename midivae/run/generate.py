@@ -56,8 +56,9 @@ DENSE_ONSETS_PER_STEP = 2.0
 
 
 def sample(model, n: int, *, temperature: float = 1.0, seed: int | None = None,
-           label=None) -> list[PianoRoll]:
-    """n rolls drawn from the prior; see `VAE.sample`.
+           label=None, rounds: int | None = None) -> list[PianoRoll]:
+    """n rolls drawn from the prior, their tracks rewritten ``rounds`` times for a model
+    that rewrites (`VAE.sample`, `VAE.rewrite`).
 
     Warns (`UserWarning`, one for the batch) when clips come out silent or absurdly
     dense (more than ``DENSE_ONSETS_PER_STEP`` onsets per step and track): signs
@@ -65,7 +66,8 @@ def sample(model, n: int, *, temperature: float = 1.0, seed: int | None = None,
     """
     import warnings
 
-    rolls = _rolls(model, model.sample(n, temperature=temperature, seed=seed, label=label))
+    rolls = _rolls(model, model.sample(n, temperature=temperature, seed=seed, label=label,
+                                       rounds=rounds))
     silent = sum(r.n_notes == 0 for r in rolls)
     dense = sum(r.n_notes > DENSE_ONSETS_PER_STEP * r.n_steps * r.n_tracks for r in rolls)
     if silent or dense:
@@ -90,9 +92,14 @@ def posterior(model, rolls: Rolls, *, label=None) -> tuple[torch.Tensor, torch.T
 
 
 def decode(model, z: torch.Tensor, *, temperature: float = 0.0, seed: int | None = None,
-           label=None) -> list[PianoRoll]:
-    """Rolls decoded from latents (B, Z)."""
-    return _rolls(model, model.decode(z, label, temperature=temperature, seed=seed))
+           label=None, rounds: int = 0) -> list[PianoRoll]:
+    """Rolls decoded from latents (B, Z), their tracks then rewritten ``rounds`` times
+    (`VAE.rewrite`)."""
+    x = model.decode(z, label, temperature=temperature, seed=seed)
+    if rounds:
+        x = model.rewrite(x, label, rounds=rounds, temperature=temperature,
+                          seed=None if seed is None else seed + 1)
+    return _rolls(model, x)
 
 
 def reconstruct(model, rolls: Rolls, *, temperature: float = 0.0, seed: int | None = None,
