@@ -38,6 +38,7 @@ from midivae.run import completion, generate
 from midivae.run.checkpoint import checkpoint_paths, load_checkpoint, read_settings
 from midivae.errors import ModelError
 from midivae.data.fitting import Fitted, Piece, Roles, fit_piece, moved, roles_for
+from midivae.midi.keys import key_events
 from midivae.midi.layout import RollLayout
 from midivae.midi.roll import PianoRoll, Track, concatenate
 from midivae.run.zoo import Folders, find_model
@@ -178,7 +179,8 @@ class Model:
         windows = generate.decode(self.vae, z.reshape(n * m, -1), temperature=temperature,
                                   seed=_seed(g), label=index,
                                   rounds=rounds)  # (n * m, Z) -> n * m windows
-        return [concatenate(windows[i * m:(i + 1) * m]) for i in range(n)]
+        clips = [concatenate(windows[i * m:(i + 1) * m]) for i in range(n)]
+        return [c.replace(key_signatures=key_events(c, self.window_steps)) for c in clips]
 
     def encode(self, pieces: Piece | Sequence[Piece], *, label: int | str | None = None,
                roles: Roles = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -181,3 +181,45 @@ def test_pretty_midi_keeps_a_keys_tonic_not_its_spelling():
     roll = make_roll([(0, 66, 0, 4, 90)], 4, key_signatures=[(0, 6, 0), (2, 7, 1)])  # F#, A#m
     assert quantize(render(roll)) == roll
     assert quantize(to_pretty_midi(roll)).key_signatures == [(0, -6, 0), (2, -5, 1)]  # Gb, Bbm
+
+
+# -- key events over a clip -----------------------------------------------------------
+
+def scale_run(tonic_pc: int, start: int, stop: int) -> list[tuple]:
+    """A major scale up from ``tonic_pc`` (above middle C), a note every 2 steps, tonic
+    and fifth held longest: (track, pitch, on, off, velocity) for make_roll."""
+    steps = (0, 2, 4, 5, 7, 9, 11, 12, 7, 4, 0, 7)
+    notes, t, i = [], start, 0
+    while t < stop:
+        notes.append((0, 60 + tonic_pc + steps[i % len(steps)], t, min(t + 2, stop), 80))
+        t, i = t + 2, i + 1
+    return notes
+
+
+def test_one_key_for_a_clip_in_one_key_and_a_change_where_it_modulates():
+    from midivae.midi.keys import key_events
+
+    span = 16
+    c_major = make_roll(scale_run(0, 0, 64), 64)
+    assert key_events(c_major, span) == [(0, 0, 0)]
+    moving = make_roll(scale_run(0, 0, 32) + scale_run(6, 32, 64), 64)  # C major, then F#
+    assert key_events(moving, span) == [(0, 0, 0), (32, -6, 0)]  # spelt Gb
+    # one last span in a far key is not a modulation
+    tail = make_roll(scale_run(0, 0, 48) + scale_run(6, 48, 64), 64)
+    assert key_events(tail, span) == [(0, 0, 0)]
+    assert key_events(make_roll([], 64), span) == []
+    with pytest.raises(ValueError, match="span must be >= 1 step"):
+        key_events(c_major, 0)
+
+
+def test_a_long_sample_and_a_reconstruction_write_one_key(tmp_path):
+    import midivae
+
+    folk = midivae.load("folk")
+    (clip,) = folk.sample(1, bars=2 * folk.bars, temperature=0.5, seed=1)
+    assert len(clip.key_signatures) <= 2  # one, unless its 32 bars really modulate
+    tune = make_roll(scale_run(7, 0, 16 * 16 * 3), 16 * 16 * 3)  # G major, 48 bars
+    out = folk.reconstruct(tune)
+    assert out.key_signatures == [(0, 1, 0)]  # G major once (the tune carries no key)
+    keyed = tune.replace(key_signatures=[(0, 1, 0)])
+    assert folk.reconstruct(keyed).key_signatures == [(0, 1, 0)]  # the piece's own kept

@@ -30,6 +30,7 @@ import numpy as np
 
 from midivae.data.windows import bar_lines
 from midivae.errors import ModelError
+from midivae.midi.keys import key_events
 from midivae.midi.layout import RollLayout
 from midivae.midi.quantize import quantize
 from midivae.midi.roles import Role, assign_roles, parse_roles
@@ -56,10 +57,13 @@ class Fitted:
 
     def join(self, decoded: Sequence[PianoRoll]) -> PianoRoll:
         """One decoded roll per window as the whole piece: each cut to its window's span,
-        then the lead cut off, with the piece's tempo and meter, in its register."""
+        then the lead cut off, with the piece's tempo and meter, in its register, with the
+        piece's keys (or, for a piece without any, those of the notes: `key_events`)."""
         whole = concatenate([d[:b - a] for d, (a, b) in zip(decoded, self.spans)])[self.lead:]
-        whole = whole.replace(tempos=self.roll.tempos, time_signatures=self.roll.time_signatures)
-        return moved(whole, -self.shift)
+        whole = moved(whole.replace(tempos=self.roll.tempos,
+                                    time_signatures=self.roll.time_signatures), -self.shift)
+        keys = self.roll.key_signatures or key_events(whole, self.windows[0].n_steps)
+        return whole.replace(key_signatures=keys)
 
 
 def fit_piece(piece: Piece, layout: RollLayout, bars: int, roles: Roles, *,

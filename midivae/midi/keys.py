@@ -7,7 +7,8 @@ sharps (> 0) or flats (< 0), -7..7; ``mode`` is 0 for major, 1 for minor. A
 `estimate_key` is the Krumhansl–Schmuckler algorithm (Krumhansl 1990, *Cognitive
 Foundations of Musical Pitch*, ch. 4): the time each pitch class sounds is
 correlated with the Krumhansl–Kessler (1982) probe-tone profile of each of the 24
-major and minor keys, and the best-correlated key wins. numpy only.
+major and minor keys, and the best-correlated key wins. `key_events` follows a
+longer clip's keys with hysteresis: one key unless the music really modulates. numpy only.
 """
 
 from __future__ import annotations
@@ -88,6 +89,56 @@ def key_correlations(durations) -> np.ndarray:
         return (pc @ xc) / (np.linalg.norm(pc, axis=2) * np.linalg.norm(xc))
 
 
+# `key_events`: a span moves to another key only when that key correlates better than the
+# current one by this much, in two spans running
+KEY_CHANGE_MARGIN = 0.2
+
+
+def _durations(roll, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """(12,) steps each pitch class sounds in the roll's pitched tracks between two steps."""
+    pitched = [k for k, t in enumerate(roll.tracks) if not t.is_drum]
+    if not pitched:
+        return np.zeros(12)
+    per_pitch = roll.sustain[pitched, start:stop].sum(axis=(0, 1), dtype=np.int64)  # (128,)
+    return np.bincount(np.arange(len(per_pitch)) % 12, weights=per_pitch, minlength=12)
+
+
+def key_events(roll, span: int) -> list[tuple[int, int, int]]:
+    """The roll's key changes as ``(step, fifths, mode)``: one key for a clip in one key.
+
+    The key of the whole roll (`estimate_key`) holds until the music leaves it: the
+    roll is cut into spans of ``span`` steps, and the key moves at a span whose best
+    key correlates better than the current one by ``KEY_CHANGE_MARGIN`` when the
+    next span prefers that key too (a last span alone is not enough). [] when no
+    key stands out.
+    """
+    if span < 1:
+        raise ValueError(f"span must be >= 1 step, got {span!r}")
+    whole = estimate_key(roll)
+    if whole is None:
+        return []
+    current = (int(tonic(*whole)), whole[1])  # (tonic pitch class, mode)
+    starts = list(range(0, roll.n_steps, span))
+    best = []
+    for a in starts:
+        r = key_correlations(_durations(roll, a, a + span))
+        if not np.isfinite(r).any():
+            best.append((None, r))
+            continue
+        mode, pc = np.unravel_index(np.nanargmax(r), r.shape)
+        best.append(((int(pc), int(mode)), r))
+    events = [(0, current)]
+    for i, (a, (key, r)) in enumerate(zip(starts, best)):
+        if key is None or key == current:
+            continue
+        gain = r[key[1], key[0]] - r[current[1], current[0]]
+        if gain > KEY_CHANGE_MARGIN and i + 1 < len(best) and best[i + 1][0] == key:
+            current = key
+            events = events[:-1] if events[-1][0] == a else events
+            events.append((a, key))
+    return [(step, *from_tonic(pc, mode)) for step, (pc, mode) in events]
+
+
 def estimate_key(roll) -> tuple[int, int] | None:
     """The roll's key by Krumhansl–Schmuckler over its pitched tracks, or None.
 
@@ -95,12 +146,9 @@ def estimate_key(roll) -> tuple[int, int] | None:
     every pitched track). None when no pitched note sounds or every pitch class
     sounds equally long (no key stands out). Ties go to major, then the lower tonic.
     """
-    pitched = [k for k, t in enumerate(roll.tracks) if not t.is_drum]
-    if not pitched:
+    if not any(not t.is_drum for t in roll.tracks):
         return None
-    per_pitch = roll.sustain[pitched].sum(axis=(0, 1), dtype=np.int64)  # (128,)
-    durations = np.bincount(np.arange(len(per_pitch)) % 12, weights=per_pitch, minlength=12)
-    r = key_correlations(durations)
+    r = key_correlations(_durations(roll))
     if not np.isfinite(r).any():
         return None
     mode, pitch_class = np.unravel_index(np.nanargmax(r), r.shape)
