@@ -403,3 +403,18 @@ def test_the_package_folder_holds_only_shipped_model_files():
     from midivae.run.zoo import PACKAGED
     allowed = {".safetensors", ".json", ".md"}
     assert PACKAGED.is_dir() and {p.suffix for p in PACKAGED.iterdir()} <= allowed
+
+
+def test_a_reconstruction_keeps_the_input_velocities_of_the_notes_it_matches():
+    import numpy as np
+    from conftest import make_roll
+
+    folk = midivae.load("folk")
+    notes = [(0, 67 + (i % 5), 4 * i, 4 * i + 4, 60 + 3 * (i % 16)) for i in range(64)]
+    tune = make_roll(notes, 256)  # 16 bars of quarter notes, velocities 60..105
+    out = folk.reconstruct(tune)
+    matched = out.onset & tune.onset
+    assert matched.sum() > 0.5 * tune.onset.sum()
+    assert np.array_equal(out.velocity[matched], tune.velocity[matched])
+    others = out.onset & ~tune.onset
+    assert set(out.velocity[others].tolist()) <= {int(np.median(tune.velocity[tune.onset]))}

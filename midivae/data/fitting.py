@@ -58,12 +58,13 @@ class Fitted:
     def join(self, decoded: Sequence[PianoRoll]) -> PianoRoll:
         """One decoded roll per window as the whole piece: each cut to its window's span,
         then the lead cut off, with the piece's tempo and meter, in its register, with the
-        piece's keys (or, for a piece without any, those of the notes: `key_events`)."""
+        piece's keys (or, for a piece without any, those of the notes: `key_events`) and its
+        velocities (`with_velocities_of`)."""
         whole = concatenate([d[:b - a] for d, (a, b) in zip(decoded, self.spans)])[self.lead:]
         whole = moved(whole.replace(tempos=self.roll.tempos,
                                     time_signatures=self.roll.time_signatures), -self.shift)
         keys = self.roll.key_signatures or key_events(whole, self.windows[0].n_steps)
-        return whole.replace(key_signatures=keys)
+        return with_velocities_of(self.roll, whole.replace(key_signatures=keys))
 
 
 def fit_piece(piece: Piece, layout: RollLayout, bars: int, roles: Roles, *,
@@ -229,6 +230,32 @@ def padded(roll: PianoRoll, n_steps: int, *, front: bool = False) -> PianoRoll:
     vel = None if roll.velocity is None else np.pad(roll.velocity, width)
     return roll.replace(onset=np.pad(roll.onset, width), sustain=np.pad(roll.sustain, width),
                         velocity=vel)
+
+
+def with_velocities_of(source: PianoRoll, roll: PianoRoll) -> PianoRoll:
+    """``roll`` (the same tracks and steps as ``source``, or fewer steps) with ``source``'s
+    expression: a note that starts where one of the source's does (track, step and pitch)
+    takes its velocity, any other the median velocity of its track's notes in the source
+    (of all its notes, for a track without any). ``roll`` as it is when the source has no
+    velocities or no notes."""
+    typical = median_velocities(source)
+    if typical is None or roll.n_tracks != source.n_tracks:
+        return roll
+    n = min(roll.n_steps, source.n_steps)
+    velocity = np.where(roll.onset, typical[:, None, None], 0).astype(np.uint8)
+    matched = roll.onset[:, :n] & source.onset[:, :n]
+    velocity[:, :n][matched] = source.velocity[:, :n][matched]
+    return roll.replace(velocity=velocity)
+
+
+def median_velocities(roll: PianoRoll) -> np.ndarray | None:
+    """(K,) uint8: the median velocity of each track's notes (of all the roll's notes, for a
+    track without any); None for a roll without velocities or notes."""
+    if roll.velocity is None or not roll.onset.any():
+        return None
+    overall = np.median(roll.velocity[roll.onset])
+    return np.array([np.median(roll.velocity[k][roll.onset[k]]) if roll.onset[k].any()
+                     else overall for k in range(roll.n_tracks)]).round().astype(np.uint8)
 
 
 def moved(roll: PianoRoll, semitones: int) -> PianoRoll:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from midivae.data.fitting import Fitted, moved, padded
+from midivae.data.fitting import Fitted, median_velocities, moved, padded
 from midivae.errors import ModelError
 from midivae.midi.roll import PianoRoll, concatenate, sustain_starts
 
@@ -114,13 +114,12 @@ def piece_cells(fitted: Fitted, layout, n_bars: int) -> np.ndarray:
 def track_velocities(fitted: Fitted, layout) -> np.ndarray:
     """A velocity for each track's new notes: the median of its given notes' (of all the
     piece's, for a track without any), else the layout's typical one: (K,) uint8."""
-    roll, k = fitted.roll, layout.n_tracks
-    typical = np.asarray(layout.velocities if layout.velocities is not None else [90] * k)
-    if roll.velocity is None or not roll.onset.any():
-        return typical.astype(np.uint8)
-    overall = np.median(roll.velocity[roll.onset])
-    return np.array([np.median(roll.velocity[t][roll.onset[t]]) if roll.onset[t].any()
-                     else overall for t in range(k)]).round().astype(np.uint8)
+    medians = median_velocities(fitted.roll)
+    if medians is not None:
+        return medians
+    k = layout.n_tracks
+    return np.asarray(layout.velocities if layout.velocities is not None else [90] * k,
+                      np.uint8)
 
 
 def bars_of(fitted: Fitted, layout) -> int:
