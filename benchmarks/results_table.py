@@ -174,8 +174,11 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "chorales-4bar-voices-infill": ("bach-chorales 4-bar 4 voices, the same trained to infill "
                                     "half its windows (--infill 0.5, shipped)", "-",
                                     CHORALE_HARMONY),
-    "chorales-4bar-voices-infill-t0.5": ("the same, samples at temperature 0.5", "-",
-                                         CHORALE_HARMONY),
+    "chorales-4bar-voices-infill-t0.5": ("the same, samples at temperature 0.5 (each voice "
+                                         "rewritten given the others, 3 rounds: the default)",
+                                         "-", CHORALE_HARMONY),
+    "chorales-4bar-voices-infill-t0.5-r0": ("the same, samples at temperature 0.5 as drawn "
+                                            "(--rounds 0)", "-", CHORALE_HARMONY),
     "folk-16bar-infill": ("essen-folk 16-bar, the shipped folk recipe trained to infill half "
                           "its windows (--infill 0.5)", "0.919 / 0.812", FOLK_16BAR),
     "folk-16bar-infill-t0.5": ("the same, samples at temperature 0.5", "0.919 / 0.812",
@@ -189,6 +192,12 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "pop-8bar-tracks-more": ("POP909 8-bar, the same trained 30 minutes more (60 + 30, "
                              "shipped)", "-", POP),
     "pop-8bar-tracks-more-t0.5": ("the same, samples at temperature 0.5", "-", POP),
+    "pop-8bar-infill": ("POP909 8-bar, the same with 32 units a bar and track, 2048 free "
+                        "bits, trained to infill half its windows", "-", POP),
+    "pop-8bar-infill-t0.5": ("the same, samples at temperature 0.5 (each track rewritten "
+                             "given the others, 3 rounds: the default)", "-", POP),
+    "pop-8bar-infill-t0.5-r0": ("the same, samples at temperature 0.5 as drawn (--rounds 0)",
+                                "-", POP),
     "pop-8bar-hier-more": ("POP909 8-bar, hierarchical, LSTM bars, 60 + 30 minutes "
                            "(shipped before issue 21)", "-", []),
     "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical, LSTM bars",

@@ -338,6 +338,13 @@ class Model:
                                  completion.track_velocities(fitted, self.layout))
 
     # -- your own MIDI in ------------------------------------------------------
+    def track_mapping(self, piece: Piece, *, roles: Roles = None) -> dict[str, list[str]]:
+        """Which of the piece's tracks each of the model's tracks reads (as `fit` maps them):
+        {model track: [the piece's tracks, by name or number]}; a model track left empty
+        maps to []. ``roles`` as for `fit`, or a dict {model track: the piece's track name
+        (a part of it) or number from 1} that chooses the mapping."""
+        return self._fit(piece, roles).mapping
+
     def fit(self, piece: Piece, *, roles: Roles = None) -> list[PianoRoll]:
         """The piece as the model's windows: rolls of ``window_steps`` steps on its tracks.
 
@@ -358,8 +365,10 @@ class Model:
 
     def fit_piece(self, piece: Piece, *, roles: Roles = None) -> PianoRoll:
         """The whole piece on the model's tracks, in its own register and to the end of its
-        last bar: what the windows of `fit` are cut from, before the octave move."""
-        return self._fit(piece, roles).roll
+        last bar: what the windows of `fit` are cut from, before the octave move. A model
+        track that one of the piece's tracks fills takes that track's name and program."""
+        fitted = self._fit(piece, roles)
+        return fitted.roll.replace(tracks=fitted.tracks)
 
     def _fit(self, piece: Piece, roles: Roles = None) -> Fitted:
         return fit_piece(piece, self.layout, self.bars, self.roles if roles is None else roles,

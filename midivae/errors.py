@@ -22,6 +22,20 @@ class MidiReadError(MidivaeError, ValueError):
         super().__init__(f"{self.source}: {reason}")
 
 
+class FileReadError(MidivaeError, ValueError):
+    """A file midivae reads is refused: not a regular file (a FIFO, a device, a folder),
+    larger than its limit, or, for a JSON file, not JSON or nested too deeply.
+
+    The message names the file and the reason, e.g.
+    ``"run/model.json: not a regular file (a FIFO)"``.
+    """
+
+    def __init__(self, source: object, reason: str):
+        self.source = _describe(source)
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+
 class RollTooLargeError(MidiReadError):
     """A piece would need more steps than the allowed maximum (see ``quantize``)."""
 
@@ -38,6 +52,16 @@ class ModelError(MidivaeError, ValueError):
     """A model cannot do what was asked: an unknown model name, a label it was not
     trained on, a length that is not whole windows, or a piece whose meter or grid
     does not fit its layout. The message names the piece and the model."""
+
+
+class FolderBusyError(MidivaeError):
+    """Another process is writing into a folder (it holds the folder's lock: a training run
+    in its run folder). ``pid`` is that process's id where the system tells it, else None."""
+
+    def __init__(self, folder: str | os.PathLike, pid: int | None = None):
+        self.folder, self.pid = os.fspath(folder), pid
+        holder = f"process {pid}" if pid is not None else "another process"
+        super().__init__(f"{self.folder} is in use by {holder}")
 
 
 def _describe(source: object) -> str:

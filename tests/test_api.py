@@ -276,7 +276,9 @@ def test_reconstruct_gives_the_whole_piece_in_its_tempo(model, tmp_path):
     mf.save(song)
     out = model.reconstruct(song)
     assert out.n_steps == 48 and out.tempos == [(0, 100.0)] and len(out.bar_starts()) == 3
-    assert out.tracks == list(model.tracks)
+    # the model's tracks, named and played as the file's tracks that fill them
+    assert [t.name for t in out.tracks] == [t.name for t in model.tracks] == ["melody", "bass"]
+    assert [t.program for t in out.tracks] == [0, 33]
 
 
 def test_interpolate_starts_and_ends_at_the_reconstructions(model, work):
@@ -303,7 +305,7 @@ def test_variations(model, work):
 def test_continuation_follows_the_piece(model, tmp_path):
     song = tune(tmp_path / "song.mid", 1, bars=3)
     cont = model.continuation(song, bars=4, seed=5)
-    assert cont.n_steps == 4 * 16 and cont.tracks == list(model.tracks)
+    assert cont.n_steps == 4 * 16 and [t.name for t in cont.tracks] == ["melody", "bass"]
     assert cont.velocity is not None and set(cont.velocity[cont.onset]) == {64}
     whole = model.continuation(song, bars=4, seed=5, whole=True)
     assert whole[:48] == model.fit_piece(song) and whole[48:] == cont
@@ -418,3 +420,44 @@ def test_a_reconstruction_keeps_the_input_velocities_of_the_notes_it_matches():
     assert np.array_equal(out.velocity[matched], tune.velocity[matched])
     others = out.onset & ~tune.onset
     assert set(out.velocity[others].tolist()) <= {int(np.median(tune.velocity[tune.onset]))}
+
+
+def duo(path: Path) -> Path:
+    """A flute over a cello, 8 bars of 4/4: two named tracks with their programs."""
+    flute = track(name("Flute"), program(0, 73),
+                  *[note(480 * i, 480 * i + 480, 72 + i % 5, 90) for i in range(32)])
+    cello = track(name("Cello"), program(0, 42, 1),
+                  *[note(960 * i, 960 * i + 960, 48 + i % 3, 70, 1) for i in range(16)])
+    midi_file(flute, cello).save(path)
+    return path
+
+
+def test_the_track_mapping_is_returned_chosen_by_map_and_written_with_the_files_tracks(tmp_path):
+    chorale = midivae.load("chorale")
+    song = duo(tmp_path / "duo.mid")
+    with pytest.warns(UserWarning, match="taken in file order"):
+        assert chorale.track_mapping(song) == {"soprano": ["'Flute'"], "alto": ["'Cello'"],
+                                               "tenor": [], "bass": []}
+    chosen = {"soprano": "flute", "bass": "2"}
+    assert chorale.track_mapping(song, roles=chosen) == {
+        "soprano": ["'Flute'"], "alto": [], "tenor": [], "bass": ["'Cello'"]}
+    out = chorale.reconstruct(song, roles=chosen)
+    assert [(t.name, t.program) for t in out.tracks] == [("Flute", 73), ("alto", 0),
+                                                         ("tenor", 0), ("Cello", 42)]
+    with pytest.raises(midivae.DatasetError, match="'sopran' is no track of the model"):
+        chorale.track_mapping(song, roles={"sopran": "Flute"})
+
+
+def test_the_cli_says_the_mapping_and_takes_map(tmp_path, capsys):
+    from midivae.cli import main
+
+    song = duo(tmp_path / "duo.mid")
+    assert main(["reconstruct", str(song), "--out", str(tmp_path / "o"),
+                 "--map", "soprano=Flute,bass=2"]) == 0
+    out = capsys.readouterr().out
+    assert f"{song}: soprano <- 'Flute', alto <- nothing, tenor <- nothing, bass <- 'Cello'" \
+        in out
+    with pytest.raises(SystemExit) as refused:
+        main(["reconstruct", str(song), "--out", str(tmp_path / "o"), "--map", "soprano"])
+    assert refused.value.code == 2
+    assert "argument --map: 'soprano' is not MODEL_TRACK=FILE_TRACK" in capsys.readouterr().err

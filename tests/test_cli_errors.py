@@ -270,6 +270,7 @@ def test_train_refuses_a_folder_holding_a_run_unless_resumed_or_forced(work, tmp
     import shutil
 
     from midivae.run.checkpoint import load_checkpoint, read_settings
+    from midivae.run.runs import COLUMNS
     shutil.copytree(work / "m", tmp_path / "m")
     before = snapshot(tmp_path)
     status = run(["train", work / "set", *TRAIN, "--out", tmp_path / "m"])
@@ -281,8 +282,8 @@ def test_train_refuses_a_folder_holding_a_run_unless_resumed_or_forced(work, tmp
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     status = run(["train", work / "set", *TRAIN, "--out", tmp_path / "mine"])
     assert "is not a run folder" in assert_one_line(status, *capsys.readouterr())
-    (tmp_path / "early").mkdir()  # a run stopped before its first checkpoint
-    (tmp_path / "early" / "log.csv").write_text("kind,step\n")
+    (tmp_path / "early").mkdir()  # a run stopped before its first checkpoint: its log's header
+    (tmp_path / "early" / "log.csv").write_text(",".join(COLUMNS) + "\n")
     status = run(["train", work / "set", *TRAIN, "--out", tmp_path / "early"])
     assert "holds a run; pass --resume" in assert_one_line(status, *capsys.readouterr())
     with contextlib.redirect_stdout(io.StringIO()):

@@ -17,8 +17,9 @@ import sys
 from midivae.cli import commands as c
 from midivae.cli import generation as g
 from midivae.cli import training as tr
-from midivae.cli.checks import (Failure, Parser, non_negative_float, non_negative_int,
-                                pitch_range, positive_float, positive_int, prior_rank,
+from midivae.cli.checks import (Failure, Parser, iwae_count, limits, non_negative_float,
+                                non_negative_int, one_line, pitch_range, positive_float,
+                                positive_int, prior_rank, round_count, sample_count, seed,
                                 probability_below_one, role_spec, splits, unit_interval)
 from midivae.cli.options import add_generation_commands
 
@@ -33,7 +34,8 @@ def _build_parser() -> argparse.ArgumentParser:
                        "pictures, and an interpolation between two clips of the default model; "
                        "print where each file is. Rewrites only its own files (demo_*) in OUT.")
     d.add_argument("--out", default="out", help="folder for the files the demo writes")
-    d.add_argument("--seed", type=non_negative_int, default=0, help="another seed, other music")
+    d.add_argument("--seed", type=seed, default=0,
+                   help=f"another seed, other music (default 0; {limits(seed)})")
     d.set_defaults(func=g._cmd_demo)
 
     q = sub.add_parser("quantize", help="quantize a MIDI file to a piano roll and render it back")
@@ -122,10 +124,17 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="run folder: model.safetensors + model.json, log.csv, curves.png, "
                    "samples/ (default runs/run)")
     t.add_argument("--resume", action="store_true",
-                   help="continue the run in --out exactly where it stopped")
+                   help="continue the run in --out exactly where it stopped (by Ctrl-C too: "
+                   "it ends as the uninterrupted run would), with its own recipe and model: "
+                   "--steps N trains it on to N steps in all, and a flag that would change "
+                   "the recipe (--lr, --batch-size, ...) is refused")
     t.add_argument("--init", metavar="CKPT", help="start from this model's weights (fine-tune)")
-    t.add_argument("--force", action="store_true", help="start over in a folder holding a run")
-    t.add_argument("--steps", type=positive_int, help="optimiser steps (default: the preset's)")
+    t.add_argument("--force", action="store_true",
+                   help="start over in a folder holding a run (never one that another "
+                   "midivae is writing into: that is refused)")
+    t.add_argument("--steps", type=positive_int,
+                   help="optimiser steps (default: the preset's; with --resume, the steps in "
+                   "all, done ones included, to train the run on to)")
     t.add_argument("--minutes", type=positive_float,
                    help="wall-clock budget; with no --steps, train until it is spent")
     t.add_argument("--batch-size", type=positive_int,
@@ -185,13 +194,16 @@ def _build_parser() -> argparse.ArgumentParser:
                    "each way, kept within the set's pitch range (default 3; 0: none)")
     t.add_argument("--device", default="auto",
                    help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:1, mps")
-    t.add_argument("--seed", type=non_negative_int, default=0)
+    t.add_argument("--seed", type=seed, default=0,
+                   help="draws the initial weights, the window order and the noise: one "
+                   f"seed, one run (on a CPU, bit for bit) (default 0; {limits(seed)})")
     t.add_argument("--log-every", type=positive_int, default=50,
                    help="steps between logged lines")
     t.add_argument("--valid-every", type=positive_int, default=500,
                    help="steps between validations (each writes samples/)")
     t.add_argument("--checkpoint-every", type=positive_int, default=500,
-                   help="steps between checkpoints (also saved at the end and on Ctrl-C)")
+                   help="steps between checkpoints (also saved at the end, and on Ctrl-C "
+                   "once the step under way has ended; a second Ctrl-C stops at once)")
     t.add_argument("--checkpoint-minutes", type=positive_float,
                    help="also save after this many minutes since the last save")
     t.add_argument("--snapshot-minutes", type=positive_float, nargs="+", metavar="M",
@@ -213,13 +225,18 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
     e.add_argument("dataset", help="a prepared set whose layout fits the model")
     e.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    e.add_argument("--iwae", type=non_negative_int, default=0, metavar="K",
-                   help="importance samples for the IWAE bound (default 0: not computed)")
-    e.add_argument("--samples", type=positive_int, default=256, help="prior samples (default 256)")
+    e.add_argument("--iwae", type=iwae_count, default=0, metavar="K",
+                   help="importance samples for the IWAE bound (default 0: not computed; "
+                   f"{limits(iwae_count)})")
+    e.add_argument("--samples", type=sample_count, default=256,
+                   help=f"prior samples (default 256; {limits(sample_count)})")
     e.add_argument("--temperature", type=non_negative_float, default=1.0,
                    help="sampling temperature for the statistics (default 1)")
     e.add_argument("--limit", type=positive_int, help="N windows spread evenly over the split")
-    e.add_argument("--seed", type=non_negative_int, default=0)
+    e.add_argument("--rounds", type=round_count, help="rounds of redrawing each track "
+                   "given the others after each prior draw (default: the model's, as `sample` "
+                   "does: 3 for a model trained to infill with several tracks, else 0)")
+    e.add_argument("--seed", type=seed, default=0, help=f"default 0; {limits(seed)}")
     e.add_argument("--json", help="also write every figure to this JSON file")
     e.add_argument("--force", action="store_true", help="overwrite --json if it exists")
     e.set_defaults(func=tr._cmd_evaluate)
@@ -261,13 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Failure as err:
-        print(f"midivae {args.command}: error: {err}", file=sys.stderr)
+        print(f"midivae {args.command}: error: {one_line(err)}", file=sys.stderr)
         return err.status
     except MidivaeError as err:
-        print(f"midivae: error: {err}", file=sys.stderr)
+        print(f"midivae: error: {one_line(err)}", file=sys.stderr)
         return 1
     except OSError as err:  # permission denied, no space left, ...: one line, no traceback
-        print(f"midivae: error: {_os_error_line(err)}", file=sys.stderr)
+        print(f"midivae: error: {one_line(_os_error_line(err))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("midivae: interrupted", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from typing import Iterable
 
 
 class Failure(Exception):
@@ -33,6 +34,74 @@ def _number(kind, text: str, what: str):
         return kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
+# -- bounds on counts: a count past its bound is refused at once, in one line, before
+# anything is allocated (issue 27). --help names each bound; the environment variable beside
+# it raises it for a machine that can take more.
+MAX_CLIPS = 1000  # MIDIVAE_MAX_CLIPS: clips, variations or path points one command writes (a
+#   file each), and windows `sample` draws in all (a chorale window takes ~4 MB as it is drawn)
+MAX_BARS = 1000  # MIDIVAE_MAX_BARS: bars of a sampled clip or a continuation (~33 min of 4/4
+#   at 120 qpm)
+MAX_PARTICLES = 1024  # MIDIVAE_MAX_PARTICLES: draws per window of continue, inpaint and
+#   harmonise (64 times the default; memory grows with them)
+MAX_SAMPLES = 4096  # MIDIVAE_MAX_SAMPLES: evaluate's prior samples (16 times the default)
+MAX_IWAE = 5000  # MIDIVAE_MAX_IWAE: evaluate's importance samples, one pass over the windows
+#   each (Burda et al. 2016 report IWAE with 5000)
+MAX_ROUNDS = 100  # rounds of redrawing each track given the others (3 by default)
+MAX_SEED = 2**63 - 1  # torch's generators take 64-bit seeds; midivae adds small offsets to them
+
+
+def bounded_int(low: int, high: int, env: str | None = None):
+    """An argparse type: a whole number from ``low`` to ``high``; the environment variable
+    ``env``, when set, replaces ``high`` (a bound that a machine with more memory or time
+    may raise)."""
+    def parse(text: str) -> int:
+        value = _number(int, text, f"a whole number >= {low}")
+        most = _env_bound(env, high, low)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        if value > most:
+            raise argparse.ArgumentTypeError(
+                f"must be at most {most}, got {value}" + (f" (set {env} to raise the bound)"
+                                                          if env else ""))
+        return value
+    parse.__name__ = "whole number"  # what argparse calls the type in its own errors
+    parse.low, parse.high, parse.env = low, high, env
+    return parse
+
+
+def limits(kind) -> str:
+    """A bounded type's bound for --help: ``at most 1000; $MIDIVAE_MAX_CLIPS raises it``."""
+    return f"at most {kind.high}" + (f"; ${kind.env} raises it" if kind.env else "")
+
+
+def bound(kind) -> int:
+    """A bounded type's bound now: its environment variable's, else its constant."""
+    return _env_bound(kind.env, kind.high, kind.low)
+
+
+def _env_bound(env: str | None, default: int, low: int) -> int:
+    text = os.environ.get(env, "") if env else ""
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{env} must be a whole number >= {low}, got {text!r}")
+    return value
+
+
+clip_count = bounded_int(1, MAX_CLIPS, "MIDIVAE_MAX_CLIPS")  # sample -n, variations -n
+path_points = bounded_int(2, MAX_CLIPS, "MIDIVAE_MAX_CLIPS")  # interpolate --steps
+bar_count = bounded_int(1, MAX_BARS, "MIDIVAE_MAX_BARS")  # sample --bars, continue --bars
+particle_count = bounded_int(1, MAX_PARTICLES, "MIDIVAE_MAX_PARTICLES")
+sample_count = bounded_int(1, MAX_SAMPLES, "MIDIVAE_MAX_SAMPLES")  # evaluate --samples
+iwae_count = bounded_int(0, MAX_IWAE, "MIDIVAE_MAX_IWAE")  # evaluate --iwae (0: none)
+round_count = bounded_int(0, MAX_ROUNDS)  # sample --rounds, evaluate --rounds
+seed = bounded_int(0, MAX_SEED)  # every --seed
 
 
 def positive_int(text: str) -> int:
@@ -109,13 +178,6 @@ def unit_interval(text: str) -> float:
     return value
 
 
-def at_least_two(text: str) -> int:
-    value = _number(int, text, "a whole number >= 2")
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"must be >= 2, got {value}")
-    return value
-
-
 def pitch_range(text: str) -> tuple[int, int]:
     """``"21-108"`` -> (21, 108); the bounds are checked by `PrepareSettings`."""
     parts = text.split("-")
@@ -144,6 +206,16 @@ def role_spec(text: str) -> str:
     return text
 
 
+def track_map(text: str) -> dict[str, str]:
+    """--map's MODEL_TRACK=FILE_TRACK,... as a dict, checked by the one function that reads it."""
+    from midivae.errors import DatasetError
+    from midivae.midi.roles import parse_mapping
+    try:
+        return parse_mapping(text)
+    except DatasetError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("map: ")) from None
+
+
 # -- paths: checked before any work, so a refusal changes nothing -------------------------
 
 def _input_file(path: str) -> None:
@@ -167,10 +239,18 @@ def _writable_folder(folder: str, path: str, *, create: bool) -> None:
         raise Failure(f"{path}: cannot write in {existing} (permission denied)")
 
 
-def _output_file(path: str | os.PathLike, *, force: bool, create: bool = False) -> None:
-    """``path`` may be written: its folder is there (or can be made), it is no folder,
-    and it exists only if ``force``."""
+def _output_file(path: str | os.PathLike, *, force: bool, create: bool = False,
+                 inputs: Iterable[str | os.PathLike] = ()) -> None:
+    """``path`` may be written: it is none of the command's ``inputs`` under any name (a
+    link, a relative spelling), even with --force; its folder is there (or can be made),
+    it is no folder, and it exists only if ``force``. Every command checks each file it
+    will write with this, before any work."""
     path = os.fspath(path)
+    for src in inputs:
+        if _same_file(path, os.fspath(src)):
+            also = "" if os.fspath(src) == path else f" {os.fspath(src)}"
+            raise Failure(f"{path} is the input file{also}; it is never written over, even "
+                          "with --force (write elsewhere)")
     _writable_folder(os.path.dirname(os.path.abspath(path)), path, create=create)
     if os.path.isdir(path):
         raise Failure(f"{path}: is a folder, not a file")
@@ -189,6 +269,12 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.samefile(a, b)
     except OSError:  # one of them does not exist
         return os.path.realpath(a) == os.path.realpath(b)
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (a newline in a file's name becomes
+    ``\\n``), so that a message stays one line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
 
 
 def _check_device(name: str) -> None:

@@ -9,17 +9,14 @@ from __future__ import annotations
 import os
 import sys
 
-from midivae.cli.checks import Failure, _input_file, _output_file, _same_file
+from midivae.cli.checks import Failure, _input_file, _output_file
 
 
 def _cmd_quantize(args) -> int:
     from midivae.midi.quantize import quantize
     _input_file(args.midi)
     if args.out:
-        if _same_file(args.midi, args.out):
-            raise Failure(f"{args.out} is the input file; writing it would replace the input "
-                           "with a lossy re-render (choose another --out)")
-        _output_file(args.out, force=args.force)
+        _output_file(args.out, force=args.force, inputs=[args.midi])
     roll = quantize(args.midi, steps_per_beat=args.steps_per_beat,
                     sustain_pedal=not args.no_sustain_pedal)
     print(roll)
@@ -29,13 +26,13 @@ def _cmd_quantize(args) -> int:
     return 0
 
 
-def _file_to_file(args, out: str | None, suffix: str):
+def _file_to_file(args, out: str | None, suffix: str, inputs: tuple[str, ...] = ()):
     """(the roll of ``args.midi``, the output path: ``out`` or the MIDI file's name with
-    ``suffix``), after checking both."""
+    ``suffix``), after checking both; the output is never ``args.midi`` nor ``inputs``."""
     from midivae.midi.quantize import quantize
     _input_file(args.midi)
     out = out or os.path.splitext(args.midi)[0] + suffix
-    _output_file(out, force=args.force)
+    _output_file(out, force=args.force, inputs=[args.midi, *inputs])
     return quantize(args.midi, steps_per_beat=args.steps_per_beat), out
 
 
@@ -51,7 +48,7 @@ def _cmd_play(args) -> int:
 
     if args.soundfont:
         _input_file(args.soundfont)
-    roll, out = _file_to_file(args, args.wav, ".wav")
+    roll, out = _file_to_file(args, args.wav, ".wav", (args.soundfont,) if args.soundfont else ())
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         backend = roll.to_wav(out, soundfont=args.soundfont)

@@ -15,7 +15,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from midivae.cli.checks import Failure, _input_file, _output_file, _output_folder
+from midivae.cli.checks import (Failure, _input_file, _output_file, _output_folder, bound,
+                                clip_count, one_line)
 
 
 @contextlib.contextmanager
@@ -25,8 +26,19 @@ def _warnings_said(command: str):
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         yield
-    for w in said:
-        print(f"midivae {command}: warning: {w.message}", file=sys.stderr)
+    for message in dict.fromkeys(str(w.message) for w in said):  # each once, in order
+        print(f"midivae {command}: warning: {one_line(message)}", file=sys.stderr)
+
+
+def _mapped(model, files: list[str], args):
+    """The roles the files' tracks are mapped by (--map, --roles or the model's), each file's
+    mapping said in one line: ``song.mid: soprano <- 'Flute', alto <- nothing, ...``."""
+    roles = args.map if args.map is not None else args.roles
+    for f in files:
+        mapping = model.track_mapping(f, roles=roles)
+        print(f"{f}: " + ", ".join(f"{track} <- {' + '.join(sources) or 'nothing'}"
+                                   for track, sources in mapping.items()))
+    return roles
 
 
 def _model_and_files(args) -> tuple[str | None, list[str]]:
@@ -41,18 +53,48 @@ def _model_and_files(args) -> tuple[str | None, list[str]]:
     if len(given) == n:
         return None, given
     if len(given) == n + 1:
+        if Path(given[0]).suffix.lower() in MIDI_SUFFIXES and not os.path.isdir(given[0]):
+            raise Failure(f"{given[0]} is a MIDI file, not a model: {args.command} takes "
+                          f"{'two MIDI files' if n == 2 else 'one MIDI file'}, after the model "
+                          "(a checkpoint or a shipped model's name) or with --model", 2)
         return given[0], given[1:]
     raise Failure(f"expected [CKPT] {files}, got {len(given)} arguments", 2)
 
 
+MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".rmi")  # a name that is a MIDI file's, not a model's
+
+
 def _stems(args, stems: list[str]) -> list[str]:
     """Check every file the command will write (OUT/<stem>.mid, and .png / .musicxml when
-    asked): its folder can be made, and it exists only with --force."""
+    asked): its folder can be made, it exists only with --force, and it is none of the
+    files the command reads."""
     _output_folder(args.out)
+    inputs = _read_files(args)
     for stem in stems:
         for path in _paths(args, stem):
-            _output_file(path, force=args.force, create=True)
+            _output_file(path, force=args.force, create=True, inputs=inputs)
     return stems
+
+
+def _read_files(args) -> list:
+    """Every file the command reads: its MIDI files, and the model's checkpoint files (a
+    path's, or a shipped model's)."""
+    from midivae.errors import ModelError
+    from midivae.run.checkpoint import checkpoint_paths
+    from midivae.run.zoo import find_model
+
+    if hasattr(args, "inputs"):
+        name, files = _model_and_files(args)
+    else:
+        name, files = args.checkpoint or args.model, []
+    model = [] if name is None else list(checkpoint_paths(name))
+    if not model or not model[0].exists():
+        try:
+            shipped = find_model(name).path
+            model += [shipped, shipped.with_suffix(".json")]
+        except ModelError:  # said when the model is loaded
+            pass
+    return [*files, *model]
 
 
 def _paths(args, stem: str) -> list[str]:
@@ -83,6 +125,16 @@ def _check_bars(model, bars: int | None) -> None:
                       f"bars; ask for a multiple of {model.bars}, got {bars}", 2)
 
 
+def _check_windows(model, n: int, bars: int | None) -> None:
+    """-n clips of --bars bars are at most `MAX_CLIPS` windows in all."""
+    windows = n * ((bars or model.bars) // model.bars)
+    most = bound(clip_count)
+    if windows > most:
+        raise Failure(f"argument --bars: {n} clips of {bars} bars are {windows} windows of "
+                      f"model {model.name!r} ({model.bars} bars each); at most {most} at once "
+                      f"(set {clip_count.env} to raise the bound)", 2)
+
+
 def _write(args, stem: str, roll, what: str = "") -> None:
     """Write ``roll`` as OUT/<stem>.mid (and .png / .musicxml when asked); say where."""
     if args.qpm:
@@ -107,6 +159,7 @@ def _cmd_sample(args) -> int:
                    [f"sample_{i:03d}" for i in range(args.n)])
     model = _load(args.checkpoint or args.model, args)
     _check_bars(model, args.bars)
+    _check_windows(model, args.n, args.bars)
     if args.temperature is None:
         from midivae.run.zoo import recommended_temperature
         args.temperature = recommended_temperature(args.checkpoint or args.model)
@@ -134,7 +187,7 @@ def _cmd_reconstruct(args) -> int:
     model = _load(name, args)
     with _warnings_said("reconstruct"):
         roll = model.reconstruct(song, temperature=args.temperature, seed=args.seed,
-                                 label=args.label, roles=args.roles)
+                                 label=args.label, roles=_mapped(model, [song], args))
     _write(args, stem, roll, f"{song} through {model.name}")
     return 0
 
@@ -145,7 +198,8 @@ def _cmd_variations(args) -> int:
     model = _load(name, args)
     with _warnings_said("variations"):
         rolls = model.variations(song, args.n, amount=args.amount, temperature=args.temperature,
-                                 seed=args.seed, label=args.label, roles=args.roles)
+                                 seed=args.seed, label=args.label,
+                                 roles=_mapped(model, [song], args))
     for stem, roll in zip(stems, rolls):
         _write(args, stem, roll)
     return 0
@@ -160,7 +214,8 @@ def _cmd_interpolate(args) -> int:
     model = _load(name, args)
     with _warnings_said("interpolate"):
         rolls = model.interpolate(a, b, args.steps, temperature=args.temperature,
-                                  seed=args.seed, label=args.label, roles=args.roles)
+                                  seed=args.seed, label=args.label,
+                                  roles=_mapped(model, [a, b], args))
     _write(args, stems[0], concatenate(rolls), f"the whole path, {args.steps} points")
     for stem, roll in zip(stems[1:], rolls):
         _write(args, stem, roll)
@@ -174,7 +229,7 @@ def _cmd_continue(args) -> int:
     with _warnings_said("continue"):
         whole = model.continuation(song, args.bars, whole=True, temperature=args.temperature,
                                    seed=args.seed, particles=args.particles, label=args.label,
-                                   roles=args.roles)
+                                   roles=_mapped(model, [song], args))
     added = args.bars or model.bars
     _write(args, stem, whole, f"the song, then {added} new bar{'s' * (added > 1)}")
     return 0
@@ -191,7 +246,7 @@ def _cmd_inpaint(args) -> int:
         try:
             roll = model.inpaint(song, (first - 1, last), temperature=args.temperature,
                                  seed=args.seed, particles=args.particles, label=args.label,
-                                 roles=args.roles)
+                                 roles=_mapped(model, [song], args))
         except ModelError as err:  # bars past the song's end
             raise Failure(f"argument --bars {first}-{last}: {err}", 2) from None
     _write(args, stem, roll, f"bars {first}-{last} written by {model.name}")
@@ -213,7 +268,8 @@ def _cmd_harmonise(args) -> int:
                       f"{model.name!r}: nothing is left to write", 2)
     with _warnings_said("harmonise"):
         roll = model.harmonise(song, keep, temperature=args.temperature, seed=args.seed,
-                               particles=args.particles, label=args.label, roles=args.roles)
+                               particles=args.particles, label=args.label,
+                               roles=_mapped(model, [song], args))
     written = [n for n in names if n not in keep]
     _write(args, stem, roll, f"{', '.join(keep)} kept, {', '.join(written)} written by "
            f"{model.name}")
@@ -240,8 +296,17 @@ def _cmd_models(args) -> int:
 def _cmd_export(args) -> int:
     from midivae.run.checkpoint import checkpoint_paths, export_checkpoint
 
-    for path in checkpoint_paths(args.out):
-        _output_file(path, force=args.force, create=True)
+    inputs = list(checkpoint_paths(args.checkpoint))
+    if args.velocities_from:
+        from midivae.data.store import SET_FILES
+        inputs += [Path(args.velocities_from) / name for name in sorted(SET_FILES)]
+    weights, settings = checkpoint_paths(args.out)
+    run = _run_holding(weights)
+    if run is not None:
+        raise Failure(f"{weights} is the checkpoint of the run {run}; export never writes over "
+                      "a run's checkpoint, even with --force (choose another OUT)")
+    for path in (weights, settings):
+        _output_file(path, force=args.force, create=True, inputs=inputs)
     velocities = None
     if args.velocities_from:
         from midivae.data import PreparedSet
@@ -251,6 +316,19 @@ def _cmd_export(args) -> int:
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and "
           f"{weights.with_suffix('.json')}")
     return 0
+
+
+def _run_holding(weights: Path) -> Path | None:
+    """The run folder whose checkpoint ``weights`` names (its latest, best or a snapshot:
+    ``RUN/model.safetensors``, ``RUN/best/model.safetensors``), or None."""
+    from midivae.run.runs import CHECKPOINT, is_run_folder
+
+    if weights.name != f"{CHECKPOINT}.safetensors":
+        return None
+    for folder in (weights.parent, weights.parent.parent):
+        if (folder / "log.csv").is_file() and is_run_folder(folder):
+            return folder
+    return None
 
 
 DEMO_CLIPS = 2  # clips sampled from each shipped model
@@ -277,9 +355,10 @@ def _cmd_demo(args) -> int:
     args.png, args.wav, args.musicxml, args.qpm = True, True, False, None
     plan = [(m, [f"demo_{m.name}_{i + 1}" for i in range(DEMO_CLIPS)]) for m in models]
     path_stems = [f"demo_{default.name}_path"]
+    inputs = [p for m in models for p in (m.path, m.path.with_suffix(".json"))]
     for stem in [s for _, stems in plan for s in stems] + path_stems:
-        for path in _paths(args, stem):
-            _output_file(path, force=True, create=True)  # the demo's own names only
+        for path in _paths(args, stem):  # the demo's own names only, never a model's file
+            _output_file(path, force=True, create=True, inputs=inputs)
     for m, stems in plan:
         model = load(m.name)
         print(f"{m.name}: {m.about or 'a shipped model'}")

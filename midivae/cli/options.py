@@ -6,9 +6,9 @@ import argparse
 
 from midivae.cli import generation as g
 from midivae.cli import serve
-from midivae.cli.checks import (at_least_two, bar_range, non_negative_float, non_negative_int,
-                                port_number, positive_float, positive_int, role_spec,
-                                unit_interval)
+from midivae.cli.checks import (bar_count, bar_range, clip_count, limits, non_negative_float,
+                                particle_count, path_points, port_number, positive_float,
+                                role_spec, round_count, seed, track_map, unit_interval)
 
 _INPUTS = ("the model (a checkpoint file or run folder, or a shipped model's name; left out: "
            "--model, else the default shipped model), then the MIDI file(s)")
@@ -22,7 +22,7 @@ def _model_options(p: argparse.ArgumentParser, *, temperature: float | None) -> 
                    help="0 = the most likely notes (default " + (
                        f"{temperature:g})" if temperature is not None else
                        "a shipped model's recommended one, else 1)"))
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=seed, default=0, help=f"default 0; {limits(seed)}")
     p.add_argument("--label", help="for a conditioned model: which label (e.g. essen-folk)")
     p.add_argument("--qpm", type=positive_float, help="tempo to write (default: the song's, "
                    "or the model's data's)")
@@ -35,12 +35,23 @@ def _model_options(p: argparse.ArgumentParser, *, temperature: float | None) -> 
     p.add_argument("--force", action="store_true", help="overwrite files that exist")
 
 
+def _track_options(p: argparse.ArgumentParser, whose: str = "file's") -> None:
+    """--roles or --map: how a file's tracks map onto the model's."""
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--roles", type=role_spec, help=f"how the {whose} tracks map onto the "
+                     "model's: a spec as for `prepare --roles` (default: the model's own)")
+    how.add_argument("--map", type=track_map, metavar="TRACK=FILE_TRACK,...",
+                     help=f"choose which of the {whose} tracks each model track reads, by "
+                     "name (a part of it) or number from 1, e.g. soprano=Flute,bass=3; model "
+                     "tracks left out read nothing")
+
+
 def _completion_options(p: argparse.ArgumentParser) -> None:
     """What continue, inpaint and harmonise take beside the model's options."""
-    p.add_argument("--particles", type=positive_int, default=16,
-                   help="draws of each window weighed against the music given (default 16)")
-    p.add_argument("--roles", type=role_spec, help="how the file's tracks map onto the "
-                   "model's: a spec as for `prepare --roles` (default: the model's own)")
+    p.add_argument("--particles", type=particle_count, default=16,
+                   help="draws of each window weighed against the music given (default 16; "
+                   f"{limits(particle_count)})")
+    _track_options(p, "file's")
     _model_options(p, temperature=0.5)
 
 
@@ -51,14 +62,18 @@ def add_generation_commands(sub) -> None:
                        "a checkpoint, or (with neither) the default shipped model.")
     s.add_argument("checkpoint", nargs="?", metavar="CKPT",
                    help="a checkpoint file or run folder, or a shipped model's name")
-    s.add_argument("-n", "--n", type=positive_int, default=4, help="how many clips (default 4)")
-    s.add_argument("--bars", type=positive_int,
-                   help="bars per clip: a multiple of the model's window (default: one window)")
+    s.add_argument("-n", "--n", type=clip_count, default=4,
+                   help=f"how many clips (default 4; {limits(clip_count)}, counting each "
+                   "window of a clip longer than one)")
+    s.add_argument("--bars", type=bar_count,
+                   help="bars per clip: a multiple of the model's window (default: one window; "
+                   f"{limits(bar_count)})")
     s.add_argument("--one-file", action="store_true",
                    help="write the clips one after another into one file, samples.mid")
-    s.add_argument("--rounds", type=non_negative_int,
+    s.add_argument("--rounds", type=round_count,
                    help="times each track is redrawn given the others, for a model trained "
-                   "to infill with several tracks (default 3 for those, 0 for none)")
+                   f"to infill with several tracks (default 3 for those, 0 for none; "
+                   f"{limits(round_count)})")
     _model_options(s, temperature=None)
     s.set_defaults(func=g._cmd_sample)
 
@@ -67,8 +82,7 @@ def add_generation_commands(sub) -> None:
                        description="Encode a MIDI file window by window and decode it: what "
                        "the model keeps of it. Writes OUT/<song>_reconstructed.mid.")
     r.add_argument("inputs", nargs="+", metavar="[CKPT] MIDI", help=_INPUTS)
-    r.add_argument("--roles", type=role_spec, help="how the file's tracks map onto the "
-                   "model's: a spec as for `prepare --roles` (default: the model's own)")
+    _track_options(r, "file's")
     _model_options(r, temperature=0.0)
     r.set_defaults(func=g._cmd_reconstruct, n_files=1)
 
@@ -77,12 +91,12 @@ def add_generation_commands(sub) -> None:
                        description="Encode a MIDI file, move each window's latent by --amount "
                        "and decode: OUT/<song>_variation_1.mid, ...")
     v.add_argument("inputs", nargs="+", metavar="[CKPT] MIDI", help=_INPUTS)
-    v.add_argument("-n", "--n", type=positive_int, default=4, help="how many (default 4)")
+    v.add_argument("-n", "--n", type=clip_count, default=4,
+                   help=f"how many (default 4; {limits(clip_count)})")
     v.add_argument("--amount", type=unit_interval, default=0.3,
                    help="how far from the song: 0 = its reconstruction, 1 = unrelated "
                    "(default 0.3)")
-    v.add_argument("--roles", type=role_spec, help="how the file's tracks map onto the "
-                   "model's (default: the model's own)")
+    _track_options(v, "file's")
     _model_options(v, temperature=0.0)
     v.set_defaults(func=g._cmd_variations, n_files=1)
 
@@ -93,10 +107,10 @@ def add_generation_commands(sub) -> None:
                        "A to that of B: OUT/<a>_to_<b>.mid plays the whole path, "
                        "OUT/<a>_to_<b>_01.mid ... each point.")
     i.add_argument("inputs", nargs="+", metavar="[CKPT] A B", help=_INPUTS)
-    i.add_argument("--steps", type=at_least_two, default=8,
-                   help="points on the path, both ends included (default 8)")
-    i.add_argument("--roles", type=role_spec, help="how the files' tracks map onto the "
-                   "model's (default: the model's own)")
+    i.add_argument("--steps", type=path_points, default=8,
+                   help=f"points on the path, both ends included (default 8; "
+                   f"{limits(path_points)})")
+    _track_options(i, "files'")
     _model_options(i, temperature=0.0)
     i.set_defaults(func=g._cmd_interpolate, n_files=2)
 
@@ -106,8 +120,8 @@ def add_generation_commands(sub) -> None:
                        "windows that each read the half window before them. Writes "
                        "OUT/<song>_continued.mid: the song exactly as given, then the new bars.")
     c.add_argument("inputs", nargs="+", metavar="[CKPT] MIDI", help=_INPUTS)
-    c.add_argument("--bars", type=positive_int,
-                   help="bars to add (default: one window of the model)")
+    c.add_argument("--bars", type=bar_count,
+                   help=f"bars to add (default: one window of the model; {limits(bar_count)})")
     _completion_options(c)
     c.set_defaults(func=g._cmd_continue, n_files=1)
 

@@ -6,6 +6,7 @@ imported inside each command so that `midivae --help` is fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -28,12 +29,14 @@ def _train_inputs(args):
     if args.resume and args.init:
         raise Failure("--resume continues a run; --init starts a new one from a model: "
                        "give one", 2)
-    if args.init and (args.latent or args.output or args.place_input or args.encoder
-                      or args.bar_decoder or args.bar_latents or args.track_latents
-                      or args.voice_context or args.track_outputs):
-        raise Failure("--init trains the given model as it is: --latent, --output, --encoder, "
-                       "--bar-decoder, --bar-latents, --track-latents, --voice-context, "
-                       "--track-outputs and --place-input would change it", 2)
+    if (args.init or args.resume) and (
+            args.latent or args.output or args.place_input or args.encoder or args.bar_decoder
+            or args.bar_latents or args.track_latents or args.voice_context
+            or args.track_outputs):
+        raise Failure(("--init trains the given model" if args.init else
+                       "--resume continues the run's model") + " as it is: --latent, --output, "
+                      "--encoder, --bar-decoder, --bar-latents, --track-latents, "
+                      "--voice-context, --track-outputs and --place-input would change it", 2)
     prepared = PreparedSet(args.dataset)
     check_trainable(prepared)
     if (args.patience or args.keep_best) and not prepared.n_windows["valid"]:
@@ -43,6 +46,8 @@ def _train_inputs(args):
         raise Failure(f"{args.out}: is a file; --out names a run folder")
     if args.resume and not holds_run(args.out):
         raise Failure(f"{args.out} holds no run to resume (no model.safetensors)")
+    if args.resume:
+        _check_resume_flags(args)
     if is_run_folder(args.out) and not (args.resume or args.force):
         raise Failure(f"{args.out} holds a run; pass --resume to continue it or --force to "
                        "start it over")
@@ -52,6 +57,32 @@ def _train_inputs(args):
     if args.init:
         _input_file(_checkpoint_file(args.init))
     return prepared, _device(args.device)
+
+
+def _check_resume_flags(args) -> None:
+    """--resume keeps the run's recipe; --steps alone may move its end, to no fewer steps
+    than it has done. Any other recipe flag is refused unless it repeats the run's value."""
+    from midivae.run.checkpoint import read_settings
+
+    extra = read_settings(args.out)["extra"]
+    if "train" not in extra:
+        return  # no training checkpoint: `train` says so
+    recipe, done = extra["train"], int(extra.get("step", 0))
+    if args.steps is not None and args.steps < done:
+        raise Failure(f"--steps {args.steps}: {args.out} has done {done} steps already; "
+                      "--resume --steps N trains it on to N steps in all", 2)
+    given = {k: v for k, v in _recipe_changes(args).items() if k != "steps"}
+    if args.beta is not None:
+        beta = recipe.get("beta")
+        given["beta"], recipe = args.beta, {**recipe, "beta": beta.get("beta_max", beta)
+                                            if isinstance(beta, dict) else beta}
+    changed = [f"--{k.replace('_', '-')} {v:g} (the run's is {recipe.get(k)!r})"
+               if not isinstance(v, bool) else f"--{k.replace('_', '-')}"
+               for k, v in given.items() if v != recipe.get(k)]
+    if changed:
+        raise Failure(f"--resume continues {args.out} with its own recipe: "
+                      f"{', '.join(changed)} would change it; start over with --force, or "
+                      "fine-tune its model with --init", 2)
 
 
 def _checkpoint_file(path: str) -> str:
@@ -101,6 +132,40 @@ def _recipe_changes(args) -> dict:
 
 
 def _cmd_train(args) -> int:
+    from midivae.run import distributed
+
+    prepared, device_name = _train_inputs(args)
+    device = distributed.setup(device_name)  # joins torchrun's process group, if any
+    if distributed.world()[0] != 0:  # rank 0 alone writes into the run folder
+        return _train(args, prepared, device)
+    with _claimed(args.out):
+        return _train(args, prepared, device)
+
+
+@contextlib.contextmanager
+def _claimed(out: str):
+    """The run folder ``out``, made if need be and locked for this command alone
+    (`midivae.fileio.locked`, as builds of a prepared set take turns): a second writer is
+    refused in one line, so that two runs never interleave their logs or swap their files.
+    A folder made here is removed again if it is still empty at the end (a refusal)."""
+    from midivae.errors import FolderBusyError
+    from midivae.fileio import locked
+
+    made = not os.path.isdir(out)
+    os.makedirs(out, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locked(out, wait=False))
+        except FolderBusyError as err:
+            raise Failure(f"{err} (another midivae writing into it); wait for it to end, or "
+                          "choose another --out") from None
+        if made:  # removed while still locked: no other writer has it yet
+            stack.callback(lambda: os.path.isdir(out) and not os.listdir(out) and os.rmdir(out))
+        yield
+
+
+def _train(args, prepared, device) -> int:
+    """`_cmd_train` once the run folder is this command's."""
     import dataclasses
 
     from midivae.run import distributed
@@ -112,8 +177,6 @@ def _cmd_train(args) -> int:
     from midivae.run.priors import prior_loader
     from midivae.run.train import train
 
-    prepared, device_name = _train_inputs(args)
-    device = distributed.setup(device_name)  # joins torchrun's process group, if any
     rank, n_procs = distributed.world()
     if args.resume:
         model = load_checkpoint(args.out)
@@ -121,6 +184,7 @@ def _cmd_train(args) -> int:
         loader, valid = loaders(prepared, saved["batch_size"], transpose=saved["transpose"],
                                 seed=saved["seed"])
         cfg, preset, transpose = None, saved["preset"], saved["transpose"]
+        steps = args.steps or saved["steps"]  # --steps moves the run's end
     elif args.init:  # fine-tune: the given model as it is, the preset's recipe
         model = load_checkpoint(args.init)
         differences = layout_differences(model, prepared)
@@ -167,18 +231,19 @@ def _cmd_train(args) -> int:
         if device.type == "cuda" and _bf16_ok():
             cfg = dataclasses.replace(cfg, bf16=True)
         preset, transpose = args.preset, args.transpose
-    run = RunFolder(args.out, resume=args.resume) if rank == 0 else None
+    run = None if rank else RunFolder(args.out, resume=args.resume,
+                                      step=saved["step"] if args.resume else None)
     n_params = sum(p.numel() for p in model.parameters())
     if rank == 0:
         what = (f"resuming {args.out}" if args.resume else f"training {preset}"
                 + (f" from {args.init}" if args.init else ""))
-        until = ("its own steps" if args.resume else
+        until = ((f"{steps} steps in all" if steps else "its own budget") if args.resume else
                  " and ".join(([f"{cfg.steps} steps"] if cfg.steps else [])
                               + ([f"{cfg.minutes:g} minutes"] if cfg.minutes else [])))
         print(f"{what} ({n_params / 1e6:.2f}M parameters) on {prepared.path} for {until} "
               f"on {device}" + (f" x {n_procs} processes" if n_procs > 1 else "")
               + (f", conditioned on {', '.join(prepared.labels)}" if prepared.labels else ""))
-    bar = _train_bar(args, saved["steps"] if args.resume else cfg.steps)
+    bar = _train_bar(args, steps if args.resume else cfg.steps)
     first_valid = next(iter(valid)) if valid is not None else None
 
     def log(r: dict) -> None:
@@ -212,7 +277,8 @@ def _cmd_train(args) -> int:
                         "roles": prepared.manifest["settings"].get("roles")})
     try:
         if args.resume:
-            train(model, loader, resume=args.out, **common)
+            train(model, loader, resume=args.out,
+                  **({"steps": args.steps} if args.steps else {}), **common)
         else:
             train(model, loader, cfg, seed=args.seed, preset=preset, **common)
     except KeyboardInterrupt:
@@ -252,7 +318,7 @@ def _saved_run(path: str) -> dict:
     extra = read_settings(path)["extra"]
     run = extra.get("run", {})
     return {"batch_size": int(extra["train"]["batch_size"]), "preset": extra.get("preset", ""),
-            "steps": extra["train"].get("steps"),
+            "steps": extra["train"].get("steps"), "step": int(extra.get("step", 0)),
             "seed": int(extra.get("seed", 0)), "transpose": int(run.get("transpose", 0))}
 
 
@@ -274,11 +340,18 @@ def _cmd_evaluate(args) -> int:
     from midivae.fileio import replace_atomically
 
     if args.json:
-        _output_file(args.json, force=args.force)
+        from midivae.data.store import SET_FILES
+        from midivae.run.checkpoint import checkpoint_paths
+        _output_file(args.json, force=args.force, inputs=[
+            *checkpoint_paths(args.checkpoint), *(Path(args.dataset) / f for f in SET_FILES)])
     model = load_checkpoint(args.checkpoint)
+    if args.rounds and not model.rewrites:
+        raise Failure(f"{args.checkpoint}: --rounds {args.rounds} redraws each track given "
+                      "the others: it needs a model trained to infill with several tracks", 2)
     prepared = PreparedSet(args.dataset)
     res = evaluate(model, prepared, split=args.split, k=args.iwae, n_samples=args.samples,
-                   temperature=args.temperature, seed=args.seed, max_windows=args.limit)
+                   temperature=args.temperature, seed=args.seed, max_windows=args.limit,
+                   rounds=args.rounds)
     res["checkpoint"] = str(args.checkpoint)
     m, dist = res["metrics"], res["distance"]
     print(f"{args.checkpoint} on {prepared.path} ({args.split}, {res['windows']} windows)")
@@ -290,7 +363,9 @@ def _cmd_evaluate(args) -> int:
           f"{m['onset_recall']:.3f} / {m['onset_f1']:.3f}"
           + (" (by track: " + ", ".join(f"{f:.3f}" for f in m["onset_f1_by_track"]) + ")"
              if "onset_f1_by_track" in m else ""))
-    print(f"  {args.samples} samples at temperature {args.temperature} vs the data "
+    rounds = model.rewrite_rounds if args.rounds is None else args.rounds
+    print(f"  {args.samples} samples at temperature {args.temperature}"
+          + (f", tracks rewritten {rounds} times," if rounds else "") + " vs the data "
           f"(distance {dist['distance']['value']:.3f}):")
     for key in dist["distance"]["keys"] + ["silent_share", "empty_beat_share"]:
         if key in dist:

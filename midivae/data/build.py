@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from midivae.errors import DatasetError, MidiReadError
+from midivae.fileio import locked
 from midivae.midi.layout import RollLayout
 from midivae.midi.roll import Track
 from midivae.midi.roles import assign_roles, parse_roles
 from midivae.data.source import Source
 from midivae.data.sources import resolve_source
-from midivae.data.folders import (existing_set, locked, private_folder, publish,
+from midivae.data.folders import (existing_set, private_folder, publish,
                                   refuse_foreign_files, refuse_source_as_out, remove_own,
                                   remove_stale)
 from midivae.data.pool import Progress, map_tolerant

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Sequence
 
@@ -33,12 +33,14 @@ from midivae.errors import ModelError
 from midivae.midi.keys import key_events
 from midivae.midi.layout import RollLayout
 from midivae.midi.quantize import quantize
-from midivae.midi.roles import Role, assign_roles, parse_roles
+from midivae.midi.roles import (Role, assign_roles, mapped_roles, parse_roles, role_of_each,
+                                track_label)
 from midivae.midi.roll import PianoRoll, Track, concatenate
 
 # a PianoRoll, or what `midivae.quantize` reads: a path, MIDI bytes, mido.MidiFile, PrettyMIDI
 Piece = PianoRoll | str | os.PathLike | bytes | object
-Roles = str | Sequence[Role] | None  # how a file's tracks map onto the model's (`midivae.midi.roles`)
+# how a file's tracks map onto the model's: a spec, `Role`s, or {model track: file track}
+Roles = str | Sequence[Role] | dict | None
 
 
 @dataclass
@@ -54,6 +56,11 @@ class Fitted:
     spans: list[tuple[int, int]]  # (start, stop) steps of each window in ``inside``
     windows: list[PianoRoll]  # ``inside`` cut at ``spans``, each padded to a whole window
     meter: tuple[int, int]  # the piece's last meter with bars as long as the layout's
+    # each layout track -> the labels of the piece's tracks merged into it (`track_label`)
+    mapping: dict[str, list[str]] = field(default_factory=dict)
+    # the tracks results are written with: a layout track that one of the piece's tracks
+    # filled keeps that track's name and program
+    tracks: list[Track] = field(default_factory=list)
 
     def join(self, decoded: Sequence[PianoRoll]) -> PianoRoll:
         """One decoded roll per window as the whole piece: each cut to its window's span,
@@ -64,7 +71,8 @@ class Fitted:
         whole = moved(whole.replace(tempos=self.roll.tempos,
                                     time_signatures=self.roll.time_signatures), -self.shift)
         keys = self.roll.key_signatures or key_events(whole, self.windows[0].n_steps)
-        return with_velocities_of(self.roll, whole.replace(key_signatures=keys))
+        whole = whole.replace(key_signatures=keys, tracks=self.tracks or whole.tracks)
+        return with_velocities_of(self.roll, whole)
 
 
 def fit_piece(piece: Piece, layout: RollLayout, bars: int, roles: Roles, *,
@@ -91,7 +99,7 @@ def fit_piece(piece: Piece, layout: RollLayout, bars: int, roles: Roles, *,
     """
     name, roll = _read(piece, layout)
     lead, meter = _check_grid(name, roll, layout, model)
-    roll = _map_tracks(name, roll, layout, roles, model, fall_back)
+    roll, mapping, tracks = _map_tracks(name, roll, layout, roles, model, fall_back)
     end = int(bar_lines(roll)[-1])
     roll = padded(roll[:end], end)  # to its last bar line: a silent partial bar goes
     shift = _octave_shift(roll, layout)
@@ -103,7 +111,7 @@ def fit_piece(piece: Piece, layout: RollLayout, bars: int, roles: Roles, *,
     n_steps = bars * layout.steps_per_bar
     assert all(b - a <= n_steps for a, b in spans), spans  # bars can only be shorter
     return Fitted(name, roll, lead, inside, shift, spans,
-                  [padded(inside[a:b], n_steps) for a, b in spans], meter)
+                  [padded(inside[a:b], n_steps) for a, b in spans], meter, mapping, tracks)
 
 
 def _after_lead(roll: PianoRoll, lead: int, layout: RollLayout) -> PianoRoll:
@@ -174,13 +182,20 @@ def _check_grid(name: str, roll: PianoRoll, layout: RollLayout,
 
 
 def _map_tracks(name: str, roll: PianoRoll, layout: RollLayout, roles: Roles, model: str,
-                fall_back: bool) -> PianoRoll:
+                fall_back: bool) -> tuple[PianoRoll, dict[str, list[str]], list[Track]]:
+    """The roll on the layout's tracks, which of its tracks went where, and the tracks to
+    write results with (see `Fitted`)."""
+    if isinstance(roles, dict):
+        roles = mapped_roles([t.name for t in layout.tracks], roles)
+    elif isinstance(roles, str):
+        roles = parse_roles(roles)
     mapped, dropped = assign_roles(roll, roles)
     if mapped.n_tracks != layout.n_tracks:
         raise ModelError(f"roles: {mapped.n_tracks} tracks given, {model} makes "
                          f"{layout.n_tracks}")
     if fall_back and roll.n_notes and not mapped.n_notes:
-        mapped, dropped = assign_roles(roll, _in_order(roll, layout))
+        roles = _in_order(roll, layout)
+        mapped, dropped = assign_roles(roll, roles)
         warnings.warn(f"{name}: no track matches the tracks of {model} "
                       f"({', '.join(t.name for t in layout.tracks)}); its tracks are taken "
                       "in file order", stacklevel=4)
@@ -189,7 +204,16 @@ def _map_tracks(name: str, roll: PianoRoll, layout: RollLayout, roles: Roles, mo
                       f"{', '.join(dropped)}", stacklevel=4)
     if not mapped.n_notes:
         raise ModelError(f"{name}: no notes for the tracks of {model}")
-    return mapped.replace(tracks=list(layout.tracks))
+    into = role_of_each(roll.tracks, roles)
+    mapping = {t.name: [track_label(s, k) for k, s in enumerate(roll.tracks)
+                        if into[k] == i and roll.onset[k].any()]
+               for i, t in enumerate(layout.tracks)}
+    tracks = list(layout.tracks)
+    for i, t in enumerate(layout.tracks):
+        sources = [s for k, s in enumerate(roll.tracks) if into[k] == i and roll.onset[k].any()]
+        if len(sources) == 1 and not t.is_drum and not sources[0].is_drum:
+            tracks[i] = Track(sources[0].name or t.name, sources[0].program, False)
+    return mapped.replace(tracks=list(layout.tracks)), mapping, tracks
 
 
 def _octave_shift(roll: PianoRoll, layout: RollLayout) -> int:

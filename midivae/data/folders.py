@@ -5,7 +5,7 @@ A build writes into a hidden folder beside the set and renames it into place
 it, never the source or a folder holding it, and never a set that holds files
 of the user's. It cleans up after a killed build only the hidden folders it
 can prove a dead midivae build made, and builds of one folder take turns
-(`locked`).
+(`midivae.fileio.locked`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,8 @@ import tempfile
 from pathlib import Path
 
 from midivae.errors import DatasetError
+from midivae.fileio import read_json
 from midivae.data.store import SET_FILES, foreign_files, read_manifest
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; concurrent builds of one set are not guarded
-    fcntl = None
 
 
 def refuse_source_as_out(src, out: Path) -> None:
@@ -94,7 +90,7 @@ def _owned_by(folder: Path, out: Path) -> int | None:
     if not m or folder.is_symlink() or not folder.is_dir():
         return None
     try:
-        marker = json.loads((folder / _MARKER).read_text())
+        marker = read_json(folder / _MARKER)  # never a FIFO waited on, nor a huge file read
     except (OSError, ValueError):
         return None
     pid = int(m.group(2))
@@ -135,24 +131,6 @@ def remove_stale(out: Path) -> None:
         pid = _owned_by(d, out)
         if pid is not None and pid != os.getpid() and not _alive(pid):
             remove_own(d)
-
-
-class locked:
-    """An exclusive advisory lock on a folder (flock), held by one build at a time."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    def __enter__(self):
-        self.fd = os.open(self.folder, os.O_RDONLY)
-        if fcntl is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        if fcntl is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
 
 
 def _alive(pid: int) -> bool:

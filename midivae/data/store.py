@@ -18,13 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from midivae.errors import DatasetError
+from midivae.errors import DatasetError, FileReadError
+from midivae.fileio import MAX_JSON_BYTES, parse_json, read_json, read_regular
 from midivae.midi.layout import RollLayout
 from midivae.midi.render import DEFAULT_VELOCITY
 from midivae.midi.roll import PianoRoll, events_in
@@ -109,13 +111,21 @@ def write_manifest(folder: Path, manifest: dict) -> None:
 def read_manifest(folder: str | os.PathLike) -> dict | None:
     """The manifest of the set midivae wrote in ``folder``, or None when it holds none.
 
-    A ``manifest.json`` that midivae did not write (no ``"kind"`` saying so, or a
-    format this version cannot read) is not a set's manifest.
+    A ``manifest.json`` that midivae did not write (not JSON, no ``"kind"`` saying so,
+    or a format this version cannot read) is not a set's manifest. One that is no
+    regular file or is over `midivae.fileio.MAX_JSON_BYTES` raises `DatasetError`
+    naming it, unread.
     """
+    path = Path(folder) / "manifest.json"
     try:
-        with open(Path(folder) / "manifest.json", "rb") as f:
-            manifest = json.loads(f.read(64 << 20))
-    except (OSError, ValueError):
+        data = read_regular(path, MAX_JSON_BYTES, "a JSON file")
+    except FileReadError as err:  # a FIFO, a device, a huge file: never waited on nor read
+        raise DatasetError(str(err)) from None
+    except OSError:
+        return None
+    try:
+        manifest = parse_json(data, path)
+    except FileReadError:
         return None
     if not isinstance(manifest, dict) or manifest.get("kind") != KIND \
             or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
@@ -136,9 +146,12 @@ def damage(folder: str | os.PathLike, manifest: dict, *, checksums: bool) -> str
     for name, want in manifest["files"].items():
         path = Path(folder) / name
         try:
-            size = path.stat().st_size
+            st = path.stat()
         except OSError:
             return f"{name} is missing"
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would be waited on, a device read forever
+            return f"{name} is not a regular file"
+        size = st.st_size
         if size != want["bytes"]:
             return f"{name} is {size} bytes, the manifest says {want['bytes']}"
         if checksums:
@@ -149,6 +162,46 @@ def damage(folder: str | os.PathLike, manifest: dict, *, checksums: bool) -> str
             if h.hexdigest() != want["sha256"]:
                 return f"{name} differs from the file the manifest records (checksum)"
     return None
+
+
+MAX_WINDOW_BARS = 1024  # bars of a set's windows (prepare's --bars: 2 to 16 in practice)
+
+
+def _checked_layout(manifest: dict, path: Path) -> RollLayout:
+    """The set's layout, once every field of the manifest that `PreparedSet` uses is checked
+    with its bounds: a manifest is a file anyone may have edited. `DatasetError` naming
+    ``path`` and the field otherwise."""
+    def bad(field: str, rule: str, value):
+        raise DatasetError(f"{path}: {field} must be {rule}, got {value!r:.100}")
+
+    for name, want in manifest["files"].items():
+        if name not in DATA_FILES or not isinstance(want, dict) \
+                or not _whole(want.get("bytes"), 0) or not isinstance(want.get("sha256"), str):
+            bad(f"files[{name!r:.100}]", "one of the set's files, {\"bytes\": N, \"sha256\": ...}",
+                want)
+    settings, counts = manifest.get("settings"), manifest.get("counts")
+    if not isinstance(settings, dict) or not _whole(settings.get("bars"), 1, MAX_WINDOW_BARS):
+        bad("settings.bars", f"a whole number from 1 to {MAX_WINDOW_BARS}",
+            settings.get("bars") if isinstance(settings, dict) else settings)
+    windows = counts.get("windows") if isinstance(counts, dict) else None
+    if not isinstance(windows, dict) or sorted(windows) != sorted(SPLITS) \
+            or not all(_whole(n, 0) for n in windows.values()):
+        bad("counts.windows", f"a count of windows for each of {', '.join(SPLITS)}", windows)
+    labels = manifest.get("labels")
+    if not isinstance(labels, list) or not all(isinstance(n, str) for n in labels):
+        bad("labels", "a list of names", labels)
+    if not isinstance(manifest.get("velocity"), bool):
+        bad("velocity", "true or false", manifest.get("velocity"))
+    if not isinstance(manifest.get("layout"), dict):
+        bad("layout", "an object", manifest.get("layout"))
+    try:
+        return replace(RollLayout.from_dict(manifest["layout"]), labels=tuple(labels))
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{path}: layout: {err}") from None
+
+
+def _whole(value, low: int, high: float = float("inf")) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 class PreparedSet:
@@ -176,13 +229,13 @@ class PreparedSet:
         if manifest is None:
             raise DatasetError(f"{self.path} holds no prepared set of format {FORMAT} "
                                "(run `midivae prepare`)")
+        layout = _checked_layout(manifest, self.path / "manifest.json")
         why = damage(self.path, manifest, checksums=False)
         if why:
             raise DatasetError(f"{self.path}: the set is damaged ({why}); rebuild it with "
                                "`midivae prepare ... --force`")
         self.manifest = manifest
-        self.layout = replace(RollLayout.from_dict(manifest["layout"]),
-                              labels=tuple(manifest["labels"]))
+        self.layout = layout
         self.velocity = bool(manifest["velocity"])  # False when the source has none
         self.reused = False
         a = {name: _map(self.path / f"{name}.bin", dtype) for name, dtype in ARRAYS.items()}
@@ -207,8 +260,10 @@ class PreparedSet:
 
     @cached_property
     def piece_ids(self) -> list[str]:
-        with open(self.path / "pieces.json") as f:
-            return json.load(f)
+        try:
+            return read_json(self.path / "pieces.json")
+        except FileReadError as err:
+            raise DatasetError(str(err)) from None
 
     @property
     def bars(self) -> int:

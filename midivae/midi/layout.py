@@ -18,12 +18,19 @@ This module is numpy-only; models never import it, they only get D, K and P.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import numpy as np
 
 from midivae.midi.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes, sustain_starts
+
+
+MAX_STEPS_PER_BEAT = 960  # a grid finer than a fine MIDI file's ticks (960 per beat) is noise
+MAX_TRACKS = 256  # far above any layout the roles make (gm: 17); (T, K, 2, P) grows with K
+MAX_NUMERATOR = 255  # a MIDI time_signature event holds its numerator in one byte
+MAX_DENOMINATOR = 256  # 256ths: no score writes shorter beats
 
 
 @dataclass(frozen=True)
@@ -46,12 +53,26 @@ class RollLayout:
     velocities: tuple[int, ...] | None = None
 
     def __post_init__(self):
-        if not (0 <= self.low and self.n_pitches >= 1 and self.low + self.n_pitches <= N_PITCHES):
+        """Every field checked with bounds, each error naming it: a layout read from a
+        file (a checkpoint, a set's manifest) may ask for anything."""
+        object.__setattr__(self, "steps_per_beat",
+                           _whole("steps_per_beat", self.steps_per_beat, 1, MAX_STEPS_PER_BEAT))
+        object.__setattr__(self, "low", _whole("low", self.low, 0, N_PITCHES - 1))
+        object.__setattr__(self, "n_pitches", _whole("n_pitches", self.n_pitches, 1, N_PITCHES))
+        if self.low + self.n_pitches > N_PITCHES:
             raise ValueError(f"pitch range low={self.low}, n_pitches={self.n_pitches} "
                              "must lie within 0..127")
         object.__setattr__(self, "tracks", tuple(self.tracks))
-        object.__setattr__(self, "time_signature", tuple(self.time_signature))
+        if not 1 <= len(self.tracks) <= MAX_TRACKS or not all(isinstance(t, Track)
+                                                              for t in self.tracks):
+            raise ValueError(f"tracks must be 1 to {MAX_TRACKS} tracks, got "
+                             f"{len(self.tracks)}")
+        object.__setattr__(self, "time_signature", _meter(self.time_signature))
+        if not (isinstance(self.qpm, numbers.Real) and math.isfinite(self.qpm) and self.qpm > 0):
+            raise ValueError(f"qpm must be a finite number > 0, got {self.qpm!r}")
         object.__setattr__(self, "labels", tuple(self.labels))
+        if not all(isinstance(name, str) for name in self.labels):
+            raise ValueError(f"labels must be names (strings), got {list(self.labels)!r:.200}")
         if self.velocities is not None:
             velocities = tuple(int(v) for v in self.velocities)
             if len(velocities) != len(self.tracks) or not all(1 <= v <= 127 for v in velocities):
@@ -100,9 +121,15 @@ class RollLayout:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RollLayout":
+        """Inverse of `to_dict`; ValueError or TypeError naming the field that is wrong."""
         d = dict(d)
-        d["tracks"] = tuple(Track(**t) for t in d.get("tracks", [{}]))
-        d["time_signature"] = tuple(d.get("time_signature", (4, 4)))
+        tracks = d.get("tracks", [{}])
+        if not isinstance(tracks, list) or not all(isinstance(t, dict) for t in tracks):
+            raise ValueError(f"tracks must be a list of objects, got {tracks!r:.200}")
+        if not 1 <= len(tracks) <= MAX_TRACKS:
+            raise ValueError(f"tracks must be 1 to {MAX_TRACKS} tracks, got {len(tracks)}")
+        d["tracks"] = tuple(Track(**t) for t in tracks)
+        d["time_signature"] = d.get("time_signature", (4, 4))  # checked in __post_init__
         d["labels"] = tuple(d.get("labels", ()))
         d["velocities"] = None if d.get("velocities") is None else tuple(d["velocities"])
         return cls(**d)
@@ -260,3 +287,26 @@ def _steps_first(onset: np.ndarray, sustain: np.ndarray) -> np.ndarray:
     """Onset and sustain (K, T, P) as one contiguous (T, K, 2, P) array."""
     both = np.stack([onset, sustain], axis=2)  # (K, T, 2, P)
     return np.ascontiguousarray(both.transpose(1, 0, 2, 3))  # (K, T, 2, P) -> (T, K, 2, P)
+
+
+def _whole(name: str, value, low: int, high: int) -> int:
+    """``value`` as an int when it is a whole number in low..high; else ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r:.100}")
+    return int(value)
+
+
+def _meter(value) -> tuple[int, int]:
+    """A time signature (numerator, denominator): numerator 1..255, denominator a power of
+    two up to 256; else ValueError naming ``time_signature``."""
+    try:
+        num, den = value
+        num = _whole("numerator", num, 1, MAX_NUMERATOR)
+        den = _whole("denominator", den, 1, MAX_DENOMINATOR)
+    except (TypeError, ValueError):
+        num = den = 0
+    if num < 1 or den & (den - 1):
+        raise ValueError(f"time_signature must be [numerator 1..{MAX_NUMERATOR}, a power-of-two "
+                         f"denominator 1..{MAX_DENOMINATOR}], got {value!r:.100}")
+    return num, den

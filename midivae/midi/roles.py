@@ -94,6 +94,61 @@ def parse_roles(spec: str) -> list[Role]:
     raise DatasetError(f"roles: unknown spec {spec!r}; use one of {', '.join(ROLE_PRESETS)}")
 
 
+def role_of_each(tracks: Sequence[Track], roles: Sequence[Role]) -> list[int | None]:
+    """For each of a file's tracks, the index of the first role it matches (None: none)."""
+    return [next((i for i, role in enumerate(roles) if role.matches(track, k)), None)
+            for k, track in enumerate(tracks)]
+
+
+def track_label(track: Track, index: int) -> str:
+    """How messages name a file's track: its name, else its number (from 1) and program."""
+    return repr(track.name) if track.name else f"track {index + 1} (program {track.program})"
+
+
+def mapped_roles(names: Sequence[str], mapping: dict[str, str | int]) -> list[Role]:
+    """One role per layout track ``names``, filled as ``mapping`` says: a layout track name ->
+    the file's track whose name contains that text (case-insensitive), or its number counted
+    from 1; a layout track the mapping leaves out gets no track. DatasetError naming the
+    mapping when it names a track the layout does not have."""
+    unknown = sorted(set(mapping) - set(names))
+    if unknown:
+        raise DatasetError(f"map: {', '.join(map(repr, unknown))} is no track of the model "
+                           f"(it has {', '.join(names)})")
+    roles = []
+    for name in names:
+        source = mapping.get(name)
+        if source is None:
+            roles.append(Role(name, 0, match=_nothing))
+        elif isinstance(source, int) or str(source).isdigit():
+            if int(source) < 1:
+                raise DatasetError(f"map: {name}={source}: tracks are counted from 1")
+            roles.append(Role(name, 0, position=int(source) - 1))
+        else:
+            roles.append(Role(name, 0, match=_NameContains(str(source))))
+    return roles
+
+
+def parse_mapping(text: str) -> dict[str, str]:
+    """``"soprano=Piano,bass=2"`` as {"soprano": "Piano", "bass": "2"}; DatasetError naming
+    the text when a part is not NAME=TRACK or names a model track twice."""
+    mapping = {}
+    for part in (p.strip() for p in str(text).split(",") if p.strip()):
+        name, eq, source = (x.strip() for x in part.partition("="))
+        if not eq or not name or not source:
+            raise DatasetError(f"map: {part!r} is not MODEL_TRACK=FILE_TRACK (a name or a "
+                               "number from 1)")
+        if name in mapping:
+            raise DatasetError(f"map: {name!r} is given twice")
+        mapping[name] = source
+    if not mapping:
+        raise DatasetError(f"map: {text!r} maps no track")
+    return mapping
+
+
+def _nothing(track: Track) -> bool:
+    return False
+
+
 def assign_roles(roll: PianoRoll, roles: str | Sequence[Role]) -> tuple[PianoRoll, list[str]]:
     """Map a roll's tracks onto the fixed layout ``roles`` (a spec or a list of `Role`).
 
@@ -114,8 +169,7 @@ def assign_roles(roll: PianoRoll, roles: str | Sequence[Role]) -> tuple[PianoRol
     onset, sustain = np.zeros(shape, bool), np.zeros(shape, bool)
     vel = None if roll.velocity is None else np.zeros(shape, np.uint8)
     dropped = []
-    for k, track in enumerate(roll.tracks):
-        r = next((i for i, role in enumerate(roles) if role.matches(track, k)), None)
+    for k, (track, r) in enumerate(zip(roll.tracks, role_of_each(roll.tracks, roles))):
         if r is None:
             if roll.onset[k].any():
                 name = track.name or f"program {track.program}"

@@ -10,10 +10,10 @@ a FIFO is refused at once instead of read forever or waited on.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
 
-from midivae.errors import MidiReadError
+from midivae.errors import FileReadError, MidiReadError
+from midivae.fileio import read_regular
 
 # Delta times are at most 4 bytes (2**28 - 1 ticks); a file whose total length in
 # ticks exceeds this is corrupt rather than long (a day at 960 tpb, 240 bpm is 2**28.2).
@@ -54,36 +54,18 @@ class Smf:
 
 
 def read_file(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of the MIDI file at ``path``, read only when it is a regular file.
+    """The bytes of the MIDI file at ``path``, read only when it is a regular file of at most
+    ``max_bytes`` (`midivae.fileio.read_regular`).
 
     A device (``/dev/zero``), FIFO or socket is refused before it is opened (a
     FIFO would wait for a writer forever, a device never ends), as is a file
-    over ``max_bytes``; both raise `MidiReadError` naming ``path``. The open
-    file is checked again, so a file swapped in meanwhile is caught too.
-    A missing or unreadable file raises the usual `OSError`.
+    over ``max_bytes``; both raise `MidiReadError` naming ``path``. A missing or
+    unreadable file raises the usual `OSError`.
     """
-    _check_regular(path, os.stat(path), max_bytes)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    with open(fd, "rb") as f:
-        _check_regular(path, os.fstat(fd), max_bytes)
-        data = f.read(max_bytes + 1)  # the file may have grown since fstat
-    if len(data) > max_bytes:
-        raise MidiReadError(path, f"grew past the {max_bytes} bytes a MIDI file may have")
-    return data
-
-
-def _check_regular(path, st: os.stat_result, max_bytes: int) -> None:
-    if not stat.S_ISREG(st.st_mode):
-        raise MidiReadError(path, f"not a regular file (a {_file_kind(st.st_mode)})")
-    if st.st_size > max_bytes:
-        raise MidiReadError(path, f"{st.st_size} bytes, more than the {max_bytes} a MIDI file may "
-                            "have: not read")
-
-
-def _file_kind(mode: int) -> str:
-    kinds = ((stat.S_ISDIR, "folder"), (stat.S_ISCHR, "character device"),
-             (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"))
-    return next((name for test, name in kinds if test(mode)), "special file")
+    try:
+        return read_regular(path, max_bytes, "a MIDI file")
+    except FileReadError as err:
+        raise MidiReadError(path, err.reason) from None
 
 
 def read_smf(data: bytes, source: object) -> Smf:

@@ -20,6 +20,12 @@ ENCODERS = ("mlp", "lstm", "gru", "bars")
 OUTPUTS = ("made", "independent", "categorical")
 
 
+# Steps of a window at most: 64 bars of 4/4 at 256 steps per bar. Settings read from a
+# checkpoint are checked against it, since a recurrent decoder's steps size no weight: a
+# file asking for 10**9 steps would otherwise be allocated when the model samples.
+MAX_STEPS = 2**14
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Sizes of a VAE over windows of shape (T, D), D = K * 2 * P."""
@@ -98,6 +104,11 @@ class ModelConfig:
                      "conductor_layers", "bar_embedding", "label_dim", "output_hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        for name, most in (("n_steps", MAX_STEPS), ("steps_per_bar", MAX_STEPS),
+                           ("n_pitches", 128)):  # 128: MIDI's pitches
+            if getattr(self, name) > most:
+                raise ValueError(f"ModelConfig.{name} must be <= {most}, got "
+                                 f"{getattr(self, name)!r}")
         if self.decoder_layers < (0 if self.decoder == "flat" else 1):
             raise ValueError(f"ModelConfig.decoder_layers too small: {self.decoder_layers!r}")
         if self.n_labels < 0:

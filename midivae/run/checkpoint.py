@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from midivae.errors import CheckpointError
-from midivae.fileio import replace_atomically
+from midivae.errors import CheckpointError, FileReadError
+from midivae.fileio import parse_json, read_json, replace_atomically
 from midivae.midi.layout import RollLayout
 from midivae.models.config import ModelConfig
 from midivae.models.prior import LatentPrior
@@ -132,17 +132,21 @@ def _check_record(record, where: Path) -> dict:
     if missing:
         raise CheckpointError(f"{where}: missing fields {missing}")
     if record["format_version"] not in (1, FORMAT_VERSION):
-        raise CheckpointError(f"{where}: format version {record['format_version']!r}, "
+        raise CheckpointError(f"{where}: format version {record['format_version']!r:.100}, "
                               f"this library reads 1 and {FORMAT_VERSION}")
-    return record
+    if not isinstance(record.get("extra", {}), dict):
+        raise CheckpointError(f"{where}: extra must be a JSON object")
+    return {"extra": {}, **record}
 
 
 def _read_json(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json(path)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: settings file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except FileReadError as e:  # a FIFO, a device, a huge file, not JSON, nested too deeply
+        raise CheckpointError(f"{path}: not a readable JSON checkpoint ({e.reason})") from None
+    except OSError as e:
         raise CheckpointError(f"{path}: not a readable JSON checkpoint ({e})") from None
 
 
@@ -159,10 +163,10 @@ def read_settings(path: str | os.PathLike) -> dict:
         metadata, _ = _header(weights)
         if _METADATA_KEY in metadata:
             try:
-                record = json.loads(metadata[_METADATA_KEY])
-            except json.JSONDecodeError as e:
-                raise CheckpointError(f"{weights}: settings in its metadata are not JSON "
-                                      f"({e})") from None
+                record = parse_json(metadata[_METADATA_KEY], weights)
+            except FileReadError as e:  # not JSON, or nested too deeply
+                raise CheckpointError(f"{weights}: settings in its metadata are "
+                                      f"{e.reason}") from None
             return _check_record(record, weights)
     record = _read_json(settings)  # format 1: the JSON holds the settings
     if isinstance(record, dict) and record.get("format_version") == 1:

@@ -100,7 +100,8 @@ def merged(fitted: Fitted, layout, cells: np.ndarray, given: np.ndarray,
     velocity = np.where(starts, velocities.astype(np.uint8)[:, None, None], velocity)
     velocity = np.where(onset, np.maximum(velocity, 1), 0).astype(np.uint8)
     return roll.replace(onset=onset[:, :steps], sustain=sustain[:, :steps],
-                        velocity=None if roll.velocity is None else velocity[:, :steps])
+                        velocity=None if roll.velocity is None else velocity[:, :steps],
+                        tracks=fitted.tracks or roll.tracks)
 
 
 def piece_cells(fitted: Fitted, layout, n_bars: int) -> np.ndarray:

@@ -56,7 +56,7 @@ def layout_differences(model, prepared) -> list[str]:
 
 def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int = 256,
              temperature: float = 1.0, seed: int = 0, batch_size: int = 256,
-             max_windows: int | None = None) -> dict:
+             max_windows: int | None = None, rounds: int | None = None) -> dict:
     """Every figure of the module docstring for ``model`` on ``prepared``'s ``split``.
 
     Parameters
@@ -71,6 +71,9 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     n_samples, temperature, seed
         Prior samples drawn for the musical statistics; for a conditioned model
         they are spread over the labels in the proportions of the split.
+    rounds : int, optional
+        Rounds of `VAE.rewrite` after each prior draw, as `VAE.sample` takes them
+        (default: the model's own, as users get its samples).
     max_windows : int, optional
         Evaluate on N windows spread evenly over the split (in its order, so
         over its pieces) instead of all of them.
@@ -93,12 +96,13 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     model.eval()
     with torch.no_grad():
         metrics = model_metrics(model, DataLoader(dataset, batch_size=batch_size), k=k, seed=seed)
-        samples = _samples(model, prepared, indices, n_samples, temperature, seed)
+        samples = _samples(model, prepared, indices, n_samples, temperature, seed, rounds)
     windows = [prepared.window_roll(int(i)) for i in indices]
     data, drawn = roll_stats(windows), roll_stats(samples)
     out = {"set": str(prepared.path), "split": split, "windows": int(len(indices)),
            "latent": model.config.latent, "metrics": _finite(metrics),
-           "temperature": temperature, "data": data,
+           "temperature": temperature,
+           "rounds": model.rewrite_rounds if rounds is None else rounds, "data": data,
            "samples": drawn, "distance": compare(drawn, data)}
     if sum(not t.is_drum for t in prepared.layout.tracks) >= 2:
         out["harmony"] = harmony(samples, windows, seed)
@@ -177,23 +181,26 @@ def choose_prior_rank(model, prepared, mu: torch.Tensor, logvar: torch.Tensor, *
         model.prior.fit(mu, logvar, rank, groups)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # silent or dense clips: judged by the distance
-            drawn = roll_stats(_samples(model, prepared, indices, n_samples, temperature, seed))
+            drawn = roll_stats(_samples(model, prepared, indices, n_samples, temperature, seed,
+                                        rounds=0))  # the prior's own draws
         scores[rank] = compare(drawn, data)["distance"]["value"]
     best = min(scores, key=scores.get)
     model.prior.fit(mu, logvar, best, groups)
     return best, scores
 
 
-def _samples(model, prepared, indices: np.ndarray, n: int, temperature: float, seed: int):
+def _samples(model, prepared, indices: np.ndarray, n: int, temperature: float, seed: int,
+             rounds: int | None = None):
     if not model.config.n_labels:
-        return sample(model, n, temperature=temperature, seed=seed)
+        return sample(model, n, temperature=temperature, seed=seed, rounds=rounds)
     labels = np.array([prepared.label(int(i)) for i in indices])
     counts = np.bincount(labels, minlength=model.config.n_labels)
     shares = np.round(counts / counts.sum() * n).astype(int)
     rolls = []
     for label, m in enumerate(shares):
         if m:
-            rolls += sample(model, int(m), temperature=temperature, seed=seed + label, label=label)
+            rolls += sample(model, int(m), temperature=temperature, seed=seed + label, label=label,
+                            rounds=rounds)
     return rolls
 
 

@@ -15,7 +15,7 @@ import os
 import re
 from pathlib import Path
 
-from midivae.fileio import replace_atomically
+from midivae.fileio import replace_atomically, replaced_by
 
 COLUMNS = ("kind", "step", "epoch", "seconds", "loss", "recon_nats", "kl_nats",
            "nelbo_bits_per_step", "beta", "lr", "active_units", "grad_norm")
@@ -32,6 +32,14 @@ def _is_run_entry(name: str) -> bool:
     return name in RUN_ENTRIES or name == BEST or bool(_SNAPSHOT.fullmatch(name))
 
 
+_SAFETENSORS_TMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")  # safetensors writes through one
+
+
+def _is_save_under_way(name: str) -> bool:
+    """A temporary file of a checkpoint or log being written (or left by a killed run)."""
+    return replaced_by(name) in RUN_ENTRIES or bool(_SAFETENSORS_TMP.fullmatch(name))
+
+
 def _checkpoint_folders(path: Path) -> list[Path]:
     """A run's extra checkpoint folders (best, snapshots) that hold only a checkpoint."""
     own = {f"{CHECKPOINT}.safetensors", f"{CHECKPOINT}.json"}
@@ -45,16 +53,35 @@ def holds_run(path: str | os.PathLike) -> bool:
 
 
 def is_run_folder(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a non-empty folder of nothing but what a run writes (a run, or
-    one stopped before its first checkpoint)."""
+    """Whether ``path`` is a folder of nothing but what a run writes, holding its checkpoint
+    or a log that a run began (one stopped before its first checkpoint): a user's own
+    ``log.csv`` alone is no run."""
     entries = {p.name for p in Path(path).iterdir()} if Path(path).is_dir() else set()
-    return bool(entries) and all(_is_run_entry(name) for name in entries)
+    return (bool(entries) and all(_is_run_entry(n) or _is_save_under_way(n) for n in entries)
+            and (holds_run(path) or _log_header(Path(path) / "log.csv") == list(COLUMNS)))
+
+
+def _log_header(path: Path) -> list[str] | None:
+    """The first row of a CSV file, or None if it is no readable text file."""
+    if not path.is_file():  # missing, a folder, or a FIFO that would block the read
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return next(csv.reader([f.readline()]), [])
+    except (OSError, UnicodeDecodeError):  # unreadable, or not text
+        return None
 
 
 class RunFolder:
-    """Writes a run's log, curves and samples (rank 0 of a training job only)."""
+    """Writes a run's log, curves and samples (rank 0 of a training job only).
 
-    def __init__(self, path: str | os.PathLike, *, resume: bool = False):
+    ``resume`` from the checkpoint of ``step``: the log keeps its rows up to that step; the
+    rows a killed run wrote after its last checkpoint (and a row cut short) go, as the
+    resumed run logs those steps again.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, resume: bool = False,
+                 step: int | None = None):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.checkpoint = self.path / CHECKPOINT
@@ -67,6 +94,8 @@ class RunFolder:
         if not resume or not self.log_path.exists():
             with open(self.log_path, "w", newline="") as f:
                 csv.writer(f).writerow(COLUMNS)
+        elif step is not None:
+            self._keep_rows_until(step)
         self._tensorboard = _tensorboard_writer(self.path / "tensorboard")
 
     def log(self, record: dict) -> None:
@@ -78,6 +107,17 @@ class RunFolder:
                 if isinstance(record.get(key), (int, float)):
                     self._tensorboard.add_scalar(f"{record['kind']}/{key}", record[key],
                                                  record["step"])
+
+    def _keep_rows_until(self, step: int) -> None:
+        with open(self.log_path, newline="") as f:
+            rows = list(csv.reader(f))
+        kept = rows[:1] + [r for r in rows[1:] if len(r) == len(COLUMNS) and r[1].isdigit()
+                           and int(r[1]) <= step]
+        if kept != rows:
+            def write(tmp: Path) -> None:
+                with open(tmp, "w", newline="") as f:
+                    csv.writer(f).writerows(kept)
+            replace_atomically(self.log_path, write)
 
     def rows(self) -> list[dict]:
         with open(self.log_path, newline="") as f:
@@ -129,7 +169,7 @@ class RunFolder:
             with warnings.catch_warnings():  # silent early samples are expected, not news
                 warnings.simplefilter("ignore")
                 label = 0 if model.config.n_labels else None
-                rolls = [("sample", r) for r in sample(model, n, temperature=1.0,
+                rolls = [("sample", r) for r in sample(model, n, temperature=1.0, rounds=0,
                                                        seed=seed + step, label=label)]
             if windows is not None:
                 x, labels = windows[0][:n].to(model.device), windows[1][:n].to(model.device)

@@ -19,15 +19,19 @@ def check_trainable(prepared, *, train_split: bool = True) -> None:
         raise DatasetError(f"{prepared.path}: the train split holds no window")
 
 
-def model_for_set(prepared, preset_name: str, **overrides):
+def model_for_set(prepared, preset_name: str, *, seed: int | None = None, **overrides):
     """A fresh `VAE` sized for a prepared set, from a named preset.
 
     The window length, tracks and pitches come from the set; the set must hold
     windows of one meter (prepare with ``meter="4/4"``, say) so that every
     window has the same length. A labelled set (``prepare("a+b")``, or a folder
     with ``labels=True``) gives a model conditioned on its labels, whose names
-    travel in ``model.layout.labels``. Returns ``(model, train_config)``.
+    travel in ``model.layout.labels``. With ``seed``, the initial weights are drawn from
+    torch's generator seeded with it (torch's global one is left as it was), so one seed
+    gives one model; without, from the global generator. Returns ``(model, train_config)``.
     """
+    import torch
+
     from midivae.models import VAE, preset
 
     check_trainable(prepared, train_split=False)
@@ -36,7 +40,11 @@ def model_for_set(prepared, preset_name: str, **overrides):
                  n_pitches=layout.n_pitches, steps_per_bar=layout.steps_per_bar,
                  n_labels=len(prepared.labels))
     model_cfg, train_cfg = preset(preset_name, **{**sizes, **overrides})
-    return VAE(model_cfg, layout=layout), train_cfg  # the set's layout carries its labels
+    if seed is None:
+        return VAE(model_cfg, layout=layout), train_cfg  # the set's layout carries its labels
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return VAE(model_cfg, layout=layout), train_cfg
 
 
 def model_and_loaders(prepared, preset_name: str, *, batch_size: int | None = None,
@@ -46,9 +54,11 @@ def model_and_loaders(prepared, preset_name: str, *, batch_size: int | None = No
     Returns ``(model, train_config, train_loader, valid_loader)``; the batch size
     is the preset's unless given (per process under torchrun, where each process
     reads its own share); the validation loader is None when the set has no
-    validation window. Used by ``midivae train``, the example and the tests.
+    validation window. ``seed`` draws the initial weights and orders the windows:
+    with `train`'s same ``seed``, a run is repeatable. Used by ``midivae train``, the
+    example and the tests.
     """
-    model, cfg = model_for_set(prepared, preset_name, **model_changes)
+    model, cfg = model_for_set(prepared, preset_name, seed=seed, **model_changes)
     if batch_size is not None:
         cfg = dataclasses.replace(cfg, batch_size=batch_size)
     return (model, cfg, *loaders(prepared, cfg.batch_size, transpose=transpose, seed=seed))

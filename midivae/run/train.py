@@ -20,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
@@ -79,6 +81,38 @@ def _batches(loader: Iterable, epoch: int = 0, skip: int = 0) -> Iterator[tuple[
         if empty and not skip:
             raise ValueError("train_loader yielded no batches")
         epoch, skip = epoch + 1, 0
+
+
+class _CtrlC:
+    """Ctrl-C (SIGINT) held until the step ends: the first press sets ``pressed`` and the
+    training loop stops at the end of the step, once its records, validation and checkpoints
+    are done, so that what it saves is what a periodic checkpoint at that step holds (an
+    interrupt inside a step would save random number generators that have run ahead of the
+    weights, or lose the step's validation). A second press stops at once (``forced``).
+
+    Installed only in the main thread and where Ctrl-C would raise KeyboardInterrupt anyway
+    (Python's default handler); `remove` puts the handler before back.
+    """
+
+    def __init__(self):
+        self.pressed = self.forced = False
+        self._before = None
+
+    def install(self) -> None:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._before = signal.signal(signal.SIGINT, self._press)
+
+    def _press(self, signum, frame) -> None:
+        if self.pressed:
+            self.forced = True
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def remove(self) -> None:
+        if self._before is not None:
+            signal.signal(signal.SIGINT, self._before)
+            self._before = None
 
 
 def _adamw(model, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -167,11 +201,16 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
     checkpoint, checkpoint_every, checkpoint_minutes
         Where to save (see `midivae.run.checkpoint.save_checkpoint`): every
         ``checkpoint_every`` steps and every ``checkpoint_minutes`` of wall-clock
-        time (whichever are given), at the end, and on KeyboardInterrupt (Ctrl-C)
-        after at least one step, before the interrupt is raised again; its
-        ``extra`` then says ``"interrupted": True``. Each checkpoint holds what
-        a resumed run needs: the recipe, ``preset``, the step and epoch, the
-        optimiser's state and the random number generators' states.
+        time (whichever are given), at the end, and on KeyboardInterrupt after at
+        least one step, before the interrupt is raised again; its ``extra`` then
+        says ``"interrupted": True``. Ctrl-C (SIGINT, in the main thread) ends the
+        run at the end of the step it falls in, after that step's records and
+        validation, so the checkpoint is the one a periodic save at that step
+        would write, and a resumed run ends as an uninterrupted one; a second
+        Ctrl-C stops at once and saves nothing (the last checkpoint stands). Each
+        checkpoint holds what a resumed run needs: the recipe, ``preset``, the
+        step and epoch, the optimiser's state and the random number generators'
+        states.
     snapshots : dict of minutes to path, optional
         Also save a checkpoint to each path once that many minutes of training
         have passed (the figures of one run at 10, 30 and 60 minutes).
@@ -189,8 +228,10 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
         A checkpoint of an earlier run to continue exactly where it stopped:
         its weights, optimiser, schedule, step, epoch, random number
         generators and data order (with a loader from `make_loader`), and its
-        recipe and seed (give no ``cfg``, ``epochs``, ``seed`` or changes).
-        The run then ends with the weights an uninterrupted run would have.
+        recipe and seed (give no ``cfg``, ``epochs``, ``seed`` or changes but
+        ``steps``). The run then ends with the weights an uninterrupted run would
+        have. ``steps`` moves its end: the run goes on to that many steps in all
+        (at least the steps done), the learning-rate decay stretched to them.
     on_step : callable(step, terms), optional
         Called after every optimiser step with the batch's loss terms (a
         progress bar); rank 0 only.
@@ -213,10 +254,14 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
                          f"epochs={epochs!r}")
     saved = None
     if resume is not None:
-        if cfg is not None or changes or epochs is not None:
-            raise ValueError("a resumed run keeps its own recipe: give no cfg, epochs or changes")
+        if cfg is not None or set(changes) - {"steps"} or epochs is not None:
+            raise ValueError("a resumed run keeps its own recipe: give no cfg, epochs or "
+                             "changes but steps")
         saved = _resumed(resume)
         cfg, seed, preset = saved["cfg"], saved["seed"], preset or saved["preset"]
+        if changes.get("steps") is not None and changes["steps"] < saved["step"]:
+            raise ValueError(f"steps={changes['steps']!r}: the run to resume has done "
+                             f"{saved['step']} steps already")
     cfg = dataclasses.replace(cfg or TrainConfig(), **changes)
     if epochs is not None:
         if epochs < 1:
@@ -277,7 +322,9 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
             history.stopped_early = saved["stopped_early"]
             return history  # the run had already finished: nothing to continue
         torch.set_rng_state(saved["rng"])  # last: after everything that draws on building
+    ctrl_c = _CtrlC()
     try:
+        ctrl_c.install()
         for epoch_now, batch in _batches(train_loader, epoch, in_epoch):
             if epoch_now != epoch:
                 epoch, in_epoch = epoch_now, 0
@@ -322,12 +369,16 @@ def train(model, train_loader: Iterable, cfg: TrainConfig | None = None, *,
                 save(epoch)
             while pending and rank == 0 and time.monotonic() - start >= 60.0 * pending[0][0]:
                 save(epoch, to=pending.pop(0)[1])
+            if ctrl_c.pressed:  # Ctrl-C: at a step's end, saved as a periodic checkpoint
+                raise KeyboardInterrupt
             if last:
                 break
-    except KeyboardInterrupt:  # Ctrl-C: keep what was learnt, then stop as asked
-        if checkpoint is not None and rank == 0 and step > 0:
+    except KeyboardInterrupt:  # keep what was learnt, then stop as asked
+        if checkpoint is not None and rank == 0 and step > 0 and not ctrl_c.forced:
             save(epoch, interrupted=True)
         raise
+    finally:
+        ctrl_c.remove()
     return history
 
 

@@ -18,14 +18,15 @@ the models loads no torch.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from midivae.errors import ModelError
+from midivae.errors import FileReadError, ModelError
+from midivae.fileio import read_json
 
 MODELS_ENV = "MIDIVAE_MODELS"
 PACKAGED = Path(__file__).resolve().parents[1] / "pretrained"
@@ -61,32 +62,49 @@ def model_folders(folders: Folders = None) -> list[Path]:
 def shipped_models(folders: Folders = None) -> list[ShippedModel]:
     """Every shipped model, sorted by name; exactly one is the default when there are any.
 
-    A model whose JSON is missing or unreadable is left out with a `UserWarning`.
+    A model whose JSON is missing or unreadable, or whose settings are out of bounds, is
+    left out with a `UserWarning` naming the file and the field.
     """
+    models, left_out, notes = _scan(folders)
+    for line in notes + list(left_out.values()):
+        warnings.warn(line, stacklevel=2)
+    return models
+
+
+def _scan(folders: Folders) -> tuple[list[ShippedModel], dict[str, str], list[str]]:
+    """(the shipped models as `shipped_models` gives them, {name: why} of those left out,
+    the lines about unreadable indexes), with no warning."""
     found: dict[str, ShippedModel] = {}
+    left_out: dict[str, str] = {}
+    notes: list[str] = []
     for folder in model_folders(folders):
-        index = _read_index(folder)
+        index = _read_index(folder, notes)
         for weights in sorted(folder.glob("*.safetensors")):
             if weights.stem not in found:
-                model = _describe(weights, index.get(weights.stem, {}))
-                if model is not None:
-                    found[model.name] = model
+                try:
+                    found[weights.stem] = _describe(weights, index.get(weights.stem, {}),
+                                                    folder / INDEX)
+                    left_out.pop(weights.stem, None)
+                except _LeftOut as why:
+                    left_out.setdefault(weights.stem, str(why))
     models = sorted(found.values(), key=lambda m: m.name)
     if models and not any(m.default for m in models):
         models[0] = _with_default(models[0])
     elif sum(m.default for m in models) > 1:  # two folders' indexes each name one: the first wins
         first = next(m.name for m in models if m.default)
         models = [m if m.name == first else _with_default(m, False) for m in models]
-    return models
+    return models, left_out, notes
 
 
 def find_model(name: str | None = None, folders: Folders = None) -> ShippedModel:
     """The shipped model called ``name`` (None: the default one); ModelError naming the
-    models there are otherwise."""
-    models = shipped_models(folders)
+    models there are otherwise, or why the one asked for was left out."""
+    models, left_out, _ = _scan(folders)
     for m in models:
         if (m.default if name is None else m.name == name):
             return m
+    if name in left_out or (name is None and left_out and not models):
+        raise ModelError(left_out[name] if name is not None else next(iter(left_out.values())))
     unknown = "" if name is None else f"unknown model {name!r}: no checkpoint file or folder " \
         "of that name, and "
     if not models:
@@ -104,43 +122,63 @@ def recommended_temperature(given: str | os.PathLike | None = None,
     prefers a file of that name to a shipped model)."""
     if given is not None and os.path.exists(given):
         return 1.0
-    for m in shipped_models(folders):
+    for m in _scan(folders)[0]:
         if (m.default if given is None else m.name == str(given)):
             return m.temperature
     return 1.0
 
 
-def _read_index(folder: Path) -> dict[str, dict]:
-    """``models.json`` of a folder as {name: entry}; {} when there is none."""
+def _read_index(folder: Path, notes: list[str]) -> dict[str, dict]:
+    """``models.json`` of a folder as {name: entry}; {} when there is none, or when it
+    cannot be read (said in ``notes``)."""
     path = folder / INDEX
     if not path.is_file():
         return {}
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))["models"]
+        entries = read_json(path)["models"]
         return {str(e["name"]): dict(e) for e in entries}
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
-        warnings.warn(f"{path}: unreadable model index, ignored ({err})", stacklevel=3)
+    except (OSError, FileReadError, KeyError, TypeError, ValueError) as err:
+        notes.append(f"{path}: unreadable model index, ignored "
+                     f"({err.reason if isinstance(err, FileReadError) else err})")
         return {}
 
 
-def _describe(weights: Path, entry: dict) -> ShippedModel | None:
+class _LeftOut(Exception):
+    """Why a shipped model is left out: one line naming its files and the field."""
+
+
+def _describe(weights: Path, entry: dict, index: Path) -> ShippedModel:
+    """What the model's readable JSON (and its index entry) say of it; `_LeftOut` when either
+    cannot be read or holds a setting out of bounds. Its layout is checked as a loaded
+    model's is (`RollLayout.from_dict`)."""
+    from midivae.midi.layout import RollLayout
+
     settings = weights.with_suffix(".json")
+    left_out = f"{weights}: left out of the shipped models"
     try:
-        record = json.loads(settings.read_text(encoding="utf-8"))
-        model, layout = record["model"], record["layout"]
-        bars = int(model["n_steps"]) // int(model["steps_per_bar"])
-        tracks = tuple(t.get("name", "") for t in layout.get("tracks", [{}]))
-        meter = tuple(layout.get("time_signature", (4, 4)))
-        labels = tuple(layout.get("labels", ()))
+        record = read_json(settings)
+    except (OSError, FileReadError) as err:
+        raise _LeftOut(f"{left_out}, its settings {settings.name} cannot be read "
+                       f"({err.reason if isinstance(err, FileReadError) else err})") from None
+    try:
+        model, layout = record["model"], RollLayout.from_dict(record["layout"])
+        steps, per_bar = model["n_steps"], model["steps_per_bar"]
+        for field, value in (("model.n_steps", steps), ("model.steps_per_bar", per_bar)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{field} must be a whole number >= 1, got {value!r:.100}")
         about = str(entry.get("about") or record.get("extra", {}).get("about", ""))
-        temperature = float(entry.get("temperature", 1.0))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
-        warnings.warn(f"{weights}: left out of the shipped models, its settings "
-                      f"{settings.name} cannot be read ({err})", stacklevel=3)
-        return None
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        what = f"missing field {err}" if isinstance(err, KeyError) else err
+        raise _LeftOut(f"{left_out} ({settings}: {what})") from None
+    temperature = entry.get("temperature", 1.0)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+            or not (math.isfinite(temperature) and temperature >= 0):
+        raise _LeftOut(f"{left_out} ({index}: the temperature of {weights.stem!r} must be a "
+                       f"finite number >= 0, got {temperature!r:.100})")
     return ShippedModel(weights.stem, weights, about.splitlines()[0] if about else "",
-                        bool(entry.get("default", False)), weights.stat().st_size, tracks,
-                        bars, meter, labels, temperature)
+                        bool(entry.get("default", False)), weights.stat().st_size,
+                        tuple(t.name for t in layout.tracks), steps // per_bar,
+                        layout.time_signature, layout.labels, float(temperature))
 
 
 def _with_default(m: ShippedModel, default: bool = True) -> ShippedModel:
