@@ -172,8 +172,8 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "chorales-4bar-voices-ctx-t0.5": ("the same, samples at temperature 0.5", "-",
                                       CHORALE_HARMONY),
     "chorales-4bar-voices-infill": ("bach-chorales 4-bar 4 voices, the same trained to infill "
-                                    "half its windows (--infill 0.5, shipped)", "-",
-                                    CHORALE_HARMONY),
+                                    "half its windows (--infill 0.5, shipped; its samples "
+                                    "rewritten, 3 rounds)", "-", CHORALE_HARMONY),
     "chorales-4bar-voices-infill-t0.5": ("the same, samples at temperature 0.5 (each voice "
                                          "rewritten given the others, 3 rounds: the default)",
                                          "-", CHORALE_HARMONY),

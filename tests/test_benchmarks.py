@@ -105,3 +105,15 @@ def test_the_likelihood_benchmark_names_missing_data_in_one_line(tmp_path):
     assert done.returncode == 1 and done.stderr == (
         f"boulanger.py: {tmp_path / 'boulanger' / 'JSB_Chorales.mat'} does not exist; "
         "pass --data pointing at the folder that holds boulanger/\n")
+
+
+def test_the_rewrite_benchmark_prints_each_round_and_writes_its_figures(tmp_path):
+    out = tmp_path / "rewrite.json"
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "rewrite.py"),
+                           "--samples", "4", "--rounds", "1", "--json", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "chorale: 4 samples at temperature 0.5" in done.stdout
+    rows = json.loads(out.read_text())
+    assert {"round 0", "round 1"} <= set(rows)
+    assert all(0.0 <= rows[r]["chord_share"] <= 1.0 for r in ("round 0", "round 1"))

@@ -26,7 +26,7 @@ from midivae.models.recurrent import RecurrentDecoder  # noqa: F401
 
 
 # `VAE.rewrite`: rounds by default, and the particles of each track's redraw (measured on
-# the chorale model: chords on 0.53 of four-voice beats before, 0.66 / 0.74 / 0.78 after
+# the chorale model: chords on 0.53 of four-voice beats before, 0.66 / 0.74 / 0.76 after
 # one / two / three rounds at temperature 0.5; `benchmarks/rewrite.py`)
 REWRITE_ROUNDS = 3
 REWRITE_PARTICLES = 8
