@@ -63,7 +63,9 @@ def load(model: str | os.PathLike | None = None, *, device: str | torch.device =
     """
     if model is None or _is_name(model) and not checkpoint_paths(model)[0].exists():
         shipped = find_model(None if model is None else str(model), folders)
-        return Model.from_checkpoint(shipped.path, name=shipped.name, device=device)
+        loaded = Model.from_checkpoint(shipped.path, name=shipped.name, device=device)
+        loaded.temperature = shipped.temperature
+        return loaded
     return Model.from_checkpoint(model, device=device)
 
 
@@ -84,9 +86,14 @@ class Model:
     roles : str, optional
         The role spec its training set was prepared with (`midivae.midi.roles`), used
         to map a file's tracks; default: from the layout's track names.
+    temperature : float
+        What `sample` draws at when given no temperature: a shipped model's card's
+        (`midivae.load` sets it), else 1.
     """
 
-    def __init__(self, vae, *, name: str = "model", roles: str | None = None):
+    def __init__(self, vae, *, name: str = "model", roles: str | None = None,
+                 temperature: float = 1.0):
+        self.temperature = temperature
         self.vae = vae.eval()
         self.layout: RollLayout = generate.layout_of(vae)
         self.name = name
@@ -151,7 +158,7 @@ class Model:
                          f"{', '.join(self.labels)} (or their numbers 0..{len(self.labels) - 1})")
 
     # -- generation ------------------------------------------------------------
-    def sample(self, n: int = 1, *, temperature: float = 1.0, bars: int | None = None,
+    def sample(self, n: int = 1, *, temperature: float | None = None, bars: int | None = None,
                seed: int | None = None, label: int | str | None = None,
                rounds: int | None = None) -> list[PianoRoll]:
         """``n`` clips drawn from the prior, each ``bars`` bars long (default: one window).
@@ -159,12 +166,14 @@ class Model:
         ``bars`` must be a whole number of windows; a longer clip is successive
         windows whose latents walk through the model's prior by ``WINDOW_TO_WINDOW``
         (`LatentPrior.walk`: each is a prior draw, and all keep one key).
-        ``temperature`` 0 gives the decoder's most likely cells. A model trained to
+        ``temperature`` 0 gives the decoder's most likely cells; None, the model's own
+        (``Model.temperature``: 0.5 for the shipped models, as on the command line). A model trained to
         infill with several tracks (the chorale model) then redraws each track given the
         others ``rounds`` times (`VAE.rewrite`; default 3, 0 for none): its voices make
         chords together.
         """
         _check_count(n, "n")
+        temperature = self.temperature if temperature is None else temperature
         if rounds is not None:
             _check_rounds(rounds, self.vae)
         m = self._windows_in(bars)

@@ -99,3 +99,10 @@ def test_a_temperature_that_is_not_a_finite_number_from_0_is_refused(temperature
         model.harmonise(piece, keep=["soprano"], temperature=temperature, seed=0)
     with pytest.raises(ValueError, match="temperature must be >= 0 and finite"):
         model.reconstruct(piece, temperature=temperature)
+
+
+def test_sample_draws_at_the_models_own_temperature_as_the_command_line_does():
+    folk = midivae.load("folk")
+    assert folk.temperature == 0.5  # its card's, which `midivae sample` uses too
+    assert folk.sample(2, seed=3) == folk.sample(2, seed=3, temperature=0.5)
+    assert folk.sample(2, seed=3) != folk.sample(2, seed=3, temperature=1.0)
