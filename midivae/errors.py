@@ -1,4 +1,4 @@
-"""The library's exceptions."""
+"""The library's exceptions, and how their messages and warnings name things."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class MidiReadError(MidivaeError, ValueError):
     """
 
     def __init__(self, source: object, reason: str):
-        self.source = _describe(source)
+        self.source = describe_source(source)
         self.reason = reason
         super().__init__(f"{self.source}: {reason}")
 
@@ -31,13 +31,20 @@ class FileReadError(MidivaeError, ValueError):
     """
 
     def __init__(self, source: object, reason: str):
-        self.source = _describe(source)
+        self.source = describe_source(source)
         self.reason = reason
         super().__init__(f"{self.source}: {reason}")
 
 
 class RollTooLargeError(MidiReadError):
     """A piece would need more steps than the allowed maximum (see ``quantize``)."""
+
+
+class BoundError(MidivaeError, ValueError):
+    """An input would cost more than a bound allows (`midivae.bounds`): audio longer than
+    ``MAX_AUDIO_SECONDS``, a model of more weights than ``MAX_PARAMETERS``; or the environment
+    variable that raises a bound is not a whole number. The message names the bound and the
+    variable that raises it."""
 
 
 class CheckpointError(MidivaeError, ValueError):
@@ -64,10 +71,23 @@ class FolderBusyError(MidivaeError):
         super().__init__(f"{self.folder} is in use by {holder}")
 
 
-def _describe(source: object) -> str:
+def describe_source(source: object) -> str:
+    """How errors and warnings name a source: a path as given, ``<412 bytes>``, a file
+    object's name."""
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes>"
     name = getattr(source, "filename", None)
     return str(name) if name else f"<{type(source).__name__}>"
+
+
+def listed(names, most: int = 10, total: int | None = None, sep: str = ", ") -> str:
+    """``"a, b, c"``; past ``most`` names, the first ``most`` and ``"and 9,990 more"``, so that
+    a file of 10,000 tracks makes a line, not 126 KB. ``total``: how many there are, when
+    ``names`` holds only the first of them."""
+    names = list(names)
+    total = len(names) if total is None else total
+    shown = names[:most]
+    more = f" and {total - len(shown):,} more" if total > len(shown) else ""
+    return sep.join(map(str, shown)) + more

@@ -20,7 +20,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "midivae"
 LAYERS = [  # (layer, module name prefixes); a module belongs to the first that matches.
     # A folder is a layer, but for the base modules beside the package's front door and the
     # core of the MIDI side, which the rest of it builds on
-    ("base", ("midivae.errors", "midivae.fileio")),
+    ("base", ("midivae.errors", "midivae.fileio", "midivae.bounds")),
     ("core", ("midivae.midi.smf", "midivae.midi.keys", "midivae.midi.roll")),
     ("midi", ("midivae.midi",)),
     ("models", ("midivae.models",)),
@@ -71,7 +71,7 @@ def test_the_tree_names_the_layers():
     for folder in folders:
         assert any(f"midivae.{folder}" in prefixes for _, prefixes in LAYERS), folder
     top = {p.stem for p in PACKAGE.glob("*.py")}
-    assert top == {"__init__", "api", "errors", "fileio"}
+    assert top == {"__init__", "api", "errors", "fileio", "bounds"}
 
 
 def test_every_module_has_a_layer():

@@ -385,6 +385,15 @@ BOUNDED = {
                         "MIDIVAE_MAX_IWAE to raise the bound)"),
     "train --seed": (["train", "{w}/set", "--seed", str(2**63)], "argument --seed: must be at "
                      f"most {2**63 - 1}, got {2**63}"),
+    "prepare --workers": (["prepare", "{w}/midi", "--workers", "1000"], "argument --workers: "
+                          "must be at most 64, got 1000 (set MIDIVAE_MAX_WORKERS to raise the "
+                          "bound)"),
+    # a tempo is bounded to music's, not MIDI's: 1 and 1e300 were clamped unsaid
+    "sample --qpm 1": (["sample", "--qpm", "1"], "argument --qpm: must be from 10 to 1000 "
+                       "quarter notes a minute, got 1"),
+    "reconstruct --qpm 1e300": (["reconstruct", "{w}/song.mid", "--qpm", "1e300"], "argument "
+                                "--qpm: must be from 10 to 1000 quarter notes a minute, got "
+                                "1e300"),
 }
 
 

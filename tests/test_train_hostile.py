@@ -11,6 +11,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -266,3 +267,64 @@ def test_a_killed_runs_rows_after_its_checkpoint_are_logged_once(work, whole, tm
     (out / "log.csv").write_text(text[:cut + 14])  # half of step 30's row
     assert train(work, out, "--resume") == 0
     assert_same_run(whole, out)
+
+
+# -- issue 27, round two: one line, nothing left behind ----------------------------------------
+
+def test_the_meta_device_is_refused_and_leaves_no_run_folder(work, tmp_path, capsys):
+    status = train(work, tmp_path / "run", "--device", "meta")
+    assert status == 2 and one_line(status, capsys.readouterr().err) == (
+        "midivae train: error: argument --device: cannot use 'meta' here (meta tensors hold "
+        "shapes and no data: nothing computes there)")
+    assert list(tmp_path.iterdir()) == []  # no log.csv, no folder
+
+
+@pytest.mark.parametrize("latent", [2_000_000, 100_000_000])
+def test_a_model_too_large_to_build_is_refused_before_building_it(latent, work, tmp_path,
+                                                                 capsys):
+    """--latent 2000000 asked for an 8 GB weight matrix, 100000000 for 410 GB (RuntimeError)."""
+    status = train(work, tmp_path / "run", "--latent", str(latent))
+    line = one_line(status, capsys.readouterr().err)
+    assert status == 2 and re.fullmatch(
+        r"midivae train: error: the model's settings ask for [\d,]+ weights \([\d,.]+ GiB as "
+        r"float32\), more than the 1,073,741,824 allowed \(set MIDIVAE_MAX_PARAMETERS to raise "
+        r"the bound\)", line), line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_at_a_checkpoint_is_one_line_and_the_last_one_survives(work, whole, tmp_path,
+                                                                          capsys):
+    from test_cli_hostile_two import disk_full_past
+    run = tmp_path / "run"
+    shutil.copytree(whole, run)
+    before = {name: (run / name).read_bytes() for name in ("model.safetensors", "model.json")}
+    with disk_full_past(2**20):  # the checkpoint is larger; the log's rows are not
+        status = train(work, run, "--resume", "--steps", "45")
+    assert status == 1 and capsys.readouterr().err.splitlines() == [
+        f"midivae: error: {run / 'model.safetensors'}: File too large"]
+    assert {name: (run / name).read_bytes() for name in before} == before
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+    assert read_settings(run)["extra"]["step"] == 40  # resumable from its last checkpoint
+
+
+def test_resume_on_a_set_of_another_layout_is_one_line(work, whole, tmp_path, capsys):
+    """The run's windows are 2 bars; a set of 1-bar windows broke the first batch
+    (ValueError: expected windows of shape (B, 32, 24), got (4, 16, 24))."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["prepare", str(work / "midi"), "--out", str(tmp_path / "short"), "--meter",
+                     "4/4", "--bars", "1", "--quiet", "--workers", "1"]) == 0
+    run = tmp_path / "run"
+    shutil.copytree(whole, run)
+    before = snapshot_of(run)
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = main(["train", str(tmp_path / "short"), "--resume", "--out", str(run),
+                       "--quiet"])
+    assert status == 1 and one_line(status, capsys.readouterr().err) == (
+        f"midivae train: error: {run} does not fit {tmp_path / 'short'}: windows of 16 steps "
+        f"where the model has 32; resume the run on its own set, {work / 'set'}")
+    assert snapshot_of(run) == before
+
+
+def snapshot_of(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}

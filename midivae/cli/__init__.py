@@ -14,13 +14,15 @@ import argparse
 import os
 import sys
 
+from midivae.bounds import MAX_AUDIO_SECONDS
 from midivae.cli import commands as c
 from midivae.cli import generation as g
 from midivae.cli import training as tr
 from midivae.cli.checks import (Failure, Parser, iwae_count, limits, non_negative_float,
                                 non_negative_int, one_line, pitch_range, positive_float,
                                 positive_int, prior_rank, round_count, sample_count, seed,
-                                probability_below_one, role_spec, splits, unit_interval)
+                                probability_below_one, role_spec, splits, unit_interval,
+                                worker_count)
 from midivae.cli.options import add_generation_commands
 
 
@@ -60,7 +62,9 @@ def _build_parser() -> argparse.ArgumentParser:
     pa = sub.add_parser("play", help="render a MIDI file to a WAV through a GM SoundFont",
                         description="Audio preview: a General MIDI SoundFont (pretty_midi's, "
                         "or --soundfont) through tinysoundfont; pretty_midi's sine synthesis "
-                        "when tinysoundfont is not installed (said on stderr).")
+                        "when tinysoundfont is not installed (said on stderr). At most "
+                        f"{MAX_AUDIO_SECONDS // 60} minutes of audio; "
+                        "$MIDIVAE_MAX_AUDIO_SECONDS raises it.")
     pa.add_argument("midi", help="input MIDI file")
     pa.add_argument("--wav", help="WAV to write (default: beside the MIDI file)")
     pa.add_argument("--soundfont", help="a .sf2 file (default: pretty_midi's General MIDI one)")
@@ -103,8 +107,8 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--limit", type=positive_int, help="only N pieces (a quick look): a stable "
                     "pseudo-random choice, the same on every machine and run, not the first N; "
                     "a larger N keeps a smaller one's pieces; joined sources take from each")
-    pr.add_argument("--workers", type=non_negative_int, default=0,
-                    help="processes (default 0: every CPU)")
+    pr.add_argument("--workers", type=worker_count, default=0,
+                    help=f"processes (default 0: every CPU; {limits(worker_count)})")
     pr.add_argument("--data-root", help="folder holding boulanger/ and pop909/ "
                     "(default: $MIDIVAE_DATA or ../shared/data)")
     pr.add_argument("--force", action="store_true", help="rebuild even if the set is current")
@@ -218,13 +222,29 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=tr._cmd_train)
 
-    e = sub.add_parser("evaluate", help="judge a model by the music it makes on a prepared set",
+    e = sub.add_parser("evaluate", help="judge a model by the music it makes on a prepared "
+                       "set or your own MIDI files",
+                       usage="midivae evaluate [-h] [CKPT | --model NAME] SOURCE [options]",
                        description="Reconstruction (ELBO, IWAE, step accuracy teacher-forced and "
                        "free-running, onset F1) on held-out windows, and the musical statistics "
-                       "of prior samples beside the data's.")
-    e.add_argument("checkpoint", help="a checkpoint written by `midivae train`")
-    e.add_argument("dataset", help="a prepared set whose layout fits the model")
-    e.add_argument("--split", default="test", choices=("train", "valid", "test"))
+                       "of prior samples beside the data's. SOURCE is a prepared set, or a "
+                       "folder of MIDI files (or one file): each piece is fitted to the model as "
+                       "`reconstruct` fits it (tracks by role, octaves into range, windows cut "
+                       "at bar lines), a piece that cannot be is skipped with a warning, and "
+                       "the report says what was changed. A set of another layout is fitted "
+                       "the same way, unless --strict.")
+    e.add_argument("given", nargs="+", metavar="[CKPT] SOURCE",
+                   help="the model (a checkpoint file or run folder, or a shipped model's name; "
+                   "left out: --model, else the default shipped model), then a prepared set, "
+                   "a folder of MIDI files, or one MIDI file")
+    e.add_argument("--model", metavar="NAME", help="a shipped model (see `midivae models`) or "
+                   "a checkpoint, instead of CKPT")
+    e.add_argument("--split", default="test", choices=("train", "valid", "test"),
+                   help="a prepared set's split (default test)")
+    e.add_argument("--strict", action="store_true", help="refuse a prepared set whose layout "
+                   "differs from the model's instead of fitting its pieces")
+    e.add_argument("--label", help="for a conditioned model on MIDI files or a set of another "
+                   "layout: the label of the music")
     e.add_argument("--iwae", type=iwae_count, default=0, metavar="K",
                    help="importance samples for the IWAE bound (default 0: not computed; "
                    f"{limits(iwae_count)})")

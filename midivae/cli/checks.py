@@ -7,9 +7,15 @@ file that cannot be read or written, or would be overwritten without --force.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import sys
+import warnings
 from typing import Iterable
+
+from midivae.bounds import env_bound, raise_hint
+from midivae.errors import BoundError
 
 
 class Failure(Exception):
@@ -49,6 +55,8 @@ MAX_SAMPLES = 4096  # MIDIVAE_MAX_SAMPLES: evaluate's prior samples (16 times th
 MAX_IWAE = 5000  # MIDIVAE_MAX_IWAE: evaluate's importance samples, one pass over the windows
 #   each (Burda et al. 2016 report IWAE with 5000)
 MAX_ROUNDS = 100  # rounds of redrawing each track given the others (3 by default)
+MAX_WORKERS = 64  # MIDIVAE_MAX_WORKERS: processes of `prepare` (each a Python with torch's
+#   data code, ~150 MB before its first piece: --workers 1000 filled memory doing nothing)
 MAX_SEED = 2**63 - 1  # torch's generators take 64-bit seeds; midivae adds small offsets to them
 
 
@@ -63,8 +71,7 @@ def bounded_int(low: int, high: int, env: str | None = None):
             raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
         if value > most:
             raise argparse.ArgumentTypeError(
-                f"must be at most {most}, got {value}" + (f" (set {env} to raise the bound)"
-                                                          if env else ""))
+                f"must be at most {most}, got {value}" + (raise_hint(env) if env else ""))
         return value
     parse.__name__ = "whole number"  # what argparse calls the type in its own errors
     parse.low, parse.high, parse.env = low, high, env
@@ -82,16 +89,10 @@ def bound(kind) -> int:
 
 
 def _env_bound(env: str | None, default: int, low: int) -> int:
-    text = os.environ.get(env, "") if env else ""
-    if not text:
-        return default
     try:
-        value = int(text)
-    except ValueError:
-        value = low - 1
-    if value < low:
-        raise argparse.ArgumentTypeError(f"{env} must be a whole number >= {low}, got {text!r}")
-    return value
+        return env_bound(env, default, low)
+    except BoundError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 clip_count = bounded_int(1, MAX_CLIPS, "MIDIVAE_MAX_CLIPS")  # sample -n, variations -n
@@ -101,6 +102,7 @@ particle_count = bounded_int(1, MAX_PARTICLES, "MIDIVAE_MAX_PARTICLES")
 sample_count = bounded_int(1, MAX_SAMPLES, "MIDIVAE_MAX_SAMPLES")  # evaluate --samples
 iwae_count = bounded_int(0, MAX_IWAE, "MIDIVAE_MAX_IWAE")  # evaluate --iwae (0: none)
 round_count = bounded_int(0, MAX_ROUNDS)  # sample --rounds, evaluate --rounds
+worker_count = bounded_int(0, MAX_WORKERS, "MIDIVAE_MAX_WORKERS")  # prepare --workers (0: all)
 seed = bounded_int(0, MAX_SEED)  # every --seed
 
 
@@ -141,6 +143,22 @@ def positive_float(text: str) -> float:
     value = finite_float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
+    return value
+
+
+# --qpm: a tempo people play at. 10 quarter notes a minute is a beat every 6 s, slower than
+# any marking (Grave is ~40); 1000 is 60 ms a beat, past any marking (Prestissimo ~200) and
+# where notes of a 16th-note grid blur into 15 ms. MIDI could store 3.6 to 60,000,000 (a
+# microsecond a beat), but --qpm 1 or 1e300 was a mistyped number, clamped unsaid.
+MIN_QPM, MAX_QPM = 10, 1000
+
+
+def tempo_qpm(text: str) -> float:
+    """A tempo in quarter notes a minute, from `MIN_QPM` to `MAX_QPM`."""
+    value = finite_float(text)
+    if not MIN_QPM <= value <= MAX_QPM:
+        raise argparse.ArgumentTypeError(f"must be from {MIN_QPM} to {MAX_QPM} quarter notes a "
+                                         f"minute, got {text}")
     return value
 
 
@@ -277,9 +295,22 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
 
 
+@contextlib.contextmanager
+def _warnings_said(command: str):
+    """Warnings raised inside, each as one ``midivae CMD: warning: ...`` line on stderr
+    (none when the command fails: its error is then the one line)."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        yield
+    for message in dict.fromkeys(str(w.message) for w in said):  # each once, in order
+        print(f"midivae {command}: warning: {one_line(message)}", file=sys.stderr)
+
+
 def _check_device(name: str) -> None:
     import torch
     try:
+        if torch.device(name).type == "meta":  # shapes without data: nothing runs there
+            raise ValueError("meta tensors hold shapes and no data: nothing computes there")
         torch.empty(0, device=name)
     except (RuntimeError, AssertionError, ValueError) as err:
         reason = (str(err).strip().splitlines() or ["unknown device"])[0]

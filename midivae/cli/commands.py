@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from midivae.cli.checks import Failure, _input_file, _output_file
+from midivae.cli.checks import Failure, _input_file, _output_file, _warnings_said
 
 
 def _cmd_quantize(args) -> int:
@@ -17,8 +17,9 @@ def _cmd_quantize(args) -> int:
     _input_file(args.midi)
     if args.out:
         _output_file(args.out, force=args.force, inputs=[args.midi])
-    roll = quantize(args.midi, steps_per_beat=args.steps_per_beat,
-                    sustain_pedal=not args.no_sustain_pedal)
+    with _warnings_said("quantize"):
+        roll = quantize(args.midi, steps_per_beat=args.steps_per_beat,
+                        sustain_pedal=not args.no_sustain_pedal)
     print(roll)
     if args.out:
         roll.to_midi(args.out)
@@ -33,7 +34,8 @@ def _file_to_file(args, out: str | None, suffix: str, inputs: tuple[str, ...] = 
     _input_file(args.midi)
     out = out or os.path.splitext(args.midi)[0] + suffix
     _output_file(out, force=args.force, inputs=[args.midi, *inputs])
-    return quantize(args.midi, steps_per_beat=args.steps_per_beat), out
+    with _warnings_said(args.command):
+        return quantize(args.midi, steps_per_beat=args.steps_per_beat), out
 
 
 def _cmd_plot(args) -> int:
@@ -44,16 +46,16 @@ def _cmd_plot(args) -> int:
 
 
 def _cmd_play(args) -> int:
-    import warnings
+    from midivae.errors import BoundError
 
     if args.soundfont:
         _input_file(args.soundfont)
     roll, out = _file_to_file(args, args.wav, ".wav", (args.soundfont,) if args.soundfont else ())
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always")
-        backend = roll.to_wav(out, soundfont=args.soundfont)
-    for w in said:
-        print(f"midivae play: {w.message}", file=sys.stderr)
+    try:
+        with _warnings_said("play"):
+            backend = roll.to_wav(out, soundfont=args.soundfont)
+    except BoundError as err:  # audio too long for its bound: refused before synthesis
+        raise Failure(f"{args.midi}: {err}") from None
     print(f"wrote {out} ({backend})")
     return 0
 

@@ -9,25 +9,12 @@ is given, the default shipped model. Heavy modules load inside the commands.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
-import warnings
 from pathlib import Path
 
-from midivae.cli.checks import (Failure, _input_file, _output_file, _output_folder, bound,
-                                clip_count, one_line)
-
-
-@contextlib.contextmanager
-def _warnings_said(command: str):
-    """Warnings raised inside, each as one ``midivae CMD: warning: ...`` line on stderr
-    (none when the command fails: its error is then the one line)."""
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always")
-        yield
-    for message in dict.fromkeys(str(w.message) for w in said):  # each once, in order
-        print(f"midivae {command}: warning: {one_line(message)}", file=sys.stderr)
+from midivae.cli.checks import (Failure, _input_file, _output_file, _output_folder,
+                                _warnings_said, bound, clip_count)
+from midivae.errors import listed
 
 
 def _mapped(model, files: list[str], args):
@@ -36,7 +23,7 @@ def _mapped(model, files: list[str], args):
     roles = args.map if args.map is not None else args.roles
     for f in files:
         mapping = model.track_mapping(f, roles=roles)
-        print(f"{f}: " + ", ".join(f"{track} <- {' + '.join(sources) or 'nothing'}"
+        print(f"{f}: " + ", ".join(f"{track} <- {listed(sources, sep=' + ') or 'nothing'}"
                                    for track, sources in mapping.items()))
     return roles
 

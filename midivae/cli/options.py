@@ -6,9 +6,10 @@ import argparse
 
 from midivae.cli import generation as g
 from midivae.cli import serve
-from midivae.cli.checks import (bar_count, bar_range, clip_count, limits, non_negative_float,
-                                particle_count, path_points, port_number, positive_float,
-                                role_spec, round_count, seed, track_map, unit_interval)
+from midivae.cli.checks import (MAX_QPM, MIN_QPM, bar_count, bar_range, clip_count, limits,
+                                non_negative_float, particle_count, path_points, port_number,
+                                role_spec, round_count, seed, tempo_qpm, track_map,
+                                unit_interval)
 
 _INPUTS = ("the model (a checkpoint file or run folder, or a shipped model's name; left out: "
            "--model, else the default shipped model), then the MIDI file(s)")
@@ -24,8 +25,8 @@ def _model_options(p: argparse.ArgumentParser, *, temperature: float | None) -> 
                        "a shipped model's recommended one, else 1)"))
     p.add_argument("--seed", type=seed, default=0, help=f"default 0; {limits(seed)}")
     p.add_argument("--label", help="for a conditioned model: which label (e.g. essen-folk)")
-    p.add_argument("--qpm", type=positive_float, help="tempo to write (default: the song's, "
-                   "or the model's data's)")
+    p.add_argument("--qpm", type=tempo_qpm, help="tempo to write, quarter notes a minute from "
+                   f"{MIN_QPM} to {MAX_QPM} (default: the song's, or the model's data's)")
     p.add_argument("--out", default="out", help="folder for the files (default out)")
     p.add_argument("--png", action="store_true", help="also draw each file as a PNG")
     p.add_argument("--wav", action="store_true",

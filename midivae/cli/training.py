@@ -168,6 +168,7 @@ def _train(args, prepared, device) -> int:
     """`_cmd_train` once the run folder is this command's."""
     import dataclasses
 
+    from midivae.errors import BoundError
     from midivae.run import distributed
     from midivae.run.checkpoint import load_checkpoint
     from midivae.run.evaluate import layout_differences
@@ -180,7 +181,12 @@ def _train(args, prepared, device) -> int:
     rank, n_procs = distributed.world()
     if args.resume:
         model = load_checkpoint(args.out)
+        differences = layout_differences(model, prepared)
         saved = _saved_run(args.out)
+        if differences:  # another set than the run's: its windows would not fit the model
+            raise Failure(f"{args.out} does not fit {prepared.path}: " + "; ".join(differences)
+                          + "; resume the run on its own set"
+                          + (f", {saved['dataset']}" if saved["dataset"] else ""))
         loader, valid = loaders(prepared, saved["batch_size"], transpose=saved["transpose"],
                                 seed=saved["seed"])
         cfg, preset, transpose = None, saved["preset"], saved["transpose"]
@@ -221,6 +227,8 @@ def _train(args, prepared, device) -> int:
             model, cfg, loader, valid = model_and_loaders(
                 prepared, args.preset, batch_size=args.batch_size, transpose=args.transpose,
                 seed=args.seed, **model_changes)
+        except BoundError as err:  # a model too large to build (--latent 2000000)
+            raise Failure(str(err), 2) from None
         except ValueError as err:  # settings that do not fit together, or not this set
             raise Failure(f"{prepared.path}: {_as_flags(str(err), args)}", 2) from None
     if not args.resume:
@@ -319,7 +327,8 @@ def _saved_run(path: str) -> dict:
     run = extra.get("run", {})
     return {"batch_size": int(extra["train"]["batch_size"]), "preset": extra.get("preset", ""),
             "steps": extra["train"].get("steps"), "step": int(extra.get("step", 0)),
-            "seed": int(extra.get("seed", 0)), "transpose": int(run.get("transpose", 0))}
+            "seed": int(extra.get("seed", 0)), "transpose": int(run.get("transpose", 0)),
+            "dataset": str(run.get("dataset", ""))}
 
 
 def _train_bar(args, total: int | None):
@@ -334,27 +343,75 @@ def _train_bar(args, total: int | None):
 def _cmd_evaluate(args) -> int:
     import json
 
-    from midivae.run.checkpoint import load_checkpoint
-    from midivae.data import PreparedSet
-    from midivae.run.evaluate import evaluate
+    from midivae.api import load
+    from midivae.cli.checks import _warnings_said
+    from midivae.errors import MidivaeError
     from midivae.fileio import replace_atomically
+    from midivae.run.evaluate import evaluate_source
 
+    _model_and_source(args)
     if args.json:
-        from midivae.data.store import SET_FILES
-        from midivae.run.checkpoint import checkpoint_paths
-        _output_file(args.json, force=args.force, inputs=[
-            *checkpoint_paths(args.checkpoint), *(Path(args.dataset) / f for f in SET_FILES)])
-    model = load_checkpoint(args.checkpoint)
-    if args.rounds and not model.rewrites:
-        raise Failure(f"{args.checkpoint}: --rounds {args.rounds} redraws each track given "
+        _output_file(args.json, force=args.force, inputs=_evaluate_inputs(args))
+    model = load(args.checkpoint or args.model)
+    name = args.checkpoint or args.model or model.name
+    if args.rounds and not model.vae.rewrites:
+        raise Failure(f"{name}: --rounds {args.rounds} redraws each track given "
                       "the others: it needs a model trained to infill with several tracks", 2)
-    prepared = PreparedSet(args.dataset)
-    res = evaluate(model, prepared, split=args.split, k=args.iwae, n_samples=args.samples,
-                   temperature=args.temperature, seed=args.seed, max_windows=args.limit,
-                   rounds=args.rounds)
-    res["checkpoint"] = str(args.checkpoint)
+    label = None if args.label is None else model.label_index(args.label)
+    failed = None
+    with _warnings_said("evaluate"):  # each file skipped, said also when then none is left
+        try:
+            res = evaluate_source(
+                model.vae, args.dataset, split=args.split, strict=args.strict,
+                roles=model.roles, label=label, name=f"model {model.name!r}", k=args.iwae,
+                n_samples=args.samples, temperature=args.temperature, seed=args.seed,
+                max_windows=args.limit, rounds=args.rounds)
+        except MidivaeError as err:
+            failed = err
+    if failed is not None:
+        raise failed
+    res["checkpoint"] = str(name)
+    _print_evaluation(args, name, res)
+    if args.json:
+        text = json.dumps(res, indent=1, sort_keys=True)
+        replace_atomically(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _model_and_source(args) -> None:
+    """``args.checkpoint`` (None: --model or the default) and ``args.dataset`` from the
+    positional arguments of `evaluate`, [CKPT] SOURCE."""
+    given = args.given
+    if len(given) > 2:
+        raise Failure(f"expected [CKPT] SOURCE, got {len(given)} arguments", 2)
+    if len(given) == 2 and args.model is not None:
+        raise Failure(f"give the model once: CKPT {given[0]!r} or --model {args.model!r}", 2)
+    args.checkpoint, args.dataset = (None, *given) if len(given) == 1 else given
+
+
+def _evaluate_inputs(args) -> list:
+    """Every file `evaluate` reads: the model's, and the set's or the MIDI files."""
+    from midivae.cli.generation import _read_files
+    from midivae.data.folder import midi_files
+    from midivae.data.store import SET_FILES
+
+    source = Path(args.dataset)
+    if not source.is_dir():
+        return [*_read_files(args), source]
+    return [*_read_files(args), *(source / f for f in SET_FILES), *midi_files(source)]
+
+
+def _print_evaluation(args, name: str, res: dict) -> None:
+    """The report of `evaluate`, from its figures."""
     m, dist = res["metrics"], res["distance"]
-    print(f"{args.checkpoint} on {prepared.path} ({args.split}, {res['windows']} windows)")
+    where = (f"{res['set']} ({args.split}, {res['windows']} windows)" if "set" in res
+             else f"{res['source']} ({res['windows']} windows)")
+    print(f"{name} on {where}")
+    if "fitted" in res:
+        f = res["fitted"]
+        print("  fitted to the model" + (f" ({'; '.join(f['changes'])})" if f["changes"] else "")
+              + f": {f['summary']}")
     print(f"  -elbo {m['nelbo_bits_per_step']:.3f} bits/step"
           + (f", iwae({args.iwae}) {m['iwae_bits_per_step']:.3f}" if args.iwae else "")
           + f", kl {m['kl_nats']:.1f} nats/window, {m['active_units']} active units")
@@ -363,7 +420,7 @@ def _cmd_evaluate(args) -> int:
           f"{m['onset_recall']:.3f} / {m['onset_f1']:.3f}"
           + (" (by track: " + ", ".join(f"{f:.3f}" for f in m["onset_f1_by_track"]) + ")"
              if "onset_f1_by_track" in m else ""))
-    rounds = model.rewrite_rounds if args.rounds is None else args.rounds
+    rounds = res["rounds"]
     print(f"  {args.samples} samples at temperature {args.temperature}"
           + (f", tracks rewritten {rounds} times," if rounds else "") + " vs the data "
           f"(distance {dist['distance']['value']:.3f}):")
@@ -384,11 +441,8 @@ def _cmd_evaluate(args) -> int:
               f"{n['test_overlap_median']:.3f}; samples copying a window {n['copies']} of "
               f"{n['samples']}, a whole bar {n['bar_copies']} (test windows: "
               f"{n['test_copies']} and {n['test_bar_copies']} of {n['test_windows']})")
-    if args.json:
-        text = json.dumps(res, indent=1, sort_keys=True)
-        replace_atomically(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-        print(f"wrote {args.json}")
-    return 0
+    elif "novelty_left_out" in res:
+        print(f"  novelty left out: {res['novelty_left_out']}")
 
 
 def _cmd_fit_prior(args) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from midivae.errors import DatasetError, MidiReadError
+from midivae.errors import DatasetError, MidiReadError, listed
 from midivae.fileio import locked
 from midivae.midi.layout import RollLayout
 from midivae.midi.roll import Track
@@ -156,6 +156,9 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike | None = None,
     job, effective = _job(src, settings)
     out = Path(out) if out is not None else Path("datasets") / src.slug
     refuse_source_as_out(src, out)
+    # a link is followed: the set is built where it leads (renaming the link itself over the
+    # old set failed, "Is a directory"), and opened by the name given
+    given, out = out, Path(os.path.realpath(out)) if out.is_symlink() else out
     items = src.choose(settings.limit)
     # a limited set is fingerprinted with its pieces: one built from other pieces (the
     # first N, as limit once took) is rebuilt, not reused
@@ -165,15 +168,15 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike | None = None,
          effective, *chosen], sort_keys=True).encode()).hexdigest()
     out.parent.mkdir(parents=True, exist_ok=True)
     with locked(out.parent):  # concurrent builds into one folder take turns
+        remove_stale(out)  # a killed build's hidden folders, whether this one builds or not
         existing = existing_set(out)
         if existing is not None and existing.get("fingerprint") == fingerprint and not force \
                 and damage(out, existing, checksums=True) is None:
-            prepared = PreparedSet(out)
+            prepared = PreparedSet(given)
             prepared.reused = True
             return prepared
         if existing is not None:
             refuse_foreign_files(out)
-        remove_stale(out)
         tmp = private_folder(out, "tmp")
         try:
             manifest = _build(tmp, src, items, job, settings,
@@ -184,7 +187,7 @@ def prepare(source: str | os.PathLike, out: str | os.PathLike | None = None,
         finally:
             if tmp.exists():
                 remove_own(tmp)
-        return PreparedSet(out)  # opened under the lock: this build's set, even if replaced later
+        return PreparedSet(given)  # opened under the lock: this build's set, even if replaced
 
 
 def _job(src: Source, s: PrepareSettings) -> tuple[_Job, dict]:
@@ -293,7 +296,7 @@ def _process_one(job: _Job, item) -> dict:
         return {"id": piece_id, "skip": _reason(err)}
     said = list(piece.warnings) + [str(w.message) for w in caught]
     if lost:
-        said.append(f"tracks matching no role dropped: {', '.join(lost)}")
+        said.append(f"tracks matching no role dropped: {listed(lost)}")
     rec = {"id": piece_id, "warnings": said, "dropped": dict(dropped)}
     n_bars = len(lines) - 1
     if n_bars < job.windows.bars:

@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from midivae.data.windows import bar_lines
-from midivae.errors import ModelError
+from midivae.errors import ModelError, listed
 from midivae.midi.keys import key_events
 from midivae.midi.layout import RollLayout
 from midivae.midi.quantize import quantize
@@ -41,6 +41,11 @@ from midivae.midi.roll import PianoRoll, Track, concatenate
 Piece = PianoRoll | str | os.PathLike | bytes | object
 # how a file's tracks map onto the model's: a spec, `Role`s, or {model track: file track}
 Roles = str | Sequence[Role] | dict | None
+
+
+class OutsidePitchesWarning(UserWarning):
+    """Notes outside a layout's pitches were left out of a piece (`fit_piece`): a category of
+    its own, so that a caller that counts them (`midivae.data.fitted_source`) can silence it."""
 
 
 @dataclass
@@ -76,7 +81,8 @@ class Fitted:
 
 
 def fit_piece(piece: Piece, layout: RollLayout, bars: int, roles: Roles, *,
-              model: str = "the model", fall_back: bool = True) -> Fitted:
+              model: str = "the model", fall_back: bool = True,
+              name: str | None = None) -> Fitted:
     """Fit ``piece`` to ``layout`` in windows of ``bars`` bars (see the module docstring).
 
     Parameters
@@ -92,12 +98,15 @@ def fit_piece(piece: Piece, layout: RollLayout, bars: int, roles: Roles, *,
         What messages call the model, e.g. ``"model 'chorale'"``.
     fall_back : bool
         Take the tracks in file order when ``roles`` matches none of them.
+    name : str, optional
+        What messages call the piece (default: its file, or "the roll").
 
     Raises `ModelError`, naming the piece, when its grid differs from the layout's,
     its bars differ in length from the layout's (a shorter pickup bar and a shorter
     last bar excepted), or none of its notes can be used.
     """
-    name, roll = _read(piece, layout)
+    read_as, roll = _read(piece, layout)
+    name = name or read_as
     lead, meter = _check_grid(name, roll, layout, model)
     roll, mapping, tracks = _map_tracks(name, roll, layout, roles, model, fall_back)
     end = int(bar_lines(roll)[-1])
@@ -201,7 +210,7 @@ def _map_tracks(name: str, roll: PianoRoll, layout: RollLayout, roles: Roles, mo
                       "in file order", stacklevel=4)
     if dropped:
         warnings.warn(f"{name}: tracks left out (they match none of the tracks of {model}): "
-                      f"{', '.join(dropped)}", stacklevel=4)
+                      f"{listed(dropped)}", stacklevel=4)
     if not mapped.n_notes:
         raise ModelError(f"{name}: no notes for the tracks of {model}")
     into = role_of_each(roll.tracks, roles)
@@ -236,7 +245,8 @@ def _inside(name: str, roll: PianoRoll, layout: RollLayout, model: str) -> Piano
     if not lost:
         return roll
     warnings.warn(f"{name}: {lost} of {roll.n_notes} notes lie outside the pitches of {model} "
-                  f"({layout.low}..{layout.pitches[-1]}) and are left out", stacklevel=4)
+                  f"({layout.low}..{layout.pitches[-1]}) and are left out",
+                  OutsidePitchesWarning, stacklevel=4)
     onset, sustain = roll.onset.copy(), roll.sustain.copy()
     onset[:, :, outside] = sustain[:, :, outside] = False
     velocity = None if roll.velocity is None else np.where(onset, roll.velocity, 0)

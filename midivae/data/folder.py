@@ -27,13 +27,19 @@ class FileItem:
         return load(self, steps_per_beat, velocity, sustain_pedal)
 
 
-def resolve(spec: str, root: Path, labels: bool) -> Source:
-    folder = Path(spec)
+def midi_files(folder: str | os.PathLike) -> list[Path]:
+    """Every ``.mid``/``.midi`` under ``folder``, in sorted order (folders sorted too)."""
     files = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
         files += [Path(dirpath, f) for f in sorted(filenames)
                   if f.lower().endswith(MIDI_SUFFIXES)]
+    return files
+
+
+def resolve(spec: str, root: Path, labels: bool) -> Source:
+    folder = Path(spec)
+    files = midi_files(folder)
     items = []
     for path in files:
         rel = path.relative_to(folder).as_posix()

@@ -342,15 +342,35 @@ class PreparedSet:
     def window_roll(self, i: int) -> PianoRoll:
         """Window ``i`` as a `PianoRoll` with its own tempo map, meter and velocities."""
         w, notes = self._window_notes(i)
-        p = self.pieces[int(w["piece"])]
         start, stop = int(w["start"]), int(w["stop"])
-        tempos = self.tempos[p["tempo_start"]:p["tempo_start"] + p["tempo_count"]]
-        meters = self.meters[p["meter_start"]:p["meter_start"] + p["meter_count"]]
-        tempos = [(int(s), float(q)) for s, q in tempos]
-        meters = [(int(s), int(n), int(d)) for s, n, d in meters]
+        tempos, meters = self._events(int(w["piece"]))
         return self.layout.roll_from_notes(notes, start, stop, velocity=self.velocity,
                                            tempos=events_in(tempos, start, stop),
                                            time_signatures=events_in(meters, start, stop))
+
+    def piece_indices(self, split: str) -> np.ndarray:
+        """Piece indices of ``split`` ("train", "valid", "test"), shape (N,)."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        return np.flatnonzero(np.asarray(self.pieces["split"]) == SPLITS.index(split))
+
+    def piece_roll(self, p: int) -> PianoRoll:
+        """Piece ``p`` whole as a `PianoRoll`, with its tempo map, meters and velocities."""
+        piece = self.pieces[p]
+        notes = np.asarray(self.notes[piece["note_start"]:piece["note_start"]
+                                      + piece["note_count"]])
+        tempos, meters = self._events(p)
+        return self.layout.roll_from_notes(notes, 0, int(piece["n_steps"]),
+                                           velocity=self.velocity, tempos=tempos,
+                                           time_signatures=meters)
+
+    def _events(self, p: int) -> tuple[list, list]:
+        """Piece ``p``'s tempo map [(step, qpm)] and meters [(step, num, den)]."""
+        piece = self.pieces[p]
+        tempos = self.tempos[piece["tempo_start"]:piece["tempo_start"] + piece["tempo_count"]]
+        meters = self.meters[piece["meter_start"]:piece["meter_start"] + piece["meter_count"]]
+        return ([(int(s), float(q)) for s, q in tempos],
+                [(int(s), int(n), int(d)) for s, n, d in meters])
 
 
 def _map(path: Path, dtype: np.dtype) -> np.ndarray:

@@ -25,6 +25,8 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from midivae.bounds import AUDIO_SECONDS_ENV, MAX_AUDIO_SECONDS, env_bound, raise_hint
+from midivae.errors import BoundError, FileReadError
 from midivae.fileio import replace_atomically
 from midivae.midi.roll import PianoRoll
 
@@ -70,6 +72,10 @@ def synthesize(roll: PianoRoll, *, soundfont: str | os.PathLike | None = None,
                sample_rate: int = 44100) -> tuple[np.ndarray, str]:
     """The roll's audio, as `render_wav` writes it.
 
+    Audio longer than ``MAX_AUDIO_SECONDS`` (`midivae.bounds`; $MIDIVAE_MAX_AUDIO_SECONDS
+    raises it) raises `BoundError` before any sample is allocated; a file that is not a
+    SoundFont raises `FileReadError` naming it.
+
     Returns
     -------
     audio : np.ndarray of float32, shape (n_frames, 2)
@@ -83,6 +89,7 @@ def synthesize(roll: PianoRoll, *, soundfont: str | os.PathLike | None = None,
     if not sf.is_file():
         raise FileNotFoundError(f"soundfont {str(sf)!r} is not a file")
     mf = _midi(roll)
+    _check_length(mf.length + RELEASE_TAIL)
     n_frames = round((mf.length + RELEASE_TAIL) * sample_rate)
     try:
         import tinysoundfont  # noqa: F401
@@ -99,6 +106,18 @@ def synthesize(roll: PianoRoll, *, soundfont: str | os.PathLike | None = None,
     if peak > 0:
         audio *= PEAK / peak
     return audio, backend
+
+
+def _check_length(seconds: float) -> None:
+    """`BoundError` for audio longer than `midivae.bounds.MAX_AUDIO_SECONDS` (or its
+    environment variable's bound), before a sample is allocated."""
+    most = env_bound(AUDIO_SECONDS_ENV, MAX_AUDIO_SECONDS)
+    if seconds > most:
+        hours, minutes = seconds / 3600, seconds / 60
+        length = (f"{hours:,.1f} hours" if hours >= 1 else f"{minutes:.1f} minutes"
+                  if minutes >= 1 else f"{seconds:.1f} s")
+        raise BoundError(f"{length} of audio at the roll's tempo map, more than the {most:,} s "
+                         "one render makes" + raise_hint(AUDIO_SECONDS_ENV))
 
 
 def wav_bytes(roll: PianoRoll, *, soundfont: str | os.PathLike | None = None,
@@ -136,8 +155,8 @@ def _soundfont(mf: mido.MidiFile, n_frames: int, sample_rate: int, soundfont: Pa
     synth = tinysoundfont.Synth(samplerate=sample_rate)
     try:
         sfid = synth.sfload(str(soundfont))
-    except RuntimeError as e:
-        raise ValueError(f"soundfont {str(soundfont)!r} could not be read: {e}") from None
+    except RuntimeError as e:  # not a SoundFont: a text file, a truncated download
+        raise FileReadError(soundfont, f"not a SoundFont tinysoundfont can read ({e})") from None
     synth.program_select(DRUM_CHANNEL, sfid, DRUM_BANK, 0, is_drums=True)
     audio = np.zeros((n_frames, 2), np.float32)  # stereo interleaved, as tinysoundfont renders
     out = memoryview(audio).cast("B")

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import io
 import itertools
+import numbers
 import os
 import warnings
 from typing import Sequence
 
 import numpy as np
 
-from midivae.errors import MidiReadError, RollTooLargeError
+from midivae.bounds import env_bound, raise_hint
+from midivae.errors import MidiReadError, RollTooLargeError, describe_source, listed
 from midivae.midi.keys import from_tonic
 from midivae.midi.roles import Role, assign_roles
 from midivae.midi.roll import N_PITCHES, PianoRoll, Track, arrays_from_notes
@@ -26,8 +28,12 @@ from midivae.midi.smf import Smf, SmfTrack, decode_text, read_file, read_smf
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
 MAX_STEPS = 500_000  # default step limit: ~35 hours at 120 bpm and 4 steps per beat
 # Tracks x steps x 128 pitches, counting the role layout's tracks too when roles are
-# given (both rolls exist at once): 3 bytes a cell, so quantize peaks near 3 GiB.
-MAX_CELLS = 2**30
+# given (both rolls exist at once): 3 bytes a cell, so quantize peaks near 400 MiB, and
+# what is made of the roll (plot, reconstruct) stays within a few GiB and seconds. 32 tracks
+# of 68 minutes at 120 bpm and 4 steps a beat; a 509-byte file of 15 tracks x 480,000 steps
+# asked for 1.9 GB here and 4.8 GB in `reconstruct`. $MIDIVAE_MAX_CELLS raises it.
+MAX_CELLS = 2**27
+CELLS_ENV = "MIDIVAE_MAX_CELLS"
 
 
 def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
@@ -58,7 +64,7 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
     max_steps : int
         Longest roll allowed; a longer piece raises `RollTooLargeError` before
         any array is allocated, as does one whose tracks (plus ``roles``) x steps
-        x 128 exceed ``MAX_CELLS``. Paths to anything but a regular file, or to
+        x 128 exceed ``MAX_CELLS`` ($MIDIVAE_MAX_CELLS raises it). Paths to anything but a regular file, or to
         files over ``midivae.midi.smf.MAX_FILE_BYTES``, raise `MidiReadError` unread.
     sustain_pedal : bool
         Lengthen notes held by the sustain pedal (CC64), as Magenta's note-seq
@@ -70,13 +76,15 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
         One track per (MIDI track, channel, program) that has notes, in file
         order; channel 10 is drums; track names and key signatures kept.
     """
-    if int(steps_per_beat) < 1:
-        raise ValueError(f"steps_per_beat must be >= 1, got {steps_per_beat!r}")
+    if not isinstance(steps_per_beat, numbers.Integral) or isinstance(steps_per_beat, bool) \
+            or steps_per_beat < 1:  # 1.5 is no grid: int() would make it 1 unsaid
+        raise ValueError(f"steps_per_beat must be a whole number >= 1, got {steps_per_beat!r}")
     if type(source).__module__.split(".")[0] == "pretty_midi":
         smf, name = _smf_from_pretty_midi(source), source
     else:
         data, name = _read_source(source)
         smf = read_smf(data, name)
+        _warn_ignored(smf, name)
     if sustain_pedal:
         for t in smf.tracks:
             if t.pedals:
@@ -88,9 +96,21 @@ def quantize(source, steps_per_beat: int = 4, *, velocity: bool = True,
     if roles is not None:
         roll, dropped = assign_roles(roll, roles)
         if dropped:
-            warnings.warn(f"tracks matching no role were dropped: {', '.join(dropped)}",
+            warnings.warn(f"tracks matching no role were dropped: {listed(dropped)}",
                           stacklevel=2)
     return roll
+
+
+def _warn_ignored(smf: Smf, name) -> None:
+    """One warning naming the meta events the reader skipped (tempo 0, meter 0/4): the file
+    is read as if they were not there, which its user should hear of."""
+    n = sum(t.n_ignored for t in smf.tracks)
+    if n:
+        events = [f"{what} at tick {tick} of track {i + 1}"
+                  for i, t in enumerate(smf.tracks) for tick, what in t.ignored]
+        warnings.warn(f"{describe_source(name)}: ignored {n} event(s) that no music can mean "
+                      f"({listed(events, total=n)}); it is read as if they were not there",
+                      stacklevel=3)
 
 
 def _read_source(source) -> tuple[bytes, object]:
@@ -224,9 +244,12 @@ def _check_size(name, n_steps: int, n_tracks: int, n_roles: int, max_steps: int)
     if n_steps > max_steps:
         raise RollTooLargeError(name, f"{n_steps} steps exceeds max_steps={max_steps}; "
                                 "use fewer steps_per_beat or raise max_steps")
-    if (n_tracks + n_roles) * n_steps * N_PITCHES > MAX_CELLS:
+    most = env_bound(CELLS_ENV, MAX_CELLS)
+    cells = (n_tracks + n_roles) * n_steps * N_PITCHES
+    if cells > most:
         raise RollTooLargeError(name, f"{n_tracks} tracks{roles} x {n_steps} steps x {N_PITCHES} "
-                                f"pitches exceeds MAX_CELLS={MAX_CELLS} (3 bytes each)")
+                                f"pitches are {cells:,} cells of 3 bytes, more than "
+                                f"MAX_CELLS={most:,}" + raise_hint(CELLS_ENV))
 
 
 def _offsets(smf: Smf) -> list[int]:

@@ -21,6 +21,7 @@ MAX_TICK = 2**31
 # A larger "MIDI file" is refused unread: real ones are at most a few MiB, and
 # 64 MiB of notes (over 10 million) would not fit a roll anyway.
 MAX_FILE_BYTES = 64 * 2**20
+MAX_IGNORED = 10  # skipped meta events a track remembers, to name them in a warning
 
 
 @dataclass
@@ -41,6 +42,10 @@ class SmfTrack:
     # sustain pedal (CC64) changes, in file order: (tick, channel, down); down = value >= 64
     pedals: list[tuple[int, int, bool]] = field(default_factory=list)
     last_tick: int = 0  # tick of the last event (end_of_track included)
+    # meta events that no music can mean (tempo 0, meter 0/4 or 4/2**8, a key of 9 sharps),
+    # skipped: the first MAX_IGNORED of them as (tick, what), and how many there were
+    ignored: list[tuple[int, str]] = field(default_factory=list)
+    n_ignored: int = 0
 
 
 @dataclass
@@ -213,13 +218,20 @@ def _parse_events(data, i, end, source, where) -> SmfTrack:  # noqa: C901 - one 
                 mpqn = int.from_bytes(payload, "big")
                 if mpqn > 0:
                     t.tempos.append((tick, mpqn))
+                else:
+                    _ignore(t, tick, "tempo 0")
             elif mtype == 0x58 and length >= 2:
                 if payload[0] >= 1 and payload[1] <= 7:
                     t.time_signatures.append((tick, payload[0], 2 ** payload[1]))
+                else:
+                    den = 2 ** payload[1] if payload[1] <= 7 else f"2**{payload[1]}"
+                    _ignore(t, tick, f"meter {payload[0]}/{den}")
             elif mtype == 0x59 and length == 2:
                 fifths = payload[0] - 256 if payload[0] > 127 else payload[0]
                 if -7 <= fifths <= 7 and payload[1] <= 1:
                     t.key_signatures.append((tick, fifths, payload[1]))
+                else:
+                    _ignore(t, tick, f"key signature ({fifths} fifths, mode {payload[1]})")
             elif mtype == 0x03 and t.name is None:
                 t.name = decode_text(payload)
             elif mtype == 0x2F:
@@ -235,3 +247,10 @@ def _parse_events(data, i, end, source, where) -> SmfTrack:  # noqa: C901 - one 
             raise MidiReadError(source, f"{where}: absurd tick value {tick} (corrupt delta times?)")
     t.last_tick = tick
     return t
+
+
+def _ignore(t: SmfTrack, tick: int, what: str) -> None:
+    """Count a meta event no music can mean, remembering the first `MAX_IGNORED`."""
+    t.n_ignored += 1
+    if len(t.ignored) < MAX_IGNORED:
+        t.ignored.append((tick, what))

@@ -21,15 +21,17 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
 
-from midivae.errors import CheckpointError, FileReadError
+from midivae.errors import BoundError, CheckpointError, FileReadError
 from midivae.fileio import parse_json, read_json, replace_atomically
 from midivae.midi.layout import RollLayout
 from midivae.models.config import ModelConfig
 from midivae.models.prior import LatentPrior
+from midivae.models.size import check_weights, meta_weights
 from midivae.models.vae import VAE
 
 FORMAT = "midivae.vae"
@@ -86,8 +88,6 @@ def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None =
         Store float32 weights as float16 (half the size; `load_checkpoint`
         widens them back), for models that ship with the package.
     """
-    from safetensors.torch import save_file
-
     import midivae
     weights, settings = checkpoint_paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
@@ -102,11 +102,26 @@ def save_checkpoint(model: VAE, path: str | os.PathLike, *, extra: dict | None =
               "layout": layout.to_dict() if hasattr(layout, "to_dict") else dict(layout or {}),
               "extra": extra or {}}
     text = json.dumps(record, sort_keys=True)
-    replace_atomically(weights, lambda tmp: save_file(
-        tensors, str(tmp), metadata={"format": FORMAT, _METADATA_KEY: text}))
+    replace_atomically(weights, lambda tmp: _save_file(
+        tensors, tmp, metadata={"format": FORMAT, _METADATA_KEY: text}))
     copy = json.dumps({**record, "weights": weights.name}, indent=2, sort_keys=True)
     replace_atomically(settings, lambda tmp: tmp.write_text(copy, encoding="utf-8"))
     return weights
+
+
+def _save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict) -> None:
+    """safetensors' ``save_file``, its I/O errors (no space left on the device) raised as the
+    OSError they are, not as a SafetensorError (which would reach the user as a traceback)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        save_file(tensors, str(path), metadata=metadata)
+    except SafetensorError as err:  # "Error while serializing: I/O error: ... (os error 28)"
+        code = re.search(r"\(os error (\d+)\)", str(err))
+        if code is None:
+            raise
+        raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from None
 
 
 def _header(weights: Path) -> tuple[dict, dict[str, tuple[tuple[int, ...], str]]]:
@@ -218,10 +233,11 @@ _SIZED_ON_LOAD = {f"prior.{name}" for name in LatentPrior.MIXTURE}  # empty in a
 
 def _check_shapes(weights: Path, config: ModelConfig,
                   found: dict[str, tuple[tuple[int, ...], str]]) -> None:
-    """Every tensor the settings need is in the file with its shape and dtype; built on the
-    meta device, so nothing is allocated for settings that do not fit the file."""
-    with torch.device("meta"):
-        expected = {k: (tuple(v.shape), v.dtype) for k, v in VAE(config).state_dict().items()}
+    """Every tensor the settings need is in the file with its shape and dtype, and they ask
+    for no more weights than `midivae.bounds.MAX_PARAMETERS`; built on the meta device, so
+    nothing is allocated for settings that do not fit the file or ask for too much."""
+    state, n_weights = meta_weights(config)
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in state.items()}
     found = {k: v for k, v in found.items() if not k.startswith(STATE_PREFIX)}
     missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     missing = [k for k in missing if not k.startswith(_OPTIONAL)]
@@ -238,6 +254,10 @@ def _check_shapes(weights: Path, config: ModelConfig,
         if shape != want or dtype != expected[name][1]:
             raise CheckpointError(f"{weights}: tensor {name!r} has shape {shape} {code}, the "
                                   f"settings need {expected[name][0]} {expected[name][1]}")
+    try:
+        check_weights(n_weights)
+    except BoundError as e:  # consistent settings (a file of as many bytes) asking for GiBs
+        raise CheckpointError(f"{weights}: {e}") from None
 
 
 def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> VAE:

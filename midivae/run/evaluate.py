@@ -1,4 +1,5 @@
-"""`evaluate`: a model judged by the music it makes, on held-out windows of a prepared set.
+"""`evaluate`: a model judged by the music it makes, on held-out windows of a prepared set
+or on your own MIDI files.
 
 Three groups of figures, one dict (what ``midivae evaluate --json`` writes):
 
@@ -16,17 +17,24 @@ Three groups of figures, one dict (what ``midivae evaluate --json`` writes):
   training windows, and the samples that copy one (`midivae.midi.novelty`).
 
 A set whose layout differs from the model's (tracks, pitch range, grid, meter,
-window length) is refused with every difference named.
+window length) is refused with every difference named (``strict``), or its pieces
+are fitted to the model as `Model.fit` fits a file; `evaluate_source` also takes a
+folder of MIDI files (`midivae.data.fitted_source`). Figures on fitted windows say
+what fitting changed (``fitted``) and leave novelty out: the model's training
+windows are not at hand.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
 
-from midivae.errors import DatasetError
+from midivae.data.fitted_source import fit_files, fit_set
+from midivae.data.fitting import Roles, roles_for
+from midivae.errors import DatasetError, ModelError
 from midivae.run.generate import layout_of, sample
 from midivae.models.metrics import evaluate as model_metrics
 from midivae.midi.musicstats import compare, roll_stats
@@ -56,7 +64,8 @@ def layout_differences(model, prepared) -> list[str]:
 
 def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int = 256,
              temperature: float = 1.0, seed: int = 0, batch_size: int = 256,
-             max_windows: int | None = None, rounds: int | None = None) -> dict:
+             max_windows: int | None = None, rounds: int | None = None, strict: bool = True,
+             roles: Roles = None, label: int | None = None, name: str = "the model") -> dict:
     """Every figure of the module docstring for ``model`` on ``prepared``'s ``split``.
 
     Parameters
@@ -77,50 +86,149 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     max_windows : int, optional
         Evaluate on N windows spread evenly over the split (in its order, so
         over its pieces) instead of all of them.
+    strict : bool
+        Refuse a set of another layout (`DatasetError` naming every difference);
+        False: fit the split's pieces to the model (`midivae.data.fitted_source.fit_set`,
+        with ``roles``, default the layout's own) and measure on their windows, as
+        `evaluate_fitted` does (``label``: their label for a conditioned model).
+    name : str
+        What messages call the model, e.g. ``"model 'folk'"``.
     """
     from torch.utils.data import DataLoader, Subset
 
     from midivae.data import WindowDataset
 
     differences = layout_differences(model, prepared)
-    if differences:
+    if differences and strict:
         raise DatasetError(f"{prepared.path} does not fit the model: " + "; ".join(differences))
+    if differences:
+        _check_label(model, label, prepared.path)
+        layout = layout_of(model)
+        fitted = fit_set(prepared, split, layout, _bars(model), _roles(layout, roles),
+                         model=name, changes=differences)
+        return {"set": str(prepared.path), "split": split, **evaluate_fitted(
+            model, fitted, label=label, k=k, n_samples=n_samples, temperature=temperature,
+            seed=seed, batch_size=batch_size, max_windows=max_windows, rounds=rounds)}
     indices = prepared.indices(split)
     if len(indices) == 0:
         raise DatasetError(f"{prepared.path}: the {split} split holds no window")
     dataset = WindowDataset(prepared, split)
     if max_windows is not None and max_windows < len(indices):
-        pick = np.unique(np.linspace(0, len(indices) - 1, max_windows).round().astype(np.int64))
+        pick = _spread(len(indices), max_windows)
         indices = indices[pick]
         dataset = Subset(dataset, pick.tolist())
-    model.eval()
-    with torch.no_grad():
-        metrics = model_metrics(model, DataLoader(dataset, batch_size=batch_size), k=k, seed=seed)
-        samples = _samples(model, prepared, indices, n_samples, temperature, seed, rounds)
+    labels = (np.array([prepared.label(int(i)) for i in indices]) if model.config.n_labels
+              else None)
     windows = [prepared.window_roll(int(i)) for i in indices]
-    data, drawn = roll_stats(windows), roll_stats(samples)
-    out = {"set": str(prepared.path), "split": split, "windows": int(len(indices)),
-           "latent": model.config.latent, "metrics": _finite(metrics),
-           "temperature": temperature,
-           "rounds": model.rewrite_rounds if rounds is None else rounds, "data": data,
-           "samples": drawn, "distance": compare(drawn, data)}
-    if sum(not t.is_drum for t in prepared.layout.tracks) >= 2:
-        out["harmony"] = harmony(samples, windows, seed)
+    figures, samples = _figures(model, DataLoader(dataset, batch_size=batch_size), windows,
+                                labels, k=k, n_samples=n_samples, temperature=temperature,
+                                seed=seed, rounds=rounds)
+    out = {"set": str(prepared.path), "split": split, **figures}
     train = prepared.indices("train")
     if len(train):
         from midivae.midi.novelty import novelty
 
-        pick = np.unique(np.linspace(0, len(train) - 1, min(len(train), NOVELTY_WINDOWS))
-                         .round().astype(np.int64))
+        pick = _spread(len(train), min(len(train), NOVELTY_WINDOWS))
         out["novelty"] = novelty(samples, [prepared.window_roll(int(i)) for i in train[pick]],
                                  windows)
     return out
+
+
+def evaluate_source(model, source, *, split: str = "test", strict: bool = False,
+                    roles: Roles = None, label: int | None = None, name: str = "the model",
+                    **figures) -> dict:
+    """`evaluate` on ``source``: a prepared set (a folder with its manifest; a set of
+    another layout is fitted unless ``strict``), or a folder of MIDI files or one MIDI file,
+    fitted to the model (`midivae.data.fitted_source.fit_files`, with ``roles``, default
+    the layout's own) and measured as `evaluate_fitted` does. ``figures``: the keywords of
+    `evaluate` that choose the figures (``k``, ``n_samples``, ``temperature``, ...)."""
+    from midivae.data import PreparedSet
+    from midivae.data.store import SET_FILES
+
+    if os.path.isdir(source) and any(os.path.lexists(os.path.join(source, f))
+                                     for f in SET_FILES):
+        return evaluate(model, PreparedSet(source), split=split, strict=strict, roles=roles,
+                        label=label, name=name, **figures)
+    if strict:
+        raise DatasetError(f"{source} is not a prepared set: strict evaluation takes a "
+                           "prepared set of the model's layout")
+    _check_label(model, label, source)
+    layout = layout_of(model)
+    fitted = fit_files(source, layout, _bars(model), _roles(layout, roles), model=name)
+    return evaluate_fitted(model, fitted, label=label, **figures)
+
+
+def evaluate_fitted(model, fitted, *, label: int | None = None, k: int = 0,
+                    n_samples: int = 256, temperature: float = 1.0, seed: int = 0,
+                    batch_size: int = 256, max_windows: int | None = None,
+                    rounds: int | None = None) -> dict:
+    """The figures of `evaluate` on the windows of a `FittedSource` (all given ``label``, which a
+    conditioned model needs), with ``fitted``: what fitting changed (`FittedSource.to_dict`).
+    Novelty is left out (``novelty_left_out`` says why): the training windows it is measured
+    against are not at hand."""
+    _check_label(model, label, fitted.source)
+    windows = fitted.windows
+    if max_windows is not None and max_windows < len(windows):
+        windows = [windows[i] for i in _spread(len(windows), max_windows)]
+    labels = np.full(len(windows), label) if model.config.n_labels else None
+    layout = layout_of(model)
+
+    def batches():
+        for a in range(0, len(windows), batch_size):
+            x = torch.from_numpy(layout.to_windows(windows[a:a + batch_size]))  # (B, T, D)
+            yield x, torch.from_numpy(labels[a:a + batch_size]) if labels is not None else None
+
+    figures, _ = _figures(model, batches(), windows, labels, k=k, n_samples=n_samples,
+                          temperature=temperature, seed=seed, rounds=rounds)
+    return {"source": fitted.source, "fitted": fitted.to_dict(), **figures,
+            "novelty_left_out": NOVELTY_LEFT_OUT}
+
+
+def _check_label(model, label: int | None, source) -> None:
+    if model.config.n_labels and label is None:
+        raise ModelError(f"the model is conditioned on labels: the windows fitted from {source} "
+                         "need one (label=...)")
+
+
+def _figures(model, batches, windows, labels, *, k, n_samples, temperature, seed,
+             rounds) -> tuple[dict, list]:
+    """Reconstruction metrics over ``batches`` and the statistics of prior samples against
+    ``windows`` (``labels``: one per window, for a conditioned model); and the samples."""
+    model.eval()
+    with torch.no_grad():
+        metrics = model_metrics(model, batches, k=k, seed=seed)
+        samples = _samples(model, labels, n_samples, temperature, seed, rounds)
+    data, drawn = roll_stats(windows), roll_stats(samples)
+    out = {"windows": len(windows), "latent": model.config.latent, "metrics": _finite(metrics),
+           "temperature": temperature,
+           "rounds": model.rewrite_rounds if rounds is None else rounds, "data": data,
+           "samples": drawn, "distance": compare(drawn, data)}
+    if sum(not t.is_drum for t in layout_of(model).tracks) >= 2:
+        out["harmony"] = harmony(samples, windows, seed)
+    return out, samples
+
+
+def _spread(n: int, m: int) -> np.ndarray:
+    """``m`` indices spread evenly over ``range(n)``."""
+    return np.unique(np.linspace(0, n - 1, m).round().astype(np.int64))
+
+
+def _bars(model) -> int:
+    """Bars per window of ``model``."""
+    return model.config.n_steps // layout_of(model).steps_per_bar
+
+
+def _roles(layout, roles: Roles):
+    return roles if roles is not None else roles_for(layout)
 
 
 # training windows the samples are compared with (`midivae.midi.novelty`), spread evenly over the
 # split: all of them for most sets; POP909's 45,000 windows overlap (a bar's hop), so every
 # ninth still holds nearly every bar
 NOVELTY_WINDOWS = 5000
+# why figures on fitted windows have no novelty
+NOVELTY_LEFT_OUT = ("it compares the samples with the model's training windows, which only "
+                    "the prepared set it was trained on holds")
 
 
 def harmony(samples, windows, seed: int = 0) -> dict:
@@ -175,13 +283,15 @@ def choose_prior_rank(model, prepared, mu: torch.Tensor, logvar: torch.Tensor, *
         raise DatasetError(f"{prepared.path}: the {split} split holds no window to choose "
                            "the prior's rank on")
     data = roll_stats([prepared.window_roll(int(i)) for i in indices])
+    labels = (np.array([prepared.label(int(i)) for i in indices]) if model.config.n_labels
+              else None)
     scores = {}
     model.eval()
     for rank in [r for r in ranks if r < model.config.latent] + [None]:
         model.prior.fit(mu, logvar, rank, groups)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # silent or dense clips: judged by the distance
-            drawn = roll_stats(_samples(model, prepared, indices, n_samples, temperature, seed,
+            drawn = roll_stats(_samples(model, labels, n_samples, temperature, seed,
                                         rounds=0))  # the prior's own draws
         scores[rank] = compare(drawn, data)["distance"]["value"]
     best = min(scores, key=scores.get)
@@ -189,11 +299,12 @@ def choose_prior_rank(model, prepared, mu: torch.Tensor, logvar: torch.Tensor, *
     return best, scores
 
 
-def _samples(model, prepared, indices: np.ndarray, n: int, temperature: float, seed: int,
+def _samples(model, labels: np.ndarray | None, n: int, temperature: float, seed: int,
              rounds: int | None = None):
+    """``n`` prior samples; for a conditioned model spread over the labels in the proportions
+    of ``labels`` (one per window)."""
     if not model.config.n_labels:
         return sample(model, n, temperature=temperature, seed=seed, rounds=rounds)
-    labels = np.array([prepared.label(int(i)) for i in indices])
     counts = np.bincount(labels, minlength=model.config.n_labels)
     shares = np.round(counts / counts.sum() * n).astype(int)
     rolls = []

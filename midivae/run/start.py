@@ -28,11 +28,14 @@ def model_for_set(prepared, preset_name: str, *, seed: int | None = None, **over
     with ``labels=True``) gives a model conditioned on its labels, whose names
     travel in ``model.layout.labels``. With ``seed``, the initial weights are drawn from
     torch's generator seeded with it (torch's global one is left as it was), so one seed
-    gives one model; without, from the global generator. Returns ``(model, train_config)``.
+    gives one model; without, from the global generator. Settings asking for more weights than
+    ``midivae.bounds.MAX_PARAMETERS`` raise `BoundError` before anything is allocated.
+    Returns ``(model, train_config)``.
     """
     import torch
 
     from midivae.models import VAE, preset
+    from midivae.models.size import check_weights, meta_weights
 
     check_trainable(prepared, train_split=False)
     layout = prepared.layout
@@ -40,6 +43,7 @@ def model_for_set(prepared, preset_name: str, *, seed: int | None = None, **over
                  n_pitches=layout.n_pitches, steps_per_bar=layout.steps_per_bar,
                  n_labels=len(prepared.labels))
     model_cfg, train_cfg = preset(preset_name, **{**sizes, **overrides})
+    check_weights(meta_weights(model_cfg)[1])  # BoundError for too many weights (--latent)
     if seed is None:
         return VAE(model_cfg, layout=layout), train_cfg  # the set's layout carries its labels
     with torch.random.fork_rng(devices=[]):
