@@ -388,6 +388,17 @@ BOUNDED = {
     "prepare --workers": (["prepare", "{w}/midi", "--workers", "1000"], "argument --workers: "
                           "must be at most 64, got 1000 (set MIDIVAE_MAX_WORKERS to raise the "
                           "bound)"),
+    "train --batch-size": (["train", "{w}/set", "--batch-size", "100000"], "argument "
+                           "--batch-size: must be at most 4096, got 100000 (set "
+                           "MIDIVAE_MAX_BATCH to raise the bound)"),
+    "train --steps": (["train", "{w}/set", "--steps", str(10**12)], "argument --steps: must "
+                      f"be at most {10**9}, got {10**12}"),
+    "train --transpose": (["train", "{w}/set", "--transpose", "40"], "argument --transpose: "
+                          "must be at most 12, got 40"),
+    "prepare --bars": (["prepare", "{w}/midi", "--bars", "100000"], "argument --bars: must be "
+                       "at most 1024, got 100000"),
+    "quantize --steps-per-beat": (["quantize", "{w}/song.mid", "--steps-per-beat", "100000"],
+                                  "argument --steps-per-beat: must be at most 960, got 100000"),
     # a tempo is bounded to music's, not MIDI's: 1 and 1e300 were clamped unsaid
     "sample --qpm 1": (["sample", "--qpm", "1"], "argument --qpm: must be from 10 to 1000 "
                        "quarter notes a minute, got 1"),
@@ -444,3 +455,14 @@ def test_a_newline_in_a_file_name_does_not_split_the_line(tmp_path):
     out = run_cli("quantize", broken)
     assert one_line(out, 1).startswith(f"midivae: error: {tmp_path}/bad\\nname.mid: not a MIDI "
                                        "file")
+
+
+def test_train_never_starts_over_in_the_folder_holding_the_model_it_starts_from(work):
+    before = snapshot(work / "run")
+    out = run_cli("train", str(work / "set"), "--init", str(work / "run"), "--out",
+                  str(work / "run"), "--force", "--steps", "2")
+    assert one_line(out, 2) == (
+        f"midivae train: error: --init {work / 'run'} lies in --out {work / 'run'}, which this "
+        "run starts over: train into another folder (its model is never written over, even "
+        "with --force)")
+    assert snapshot(work / "run") == before

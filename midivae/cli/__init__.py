@@ -18,11 +18,13 @@ from midivae.bounds import MAX_AUDIO_SECONDS
 from midivae.cli import commands as c
 from midivae.cli import generation as g
 from midivae.cli import training as tr
-from midivae.cli.checks import (Failure, Parser, iwae_count, limits, non_negative_float,
-                                non_negative_int, one_line, pitch_range, positive_float,
-                                positive_int, prior_rank, round_count, sample_count, seed,
-                                probability_below_one, role_spec, splits, unit_interval,
-                                worker_count)
+from midivae.cli.checks import (Failure, Parser, batch_size, grid_steps, iwae_count,
+                                limits, non_negative_float, positive_int,
+                                one_line, pitch_range, positive_float,
+                                prior_rank, round_count, sample_count, seed, some_count,
+                                some_count_or_none, probability_below_one, role_spec, splits,
+                                train_steps, train_steps_or_none, transpose_range,
+                                unit_interval, window_bars, worker_count)
 from midivae.cli.options import add_generation_commands
 
 
@@ -42,7 +44,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("quantize", help="quantize a MIDI file to a piano roll and render it back")
     q.add_argument("midi", help="input MIDI file")
-    q.add_argument("--steps-per-beat", type=positive_int, default=4,
+    q.add_argument("--steps-per-beat", type=grid_steps, default=4,
                    help="grid steps per quarter note")
     q.add_argument("--out", help="write the re-rendered MIDI here (never the input file)")
     q.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -54,7 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="draw a MIDI file as a piano roll (PNG)")
     pl.add_argument("midi", help="input MIDI file")
     pl.add_argument("--out", help="PNG to write (default: beside the MIDI file)")
-    pl.add_argument("--steps-per-beat", type=positive_int, default=4,
+    pl.add_argument("--steps-per-beat", type=grid_steps, default=4,
                     help="grid steps per quarter note")
     pl.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     pl.set_defaults(func=c._cmd_plot)
@@ -68,7 +70,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pa.add_argument("midi", help="input MIDI file")
     pa.add_argument("--wav", help="WAV to write (default: beside the MIDI file)")
     pa.add_argument("--soundfont", help="a .sf2 file (default: pretty_midi's General MIDI one)")
-    pa.add_argument("--steps-per-beat", type=positive_int, default=4,
+    pa.add_argument("--steps-per-beat", type=grid_steps, default=4,
                     help="grid steps per quarter note")
     pa.add_argument("--force", action="store_true", help="overwrite --wav if it exists")
     pa.set_defaults(func=c._cmd_play)
@@ -82,14 +84,14 @@ def _build_parser() -> argparse.ArgumentParser:
                         "manifest.json. Exit status 0 when at least one window was made.")
     pr.add_argument("source", help="MIDI folder or named set")
     pr.add_argument("--out", help="where the set goes (default: datasets/<source name>)")
-    pr.add_argument("--bars", type=positive_int, default=4, help="bars per window (default 4)")
-    pr.add_argument("--hop", type=positive_int, default=1,
+    pr.add_argument("--bars", type=window_bars, default=4, help="bars per window (default 4)")
+    pr.add_argument("--hop", type=window_bars, default=1,
                     help="bars between window starts (default 1)")
-    pr.add_argument("--steps-per-beat", type=positive_int, help="grid steps per quarter note "
+    pr.add_argument("--steps-per-beat", type=grid_steps, help="grid steps per quarter note "
                     "(default 4; frame-roll sets: their own frame rate)")
     pr.add_argument("--meter", help="keep only windows wholly in this meter, e.g. 4/4; "
                     "4/4,2/2 also keeps windows in meters of the same bar length")
-    pr.add_argument("--min-notes", type=non_negative_int, default=1,
+    pr.add_argument("--min-notes", type=some_count_or_none, default=1,
                     help="drop windows with fewer notes (default 1)")
     pr.add_argument("--pitch-range", type=pitch_range, metavar="LOW-HIGH",
                     help="MIDI pitches kept, e.g. 21-108 (default: from the data)")
@@ -104,7 +106,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--no-sustain-pedal", action="store_true",
                     help="keep note lengths as the note-offs give them (default: notes held "
                     "by the sustain pedal, CC64, last until it is released)")
-    pr.add_argument("--limit", type=positive_int, help="only N pieces (a quick look): a stable "
+    pr.add_argument("--limit", type=some_count, help="only N pieces (a quick look): a stable "
                     "pseudo-random choice, the same on every machine and run, not the first N; "
                     "a larger N keeps a smaller one's pieces; joined sources take from each")
     pr.add_argument("--workers", type=worker_count, default=0,
@@ -136,15 +138,15 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true",
                    help="start over in a folder holding a run (never one that another "
                    "midivae is writing into: that is refused)")
-    t.add_argument("--steps", type=positive_int,
+    t.add_argument("--steps", type=train_steps,
                    help="optimiser steps (default: the preset's; with --resume, the steps in "
                    "all, done ones included, to train the run on to)")
     t.add_argument("--minutes", type=positive_float,
                    help="wall-clock budget; with no --steps, train until it is spent")
-    t.add_argument("--batch-size", type=positive_int,
+    t.add_argument("--batch-size", type=batch_size,
                    help="windows per batch (default: the preset's)")
     t.add_argument("--lr", type=positive_float, help="peak learning rate (default: the preset's)")
-    t.add_argument("--warmup-steps", type=non_negative_int,
+    t.add_argument("--warmup-steps", type=train_steps_or_none,
                    help="learning-rate warm-up steps (default: the preset's)")
     t.add_argument("--beta", type=non_negative_float,
                    help="the KL weight the preset's schedule reaches (default: the preset's)")
@@ -193,7 +195,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="the decoder's output over a step: made (ordered Bernoulli cells, "
                    "the default), independent cells, or categorical (one note or rest per "
                    "track and step: melodies, chorale voices)")
-    t.add_argument("--transpose", type=non_negative_int, default=3,
+    t.add_argument("--transpose", type=transpose_range, default=3,
                    help="random transposition of pitched tracks, up to this many semitones "
                    "each way, kept within the set's pitch range (default 3; 0: none)")
     t.add_argument("--device", default="auto",
@@ -201,11 +203,11 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=seed, default=0,
                    help="draws the initial weights, the window order and the noise: one "
                    f"seed, one run (on a CPU, bit for bit) (default 0; {limits(seed)})")
-    t.add_argument("--log-every", type=positive_int, default=50,
+    t.add_argument("--log-every", type=train_steps, default=50,
                    help="steps between logged lines")
-    t.add_argument("--valid-every", type=positive_int, default=500,
+    t.add_argument("--valid-every", type=train_steps, default=500,
                    help="steps between validations (each writes samples/)")
-    t.add_argument("--checkpoint-every", type=positive_int, default=500,
+    t.add_argument("--checkpoint-every", type=train_steps, default=500,
                    help="steps between checkpoints (also saved at the end, and on Ctrl-C "
                    "once the step under way has ended; a second Ctrl-C stops at once)")
     t.add_argument("--checkpoint-minutes", type=positive_float,
@@ -216,7 +218,7 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--keep-best", action="store_true",
                    help="also keep the model with the best validation ELBO so far, in OUT/best "
                    "(the model chosen on the validation split)")
-    t.add_argument("--patience", type=positive_int, metavar="N",
+    t.add_argument("--patience", type=train_steps, metavar="N",
                    help="early stopping: end the run once N validations in a row have not "
                    "beaten the best validation ELBO (see --valid-every)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -252,7 +254,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help=f"prior samples (default 256; {limits(sample_count)})")
     e.add_argument("--temperature", type=non_negative_float, default=1.0,
                    help="sampling temperature for the statistics (default 1)")
-    e.add_argument("--limit", type=positive_int, help="N windows spread evenly over the split")
+    e.add_argument("--limit", type=some_count, help="N windows spread evenly over the split")
     e.add_argument("--rounds", type=round_count, help="rounds of redrawing each track "
                    "given the others after each prior draw (default: the model's, as `sample` "
                    "does: 3 for a model trained to infill with several tracks, else 0)")

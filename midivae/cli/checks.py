@@ -58,6 +58,12 @@ MAX_ROUNDS = 100  # rounds of redrawing each track given the others (3 by defaul
 MAX_WORKERS = 64  # MIDIVAE_MAX_WORKERS: processes of `prepare` (each a Python with torch's
 #   data code, ~150 MB before its first piece: --workers 1000 filled memory doing nothing)
 MAX_SEED = 2**63 - 1  # torch's generators take 64-bit seeds; midivae adds small offsets to them
+MAX_STEPS_PER_BEAT = 960  # the grid: a MIDI file's usual ticks per beat (RollLayout's bound)
+MAX_WINDOW_BARS = 1024  # prepare --bars and --hop (a manifest's bound)
+MAX_BATCH = 4096  # MIDIVAE_MAX_BATCH: train --batch-size (64 by default; memory grows with it)
+MAX_TRAIN_STEPS = 10**9  # optimiser steps and every-N-steps intervals (allocate nothing)
+MAX_TRANSPOSE = 12  # train --transpose: semitones each way (12 repeats every key)
+MAX_COUNT = 10**9  # prepare --limit, --min-notes, evaluate --limit: counts of what exists
 
 
 def bounded_int(low: int, high: int, env: str | None = None):
@@ -104,6 +110,14 @@ iwae_count = bounded_int(0, MAX_IWAE, "MIDIVAE_MAX_IWAE")  # evaluate --iwae (0:
 round_count = bounded_int(0, MAX_ROUNDS)  # sample --rounds, evaluate --rounds
 worker_count = bounded_int(0, MAX_WORKERS, "MIDIVAE_MAX_WORKERS")  # prepare --workers (0: all)
 seed = bounded_int(0, MAX_SEED)  # every --seed
+grid_steps = bounded_int(1, MAX_STEPS_PER_BEAT)  # every --steps-per-beat
+window_bars = bounded_int(1, MAX_WINDOW_BARS)  # prepare --bars, --hop
+batch_size = bounded_int(1, MAX_BATCH, "MIDIVAE_MAX_BATCH")  # train --batch-size
+train_steps = bounded_int(1, MAX_TRAIN_STEPS)  # train --steps, --log-every, ...
+train_steps_or_none = bounded_int(0, MAX_TRAIN_STEPS)  # train --warmup-steps
+transpose_range = bounded_int(0, MAX_TRANSPOSE)  # train --transpose
+some_count = bounded_int(1, MAX_COUNT)  # prepare --limit, evaluate --limit
+some_count_or_none = bounded_int(0, MAX_COUNT)  # prepare --min-notes
 
 
 def positive_int(text: str) -> int:

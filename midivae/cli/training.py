@@ -55,7 +55,13 @@ def _train_inputs(args):
         raise Failure(f"{args.out} exists and is not a run folder; choose another --out")
     _writable_folder(os.path.dirname(os.path.abspath(args.out)), args.out, create=True)
     if args.init:
-        _input_file(_checkpoint_file(args.init))
+        init = _checkpoint_file(args.init)
+        _input_file(init)
+        out = os.path.realpath(args.out)
+        if os.path.commonpath([os.path.realpath(init), out]) == out:
+            raise Failure(f"--init {args.init} lies in --out {args.out}, which this run "
+                          "starts over: train into another folder (its model is never "
+                          "written over, even with --force)", 2)
     return prepared, _device(args.device)
 
 
