@@ -196,3 +196,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def tunes_set(w: Path, n: int) -> Path:
+    """``n`` one-track 4/4 tunes of eighth notes in w/midi, prepared into w/set as 2-bar
+    windows (quietly, one worker); returns w."""
+    import contextlib
+
+    from midivae.cli import main
+
+    (w / "midi").mkdir()
+    for i in range(n):
+        events = [meter(0, 4, 4)] + [note(t * 480, t * 480 + 240, 60 + t * (i + 1) % 12)
+                                     for t in range(32)]
+        midi_file(track(*events)).save(w / "midi" / f"tune{i}.mid")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["prepare", str(w / "midi"), "--out", str(w / "set"), "--meter", "4/4",
+                     "--bars", "2", "--quiet", "--workers", "1"]) == 0
+    return w

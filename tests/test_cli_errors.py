@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import meter, midi_file, note, to_bytes, track
+from conftest import midi_file, note, to_bytes, track, tunes_set
 
 from midivae.cli import main
 
@@ -26,14 +26,8 @@ def work(tmp_path_factory) -> Path:
     """A folder with a MIDI file, a folder of tunes, a prepared set and a 2-step checkpoint."""
     w = tmp_path_factory.mktemp("cli")
     (w / "in.mid").write_bytes(to_bytes(midi_file(track(note(0, 480, 60), note(480, 960, 64)))))
-    (w / "midi").mkdir()
-    for i in range(4):
-        events = [meter(0, 4, 4)] + [note(t * 480, t * 480 + 240, 60 + t * (i + 1) % 12)
-                                     for t in range(32)]
-        midi_file(track(*events)).save(w / "midi" / f"tune{i}.mid")
+    tunes_set(w, 4)
     with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["prepare", str(w / "midi"), "--out", str(w / "set"), "--meter", "4/4",
-                     "--bars", "2", "--quiet", "--workers", "1"]) == 0
         assert main(["train", str(w / "set"), *TRAIN, "--steps", "2", "--out", str(w / "m")]) == 0
     return w
 

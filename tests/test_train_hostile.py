@@ -22,7 +22,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import meter, midi_file, note, track
+from conftest import tunes_set
 
 from midivae.cli import main
 from midivae.run.checkpoint import read_settings
@@ -37,16 +37,7 @@ RUN = ("--preset", "flat-2bar-cpu", "--batch-size", "4", "--steps", "40", "--see
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     """A prepared set of eight one-track tunes (2-bar 4/4 windows)."""
-    w = tmp_path_factory.mktemp("hostile")
-    (w / "midi").mkdir()
-    for i in range(8):
-        events = [meter(0, 4, 4)] + [note(t * 480, t * 480 + 240, 60 + t * (i + 1) % 12)
-                                     for t in range(32)]
-        midi_file(track(*events)).save(w / "midi" / f"tune{i}.mid")
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["prepare", str(w / "midi"), "--out", str(w / "set"), "--meter", "4/4",
-                     "--bars", "2", "--quiet", "--workers", "1"]) == 0
-    return w
+    return tunes_set(tmp_path_factory.mktemp("hostile"), 8)
 
 
 def train(work: Path, out: Path, *more: str) -> int:

@@ -45,7 +45,7 @@ def _build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("quantize", help="quantize a MIDI file to a piano roll and render it back")
     q.add_argument("midi", help="input MIDI file")
     q.add_argument("--steps-per-beat", type=grid_steps, default=4,
-                   help="grid steps per quarter note")
+                   help=f"grid steps per quarter note ({limits(grid_steps)})")
     q.add_argument("--out", help="write the re-rendered MIDI here (never the input file)")
     q.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     q.add_argument("--no-sustain-pedal", action="store_true",
@@ -57,7 +57,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pl.add_argument("midi", help="input MIDI file")
     pl.add_argument("--out", help="PNG to write (default: beside the MIDI file)")
     pl.add_argument("--steps-per-beat", type=grid_steps, default=4,
-                    help="grid steps per quarter note")
+                    help=f"grid steps per quarter note ({limits(grid_steps)})")
     pl.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     pl.set_defaults(func=c._cmd_plot)
 
@@ -71,7 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--wav", help="WAV to write (default: beside the MIDI file)")
     pa.add_argument("--soundfont", help="a .sf2 file (default: pretty_midi's General MIDI one)")
     pa.add_argument("--steps-per-beat", type=grid_steps, default=4,
-                    help="grid steps per quarter note")
+                    help=f"grid steps per quarter note ({limits(grid_steps)})")
     pa.add_argument("--force", action="store_true", help="overwrite --wav if it exists")
     pa.set_defaults(func=c._cmd_play)
 
@@ -84,9 +84,10 @@ def _build_parser() -> argparse.ArgumentParser:
                         "manifest.json. Exit status 0 when at least one window was made.")
     pr.add_argument("source", help="MIDI folder or named set")
     pr.add_argument("--out", help="where the set goes (default: datasets/<source name>)")
-    pr.add_argument("--bars", type=window_bars, default=4, help="bars per window (default 4)")
+    pr.add_argument("--bars", type=window_bars, default=4,
+                    help=f"bars per window (default 4; {limits(window_bars)})")
     pr.add_argument("--hop", type=window_bars, default=1,
-                    help="bars between window starts (default 1)")
+                    help=f"bars between window starts (default 1; {limits(window_bars)})")
     pr.add_argument("--steps-per-beat", type=grid_steps, help="grid steps per quarter note "
                     "(default 4; frame-roll sets: their own frame rate)")
     pr.add_argument("--meter", help="keep only windows wholly in this meter, e.g. 4/4; "
@@ -140,11 +141,12 @@ def _build_parser() -> argparse.ArgumentParser:
                    "midivae is writing into: that is refused)")
     t.add_argument("--steps", type=train_steps,
                    help="optimiser steps (default: the preset's; with --resume, the steps in "
-                   "all, done ones included, to train the run on to)")
+                   "all, done ones included, to train the run on to; "
+                   f"{limits(train_steps)})")
     t.add_argument("--minutes", type=positive_float,
                    help="wall-clock budget; with no --steps, train until it is spent")
     t.add_argument("--batch-size", type=batch_size,
-                   help="windows per batch (default: the preset's)")
+                   help=f"windows per batch (default: the preset's; {limits(batch_size)})")
     t.add_argument("--lr", type=positive_float, help="peak learning rate (default: the preset's)")
     t.add_argument("--warmup-steps", type=train_steps_or_none,
                    help="learning-rate warm-up steps (default: the preset's)")
@@ -197,7 +199,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    "track and step: melodies, chorale voices)")
     t.add_argument("--transpose", type=transpose_range, default=3,
                    help="random transposition of pitched tracks, up to this many semitones "
-                   "each way, kept within the set's pitch range (default 3; 0: none)")
+                   "each way, kept within the set's pitch range (default 3; 0: none; "
+                   f"{limits(transpose_range)})")
     t.add_argument("--device", default="auto",
                    help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:1, mps")
     t.add_argument("--seed", type=seed, default=0,
