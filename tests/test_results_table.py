@@ -61,9 +61,12 @@ def test_rows_come_in_the_order_of_the_goals_then_by_minutes(tmp_path):
     assert [r.split(" | ")[1] for r in rows] == ["10", "30", "60"]
 
 
-def boulanger_result(name: str, nll: float, quick: bool = False) -> dict:
-    return {"set": name, "quick": quick, "test": {"nll_iwae": nll, "k": 64},
-            "training": {"minutes_budget": 20.0}}
+def boulanger_result(name: str, nll: float, quick: bool = False, seed: int | None = None,
+                     variant: bool = False) -> dict:
+    training = ({"minutes_budget": 20.0} if seed is None else
+                {"steps_budget": 10_000, "seed": seed, "seconds": 600.0 + 60 * seed})
+    return {"set": name, "quick": quick, "variant": variant, "test": {"nll_iwae": nll, "k": 64},
+            "training": training}
 
 
 def test_the_likelihood_table_puts_each_set_beside_the_published_figures(tmp_path):
@@ -76,18 +79,37 @@ def test_the_likelihood_table_puts_each_set_beside_the_published_figures(tmp_pat
     text = results_table.boulanger_table(paths)
     ours = next(line for line in text.splitlines() if line.startswith("| midivae"))
     assert ours.split(" | ")[1:5] == ["**6.50**", "**2.50**", "**7.00**", "not run"]
-    assert "k = 64" in ours and "20 CPU minutes" in ours
+    assert "k = 64" in ours
     assert "| RNN-NADE (HF) | 5.56 | 2.31 | 5.6 | 7.05 |" in text
+    assert "jsb 1 run of 20 wall-clock minutes" in text
     # JSB 6.5 is below STORN's 6.91 but above DMM's 6.388; MuseData 7.0 above both
     assert text.splitlines()[-1] == (
-        "Goal (issue 12), below STORN and DMM on every set: not reached (jsb: below STORN; "
-        "nottingham: below STORN and DMM; musedata: above STORN and DMM; piano-midi: not run).")
+        "Goal (issue 12), below STORN and DMM on every set, every seed: not reached (jsb: "
+        "below STORN; nottingham: below STORN and DMM; musedata: not below STORN or DMM; "
+        "piano-midi: not run).")
     for name, nll in [("jsb", 6.0), ("musedata", 6.0), ("piano-midi", 7.0)]:
         (tmp_path / f"boulanger-{name}.json").write_text(json.dumps(boulanger_result(name, nll)))
     text = results_table.boulanger_table([tmp_path / f"boulanger-{name}.json" for name in
                                           ("jsb", "nottingham", "musedata", "piano-midi")])
     assert text.splitlines()[-1].startswith("Goal (issue 12), below STORN and DMM on every "
-                                            "set: reached (")
+                                            "set, every seed: reached (")
+
+
+def test_seeds_give_a_mean_and_spread_and_a_claim_holds_only_for_every_seed(tmp_path):
+    paths = []
+    for seed, nll in enumerate([6.0, 6.2, 6.4]):  # mean 6.2, standard deviation 0.2
+        paths.append(tmp_path / f"boulanger-jsb-seed{seed}.json")
+        paths[-1].write_text(json.dumps(boulanger_result("jsb", nll, seed=seed)))
+    old = tmp_path / "boulanger-jsb.json"  # the wall-clock run before: replaced by the seeds
+    old.write_text(json.dumps(boulanger_result("jsb", 9.0)))
+    variant = tmp_path / "boulanger-jsb-seed0-variant.json"  # --transpose 0: left out
+    variant.write_text(json.dumps(boulanger_result("jsb", 1.0, seed=0, variant=True)))
+    text = results_table.boulanger_table([*paths, old, variant])
+    ours = next(line for line in text.splitlines() if line.startswith("| midivae"))
+    assert ours.split(" | ")[1] == "**6.20** ± 0.20"
+    assert "jsb 3 runs (seeds 0, 1, 2) of 10,000 steps, 10-12 minutes each" in text
+    # every seed is below STORN's 6.91; the mean is below DMM's 6.388 but seed 2 is not
+    assert "jsb: below STORN;" in text.splitlines()[-1]
 
 
 def test_the_musicvae_table_takes_each_model_after_its_longest_training(tmp_path):
