@@ -333,6 +333,28 @@ def set_in_keys(tmp_path, roots, splits):
     return tmp_path / "set"
 
 
+def test_the_prior_reads_windows_of_every_piece_and_their_keys_in_its_order(tmp_path,
+                                                                           monkeypatch):
+    # a set larger than the prior's window budget: the windows it fits are spread over
+    # every piece (the first N were the first pieces only: POP909's first 40% of songs)
+    import numpy as np
+    import torch
+    from midivae.data import PreparedSet, WindowDataset
+    from midivae.run import priors
+    from midivae.run.evaluate import window_keys
+    prepared = PreparedSet(set_in_keys(tmp_path, [0, 0, 7, 7, 2], "1,0,0"))  # C C G G D
+    n = prepared.n_windows["train"]
+    monkeypatch.setattr(priors, "PRIOR_WINDOWS", n // 3)
+    read = priors.prior_windows(prepared)
+    assert len(read) == n // 3 and read[0] == 0 and read[-1] == n - 1
+    assert (np.diff(read) >= 2).all()  # spread evenly, in order
+    x = torch.cat([b[0] for b in priors.prior_loader(prepared, batch_size=7)])
+    windows = WindowDataset(prepared, "train")
+    assert torch.equal(x, torch.stack([windows[int(i)][0] for i in read]))
+    keys = window_keys(prepared).tolist()  # one per window read, the same windows
+    assert len(keys) == n // 3 and set(keys) == {0, 7, 2} and keys[-1] == 2
+
+
 def test_fit_prior_by_key_fits_one_gaussian_per_key(tmp_path):
     from midivae.run.checkpoint import export_checkpoint, read_settings, stored_half
     from midivae.data import PreparedSet

@@ -38,6 +38,7 @@ from midivae.errors import DatasetError, ModelError
 from midivae.run.generate import layout_of, sample
 from midivae.models.metrics import evaluate as model_metrics
 from midivae.midi.musicstats import compare, roll_stats
+from midivae.run.priors import prior_windows, spread
 
 
 def layout_differences(model, prepared) -> list[str]:
@@ -114,7 +115,7 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
         raise DatasetError(f"{prepared.path}: the {split} split holds no window")
     dataset = WindowDataset(prepared, split)
     if max_windows is not None and max_windows < len(indices):
-        pick = _spread(len(indices), max_windows)
+        pick = spread(len(indices), max_windows)
         indices = indices[pick]
         dataset = Subset(dataset, pick.tolist())
     labels = (np.array([prepared.label(int(i)) for i in indices]) if model.config.n_labels
@@ -128,7 +129,7 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     if len(train):
         from midivae.midi.novelty import novelty
 
-        pick = _spread(len(train), min(len(train), NOVELTY_WINDOWS))
+        pick = spread(len(train), min(len(train), NOVELTY_WINDOWS))
         out["novelty"] = novelty(samples, [prepared.window_roll(int(i)) for i in train[pick]],
                                  windows)
     return out
@@ -169,7 +170,7 @@ def evaluate_fitted(model, fitted, *, label: int | None = None, k: int = 0,
     _check_label(model, label, fitted.source)
     windows = fitted.windows
     if max_windows is not None and max_windows < len(windows):
-        windows = [windows[i] for i in _spread(len(windows), max_windows)]
+        windows = [windows[i] for i in spread(len(windows), max_windows)]
     labels = np.full(len(windows), label) if model.config.n_labels else None
     layout = layout_of(model)
 
@@ -208,11 +209,6 @@ def _figures(model, batches, windows, labels, *, k, n_samples, temperature, seed
     return out, samples
 
 
-def _spread(n: int, m: int) -> np.ndarray:
-    """``m`` indices spread evenly over ``range(n)``."""
-    return np.unique(np.linspace(0, n - 1, m).round().astype(np.int64))
-
-
 def _bars(model) -> int:
     """Bars per window of ``model``."""
     return model.config.n_steps // layout_of(model).steps_per_bar
@@ -247,24 +243,29 @@ PRIOR_RANKS = (8, 16, 32, 64, 128, 256)  # tried by `choose_prior_rank`, beside 
 
 
 def window_keys(prepared, n: int | None = None) -> torch.Tensor:
-    """The key of each of the first ``n`` training windows (all by default), in the order
-    `midivae.run.priors.prior_loader` reads them: the root of the major scale holding most of
+    """The key of each of the first ``n`` windows `midivae.run.priors.prior_loader` reads
+    (all by default), in its order: the root of the major scale holding most of
     its notes (`midivae.midi.musicstats.scale_roots`), -1 for a window without pitched notes.
     The groups of ``LatentPrior.fit`` for a prior with one Gaussian per key."""
     from midivae.midi.musicstats import scale_roots
 
-    indices = prepared.indices("train")[:n]
+    indices = _prior_indices(prepared, n)
     return torch.from_numpy(scale_roots([prepared.window_roll(int(i)) for i in indices]))
 
 
 def window_forms(prepared, n: int | None = None) -> torch.Tensor:
-    """The form of each of the first ``n`` training windows (all by default), in the order
-    `midivae.run.priors.prior_loader` reads them: for each bar, the earlier bar it repeats note
+    """The form of each of the first ``n`` windows `midivae.run.priors.prior_loader` reads
+    (all by default), in its order: for each bar, the earlier bar it repeats note
     for note, or -1 (`midivae.midi.musicstats.bar_forms`). What ``LatentPrior.fit_forms`` fits."""
     from midivae.midi.musicstats import bar_forms
 
-    indices = prepared.indices("train")[:n]
+    indices = _prior_indices(prepared, n)
     return torch.from_numpy(bar_forms([prepared.window_roll(int(i)) for i in indices]))
+
+
+def _prior_indices(prepared, n: int | None) -> np.ndarray:
+    """The set's indices of the first ``n`` windows `midivae.run.priors.prior_loader` reads."""
+    return prepared.indices("train")[prior_windows(prepared)][:n]
 
 
 def choose_prior_rank(model, prepared, mu: torch.Tensor, logvar: torch.Tensor, *,
