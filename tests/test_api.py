@@ -225,11 +225,31 @@ def test_a_pickup_bar_ends_on_the_models_first_bar_line_and_a_short_last_bar_is_
     assert back.n_steps == 44 and back.time_signatures == song.time_signatures
     whole = model.continuation(path, bars=2, whole=True)
     assert whole.n_steps == 44 + 32 and whole.time_signatures[-1] == (44, 4, 4)
-    mid = tmp_path / "three.mid"
-    midi_file(track(meter(0, 4, 4), meter(4 * BEAT, 3, 4), meter(7 * BEAT, 4, 4),
-                    note(0, BEAT, 60), end=11 * BEAT)).save(mid)  # 3/4 mid-piece
+
+
+def test_bars_of_another_meter_are_left_out_and_the_bars_either_side_joined(model, tmp_path):
+    # a 2/4 bar opening a 4/4 song (as in POP909), a 3/4 bar mid-piece: the 4/4 bars are
+    # used, the others named in a warning; a piece with no 4/4 bar is still refused
+    path = tmp_path / "odd.mid"
+    events = [name("melody"), meter(0, 2, 4), meter(4 * BEAT, 4, 4), meter(8 * BEAT, 3, 4),
+              meter(11 * BEAT, 4, 4)]  # bars: 2/4, 2/4, 4/4, 3/4, 4/4, 4/4
+    events += [note(t * BEAT, (t + 1) * BEAT, 60 + t % 7) for t in range(19)]
+    midi_file(track(*events)).save(path)
+    with pytest.warns(UserWarning, match=re.escape(
+            f"{path}: bars 1-2, 4 (2/4, 3/4) left out: model 'm' makes 4/4 and their bars "
+            "would not line up with its (16 steps); the bars either side are joined")):
+        first, second = model.fit(path)  # three bars of 4/4 in windows of two
+    kept = [t for t in range(19) if 4 <= t < 8 or t >= 11]  # the beats of the 4/4 bars
+    assert sorted(note_list(first) + [(k, p, s + 32, e + 32, v) for k, p, s, e, v in
+                                      note_list(second)]) == sorted(
+        (0, 60 + t % 7, 4 * i, 4 * i + 4, 64) for i, t in enumerate(kept))
+    with pytest.warns(UserWarning, match="left out"):
+        back = model.reconstruct(path)
+    assert back.n_steps == 48 and back.time_signatures == [(0, 4, 4)]
+    three = tmp_path / "three.mid"
+    midi_file(track(meter(0, 3, 4), note(0, BEAT, 60), end=12 * BEAT)).save(three)
     with pytest.raises(ModelError, match=r"three\.mid is in 3/4, but model 'm' makes 4/4"):
-        model.fit(mid)
+        model.fit(three)
 
 
 def test_a_real_chorale_with_a_pickup_and_a_short_last_bar_fits(model, tmp_path):

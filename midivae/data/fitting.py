@@ -5,6 +5,9 @@ the model's grid, its bars last as long as the model's (a shorter pickup bar and
 a shorter last bar excepted), and its tracks are the model's tracks.
 `fit_piece` makes it so, or says in one line why it cannot:
 
+0. bars of another length (a 2/4 bar in a 4/4 song, a 3/4 section) are left out,
+   the bars on either side joined, when bars of the model's length remain (a
+   warning names them); a piece with none is refused;
 1. its tracks are mapped onto the model's by `midivae.midi.roles.assign_roles`; when
    the model's own roles match none of them, its tracks with notes are taken in
    file order (a warning says so, and names any track left out);
@@ -107,6 +110,7 @@ def fit_piece(piece: Piece, layout: RollLayout, bars: int, roles: Roles, *,
     """
     read_as, roll = _read(piece, layout)
     name = name or read_as
+    roll = _bars_of_the_layout(name, roll, layout, model)
     lead, meter = _check_grid(name, roll, layout, model)
     roll, mapping, tracks = _map_tracks(name, roll, layout, roles, model, fall_back)
     end = int(bar_lines(roll)[-1])
@@ -188,6 +192,50 @@ def _check_grid(name: str, roll: PianoRoll, layout: RollLayout,
                          f"{num}/{den}: its bars would not line up with the model's "
                          f"({bar} steps)")
     return lead, fits[-1]
+
+
+def _bars_of_the_layout(name: str, roll: PianoRoll, layout: RollLayout,
+                        model: str) -> PianoRoll:
+    """``roll`` as it is when `_check_grid` takes its meters; else without its bars of
+    another length than the layout's (the bars on either side joined; a warning names the
+    bars left out). Raises `_check_grid`'s `ModelError` when no bar has the layout's length."""
+    try:
+        _check_grid(name, roll, layout, model)
+        return roll
+    except ModelError:
+        if roll.steps_per_beat != layout.steps_per_beat:
+            raise
+        lines = bar_lines(roll)
+        lines[-1] = min(lines[-1], roll.n_steps)
+        fits = np.diff(lines) == layout.steps_per_bar
+        if not fits.any():
+            raise
+    runs, odd = [], []  # runs of bars that fit: [first, stop); the bars that do not
+    for b, ok in enumerate(fits):
+        if not ok:
+            odd.append(b)
+        elif runs and runs[-1][1] == b:
+            runs[-1][1] = b + 1
+        else:
+            runs.append([b, b + 1])
+    meters = sorted({"{1}/{2}".format(*[e for e in roll.time_signatures
+                                        if e[0] <= lines[b]][-1]) for b in odd})
+    num, den = layout.time_signature
+    warnings.warn(f"{name}: {_bar_ranges(odd)} ({', '.join(meters)}) left out: {model} "
+                  f"makes {num}/{den} and their bars would not line up with its "
+                  f"({layout.steps_per_bar} steps); the bars either side are joined",
+                  stacklevel=4)
+    return concatenate([roll[int(lines[a]):int(lines[b])] for a, b in runs])
+
+
+def _bar_ranges(bars: list[int]) -> str:
+    """0-based bar indices as "bar 3" or "bars 1-2, 17" (1-based)."""
+    parts, first = [], bars[0]
+    for prev, b in zip(bars, bars[1:] + [None]):
+        if b != prev + 1:
+            parts.append(f"{first + 1}" if first == prev else f"{first + 1}-{prev + 1}")
+            first = b
+    return ("bar " if len(bars) == 1 else "bars ") + ", ".join(parts)
 
 
 def _map_tracks(name: str, roll: PianoRoll, layout: RollLayout, roles: Roles, model: str,
