@@ -191,9 +191,13 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                         "made bridge and piano, piano first (preset hierarchical-8bar-pop-cpu)",
                         "-", POP),
     "pop-8bar-tracks-t0.5": ("the same, samples at temperature 0.5", "-", POP),
-    "pop-8bar-tracks-more": ("POP909 8-bar, the same trained 30 minutes more (60 + 30, "
-                             "shipped)", "-", POP),
+    "pop-8bar-tracks-more": ("POP909 8-bar, the same trained 30 minutes more (60 + 30), its "
+                             "prior fitted to the first 40% of songs", "-", POP),
     "pop-8bar-tracks-more-t0.5": ("the same, samples at temperature 0.5", "-", POP),
+    "pop-shipped": ("POP909 8-bar, the same model as shipped: its prior refitted to windows "
+                    "of every song (`fit-prior --rank auto --by-key`, weights float16)", "-",
+                    POP),
+    "pop-shipped-t0.5": ("the same, samples at temperature 0.5", "-", POP),
     "pop-8bar-infill": ("POP909 8-bar, the same with 32 units a bar and track, 2048 free "
                         "bits, trained to infill half its windows", "-", POP),
     "pop-8bar-infill-t0.5": ("the same, samples at temperature 0.5 (each track rewritten "
@@ -292,8 +296,10 @@ MUSICVAE_ROWS = [
      None, "-", "-"),
     ("8-bar POP909: melody, bridge, piano", "hierarchical, one code per bar and track, "
      "piano first", "pop-8bar-tracks", None, "-", "-"),
-    ("8-bar POP909: melody, bridge, piano", "the same, 30 minutes more (shipped)",
+    ("8-bar POP909: melody, bridge, piano", "the same, 30 minutes more",
      "pop-8bar-tracks-more", None, "-", "-"),
+    ("8-bar POP909: melody, bridge, piano", "the same, its prior fitted to every song "
+     "(shipped)", "pop-shipped", None, "-", "-"),
 ]
 
 
