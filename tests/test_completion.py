@@ -327,3 +327,27 @@ def test_a_piece_of_another_kind_is_refused_naming_what_is_taken(chorale):
     with pytest.raises(TypeError, match="a piece is a PianoRoll, a MIDI file path or bytes, "
                        "a mido.MidiFile or a pretty_midi.PrettyMIDI; got int"):
         chorale.reconstruct(3)
+
+
+def test_a_given_bar_holding_a_note_scores_a_draw_that_does_not_sound_it_as_unlikely(models):
+    # the categorical head's hold class continues whatever sounds before it, so a given bar
+    # that holds pitch 3 from the step before scored alike after a draw ending on pitch 5,
+    # and a filled-in gap could leave the given note without its start
+    from midivae.models.hierarchical import DANGLING, _bar_log_likelihood, _dangling
+
+    def cells(onset=(), sustain=()):
+        c = torch.zeros(1, 2, P)
+        c[0, 0, list(onset)] = 1
+        c[0, 1, list(sustain)] = 1
+        return c.flatten(1)  # (1, 2P): one track's onset then sustain cells
+    held = cells(sustain=[3, 7])  # 3 and 7 held from before, no onset
+    assert _dangling(cells(sustain=[3]), held, P).tolist() == [1.0]  # 7 was not sounding
+    assert _dangling(cells(onset=[3, 7], sustain=[3, 7]), held, P).tolist() == [0.0]
+    assert _dangling(cells(), cells(onset=[3], sustain=[3]), P).tolist() == [0.0]  # a start
+    model = models["hierarchical/mlp/track-latents+voices"]
+    dec = model.decoder.bar if hasattr(model.decoder, "bar") else model.decoder.bars[0]
+    bar = torch.cat([cells(sustain=[3])] + [cells(onset=[4], sustain=[4])] * (S - 1))[None]
+    cond = torch.randn(1, dec.net[0].in_features - dec.cells)  # the bar's condition
+    for before, lost in ((cells(onset=[3], sustain=[3]), 0.0), (cells(sustain=[5]), DANGLING)):
+        plain = _bar_log_likelihood(dec, bar, cond, before)
+        assert torch.allclose(_bar_log_likelihood(dec, bar, cond, before, P), plain - lost)

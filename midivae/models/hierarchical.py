@@ -337,7 +337,7 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
                 if kept is not None and bool(kept.any()):
                     true = cells[:, bar, cut]
                     log_w = log_w + torch.where(
-                        kept, _bar_log_likelihood(dec, true, cond, first[track]), 0.0)
+                        kept, _bar_log_likelihood(dec, true, cond, first[track], p), 0.0)
                     drawn = true if drawn is None else torch.where(kept[:, None, None], true,
                                                                    drawn)
                 out[:, bar, cut] = drawn
@@ -378,20 +378,42 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         return (None if x is None else torch.cat(logits, 1)), torch.cat(cells, 1)
 
 
+# nats taken from a draw for each given note it leaves dangling: one the given bar holds from
+# the step before (sustained, no onset) where the draw sounds no such note (`_dangling`)
+DANGLING = 1000.0
+
+
 def _bar_log_likelihood(dec: nn.Module, x: torch.Tensor, cond: torch.Tensor,
-                        first: torch.Tensor | None) -> torch.Tensor:
+                        first: torch.Tensor | None, n_pitches: int | None = None
+                        ) -> torch.Tensor:
     """Teacher-forced log p of bars x (N, S, D') from a bar decoder given their conditions
     (N, C) and the step before each, ``first`` (N, D') or None (silence): (N,).
 
     The head scores windows from their own first step, so the carried step is put before
-    the bar and its own term (the same in both) taken away again.
+    the bar and its own term (the same in both) taken away again. With ``n_pitches``
+    (D' holds tracks of onset then sustain cells of that many pitches), `DANGLING` nats
+    less for each note x holds from the step before that ``first`` does not sound: a
+    categorical head's hold class continues whatever sounds before it, so it scores such a
+    bar as likely after any note, and a gap's last bar drawn to end on another pitch than
+    the given bar after it holds would leave that note without its start.
     """
     logits = dec.teacher_forced(x, cond, first)
     if first is None:
         return -dec.head.nll(logits, x)
     ext_x = torch.cat([first[:, None], x], 1)
     ext_logits = torch.cat([logits[:, :1], logits], 1)  # step 0's logits: any will do
-    return dec.head.nll(ext_logits[:, :1], ext_x[:, :1]) - dec.head.nll(ext_logits, ext_x)
+    ll = dec.head.nll(ext_logits[:, :1], ext_x[:, :1]) - dec.head.nll(ext_logits, ext_x)
+    if n_pitches is None:
+        return ll
+    return ll - DANGLING * _dangling(first, x[:, 0], n_pitches)
+
+
+def _dangling(before: torch.Tensor, step: torch.Tensor, n_pitches: int) -> torch.Tensor:
+    """Per row, the notes ``step`` (N, D') sustains without an onset that ``before`` (N, D')
+    does not sound: (N,) float. D' is tracks of onset then sustain cells of n_pitches."""
+    now = step.unflatten(-1, (-1, 2, n_pitches)) > 0  # (N, K', 2, P)
+    then = before.unflatten(-1, (-1, 2, n_pitches)) > 0
+    return (now[:, :, 1] & ~now[:, :, 0] & ~then[:, :, 1]).flatten(1).sum(1).float()
 
 
 def _resampled(log_w: torch.Tensor, particles: int,
