@@ -64,7 +64,7 @@ def load(model: str | os.PathLike | None = None, *, device: str | torch.device =
     if model is None or _is_name(model) and not checkpoint_paths(model)[0].exists():
         shipped = find_model(None if model is None else str(model), folders)
         loaded = Model.from_checkpoint(shipped.path, name=shipped.name, device=device)
-        loaded.temperature = shipped.temperature
+        loaded.temperature, loaded.rules = shipped.temperature, shipped.rules
         return loaded
     return Model.from_checkpoint(model, device=device)
 
@@ -89,11 +89,18 @@ class Model:
     temperature : float
         What `sample` draws at when given no temperature: a shipped model's card's
         (`midivae.load` sets it), else 1.
+    rules : sequence of str
+        What the parts it rewrites and writes keep when a call names no rules: a shipped
+        model's card's (the chorale's: ``("no-parallels",)``), else none. The names are
+        `midivae.run.guides.RULES`'; each tilts the model's draws towards parts that keep it.
     """
 
     def __init__(self, vae, *, name: str = "model", roles: str | None = None,
-                 temperature: float = 1.0):
+                 temperature: float = 1.0, rules: Sequence[str] = ()):
+        from midivae.run.guides import check_rules
+
         self.temperature = temperature
+        self.rules = check_rules(rules)
         self.vae = vae.eval()
         self.layout: RollLayout = generate.layout_of(vae)
         self.name = name
@@ -160,7 +167,8 @@ class Model:
     # -- generation ------------------------------------------------------------
     def sample(self, n: int = 1, *, temperature: float | None = None, bars: int | None = None,
                seed: int | None = None, label: int | str | None = None,
-               rounds: int | None = None) -> list[PianoRoll]:
+               rounds: int | None = None, rules: Sequence[str] | None = None
+               ) -> list[PianoRoll]:
         """``n`` clips drawn from the prior, each ``bars`` bars long (default: one window).
 
         ``bars`` must be a whole number of windows; a longer clip is successive
@@ -170,24 +178,25 @@ class Model:
         (``Model.temperature``: 0.5 for the shipped models, as on the command line). A model trained to
         infill with several tracks (the chorale model) then redraws each track given the
         others ``rounds`` times (`VAE.rewrite`; default 3, 0 for none): its voices make
-        chords together.
+        chords together, keeping ``rules`` (default: ``Model.rules``; ``()``: none).
         """
         _check_count(n, "n")
         temperature = self.temperature if temperature is None else temperature
+        rules = self._rules(rules)
         if rounds is not None:
             _check_rounds(rounds, self.vae)
         m = self._windows_in(bars)
         index = self.label_index(label)
         if m == 1:
             return generate.sample(self.vae, n, temperature=temperature, seed=seed, label=index,
-                                   rounds=rounds)
+                                   rounds=rounds, rules=rules)
         g = _generator(seed)
         z = self.vae.prior.walk(n, m, WINDOW_TO_WINDOW, g).cpu()  # (n, m, Z), the prior's
         if rounds is None:
             rounds = self.vae.rewrite_rounds
         windows = generate.decode(self.vae, z.reshape(n * m, -1), temperature=temperature,
-                                  seed=_seed(g), label=index,
-                                  rounds=rounds)  # (n * m, Z) -> n * m windows
+                                  seed=_seed(g), label=index, rounds=rounds,
+                                  rules=rules)  # (n * m, Z) -> n * m windows
         clips = [concatenate(windows[i * m:(i + 1) * m]) for i in range(n)]
         return [c.replace(key_signatures=key_events(c, self.window_steps)) for c in clips]
 
@@ -268,7 +277,8 @@ class Model:
     # -- completing your music -------------------------------------------------
     def inpaint(self, piece: Piece, bars: tuple[int, int], *, temperature: float = 0.5,
                 seed: int | None = None, particles: int = PARTICLES,
-                label: int | str | None = None, roles: Roles = None) -> PianoRoll:
+                label: int | str | None = None, roles: Roles = None,
+                rules: Sequence[str] | None = None) -> PianoRoll:
         """The piece with bars ``start`` to ``stop - 1`` written anew to join the bars around
         them; every other bar stays exactly as given (`midivae.run.completion`).
 
@@ -281,12 +291,12 @@ class Model:
         start, stop = completion.bar_range(bars, n, fitted.name)
         given = np.ones((n, self.layout.n_tracks), bool)
         given[start:stop] = False
-        return self._complete(fitted, given, temperature, seed, particles, label)
+        return self._complete(fitted, given, temperature, seed, particles, label, rules)
 
     def harmonise(self, piece: Piece, keep: Sequence[str] | str | None = None, *,
                   temperature: float = 0.5, seed: int | None = None,
                   particles: int = PARTICLES, label: int | str | None = None,
-                  roles: Roles = None) -> PianoRoll:
+                  roles: Roles = None, rules: Sequence[str] | None = None) -> PianoRoll:
         """The piece's ``keep`` tracks (the model's track names; default its first: the
         soprano, the melody) exactly as given, and the model's other tracks written to go
         with them. A one-track file (a melody) is mapped onto the model's first track, as
@@ -305,12 +315,12 @@ class Model:
         fitted = self._fit(piece, roles)
         given = np.zeros((completion.bars_of(fitted, self.layout), len(names)), bool)
         given[:, [names.index(k) for k in keep]] = True
-        return self._complete(fitted, given, temperature, seed, particles, label)
+        return self._complete(fitted, given, temperature, seed, particles, label, rules)
 
     def continuation(self, piece: Piece, bars: int | None = None, *, whole: bool = False,
                      temperature: float = 0.5, seed: int | None = None,
                      particles: int = PARTICLES, label: int | str | None = None,
-                     roles: Roles = None) -> PianoRoll:
+                     roles: Roles = None, rules: Sequence[str] | None = None) -> PianoRoll:
         """``bars`` new bars (default: one window's) that follow on from the piece's notes:
         written in windows that each read the half window before them (`midivae.run.completion`).
         In the piece's register, its last tempo and meter, and its tracks' median velocities.
@@ -323,7 +333,7 @@ class Model:
         n = completion.bars_of(fitted, self.layout)
         given = np.ones((n + int(m), self.layout.n_tracks), bool)
         given[n:] = False
-        out = self._complete(fitted, given, temperature, seed, particles, label)
+        out = self._complete(fitted, given, temperature, seed, particles, label, rules)
         start = n * self.layout.steps_per_bar - fitted.lead  # the first new step
         cont = out[start:].replace(time_signatures=[(0, *fitted.meter)],
                                    tempos=[(0, fitted.roll.tempos[-1][1])])
@@ -332,17 +342,30 @@ class Model:
         # after a short last bar, the new bars start where the piece ends
         return out if start == fitted.roll.n_steps else concatenate([fitted.roll, cont])
 
+    def _rules(self, rules: Sequence[str] | None) -> tuple[str, ...]:
+        """``rules`` checked (`ModelError` naming an unknown one), or the model's own."""
+        from midivae.run.guides import check_rules
+
+        if rules is None:
+            return self.rules
+        try:
+            return check_rules([rules] if isinstance(rules, str) else rules)
+        except ValueError as err:
+            raise ModelError(str(err)) from None
+
     def _complete(self, fitted: Fitted, given: np.ndarray, temperature: float,
-                  seed: int | None, particles: int, label) -> PianoRoll:
-        """The fitted piece with the parts not ``given`` (n_bars, K) written; see
-        `midivae.run.completion`."""
+                  seed: int | None, particles: int, label,
+                  rules: Sequence[str] | None = None) -> PianoRoll:
+        """The fitted piece with the parts not ``given`` (n_bars, K) written, keeping
+        ``rules`` (default the model's); see `midivae.run.completion`."""
         _check_count(particles, "particles")
         if not (0 <= float(temperature) and math.isfinite(temperature)):
             raise ValueError(f"temperature must be >= 0 and finite, got {temperature!r}")
         cells = completion.piece_cells(fitted, self.layout, given.shape[0])
         cells = completion.complete(self.vae, self.layout, cells, given,
                                     temperature=float(temperature), seed=seed,
-                                    particles=int(particles), label=self.label_index(label))
+                                    particles=int(particles), label=self.label_index(label),
+                                    rules=self._rules(rules))
         return completion.merged(fitted, self.layout, cells, given,
                                  completion.track_velocities(fitted, self.layout))
 

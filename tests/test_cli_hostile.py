@@ -365,6 +365,10 @@ BOUNDED = {
                       "be at most 9223372036854775807, got 99999999999999999999999"),
     "sample --rounds": (["sample", "--rounds", "1000000000"], "argument --rounds: must be at "
                         "most 100, got 1000000000"),
+    "sample --rules": (["sample", "--rules", "loud"], "argument --rules: unknown rule 'loud'; "
+                       "the rules are no-parallels"),
+    "harmonise --rules": (["harmonise", "{w}/song.mid", "--rules", "no-parallels,fugue"],
+                          "argument --rules: unknown rule 'fugue'; the rules are no-parallels"),
     "variations -n": (["variations", "{w}/song.mid", "-n", "1000000000"], "argument -n/--n: "
                       "must be at most 1000, got 1000000000 (set MIDIVAE_MAX_CLIPS to raise "
                       "the bound)"),
@@ -466,3 +470,13 @@ def test_train_never_starts_over_in_the_folder_holding_the_model_it_starts_from(
         "run starts over: train into another folder (its model is never written over, even "
         "with --force)")
     assert snapshot(work / "run") == before
+
+
+@pytest.mark.parametrize("rules, said", [
+    (["loud"], "unknown rule 'loud'; the rules are no-parallels"),
+    ("no-parallels", "must be a list of names, got 'no-parallels'")])
+def test_an_unknown_rule_in_the_model_index_is_refused(rules, said, models, tmp_path):
+    (models / "models.json").write_text(json.dumps({"models": [
+        {"name": "tunes", "default": True}, {"name": "bad", "rules": rules}]}))
+    assert_left_out(models, left_out(models, f" ({models / 'models.json'}: the rules of 'bad': "
+                                             f"{said})"), tmp_path)

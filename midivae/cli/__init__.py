@@ -21,7 +21,7 @@ from midivae.cli import training as tr
 from midivae.cli.checks import (Failure, Parser, batch_size, grid_steps, iwae_count,
                                 limits, non_negative_float, positive_int,
                                 one_line, pitch_range, positive_float,
-                                prior_rank, round_count, sample_count, seed, some_count,
+                                prior_rank, round_count, rule_names, sample_count, seed, some_count,
                                 some_count_or_none, probability_below_one, role_spec, splits,
                                 train_steps, train_steps_or_none, transpose_range,
                                 unit_interval, window_bars, worker_count)
@@ -261,6 +261,9 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--rounds", type=round_count, help="rounds of redrawing each track "
                    "given the others after each prior draw (default: the model's, as `sample` "
                    "does: 3 for a model trained to infill with several tracks, else 0)")
+    e.add_argument("--rules", type=rule_names, metavar="RULES",
+                   help="what the redrawn tracks keep, as `sample --rules` takes it (default: "
+                   "the model card's, none for a checkpoint)")
     e.add_argument("--seed", type=seed, default=0, help=f"default 0; {limits(seed)}")
     e.add_argument("--json", help="also write every figure to this JSON file")
     e.add_argument("--force", action="store_true", help="overwrite --json if it exists")

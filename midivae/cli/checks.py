@@ -127,6 +127,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def rule_names(text: str) -> tuple[str, ...]:
+    """``none`` or rule names joined by commas (`midivae.run.guides.RULES`): --rules."""
+    from midivae.run.guides import check_rules
+
+    if text.strip() == "none":
+        return ()
+    try:
+        return check_rules(n.strip() for n in text.split(",") if n.strip())
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def prior_rank(text: str) -> int | str:
     """``auto`` or a whole number >= 1 (`midivae fit-prior --rank`)."""
     return "auto" if text == "auto" else positive_int(text)

@@ -152,7 +152,8 @@ def _cmd_sample(args) -> int:
         args.temperature = recommended_temperature(args.checkpoint or args.model)
     with _warnings_said("sample"):
         rolls = model.sample(args.n, temperature=args.temperature, bars=args.bars,
-                             seed=args.seed, label=args.label, rounds=args.rounds)
+                             seed=args.seed, label=args.label, rounds=args.rounds,
+                             rules=args.rules)
     if args.one_file:
         _write(args, stems[0], concatenate(rolls), f"{args.n} clips")
     else:
@@ -216,7 +217,7 @@ def _cmd_continue(args) -> int:
     with _warnings_said("continue"):
         whole = model.continuation(song, args.bars, whole=True, temperature=args.temperature,
                                    seed=args.seed, particles=args.particles, label=args.label,
-                                   roles=_mapped(model, [song], args))
+                                   roles=_mapped(model, [song], args), rules=args.rules)
     added = args.bars or model.bars
     _write(args, stem, whole, f"the song, then {added} new bar{'s' * (added > 1)}")
     return 0
@@ -233,7 +234,7 @@ def _cmd_inpaint(args) -> int:
         try:
             roll = model.inpaint(song, (first - 1, last), temperature=args.temperature,
                                  seed=args.seed, particles=args.particles, label=args.label,
-                                 roles=_mapped(model, [song], args))
+                                 roles=_mapped(model, [song], args), rules=args.rules)
         except ModelError as err:  # bars past the song's end
             raise Failure(f"argument --bars {first}-{last}: {err}", 2) from None
     _write(args, stem, roll, f"bars {first}-{last} written by {model.name}")
@@ -256,7 +257,7 @@ def _cmd_harmonise(args) -> int:
     with _warnings_said("harmonise"):
         roll = model.harmonise(song, keep, temperature=args.temperature, seed=args.seed,
                                particles=args.particles, label=args.label,
-                               roles=_mapped(model, [song], args))
+                               roles=_mapped(model, [song], args), rules=args.rules)
     written = [n for n in names if n not in keep]
     _write(args, stem, roll, f"{', '.join(keep)} kept, {', '.join(written)} written by "
            f"{model.name}")

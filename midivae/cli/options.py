@@ -8,7 +8,7 @@ from midivae.cli import generation as g
 from midivae.cli import serve
 from midivae.cli.checks import (MAX_QPM, MIN_QPM, bar_count, bar_range, clip_count, limits,
                                 non_negative_float, particle_count, path_points, port_number,
-                                role_spec, round_count, seed, tempo_qpm, track_map,
+                                role_spec, round_count, rule_names, seed, tempo_qpm, track_map,
                                 unit_interval)
 
 _INPUTS = ("the model (a checkpoint file or run folder, or a shipped model's name; left out: "
@@ -47,11 +47,17 @@ def _track_options(p: argparse.ArgumentParser, whose: str = "file's") -> None:
                      "tracks left out read nothing")
 
 
+RULES_HELP = ("what the parts written keep, comma-separated, or none: no-parallels (no "
+              "parallel fifths or octaves between tracks). Default: the model card's (the "
+              "chorale's: no-parallels), none for a checkpoint")
+
+
 def _completion_options(p: argparse.ArgumentParser) -> None:
     """What continue, inpaint and harmonise take beside the model's options."""
     p.add_argument("--particles", type=particle_count, default=16,
                    help="draws of each window weighed against the music given (default 16; "
                    f"{limits(particle_count)})")
+    p.add_argument("--rules", type=rule_names, metavar="RULES", help=RULES_HELP)
     _track_options(p, "file's")
     _model_options(p, temperature=0.5)
 
@@ -75,6 +81,8 @@ def add_generation_commands(sub) -> None:
                    help="times each track is redrawn given the others, for a model trained "
                    f"to infill with several tracks (default 3 for those, 0 for none; "
                    f"{limits(round_count)})")
+    s.add_argument("--rules", type=rule_names, metavar="RULES",
+                   help=RULES_HELP.replace("parts written", "tracks redrawn"))
     _model_options(s, temperature=None)
     s.set_defaults(func=g._cmd_sample)
 

@@ -371,7 +371,8 @@ def _cmd_evaluate(args) -> int:
                 model.vae, args.dataset, split=args.split, strict=args.strict,
                 roles=model.roles, label=label, name=f"model {model.name!r}", k=args.iwae,
                 n_samples=args.samples, temperature=args.temperature, seed=args.seed,
-                max_windows=args.limit, rounds=args.rounds)
+                max_windows=args.limit, rounds=args.rounds,
+                rules=model.rules if args.rules is None else args.rules)
         except MidivaeError as err:
             failed = err
     if failed is not None:
@@ -428,7 +429,9 @@ def _print_evaluation(args, name: str, res: dict) -> None:
              if "onset_f1_by_track" in m else ""))
     rounds = res["rounds"]
     print(f"  {args.samples} samples at temperature {args.temperature}"
-          + (f", tracks rewritten {rounds} times," if rounds else "") + " vs the data "
+          + (f", tracks rewritten {rounds} times" if rounds else "")
+          + (f" keeping {', '.join(res['rules'])}" if rounds and res.get("rules") else "")
+          + ("," if rounds else "") + " vs the data "
           f"(distance {dist['distance']['value']:.3f}):")
     for key in dist["distance"]["keys"] + ["silent_share", "empty_beat_share"]:
         if key in dist:

@@ -125,6 +125,26 @@ def top_pitch(sustain: np.ndarray) -> np.ndarray:
     return np.where(sustain.any(axis=-1), highest, -1)
 
 
+def parallel_counts(pitch: np.ndarray) -> np.ndarray:
+    """Parallel fifths and octaves (see the module docstring) in each roll, over every pair
+    of tracks: ``pitch`` (B, K, T) int, each track's sounding pitch or -1 (`top_pitch`)
+    -> (B,) int."""
+    b, k, t = pitch.shape
+    sounds = pitch >= 0
+    par = np.zeros(b, np.int64)
+    if t < 2:
+        return par
+    for i, j in combinations(range(k), 2):  # pairs moving together, same direction,
+        a, c = pitch[:, i], pitch[:, j]  # keeping a fifth or an octave
+        both = sounds[:, i] & sounds[:, j]
+        ok = both[:, 1:] & both[:, :-1]
+        da, dc = np.diff(a, axis=1), np.diff(c, axis=1)
+        iv = (a - c) % 12
+        same = (iv[:, 1:] == iv[:, :-1]) & ((iv[:, 1:] == 0) | (iv[:, 1:] == 7))
+        par += (ok & (da != 0) & (dc != 0) & (np.sign(da) == np.sign(dc)) & same).sum(1)
+    return par
+
+
 def _pc_masks(sustain: np.ndarray) -> np.ndarray:
     """Bit masks of the pitch classes sounding in any track: (B, K, T, P) -> (B, T) int."""
     merged = sustain.any(axis=1)  # (B, T, P)
@@ -144,17 +164,7 @@ def _count(onset: np.ndarray, sustain: np.ndarray, steps_per_beat: int) -> dict[
     full = sounds[:, :, beats].all(axis=1)  # (B, beats)
     out = {"beats": b * len(beats), "full_beats": int(full.sum()),
            "chord_beats": int((full & (roots[:, beats] >= 0)).sum())}
-    # parallels: pairs moving together, same direction, keeping a fifth or an octave
-    par = np.zeros(b, np.int64)
-    if t > 1:
-        for i, j in combinations(range(k), 2):
-            a, c = pitch[:, i], pitch[:, j]
-            both = sounds[:, i] & sounds[:, j]
-            ok = both[:, 1:] & both[:, :-1]
-            da, dc = np.diff(a, axis=1), np.diff(c, axis=1)
-            iv = (a - c) % 12
-            same = (iv[:, 1:] == iv[:, :-1]) & ((iv[:, 1:] == 0) | (iv[:, 1:] == 7))
-            par += (ok & (da != 0) & (dc != 0) & (np.sign(da) == np.sign(dc)) & same).sum(1)
+    par = parallel_counts(pitch)
     out["parallels"], out["parallel_rolls"] = int(par.sum()), int((par > 0).sum())
     # crossings between neighbours
     if k > 1:

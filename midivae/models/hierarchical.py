@@ -272,7 +272,7 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         return torch.cat(outs, dim=-1)  # (B, T, sum L_k)
 
     def sample(self, z, *, temperature=1.0, generator=None, repeats=None, given=None,
-               particles=1):
+               particles=1, guide=None):
         """Windows drawn from p(x | z); ``repeats`` (B, n_bars) long, optional: bar j of row b
         is bar ``repeats[b, j]`` again, note for note, where that is >= 0 (a form: AABA),
         and the bar after it follows on from the copy.
@@ -284,11 +284,16 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         a group's rows are drawn again from themselves in proportion to the likelihood of
         those cells (teacher-forced, after the bar before and the tracks drawn before them),
         and each group's most likely row comes back: (B / particles, T, D).
+
+        ``guide``, optional (with ``given``): a function (cells (B, t, D), step) -> (B,) of
+        log weights for the steps from ``step`` of the cells drawn so far (a rule the draws
+        should keep, such as no parallel fifths), added after each bar to the likelihood the
+        rows are resampled by: the window is drawn from the model tilted by exp(guide).
         """
         emb = self.bar_embeddings(z)
         if given is not None or self.given is not None:
             return self._run_tracks(emb, temperature, generator, repeats, given=given,
-                                    particles=particles)
+                                    particles=particles, guide=guide)
         if self.voice is None and not hasattr(self, "bars"):
             if repeats is not None and self.tracks:
                 repeats = repeats.repeat_interleave(self.tracks, 0)  # (B * K, n_bars)
@@ -299,11 +304,11 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
     def _run_tracks(self, emb: torch.Tensor, temperature: float,
                     generator: torch.Generator | None,
                     repeats: torch.Tensor | None = None, given=None,
-                    particles: int = 1) -> torch.Tensor:
+                    particles: int = 1, guide=None) -> torch.Tensor:
         """Bars in turn, and within a bar the tracks in turn, last track first, each reading
         the tracks drawn before it (voice_context): emb (B * K, n_bars, E) -> cells (B, T, D).
         Without track_latents the bar decoder draws all tracks at once, as one "track".
-        ``given``, ``particles``: see `sample`."""
+        ``given``, ``particles``, ``guide``: see `sample`."""
         s, p = self.steps_per_bar, self.n_pitches
         k, n = (self.tracks, 2 * p) if self.tracks else (1, self.cells)
         # the given cells, read after the voices as in `logits`: (B, K, n_bars, S * G)
@@ -343,7 +348,10 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
                 out[:, bar, cut] = drawn
             if repeats is not None:
                 out[:, bar] = _repeated(out, repeats[:, i], i, s)
-            if particles > 1 and mask is not None and bool(mask[:, i].any()):
+            if guide is not None and given is not None:
+                log_w = log_w + guide(out[:, :(i + 1) * s], i * s).to(log_w)
+            if particles > 1 and mask is not None and (guide is not None
+                                                       or bool(mask[:, i].any())):
                 pick = _resampled(log_w, particles, generator)  # (B,) rows
                 out, emb, log_w = out[pick], emb[pick], log_w.new_zeros(b)
                 read = None if read is None else read[pick]

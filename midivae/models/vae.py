@@ -283,11 +283,12 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, *, temperature: float = 1.0, seed: int | None = None,
-               label=None, rounds: int | None = None) -> torch.Tensor:
+               label=None, rounds: int | None = None, guide=None) -> torch.Tensor:
         """n windows (n, T, D) from the prior: z drawn from `prior` (N(0, I) unless fitted),
         then decoded at a temperature; with the prior's forms (`LatentPrior.fit_forms`), each
         window repeats bars as a drawn training window's form does. Then, for a model that
-        `rewrites`, ``rounds`` of `rewrite` (default ``REWRITE_ROUNDS``; 0: none)."""
+        `rewrites`, ``rounds`` of `rewrite` (default ``REWRITE_ROUNDS``; 0: none), with
+        ``guide`` (see `complete`)."""
         g = _generator(seed, self.device)
         z = self.prior.draw(n, g)
         code = self._code(z, self._condition(label, n))
@@ -297,13 +298,14 @@ class VAE(nn.Module):
         else:
             x = self.decoder.sample(code, temperature=temperature, generator=g, repeats=repeats)
         return self.rewrite(x, label, rounds=rounds, temperature=temperature,
-                            seed=_child_seed(g))
+                            seed=_child_seed(g), guide=guide)
 
     @torch.no_grad()
     def rewrite(self, x: torch.Tensor, label=None, *, rounds: int | None = None,
                 temperature: float = 0.5, seed: int | None = None,
-                particles: int = REWRITE_PARTICLES) -> torch.Tensor:
-        """Windows (B, T, D) whose tracks were redrawn each in turn given all the others.
+                particles: int = REWRITE_PARTICLES, guide=None) -> torch.Tensor:
+        """Windows (B, T, D) whose tracks were redrawn each in turn given all the others
+        (``guide``: see `complete`).
 
         Each of ``rounds`` (default ``REWRITE_ROUNDS`` for a model that `rewrites`, else
         0) redraws every track, first to last, with `complete` given the other tracks
@@ -330,13 +332,13 @@ class VAE(nn.Module):
                                   device=self.device)
                 mask[:, :, track] = False
                 x = self.complete(x, mask, label, temperature=temperature, particles=particles,
-                                  seed=_child_seed(g))
+                                  seed=_child_seed(g), guide=guide)
         return x
 
     @torch.no_grad()
     def complete(self, x: torch.Tensor, mask: torch.Tensor, label=None, *,
                  temperature: float = 0.5, seed: int | None = None, particles: int = 16,
-                 rounds: int = 2) -> torch.Tensor:
+                 rounds: int = 2, guide=None) -> torch.Tensor:
         """Windows that keep the given parts of x and draw the rest to fit them: (B, T, D).
 
         ``mask`` (B, n_bars, K) bool sets the given bars and tracks: their cells are x's,
@@ -347,6 +349,11 @@ class VAE(nn.Module):
         its draws by the likelihood of the given cells (`HierarchicalDecoder.sample`),
         and any other decoder draws whole windows, of which the one under which the window
         with its given cells is most likely is kept.
+
+        ``guide``, optional: a function (cells (N, t, D), step) -> (N,) log weights of the
+        steps from ``step`` on, added to that likelihood (after each bar, for a decoder
+        that `completes`): the fill is drawn from the model tilted by exp(guide), a rule
+        it should keep (`midivae.run.guides`).
         """
         x = self._check(x)
         cfg = self.config
@@ -368,7 +375,8 @@ class VAE(nn.Module):
             mu, _ = self.posterior(seen, label)
             code = self._code(rows(mu * known), cond)
             fill = self.decoder.sample(code, temperature=temperature, generator=g,
-                                       given=(rows(x), rows(mask)), particles=particles)
+                                       given=(rows(x), rows(mask)), particles=particles,
+                                       guide=guide)
             return torch.where(per_cell, x, fill)
         for _ in range(rounds):
             mu, _ = self.posterior(fill, label)
@@ -379,12 +387,16 @@ class VAE(nn.Module):
             code = self._code(z, cond)
             if self.decoder.completes:
                 fill = self.decoder.sample(code, temperature=temperature, generator=g,
-                                           given=(rows(x), rows(mask)), particles=particles)
+                                           given=(rows(x), rows(mask)), particles=particles,
+                                           guide=guide)
             else:
                 drawn = torch.where(rows(per_cell),
                                     rows(x), self.decoder.sample(code, temperature=temperature,
                                                                  generator=g))
-                best = self.decoder.log_likelihood(drawn, code).view(b, particles).argmax(1)
+                score = self.decoder.log_likelihood(drawn, code)
+                if guide is not None:
+                    score = score + guide(drawn, 0).to(score)
+                best = score.view(b, particles).argmax(1)
                 fill = drawn.view(b, particles, *x.shape[1:])[torch.arange(b), best]
             fill = torch.where(per_cell, x, fill)
         return fill

@@ -44,12 +44,16 @@ def windows_to_write(given: np.ndarray, window: int) -> list[int]:
 
 
 def complete(vae, layout, cells: np.ndarray, given: np.ndarray, *, temperature: float,
-             seed: int | None, particles: int, label=None) -> np.ndarray:
+             seed: int | None, particles: int, label=None, rules=()) -> np.ndarray:
     """The piece's cells (T, D) bool with every part not ``given`` (n_bars, K) written.
 
     ``cells`` are the piece in the model's pitches, whole bars (T = n_bars * S). Each
-    window reads the given parts and those written by the windows before it.
+    window reads the given parts and those written by the windows before it. The parts
+    written keep ``rules`` (names in `midivae.run.guides.RULES`).
     """
+    from midivae.run.guides import guide_for
+
+    guide = guide_for(layout, rules) if rules else None
     s, window = layout.steps_per_bar, vae.config.n_bars
     n_bars = given.shape[0]
     cells, done = cells.copy(), given.copy()
@@ -62,7 +66,7 @@ def complete(vae, layout, cells: np.ndarray, given: np.ndarray, *, temperature: 
         mask[:stop - start] = done[start:stop]  # bars past the piece's end: written, cut
         out = vae.complete(torch.from_numpy(x)[None], torch.from_numpy(mask)[None], label,
                            temperature=temperature, seed=int(g.integers(2**62)),
-                           particles=particles)
+                           particles=particles, guide=guide)
         cells[start * s:stop * s] = out[0, :(stop - start) * s].cpu().numpy() > 0.5
         done[start:stop] = True
     return cells

@@ -65,7 +65,8 @@ def layout_differences(model, prepared) -> list[str]:
 
 def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int = 256,
              temperature: float = 1.0, seed: int = 0, batch_size: int = 256,
-             max_windows: int | None = None, rounds: int | None = None, strict: bool = True,
+             max_windows: int | None = None, rounds: int | None = None, rules=(),
+             strict: bool = True,
              roles: Roles = None, label: int | None = None, name: str = "the model") -> dict:
     """Every figure of the module docstring for ``model`` on ``prepared``'s ``split``.
 
@@ -83,7 +84,8 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
         they are spread over the labels in the proportions of the split.
     rounds : int, optional
         Rounds of `VAE.rewrite` after each prior draw, as `VAE.sample` takes them
-        (default: the model's own, as users get its samples).
+        (default: the model's own, as users get its samples), keeping ``rules`` (names in
+        `midivae.run.guides.RULES`; a shipped model's card names its own).
     max_windows : int, optional
         Evaluate on N windows spread evenly over the split (in its order, so
         over its pieces) instead of all of them.
@@ -109,7 +111,8 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
                          model=name, changes=differences)
         return {"set": str(prepared.path), "split": split, **evaluate_fitted(
             model, fitted, label=label, k=k, n_samples=n_samples, temperature=temperature,
-            seed=seed, batch_size=batch_size, max_windows=max_windows, rounds=rounds)}
+            seed=seed, batch_size=batch_size, max_windows=max_windows, rounds=rounds,
+            rules=rules)}
     indices = prepared.indices(split)
     if len(indices) == 0:
         raise DatasetError(f"{prepared.path}: the {split} split holds no window")
@@ -123,7 +126,7 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     windows = [prepared.window_roll(int(i)) for i in indices]
     figures, samples = _figures(model, DataLoader(dataset, batch_size=batch_size), windows,
                                 labels, k=k, n_samples=n_samples, temperature=temperature,
-                                seed=seed, rounds=rounds)
+                                seed=seed, rounds=rounds, rules=rules)
     out = {"set": str(prepared.path), "split": split, **figures}
     train = prepared.indices("train")
     if len(train):
@@ -162,7 +165,7 @@ def evaluate_source(model, source, *, split: str = "test", strict: bool = False,
 def evaluate_fitted(model, fitted, *, label: int | None = None, k: int = 0,
                     n_samples: int = 256, temperature: float = 1.0, seed: int = 0,
                     batch_size: int = 256, max_windows: int | None = None,
-                    rounds: int | None = None) -> dict:
+                    rounds: int | None = None, rules=()) -> dict:
     """The figures of `evaluate` on the windows of a `FittedSource` (all given ``label``, which a
     conditioned model needs), with ``fitted``: what fitting changed (`FittedSource.to_dict`).
     Novelty is left out (``novelty_left_out`` says why): the training windows it is measured
@@ -180,7 +183,7 @@ def evaluate_fitted(model, fitted, *, label: int | None = None, k: int = 0,
             yield x, torch.from_numpy(labels[a:a + batch_size]) if labels is not None else None
 
     figures, _ = _figures(model, batches(), windows, labels, k=k, n_samples=n_samples,
-                          temperature=temperature, seed=seed, rounds=rounds)
+                          temperature=temperature, seed=seed, rounds=rounds, rules=rules)
     return {"source": fitted.source, "fitted": fitted.to_dict(), **figures,
             "novelty_left_out": NOVELTY_LEFT_OUT}
 
@@ -192,17 +195,18 @@ def _check_label(model, label: int | None, source) -> None:
 
 
 def _figures(model, batches, windows, labels, *, k, n_samples, temperature, seed,
-             rounds) -> tuple[dict, list]:
+             rounds, rules=()) -> tuple[dict, list]:
     """Reconstruction metrics over ``batches`` and the statistics of prior samples against
     ``windows`` (``labels``: one per window, for a conditioned model); and the samples."""
     model.eval()
     with torch.no_grad():
         metrics = model_metrics(model, batches, k=k, seed=seed)
-        samples = _samples(model, labels, n_samples, temperature, seed, rounds)
+        samples = _samples(model, labels, n_samples, temperature, seed, rounds, rules)
     data, drawn = roll_stats(windows), roll_stats(samples)
     out = {"windows": len(windows), "latent": model.config.latent, "metrics": _finite(metrics),
            "temperature": temperature,
-           "rounds": model.rewrite_rounds if rounds is None else rounds, "data": data,
+           "rounds": model.rewrite_rounds if rounds is None else rounds,
+           "rules": list(rules), "data": data,
            "samples": drawn, "distance": compare(drawn, data)}
     if sum(not t.is_drum for t in layout_of(model).tracks) >= 2:
         out["harmony"] = harmony(samples, windows, seed)
@@ -301,18 +305,19 @@ def choose_prior_rank(model, prepared, mu: torch.Tensor, logvar: torch.Tensor, *
 
 
 def _samples(model, labels: np.ndarray | None, n: int, temperature: float, seed: int,
-             rounds: int | None = None):
+             rounds: int | None = None, rules=()):
     """``n`` prior samples; for a conditioned model spread over the labels in the proportions
     of ``labels`` (one per window)."""
     if not model.config.n_labels:
-        return sample(model, n, temperature=temperature, seed=seed, rounds=rounds)
+        return sample(model, n, temperature=temperature, seed=seed, rounds=rounds,
+                      rules=rules)
     counts = np.bincount(labels, minlength=model.config.n_labels)
     shares = np.round(counts / counts.sum() * n).astype(int)
     rolls = []
     for label, m in enumerate(shares):
         if m:
             rolls += sample(model, int(m), temperature=temperature, seed=seed + label, label=label,
-                            rounds=rounds)
+                            rounds=rounds, rules=rules)
     return rolls
 
 

@@ -56,9 +56,10 @@ DENSE_ONSETS_PER_STEP = 2.0
 
 
 def sample(model, n: int, *, temperature: float = 1.0, seed: int | None = None,
-           label=None, rounds: int | None = None) -> list[PianoRoll]:
+           label=None, rounds: int | None = None, rules=()) -> list[PianoRoll]:
     """n rolls drawn from the prior, their tracks rewritten ``rounds`` times for a model
-    that rewrites (`VAE.sample`, `VAE.rewrite`).
+    that rewrites (`VAE.sample`, `VAE.rewrite`), keeping ``rules`` as they are rewritten
+    (names in `midivae.run.guides.RULES`).
 
     Warns (`UserWarning`, one for the batch) when clips come out silent or absurdly
     dense (more than ``DENSE_ONSETS_PER_STEP`` onsets per step and track): signs
@@ -67,7 +68,7 @@ def sample(model, n: int, *, temperature: float = 1.0, seed: int | None = None,
     import warnings
 
     rolls = _rolls(model, model.sample(n, temperature=temperature, seed=seed, label=label,
-                                       rounds=rounds))
+                                       rounds=rounds, guide=_guide(model, rules)))
     silent = sum(r.n_notes == 0 for r in rolls)
     dense = sum(r.n_notes > DENSE_ONSETS_PER_STEP * r.n_steps * r.n_tracks for r in rolls)
     if silent or dense:
@@ -92,14 +93,21 @@ def posterior(model, rolls: Rolls, *, label=None) -> tuple[torch.Tensor, torch.T
 
 
 def decode(model, z: torch.Tensor, *, temperature: float = 0.0, seed: int | None = None,
-           label=None, rounds: int = 0) -> list[PianoRoll]:
+           label=None, rounds: int = 0, rules=()) -> list[PianoRoll]:
     """Rolls decoded from latents (B, Z), their tracks then rewritten ``rounds`` times
-    (`VAE.rewrite`)."""
+    (`VAE.rewrite`), keeping ``rules``."""
     x = model.decode(z, label, temperature=temperature, seed=seed)
     if rounds:
         x = model.rewrite(x, label, rounds=rounds, temperature=temperature,
-                          seed=None if seed is None else seed + 1)
+                          seed=None if seed is None else seed + 1, guide=_guide(model, rules))
     return _rolls(model, x)
+
+
+def _guide(model, rules):
+    """The guide keeping ``rules`` on the model's layout (`midivae.run.guides`), or None."""
+    from midivae.run.guides import guide_for
+
+    return guide_for(layout_of(model), rules) if rules else None
 
 
 def reconstruct(model, rolls: Rolls, *, temperature: float = 0.0, seed: int | None = None,

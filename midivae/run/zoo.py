@@ -48,6 +48,7 @@ class ShippedModel:
     meter: tuple[int, int]  # time signature of its windows
     labels: tuple[str, ...]  # the labels it is conditioned on (none: unconditioned)
     temperature: float = 1.0  # the sampling temperature its card recommends (the demo's)
+    rules: tuple[str, ...] = ()  # what its rewritten and written parts keep (`run.guides`)
 
 
 def model_folders(folders: Folders = None) -> list[Path]:
@@ -175,10 +176,19 @@ def _describe(weights: Path, entry: dict, index: Path) -> ShippedModel:
             or not (math.isfinite(temperature) and temperature >= 0):
         raise _LeftOut(f"{left_out} ({index}: the temperature of {weights.stem!r} must be a "
                        f"finite number >= 0, got {temperature!r:.100})")
+    from midivae.run.guides import check_rules
+
+    rules = entry.get("rules", [])
+    try:
+        if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+            raise ValueError(f"must be a list of names, got {rules!r:.100}")
+        rules = check_rules(rules)
+    except ValueError as err:
+        raise _LeftOut(f"{left_out} ({index}: the rules of {weights.stem!r}: {err})") from None
     return ShippedModel(weights.stem, weights, about.splitlines()[0] if about else "",
                         bool(entry.get("default", False)), weights.stat().st_size,
                         tuple(t.name for t in layout.tracks), steps // per_bar,
-                        layout.time_signature, layout.labels, float(temperature))
+                        layout.time_signature, layout.labels, float(temperature), rules)
 
 
 def _with_default(m: ShippedModel, default: bool = True) -> ShippedModel:
