@@ -51,6 +51,7 @@ from midivae.midi.harmony import harmony_stats  # noqa: E402
 from midivae.models.metrics import onset_prf, prf, step_accuracy, track_onset_counts  # noqa: E402
 from midivae.midi.musicstats import roll_stats, scale_roots  # noqa: E402
 from midivae.midi.novelty import nearest_overlap  # noqa: E402
+from midivae.run.guides import check_rules, guide_for  # noqa: E402
 
 SETS = {"chorale": "datasets/quality/chorales-4bar", "folk": "datasets/quality/folk-16bar"}
 INFILL_RUNS = {"chorale": "runs/quality/chorales-4bar-voices-infill",
@@ -113,14 +114,15 @@ def other_chorale_same_key(prepared: PreparedSet, picked: np.ndarray,
     return out
 
 
-def harmonise(model, x: torch.Tensor, rolls, prepared, picked) -> dict:
+def harmonise(model, x: torch.Tensor, rolls, prepared, picked, guide=None) -> dict:
     """The soprano given: the lower voices written, against Bach's and two baselines."""
     vae, layout, k = model.vae, model.layout, model.layout.n_tracks
     b, bars = x.shape[0], model.bars
     mask = torch.zeros(b, bars, k, dtype=torch.bool)
     mask[:, :, 0] = True
-    out = vae.complete(x, mask, temperature=TEMPERATURE, seed=SEED, particles=PARTICLES)
-    sample = vae.sample(b, temperature=TEMPERATURE, seed=SEED)
+    out = vae.complete(x, mask, temperature=TEMPERATURE, seed=SEED, particles=PARTICLES,
+                       guide=guide)
+    sample = vae.sample(b, temperature=TEMPERATURE, seed=SEED, guide=guide)
     rng = np.random.default_rng(SEED)
     other = other_chorale_same_key(prepared, picked, rolls, rng)
     keep = [i for i, j in enumerate(other) if j is not None]
@@ -145,19 +147,19 @@ def harmonise(model, x: torch.Tensor, rolls, prepared, picked) -> dict:
     return result
 
 
-def inpaint(model, x: torch.Tensor, train_rolls, test_overlap: float) -> dict:
+def inpaint(model, x: torch.Tensor, train_rolls, test_overlap: float, guide=None) -> dict:
     """The two middle bars written anew, against the true bars and two baselines."""
     vae, layout, k, s = model.vae, model.layout, model.layout.n_tracks, model.layout.steps_per_bar
     b, bars = x.shape[0], model.bars
     gap = slice(bars // 2 - 1, bars // 2 + 1)
     steps = slice(gap.start * s, gap.stop * s)
     out = vae.complete(x, gap_mask(b, bars, k, gap), temperature=TEMPERATURE, seed=SEED,
-                       particles=PARTICLES)
+                       particles=PARTICLES, guide=guide)
     before = x[:, (gap.start - 1) * s:gap.start * s]
     repeat = x.clone()
     repeat[:, steps] = before.repeat(1, gap.stop - gap.start, 1)
     prior = x.clone()
-    prior[:, steps] = vae.sample(b, temperature=TEMPERATURE, seed=SEED)[:, steps]
+    prior[:, steps] = vae.sample(b, temperature=TEMPERATURE, seed=SEED, guide=guide)[:, steps]
     result = {"gap_bars": [gap.start, gap.stop], "test_windows_nearest_overlap": test_overlap}
     for name, y in {"model": out, "repeat the bar before": repeat,
                     "a prior sample's bars": prior}.items():
@@ -170,7 +172,7 @@ def inpaint(model, x: torch.Tensor, train_rolls, test_overlap: float) -> dict:
     return result
 
 
-def continuation(model, x: torch.Tensor) -> dict:
+def continuation(model, x: torch.Tensor, guide=None) -> dict:
     """The first half given: the first new bar against the true one, and the drift
     continuation of before."""
     vae, k, s = model.vae, model.layout.n_tracks, model.layout.steps_per_bar
@@ -178,7 +180,8 @@ def continuation(model, x: torch.Tensor) -> dict:
     half = bars // 2
     mask = torch.zeros(b, bars, k, dtype=torch.bool)
     mask[:, :half] = True
-    out = vae.complete(x, mask, temperature=TEMPERATURE, seed=SEED, particles=PARTICLES)
+    out = vae.complete(x, mask, temperature=TEMPERATURE, seed=SEED, particles=PARTICLES,
+                       guide=guide)
     # before: the given bars as a window of their own (silence after), its latent moved
     given = x.clone()
     given[:, half * s:] = 0
@@ -193,8 +196,12 @@ def continuation(model, x: torch.Tensor) -> dict:
                                                                k)[2]}}
 
 
-def measure(model_name: str, kind: str, n_windows: int) -> dict:
+def measure(model_name: str, kind: str, n_windows: int, rules=None) -> dict:
+    """Every figure for one model; ``rules`` (default: the model card's, none for a
+    checkpoint) kept by every part it writes (`midivae.run.guides`)."""
     model = midivae.load(model_name)
+    rules = model.rules if rules is None else rules
+    guide = guide_for(model.layout, rules)
     prepared = PreparedSet(ROOT / SETS[kind])
     picked = spread(prepared.indices("test"), n_windows)
     rolls = [prepared.window_roll(int(i)) for i in picked]
@@ -205,11 +212,11 @@ def measure(model_name: str, kind: str, n_windows: int) -> dict:
     torch.manual_seed(SEED)
     with torch.no_grad():
         out = {"model": model_name, "set": SETS[kind], "windows": len(picked),
-               "temperature": TEMPERATURE, "particles": PARTICLES,
-               "inpaint": inpaint(model, x, train_rolls, test_overlap),
-               "continue": continuation(model, x)}
+               "temperature": TEMPERATURE, "particles": PARTICLES, "rules": list(rules),
+               "inpaint": inpaint(model, x, train_rolls, test_overlap, guide),
+               "continue": continuation(model, x, guide)}
         if kind == "chorale":
-            out["harmonise"] = harmonise(model, x, rolls, prepared, picked)
+            out["harmonise"] = harmonise(model, x, rolls, prepared, picked, guide)
     return out
 
 
@@ -220,7 +227,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--folk", nargs="*", help="folk models (default: likewise)")
     p.add_argument("--windows", type=int, default=256, help="test windows, spread evenly")
     p.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--rules", help="what the written parts keep, comma-separated, or none "
+                   "(default: each model card's, none for a checkpoint)")
     args = p.parse_args(argv)
+    rules = (None if args.rules is None else () if args.rules == "none"
+             else check_rules(args.rules.split(",")))
     torch.set_num_threads(1)
     for kind in ("chorale", "folk"):
         names = getattr(args, kind)
@@ -228,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
             names = [kind] + ([INFILL_RUNS[kind]] if (ROOT / INFILL_RUNS[kind]).exists()
                               else [])
         for name in names:
-            result = measure(name, kind, args.windows)
+            result = measure(name, kind, args.windows, rules)
             stem = Path(name).name
             Path(args.results).mkdir(parents=True, exist_ok=True)
             path = Path(args.results) / f"completion-{stem}.json"
