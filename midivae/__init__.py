@@ -5,8 +5,8 @@ music21 load when a function that needs them is first called: ``midivae.load``
 and ``midivae.Model`` (`midivae.api`) are looked up on first use.
 """
 
-from midivae.errors import (BoundError, CheckpointError, DatasetError, MidiReadError,
-                            MidivaeError, ModelError, RollTooLargeError)
+from midivae.errors import (BoundError, CheckpointError, DatasetError, MeterError,
+                            MidiReadError, MidivaeError, ModelError, RollTooLargeError)
 from midivae.midi.layout import RollLayout
 from midivae.midi.quantize import quantize
 from midivae.midi.roles import GM_FAMILY_ROLES, Role, assign_roles
@@ -19,7 +19,8 @@ __version__ = "0.1.0"
 __all__ = ["PianoRoll", "Track", "RollLayout", "quantize", "render", "concatenate",
            "assign_roles", "Role", "GM_FAMILY_ROLES", "DEFAULT_VELOCITY", "load", "Model",
            "shipped_models", "ShippedModel", "MidiReadError", "MidivaeError",
-           "RollTooLargeError", "BoundError", "CheckpointError", "DatasetError", "ModelError"]
+           "RollTooLargeError", "BoundError", "CheckpointError", "DatasetError", "ModelError",
+           "MeterError"]
 
 _TORCH_NAMES = {"load": "midivae.api", "Model": "midivae.api"}  # need torch: imported on use
 

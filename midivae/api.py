@@ -36,12 +36,12 @@ import torch
 
 from midivae.run import completion, generate
 from midivae.run.checkpoint import checkpoint_paths, load_checkpoint, read_settings
-from midivae.errors import ModelError
+from midivae.errors import MeterError, ModelError
 from midivae.data.fitting import Fitted, Piece, Roles, fit_piece, moved, roles_for
 from midivae.midi.keys import key_events
 from midivae.midi.layout import RollLayout
 from midivae.midi.roll import PianoRoll, Track, concatenate
-from midivae.run.zoo import Folders, find_model
+from midivae.run.zoo import Folders, find_model, shipped_models
 
 # How far each window's latent moves from the one before in a clip longer than a
 # window (the rule in the module docstring): about 0.8 of it is kept, so the clip
@@ -403,8 +403,17 @@ class Model:
         return fitted.roll.replace(tracks=fitted.tracks)
 
     def _fit(self, piece: Piece, roles: Roles = None) -> Fitted:
-        return fit_piece(piece, self.layout, self.bars, self.roles if roles is None else roles,
-                         model=f"model {self.name!r}", fall_back=roles is None)
+        try:
+            return fit_piece(piece, self.layout, self.bars,
+                             self.roles if roles is None else roles,
+                             model=f"model {self.name!r}", fall_back=roles is None)
+        except MeterError as err:  # name a shipped model whose bars the piece's fit
+            other = [m for m in shipped_models() if m.name != self.name
+                     and _bar_steps(m.meter, self.layout.steps_per_beat) in err.bar_steps]
+            if not other:
+                raise
+            raise MeterError(f"{err}; the shipped model {other[0].name!r} makes "
+                             f"{'/'.join(map(str, other[0].meter))}", err.bar_steps) from None
 
     def _windows_in(self, bars: int | None) -> int:
         """How many windows make ``bars`` bars; ModelError unless it is a whole number."""
@@ -414,6 +423,11 @@ class Model:
             return int(bars) // self.bars
         raise ModelError(f"bars={bars!r}: model {self.name!r} makes windows of {self.bars} bars; "
                          f"ask for a multiple of {self.bars}")
+
+
+def _bar_steps(meter: tuple[int, int], steps_per_beat: int) -> int:
+    """Grid steps in a bar of ``meter`` at ``steps_per_beat`` a quarter note."""
+    return meter[0] * 4 * steps_per_beat // meter[1]
 
 
 # -- latents ----------------------------------------------------------------------------

@@ -61,6 +61,15 @@ class ModelError(MidivaeError, ValueError):
     does not fit its layout. The message names the piece and the model."""
 
 
+class MeterError(ModelError):
+    """A piece none of whose bars last as long as a model's: ``bar_steps``, the lengths of
+    its bars in grid steps, lets a caller name a model whose bars they fit."""
+
+    def __init__(self, message: str, bar_steps: tuple[int, ...] = ()):
+        super().__init__(message)
+        self.bar_steps = bar_steps
+
+
 class FolderBusyError(MidivaeError):
     """Another process is writing into a folder (it holds the folder's lock: a training run
     in its run folder). ``pid`` is that process's id where the system tells it, else None."""

@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from midivae.data.windows import bar_lines
-from midivae.errors import ModelError, listed
+from midivae.errors import MeterError, ModelError, listed
 from midivae.midi.keys import key_events
 from midivae.midi.layout import RollLayout
 from midivae.midi.quantize import quantize
@@ -188,9 +188,11 @@ def _check_grid(name: str, roll: PianoRoll, layout: RollLayout,
             other.append(f"{num}/{den}")
     if other:
         num, den = layout.time_signature
-        raise ModelError(f"{name} is in {', '.join(sorted(set(other)))}, but {model} makes "
+        lengths = sorted({int(Fraction(int(n) * 4 * roll.steps_per_beat, int(d)))
+                          for n, d in (m.split("/") for m in other)})
+        raise MeterError(f"{name} is in {', '.join(sorted(set(other)))}, but {model} makes "
                          f"{num}/{den}: its bars would not line up with the model's "
-                         f"({bar} steps)")
+                         f"({bar} steps)", tuple(lengths))
     return lead, fits[-1]
 
 
