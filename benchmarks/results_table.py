@@ -199,6 +199,10 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "pop-8bar-tracks-more": ("POP909 8-bar, the same trained 30 minutes more (60 + 30), its "
                              "prior fitted to the first 40% of songs", "-", POP),
     "pop-8bar-tracks-more-t0.5": ("the same, samples at temperature 0.5", "-", POP),
+    "chorale-shipped": ("bach-chorales 4-bar 4 voices, the model as shipped: voices rewritten "
+                        "keeping its card's rule, no parallel fifths or octaves", "-",
+                        CHORALE_HARMONY),
+    "chorale-shipped-t0.5": ("the same, samples at temperature 0.5", "-", CHORALE_HARMONY),
     "pop-shipped": ("POP909 8-bar, the same model as shipped: its prior refitted to windows "
                     "of every song (`fit-prior --rank auto --by-key`, weights float16)", "-",
                     POP),
