@@ -412,8 +412,8 @@ class Model:
                      and _bar_steps(m.meter, self.layout.steps_per_beat) in err.bar_steps]
             if not other:
                 raise
-            raise MeterError(f"{err}; the shipped model {other[0].name!r} makes "
-                             f"{'/'.join(map(str, other[0].meter))}", err.bar_steps) from None
+            raise MeterError(f"{err}; the shipped model {other[0].name!r} makes bars that long "
+                             f"({'/'.join(map(str, other[0].meter))})", err.bar_steps) from None
 
     def _windows_in(self, bars: int | None) -> int:
         """How many windows make ``bars`` bars; ModelError unless it is a whole number."""

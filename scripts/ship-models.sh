@@ -2,7 +2,7 @@
 # The models that ship in midivae/pretrained, from the runs `benchmarks/quality.py` trains:
 #
 #   .venv/bin/python benchmarks/quality.py --only chorales-4bar-voices-infill folk-16bar-melody \
-#       pop-8bar-tracks pop-8bar-tracks-more
+#       folk-16bar-triple pop-8bar-tracks pop-8bar-tracks-more
 #   bash scripts/ship-models.sh [RUNS [SETS]]  # where those runs and their sets are
 #
 # Each is exported without its training state, its weights as float16 (`midivae export`),
@@ -23,6 +23,9 @@ ship chorale chorales-4bar-voices-infill "four-voice Bach-style chorale phrases,
     chorales-4bar
 ship folk folk-16bar-melody "folk melodies in the Essen collection's style, 16 bars of 4/4" \
     folk-16bar
+ship folk-triple folk-16bar-triple \
+    "folk melodies in three (3/4 and 6/8) in the Essen collection's style, 16 bars" \
+    folk-16bar-triple
 ship pop pop-8bar-tracks-more "pop sketches: melody over bridge and piano (POP909), 8 bars of 4/4" \
     pop-8bar
 # its run's prior was fitted to the first 20,000 of 45,263 windows (its first 40% of songs)
@@ -32,6 +35,7 @@ cat > "$OUT/models.json" <<'EOF'
 {"models": [
   {"name": "chorale", "default": true, "temperature": 0.5, "rules": ["no-parallels"]},
   {"name": "folk", "temperature": 0.5},
+  {"name": "folk-triple", "temperature": 0.5},
   {"name": "pop", "temperature": 0.5}
 ]}
 EOF

@@ -21,14 +21,16 @@ pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
 NAMES = [m.name for m in SHIPPED]
 
 
-def test_the_shipped_models_are_the_three_the_package_promises_and_stay_small():
-    assert NAMES == ["chorale", "folk", "pop"]
+def test_the_shipped_models_are_the_four_the_package_promises_and_stay_small():
+    assert NAMES == ["chorale", "folk", "folk-triple", "pop"]
     assert [m.name for m in SHIPPED if m.default] == ["chorale"]
-    # 32 MB: the pop model has a bar decoder for each track (issue 21 allows up to 40 MB)
-    assert sum(m.size + m.path.with_suffix(".json").stat().st_size for m in SHIPPED) <= 32e6
+    # 40 MB: the pop model has a bar decoder for each track, and folk-triple makes the
+    # tunes in three (issue 21 allows up to 40 MB)
+    assert sum(m.size + m.path.with_suffix(".json").stat().st_size for m in SHIPPED) <= 40e6
     tracks = {m.name: (m.tracks, m.bars, m.meter) for m in SHIPPED}
     assert tracks == {"chorale": (("soprano", "alto", "tenor", "bass"), 4, (4, 4)),
                       "folk": (("melody",), 16, (4, 4)),
+                      "folk-triple": (("melody",), 16, (3, 4)),
                       "pop": (("melody", "bridge", "piano"), 8, (4, 4))}
 
 
@@ -37,7 +39,8 @@ def test_a_shipped_models_clip_reads_back_alike_everywhere(name, tmp_path):
     card = next(m for m in SHIPPED if m.name == name)
     model = midivae.load(name)
     clip = model.sample(1, temperature=card.temperature, seed=3)[0]
-    assert clip.n_notes > 0 and clip.n_steps == card.bars * 16
+    assert clip.n_notes > 0 and clip.n_steps == card.bars * model.layout.steps_per_bar
+    assert clip.time_signatures == [(0, *card.meter)]
     assert clip.key_signatures  # in the key its notes suggest
     path = tmp_path / f"{name}.mid"
     clip.save(path)
@@ -107,3 +110,17 @@ def test_sample_draws_at_the_models_own_temperature_as_the_command_line_does():
     assert folk.temperature == 0.5  # its card's, which `midivae sample` uses too
     assert folk.sample(2, seed=3) == folk.sample(2, seed=3, temperature=0.5)
     assert folk.sample(2, seed=3) != folk.sample(2, seed=3, temperature=1.0)
+
+
+def test_a_tune_in_three_is_refused_by_folk_naming_the_model_that_makes_it(tmp_path):
+    from conftest import meter, midi_file, note, track
+    path = tmp_path / "waltz.mid"
+    midi_file(track(meter(0, 3, 4), *[note(t * 480, t * 480 + 480, 62 + (t % 5))
+                                      for t in range(48)])).save(path)  # 16 bars of 3/4
+    with pytest.raises(midivae.MeterError) as err:
+        midivae.load("folk").fit(path)
+    assert str(err.value) == (f"{path} is in 3/4, but model 'folk' makes 4/4: its bars would not "
+                              "line up with the model's (16 steps); the shipped model "
+                              "'folk-triple' makes bars that long (3/4)")
+    (window,) = midivae.load("folk-triple").fit(path)
+    assert window.n_steps == 16 * 12 and window.n_notes == 48
