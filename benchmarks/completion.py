@@ -20,7 +20,10 @@ Every figure is measured on the test split of the prepared sets of
   (`midivae.midi.novelty`, the test windows' own beside it); beside the baselines
   "repeat the bar before the gap" and "a prior sample's bars". The join: of
   the notes the truth holds across a boundary of the gap, the share the
-  filled-in window holds across it too.
+  filled-in window holds across it too, at each edge; a note held into the gap
+  from the bar before is the given bar's and keeps its length (`held_over`), one
+  held out of it into the bar after is the fill's to start: ``join_by_the_draw``
+  counts those the draw kept started itself, before `led_into` starts the rest.
 - **continue** (chorales and folk): the first half of each window given; the
   onset F1 of the first new bar against the true one, beside the continuation
   of before (the latent of the given half moved by 0.6, `api.WINDOW_TO_WINDOW`,
@@ -48,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 import midivae  # noqa: E402
 from midivae.data.store import PreparedSet  # noqa: E402
 from midivae.midi.harmony import harmony_stats  # noqa: E402
+from midivae.models.vae import led_into  # noqa: E402
 from midivae.models.metrics import onset_prf, prf, step_accuracy, track_onset_counts  # noqa: E402
 from midivae.midi.musicstats import roll_stats, scale_roots  # noqa: E402
 from midivae.midi.novelty import nearest_overlap  # noqa: E402
@@ -87,11 +91,13 @@ def held_across(x: torch.Tensor, k: int, step: int) -> torch.Tensor:
 
 
 def join_rate(out: torch.Tensor, truth: torch.Tensor, k: int, steps: list[int]) -> dict:
-    """Of the notes the truth holds across each boundary step, the share ``out`` holds too."""
-    held = sum(int(held_across(truth, k, s).sum()) for s in steps)
-    kept = sum(int((held_across(truth, k, s) & held_across(out, k, s)).sum()) for s in steps)
+    """Of the notes the truth holds across each boundary step, the share ``out`` holds too,
+    over all boundaries and at each (``edges``: [held in the truth, held in out] a step)."""
+    edges = [[int(held_across(truth, k, s).sum()),
+              int((held_across(truth, k, s) & held_across(out, k, s)).sum())] for s in steps]
+    held, kept = sum(e[0] for e in edges), sum(e[1] for e in edges)
     return {"held_in_truth": held, "held_in_fill": kept,
-            "share": kept / held if held else math.nan}
+            "share": kept / held if held else math.nan, "edges": edges}
 
 
 def lower_voices_from(x: torch.Tensor, source: torch.Tensor, k: int) -> torch.Tensor:
@@ -153,8 +159,10 @@ def inpaint(model, x: torch.Tensor, train_rolls, test_overlap: float, guide=None
     b, bars = x.shape[0], model.bars
     gap = slice(bars // 2 - 1, bars // 2 + 1)
     steps = slice(gap.start * s, gap.stop * s)
-    out = vae.complete(x, gap_mask(b, bars, k, gap), temperature=TEMPERATURE, seed=SEED,
-                       particles=PARTICLES, guide=guide)
+    mask = gap_mask(b, bars, k, gap)
+    drawn = vae.complete(x, mask, temperature=TEMPERATURE, seed=SEED, particles=PARTICLES,
+                         guide=guide, join=False)
+    out = led_into(drawn, x, mask, vae.config)  # what complete() gives: the same seed
     before = x[:, (gap.start - 1) * s:gap.start * s]
     repeat = x.clone()
     repeat[:, steps] = before.repeat(1, gap.stop - gap.start, 1)
@@ -169,6 +177,8 @@ def inpaint(model, x: torch.Tensor, train_rolls, test_overlap: float, guide=None
             "nearest_overlap": float(nearest_overlap(layout.from_windows(y.numpy()),
                                                      train_rolls).mean()),
             "join": join_rate(y, x, k, [gap.start * s, gap.stop * s])}
+    # the notes tied into the given bar after the gap that the draw kept started by itself
+    result["model"]["join_by_the_draw"] = join_rate(drawn, x, k, [gap.start * s, gap.stop * s])
     return result
 
 

@@ -351,3 +351,73 @@ def test_a_given_bar_holding_a_note_scores_a_draw_that_does_not_sound_it_as_unli
     for before, lost in ((cells(onset=[3], sustain=[3]), 0.0), (cells(sustain=[5]), DANGLING)):
         plain = _bar_log_likelihood(dec, bar, cond, before)
         assert torch.allclose(_bar_log_likelihood(dec, bar, cond, before, P), plain - lost)
+
+
+def held_window() -> tuple[torch.Tensor, torch.Tensor]:
+    """One window: track 0 starts pitch 5 at step 2 (bar 0) and holds it to step 6 (bar 1);
+    track 1 starts pitch 8 at step 5 (bar 1) and holds it into bar 2; bars 1 and 2 to write."""
+    x = torch.zeros(1, BARS * S, K, 2, P)
+    x[0, 2, 0, :, 5] = 1
+    x[0, 3:7, 0, 1, 5] = 1
+    x[0, 5, 1, :, 8] = 1
+    x[0, 6:10, 1, 1, 8] = 1
+    mask = torch.ones(1, BARS, K, dtype=torch.bool)
+    mask[:, 1:3] = False
+    return x.flatten(2), mask
+
+
+def test_the_notes_held_over_from_given_bars_are_found_where_they_sound():
+    from midivae.models.vae import held_over
+
+    x, mask = held_window()
+    cfg = tiny("hierarchical/mlp").config
+    held = held_over(x, mask, cfg).unflatten(-1, (K, 2, P))
+    expected = torch.zeros_like(held)
+    expected[0, 4:7, 0, 1, 5] = 1  # the note started in bar 0, to its end; not the one of bar 1
+    assert torch.equal(held, expected)
+    x2 = x.unflatten(-1, (K, 2, P)).clone()
+    x2[0, 5, 0, 0, 5] = 1  # struck again at step 5: held over at step 4 only
+    expected[0, 5:7] = 0
+    assert torch.equal(held_over(x2.flatten(2), mask, cfg).unflatten(-1, (K, 2, P)), expected)
+    whole = torch.zeros_like(mask)
+    whole[:, :, 0] = True  # track 0 given throughout: nothing of it runs into track 1
+    assert not held_over(x, whole, cfg).any()
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v.startswith("hierarchical")])
+def test_a_note_started_in_a_given_bar_keeps_its_length_in_the_bars_written(models, variant):
+    model = models[variant]
+    x, mask = held_window()
+    for seed in range(4):
+        out = model.complete(x, mask, temperature=1.0, seed=seed, particles=3)
+        cells = out.unflatten(-1, (K, 2, P))
+        assert cells[0, 4:7, 0, 1, 5].eq(1).all() and cells[0, 4:7, 0, 0, 5].eq(0).all()
+        if model.config.output == "categorical":  # a monophonic voice: that note alone
+            assert cells[0, 4:7, 0].sum().item() == 3
+
+
+def test_a_note_tied_into_a_given_bar_is_started_by_the_last_note_written_before_it():
+    from midivae.models.vae import led_into
+
+    mask = torch.ones(1, BARS, K, dtype=torch.bool)
+    mask[:, 1] = False  # bar 1 written, bar 2 given
+    x = torch.zeros(1, BARS * S, K, 2, P)
+    x[0, 8:10, 0, 1, 3] = 1  # track 0's given bar 2 holds pitch 3 from before, no onset
+    x[0, 8, 1, :, 9] = 1  # track 1's starts its own note: nothing to lead into
+    fill = x.clone()
+    fill[0, 4, 0, :, 1] = 1  # the written bar: pitch 1 at step 4, pitch 2 at steps 6-7
+    fill[0, 6, 0, :, 2] = 1
+    fill[0, 7, 0, 1, 2] = 1
+    for variant, kept in (("hierarchical/mlp/track-latents+voices", False),
+                          ("hierarchical/mlp/track-latents", True)):
+        cfg = model_for(variant).config  # categorical (one note at a time), then Bernoulli
+        out = led_into(fill.flatten(2), x.flatten(2), mask, cfg).unflatten(-1, (K, 2, P))
+        expected = fill.clone()
+        expected[0, 6:8, 0, :, 2] = 1 if kept else 0
+        expected[0, 7, 0, 0, 2] = 0
+        expected[0, 6, 0, 0, 3] = 1  # pitch 3 starts at the last onset, held to the bar line
+        expected[0, 6:8, 0, 1, 3] = 1
+        assert torch.equal(out, expected)
+        joined = fill.clone()
+        joined[0, 7, 0, 1, 3] = 1  # already sounding at the bar line: left as it is
+        assert torch.equal(led_into(joined.flatten(2), x.flatten(2), mask, cfg), joined.flatten(2))

@@ -117,14 +117,27 @@ class OutputHead(nn.Module):
 
     def sample_steps(self, context: torch.Tensor, temperature: float = 1.0,
                      generator: torch.Generator | None = None,
-                     prev: torch.Tensor | None = None) -> torch.Tensor:
+                     prev: torch.Tensor | None = None,
+                     held: torch.Tensor | None = None) -> torch.Tensor:
         """Draw every step of (B, T, C) contexts that are independent given z: (B, T, D).
 
         Bernoulli heads draw all steps at once; a head that reads the previous
         step (categorical) draws them in order, the first after ``prev`` (B, D)
-        (silence when None).
+        (silence when None). ``held`` (B, T, D), optional: notes that sound where it
+        sustains them, whatever is drawn (`hold`).
         """
-        return self.sample(context, temperature, generator)
+        drawn = self.sample(context, temperature, generator)
+        return drawn if held is None else self.hold(drawn, held)
+
+    def hold(self, cells: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
+        """Drawn ``cells`` (..., D) with the notes ``held`` (..., D) sustains kept sounding
+        (notes held over from given music into the part drawn: sustain cells, no onsets).
+        Bernoulli tracks add them and lose an onset drawn on their pitches; the drawn
+        notes beside them stay."""
+        c, h = split_cells(cells, self.n_tracks), split_cells(held, self.n_tracks)[..., 1, :] > 0
+        onset = c[..., 0, :] * ~h
+        sustain = torch.where(h, torch.ones_like(c[..., 1, :]), c[..., 1, :])
+        return torch.stack([onset, sustain], -2).flatten(-3)
 
 
 class IndependentOutput(OutputHead):
@@ -369,14 +382,26 @@ class CategoricalOutput(OutputHead):
             logits = logits / temperature - e.log()
         return classes_to_cells(logits.argmax(-1), prev.to(context.dtype), n_pitches)
 
+    def hold(self, cells: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
+        """See `OutputHead.hold`: a monophonic track's step where ``held`` sustains a note
+        is that note alone."""
+        h = split_cells(held, self.n_tracks)
+        holds = (h[..., 1, :] > 0).any(-1)[..., None, None]  # (..., K, 1, 1)
+        return torch.where(holds, h.to(cells.dtype),
+                           split_cells(cells, self.n_tracks)).flatten(-3)
+
     def sample_steps(self, context: torch.Tensor, temperature: float = 1.0,
                      generator: torch.Generator | None = None,
-                     prev: torch.Tensor | None = None) -> torch.Tensor:
+                     prev: torch.Tensor | None = None,
+                     held: torch.Tensor | None = None) -> torch.Tensor:
         """Draw the steps of (B, T, K(P + 2)) in order, each reading the one before (the
-        first ``prev`` (B, D), silence when None): (B, T, D)."""
+        first ``prev`` (B, D), silence when None): (B, T, D). ``held``: as
+        `OutputHead.sample_steps`; the steps after a held note read it."""
         steps = []
         for t in range(context.shape[1]):
             prev = self.sample(context[:, t], temperature, generator, prev)
+            if held is not None:
+                prev = self.hold(prev, held[:, t])
             steps.append(prev)
         return torch.stack(steps, dim=1)
 
@@ -433,9 +458,17 @@ class MixedOutput(OutputHead):
 
     def sample_steps(self, context: torch.Tensor, temperature: float = 1.0,
                      generator: torch.Generator | None = None,
-                     prev: torch.Tensor | None = None) -> torch.Tensor:
-        return self._each(context, prev,
-                          lambda h, c, p: h.sample_steps(c, temperature, generator, p))
+                     prev: torch.Tensor | None = None,
+                     held: torch.Tensor | None = None) -> torch.Tensor:
+        helds = self._cells(held) if held is not None else [None] * self.n_tracks
+        parts = zip(self.heads, context.split(self.context_sizes, -1),
+                    self._cells(prev) if prev is not None else [None] * self.n_tracks, helds)
+        return torch.cat([h.sample_steps(c, temperature, generator, p, hk)
+                          for h, c, p, hk in parts], dim=-1)
+
+    def hold(self, cells: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
+        return torch.cat([h.hold(c, hk) for h, c, hk in
+                          zip(self.heads, self._cells(cells), self._cells(held))], dim=-1)
 
 
 def track_outputs(cfg: ModelConfig) -> list[str]:

@@ -72,13 +72,14 @@ class BarMLP(nn.Module):
     def step_by_step(self, c: torch.Tensor, n_steps: int, *, temperature: float = 1.0,
                      generator: torch.Generator | None = None, x: torch.Tensor | None = None,
                      sampling_prob: float = 1.0,
-                     first: torch.Tensor | None = None
+                     first: torch.Tensor | None = None, held: torch.Tensor | None = None
                      ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """`StepLSTM.step_by_step` for one bar (``n_steps`` = S): draws (N, S, D) at
-        ``temperature``; with ``x``, scheduled sampling: the logits of x and the steps fed,
-        each a draw with probability ``sampling_prob``, else x's."""
+        ``temperature``, keeping the notes ``held`` (N, S, D) sustains sounding; with ``x``,
+        scheduled sampling: the logits of x and the steps fed, each a draw with probability
+        ``sampling_prob``, else x's."""
         context = self._context(c, first)
-        drawn = self.head.sample_steps(context.detach(), temperature, generator, first)
+        drawn = self.head.sample_steps(context.detach(), temperature, generator, first, held)
         if x is None:
             return None, drawn
         own = torch.rand(*x.shape[:2], 1, generator=generator, device=x.device) < sampling_prob
@@ -272,7 +273,7 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         return torch.cat(outs, dim=-1)  # (B, T, sum L_k)
 
     def sample(self, z, *, temperature=1.0, generator=None, repeats=None, given=None,
-               particles=1, guide=None):
+               particles=1, guide=None, held=None):
         """Windows drawn from p(x | z); ``repeats`` (B, n_bars) long, optional: bar j of row b
         is bar ``repeats[b, j]`` again, note for note, where that is >= 0 (a form: AABA),
         and the bar after it follows on from the copy.
@@ -289,11 +290,15 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
         log weights for the steps from ``step`` of the cells drawn so far (a rule the draws
         should keep, such as no parallel fifths), added after each bar to the likelihood the
         rows are resampled by: the window is drawn from the model tilted by exp(guide).
+
+        ``held``, optional (with ``given``): (B, T, D) cells of notes held over from the
+        given cells into the parts drawn, which sound there whatever is drawn
+        (`OutputHead.hold`; `midivae.models.vae.held_over` finds them).
         """
         emb = self.bar_embeddings(z)
         if given is not None or self.given is not None:
             return self._run_tracks(emb, temperature, generator, repeats, given=given,
-                                    particles=particles, guide=guide)
+                                    particles=particles, guide=guide, held=held)
         if self.voice is None and not hasattr(self, "bars"):
             if repeats is not None and self.tracks:
                 repeats = repeats.repeat_interleave(self.tracks, 0)  # (B * K, n_bars)
@@ -304,11 +309,11 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
     def _run_tracks(self, emb: torch.Tensor, temperature: float,
                     generator: torch.Generator | None,
                     repeats: torch.Tensor | None = None, given=None,
-                    particles: int = 1, guide=None) -> torch.Tensor:
+                    particles: int = 1, guide=None, held=None) -> torch.Tensor:
         """Bars in turn, and within a bar the tracks in turn, last track first, each reading
         the tracks drawn before it (voice_context): emb (B * K, n_bars, E) -> cells (B, T, D).
         Without track_latents the bar decoder draws all tracks at once, as one "track".
-        ``given``, ``particles``, ``guide``: see `sample`."""
+        ``given``, ``particles``, ``guide``, ``held``: see `sample`."""
         s, p = self.steps_per_bar, self.n_pitches
         k, n = (self.tracks, 2 * p) if self.tracks else (1, self.cells)
         # the given cells, read after the voices as in `logits`: (B, K, n_bars, S * G)
@@ -338,7 +343,8 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
                 drawn = None
                 if kept is None or not bool(kept.all()):
                     _, drawn = dec.step_by_step(cond, s, temperature=temperature,
-                                                generator=generator, first=first[track])
+                                                generator=generator, first=first[track],
+                                                held=None if held is None else held[:, bar, cut])
                 if kept is not None and bool(kept.any()):
                     true = cells[:, bar, cut]
                     log_w = log_w + torch.where(
@@ -355,6 +361,7 @@ class HierarchicalDecoder(Decoder, name="hierarchical"):
                 pick = _resampled(log_w, particles, generator)  # (B,) rows
                 out, emb, log_w = out[pick], emb[pick], log_w.new_zeros(b)
                 read = None if read is None else read[pick]
+                held = None if held is None else held[pick]
             for track in range(k):
                 first[track] = out[:, (i + 1) * s - 1, track * n:(track + 1) * n]
         if given is None or particles == 1:

@@ -127,14 +127,16 @@ class StepLSTM(nn.Module):
     def step_by_step(self, c: torch.Tensor, n_steps: int, *, temperature: float = 1.0,
                      generator: torch.Generator | None = None, x: torch.Tensor | None = None,
                      sampling_prob: float = 1.0,
-                     first: torch.Tensor | None = None) -> tuple[torch.Tensor | None, torch.Tensor]:
+                     first: torch.Tensor | None = None, held: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Run one step at a time, feeding back samples.
 
         Without ``x`` this free-runs: each step's draw (at ``temperature``) is
         the next input. With ``x`` (N, S, D) it is scheduled sampling: each
         window's next input is its own draw with probability ``sampling_prob``,
         else the true step of x; each step's logits read x's earlier cells of
-        that step. ``first`` (N, D) is the input at step 0 (zeros when None).
+        that step. ``first`` (N, D) is the input at step 0 (zeros when None). ``held``
+        (N, S, D), optional: notes kept sounding in each draw (`OutputHead.hold`).
 
         Returns
         -------
@@ -150,6 +152,8 @@ class StepLSTM(nn.Module):
             out, state = step(prev, state, t)  # (N, H)
             context = self.out(out)  # (N, context)
             draw = self.head.sample(context.detach(), temperature, generator, prev)
+            if held is not None:
+                draw = self.head.hold(draw, held[:, t])
             if x is not None:
                 own = torch.rand(n, 1, generator=generator, device=c.device) < sampling_prob
                 draw = torch.where(own, draw, x[:, t])

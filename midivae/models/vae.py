@@ -81,6 +81,64 @@ def _per_cell(mask: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     return steps.repeat_interleave(cfg.cells // cfg.n_tracks, 2)
 
 
+def held_over(x: torch.Tensor, mask: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """The notes of the given bars held on into the bars to write: (B, T, D) cells.
+
+    A note belongs to the bar it starts in, so one that starts in a given bar keeps its
+    length where x holds it on (sustained, no new onset) into the next bars of its track
+    that ``mask`` (B, n_bars, K) leaves to write; the result sustains it there, with
+    nothing else set. Notes that start in the bars to write are theirs to choose.
+    """
+    k, s = cfg.n_tracks, cfg.steps_per_bar
+    cells = x.unflatten(-1, (k, 2, -1)) > 0.5  # (B, T, K, 2, P)
+    given = mask.repeat_interleave(s, 1)  # (B, T, K)
+    held = torch.zeros_like(cells[:, :, :, 1])  # (B, T, K, P)
+    carried = torch.zeros_like(held[:, 0])  # notes of the given bars sounding at the step
+    for t in range(x.shape[1]):
+        on, sus = cells[:, t, :, 0], cells[:, t, :, 1]
+        held[:, t] = carried & sus & ~on & ~given[:, t, :, None]
+        carried = torch.where(given[:, t, :, None], sus, held[:, t])
+    return torch.stack([torch.zeros_like(held), held], 3).flatten(2).to(x.dtype)
+
+
+def led_into(fill: torch.Tensor, x: torch.Tensor, mask: torch.Tensor,
+             cfg: ModelConfig) -> torch.Tensor:
+    """``fill`` (B, T, D) with every note a given bar holds on from a written bar started
+    in that written bar: (B, T, D).
+
+    Where a given bar of a track sustains a pitch at its first step without an onset (a
+    note tied into it) and the written bar before it does not sound that pitch at its
+    last step, the track's last onset in the written bars before it (else their last
+    step) starts that pitch instead, held to the bar line: in a monophonic (categorical)
+    track the note there is replaced, in a polyphonic one the pitch is added. Otherwise
+    the given note would lose its start and be struck again at the bar line.
+    """
+    from midivae.models.heads import track_outputs
+
+    k, s = cfg.n_tracks, cfg.steps_per_bar
+    out = fill.clone().unflatten(-1, (k, 2, -1))  # (B, T, K, 2, P)
+    given = x.unflatten(-1, (k, 2, -1)) > 0.5
+    mono = [o == "categorical" for o in track_outputs(cfg)]
+    for i, track in ((i, t) for i in range(1, cfg.n_bars) for t in range(k)):
+        t = i * s
+        starts = mask[:, i, track] & ~mask[:, i - 1, track]  # (B,) a written bar, then given
+        need = (given[:, t, track, 1] & ~given[:, t, track, 0]
+                & ~(out[:, t - 1, track, 1] > 0.5) & starts[:, None])  # (B, P)
+        for b in need.any(1).nonzero().flatten().tolist():
+            gap = t
+            while gap > 0 and not bool(mask[b, (gap - 1) // s, track]):
+                gap -= s  # back to the first written bar before the given one
+            onsets = (out[b, gap:t, track, 0] > 0.5).any(-1).nonzero().flatten()
+            t0 = gap + int(onsets[-1]) if len(onsets) else t - 1
+            pitches = need[b].nonzero().flatten()
+            if mono[track]:
+                out[b, t0:t, track] = 0
+                pitches = pitches[-1:]  # a monophonic track: one note
+            out[b, t0, track, 0, pitches] = 1
+            out[b, t0:t, track, 1, pitches] = 1
+    return out.flatten(2)
+
+
 def infill_masks(n: int, cfg: ModelConfig, share: float,
                  generator: torch.Generator | None = None,
                  device: torch.device | str = "cpu") -> torch.Tensor:
@@ -340,7 +398,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def complete(self, x: torch.Tensor, mask: torch.Tensor, label=None, *,
                  temperature: float = 0.5, seed: int | None = None, particles: int = 16,
-                 rounds: int = 2, guide=None) -> torch.Tensor:
+                 rounds: int = 2, guide=None, join: bool = True) -> torch.Tensor:
         """Windows that keep the given parts of x and draw the rest to fit them: (B, T, D).
 
         ``mask`` (B, n_bars, K) bool sets the given bars and tracks: their cells are x's,
@@ -356,6 +414,13 @@ class VAE(nn.Module):
         steps from ``step`` on, added to that likelihood (after each bar, for a decoder
         that `completes`): the fill is drawn from the model tilted by exp(guide), a rule
         it should keep (`midivae.run.guides`).
+
+        A note that starts in a given bar keeps its length in x where it is held on into
+        the bars written (`held_over`): a decoder that `completes` draws around it. A note
+        a given bar holds on from a bar written is started in that bar: by the draw kept
+        (a decoder that `completes` weighs draws that do not by
+        `midivae.models.hierarchical.DANGLING`), else, with
+        ``join`` (the default), by the last note written before it (`led_into`).
         """
         x = self._check(x)
         cfg = self.config
@@ -367,9 +432,10 @@ class VAE(nn.Module):
         if particles < 1 or rounds < 1:
             raise ValueError(f"particles and rounds must be >= 1, got {particles}, {rounds}")
         per_cell = _per_cell(mask, cfg)  # (B, T, D)
+        rows = lambda t: t.repeat_interleave(particles, 0)  # noqa: E731  (B, ...) -> (B * N, ...)
+        held = rows(held_over(x, mask, cfg)) if self.decoder.completes else None
         g = _generator(seed, self.device)
         fill = torch.where(per_cell, x, 0.0)
-        rows = lambda t: t.repeat_interleave(particles, 0)  # noqa: E731  (B, ...) -> (B * N, ...)
         cond = self._condition(label, b)
         cond = None if cond is None else rows(cond)
         if self.config.given_input:  # decoded as trained: given codes, given cells read
@@ -378,8 +444,9 @@ class VAE(nn.Module):
             code = self._code(rows(mu * known), cond)
             fill = self.decoder.sample(code, temperature=temperature, generator=g,
                                        given=(rows(x), rows(mask)), particles=particles,
-                                       guide=guide)
-            return torch.where(per_cell, x, fill)
+                                       guide=guide, held=held)
+            fill = torch.where(per_cell, x, fill)
+            return led_into(fill, x, mask, cfg) if join else fill
         for _ in range(rounds):
             mu, _ = self.posterior(fill, label)
             known = self.decoder.known_codes(mask)
@@ -390,7 +457,7 @@ class VAE(nn.Module):
             if self.decoder.completes:
                 fill = self.decoder.sample(code, temperature=temperature, generator=g,
                                            given=(rows(x), rows(mask)), particles=particles,
-                                           guide=guide)
+                                           guide=guide, held=held)
             else:
                 drawn = torch.where(rows(per_cell),
                                     rows(x), self.decoder.sample(code, temperature=temperature,
@@ -401,7 +468,7 @@ class VAE(nn.Module):
                 best = score.view(b, particles).argmax(1)
                 fill = drawn.view(b, particles, *x.shape[1:])[torch.arange(b), best]
             fill = torch.where(per_cell, x, fill)
-        return fill
+        return led_into(fill, x, mask, cfg) if join else fill
 
     def reconstruct(self, x: torch.Tensor, label=None, *, temperature: float = 0.0,
                     seed: int | None = None) -> torch.Tensor:
