@@ -262,8 +262,10 @@ def test_export_writes_a_smaller_model_that_makes_the_same_music(work, tmp_path)
     assert out.returncode == 0, out.stderr
     from midivae.data import PreparedSet
     from midivae.run.checkpoint import load_checkpoint
-    velocities = load_checkpoint(tmp_path / "exact").layout.velocities
-    assert velocities == PreparedSet(work / "set").typical_velocities() == (64, 64)  # the notes' velocity
+    layout = load_checkpoint(tmp_path / "exact").layout
+    assert layout.velocities == PreparedSet(work / "set").typical_velocities() == (64, 64)  # the notes' velocity
+    assert layout.accents == PreparedSet(work / "set").typical_accents() \
+        == ((64,) * layout.steps_per_bar,) * 2  # every note at 64: no accent
     import midivae
     a, b = midivae.load(run), midivae.load(tmp_path / "exact.safetensors")
     for t in (0, 1):  # the float16 export draws the same clips

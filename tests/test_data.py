@@ -306,6 +306,12 @@ def test_the_layout_carries_each_tracks_median_training_velocity(tmp_path):
     # melody: 32 training notes, 4 of each of 30 40 50 50 60 60 90 100 -> lower median 50
     assert prepared.layout.velocities == (50, 70)
     assert PreparedSet(prepared.path).layout.velocities == (50, 70)  # stored in the manifest
+    # by the step of the bar a note starts on: the melody's beats are 30 50 50 90 in a.mid,
+    # 40 60 100 60 in b.mid (lower medians 30 50 50 60); steps without notes: the median
+    accents = prepared.typical_accents(min_notes=1)
+    assert accents[0] == (30, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 60, 50, 50, 50)
+    assert accents[1] == (70,) * 16
+    assert prepared.typical_accents() == ((50,) * 16, (70,) * 16)  # too few notes a step
     plain = prepare(root, tmp_path / "plain", bars=2, splits=(0.6, 0.4, 0), split_salt=salt,
                     roles="order:melody,chords", velocity=False)
     assert plain.layout.velocities is None

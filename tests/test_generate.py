@@ -175,3 +175,27 @@ def test_sampling_warns_of_silent_or_absurdly_dense_clips(model, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         generate.sample(model, 2)  # music: no warning
+
+
+def test_generated_notes_are_played_with_the_accents_of_the_step_of_the_bar_they_start_on():
+    import json
+
+    s = LAYOUT.steps_per_bar
+    accents = (tuple(100 if i % 4 == 0 else 60 for i in range(s)), (50,) * s)
+    layout = RollLayout(**{**LAYOUT.to_dict(), "tracks": LAYOUT.tracks, "velocities": (80, 50),
+                           "accents": accents})
+    assert RollLayout.from_dict(json.loads(json.dumps(layout.to_dict()))) == layout
+    by_step = layout.onset_velocities(s + 3)
+    assert by_step[0].tolist() == [*accents[0], 100, 60, 60] and set(by_step[1]) == {50}
+    # a piece played softer: the accents scaled to its median, 40 for 80
+    assert layout.onset_velocities(4, np.array([40, 50]))[0].tolist() == [50, 30, 30, 30]
+    x = np.zeros((2 * s, 2, 2, 5), np.float32)
+    x[0, 0, :, 2] = x[1, 0, :, 3] = x[4, 0, :, 4] = x[s, 0, :, 1] = 1  # lead on steps 0 1 4 s
+    notes = layout.from_array(x).notes()
+    assert [(int(n["start"]), int(n["velocity"])) for n in notes] == \
+        [(0, 100), (1, 60), (4, 100), (s, 100)]
+    for bad in [accents[:1], (accents[0][:-1], accents[1]), (accents[0], (0,) * s)]:
+        with pytest.raises(ValueError, match="accents must be, beside velocities, one value"):
+            RollLayout(tracks=LAYOUT.tracks, velocities=(80, 50), accents=bad)
+    with pytest.raises(ValueError, match="accents must be, beside velocities"):
+        RollLayout(tracks=LAYOUT.tracks, accents=accents)

@@ -295,12 +295,13 @@ def _cmd_export(args) -> int:
                       "a run's checkpoint, even with --force (choose another OUT)")
     for path in (weights, settings):
         _output_file(path, force=args.force, create=True, inputs=inputs)
-    velocities = None
+    velocities = accents = None
     if args.velocities_from:
         from midivae.data import PreparedSet
-        velocities = PreparedSet(args.velocities_from).typical_velocities()
+        prepared = PreparedSet(args.velocities_from)
+        velocities, accents = prepared.typical_velocities(), prepared.typical_accents()
     weights = export_checkpoint(args.checkpoint, args.out, half=not args.float32,
-                                about=args.about, velocities=velocities)
+                                about=args.about, velocities=velocities, accents=accents)
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and "
           f"{weights.with_suffix('.json')}")
     return 0

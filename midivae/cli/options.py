@@ -189,7 +189,8 @@ def add_generation_commands(sub) -> None:
     x.add_argument("--about", default="", help="one line: what the model makes")
     x.add_argument("--float32", action="store_true", help="keep the weights as float32")
     x.add_argument("--velocities-from", metavar="SET",
-                   help="a prepared set whose tracks' typical velocities the model's clips "
-                   "are played at (for runs on sets prepared before sets kept them)")
+                   help="a prepared set whose tracks' typical velocities, and their accents "
+                   "by the step of the bar a note starts on, the model's clips are played at "
+                   "(for runs trained before runs kept them)")
     x.add_argument("--force", action="store_true", help="replace OUT if it exists")
     x.set_defaults(func=g._cmd_export)

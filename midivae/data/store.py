@@ -313,6 +313,32 @@ class PreparedSet:
                                notes["velocity"].astype(np.intp)), 1)
         return typical_velocities(counts)
 
+    def typical_accents(self, windows: int = 5000, min_notes: int | None = None
+                        ) -> tuple[tuple[int, ...], ...]:
+        """Each track's median onset velocity at each step of a bar, over the notes that
+        start in up to ``windows`` training windows of the layout's meter spread over the
+        split (what `RollLayout.accents` holds); a step with fewer than ``min_notes``
+        (`MIN_ACCENT_NOTES`) notes in a track gets the track's `typical_velocities`."""
+        min_notes = MIN_ACCENT_NOTES if min_notes is None else min_notes
+        s, k = self.layout.steps_per_bar, self.layout.n_tracks
+        num, den = self.layout.time_signature
+        train = self.indices("train")
+        w = self.windows[train]
+        train = train[w["uniform"] & (w["num"] == num) & (w["den"] == den)]
+        if len(train) > windows:
+            train = train[np.linspace(0, len(train) - 1, windows).round().astype(np.int64)]
+        counts = np.zeros((k, s, 128), np.int64)
+        for i in train:
+            rec, notes = self._window_notes(int(i))
+            notes = notes[(notes["start"] >= rec["start"]) & (notes["start"] < rec["stop"])]
+            np.add.at(counts, (notes["track"].astype(np.intp),
+                               ((notes["start"] - rec["start"]) % s).astype(np.intp),
+                               notes["velocity"].astype(np.intp)), 1)
+        typical = self.typical_velocities()
+        return tuple(tuple(typical_velocities(counts[track])[step]
+                           if counts[track, step, 1:].sum() >= min_notes
+                           else typical[track] for step in range(s)) for track in range(k))
+
     def _window_notes(self, i: int):
         """(window record, notes of its piece that may overlap it)."""
         w = self.windows[i]
@@ -381,6 +407,9 @@ def _map(path: Path, dtype: np.dtype) -> np.ndarray:
     if size == 0:
         return np.zeros(0, dtype)
     return np.memmap(path, dtype=dtype, mode="r")
+
+
+MIN_ACCENT_NOTES = 20  # notes at a step of the bar below which its accent is the track's median
 
 
 def typical_velocities(counts: np.ndarray) -> tuple[int, ...]:

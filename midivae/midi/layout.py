@@ -51,6 +51,9 @@ class RollLayout:
     # typical onset velocity of each track (1..127; the training set's median), given to
     # notes of windows that carry no velocities; None: rendering's DEFAULT_VELOCITY
     velocities: tuple[int, ...] | None = None
+    # each track's median onset velocity at each step of a bar (the training set's), given
+    # to generated notes by the step they start on: downbeats louder where the data's are
+    accents: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self):
         """Every field checked with bounds, each error naming it: a layout read from a
@@ -79,6 +82,18 @@ class RollLayout:
                 raise ValueError(f"velocities must be one value in 1..127 per track "
                                  f"({len(self.tracks)}), got {self.velocities!r}")
             object.__setattr__(self, "velocities", velocities)
+        if self.accents is not None:
+            try:
+                accents = tuple(tuple(int(v) for v in row) for row in self.accents)
+            except (TypeError, ValueError):
+                accents = ()
+            if (self.velocities is None or len(accents) != len(self.tracks)
+                    or any(len(row) != self.steps_per_bar or not all(1 <= v <= 127 for v in row)
+                           for row in accents)):
+                raise ValueError(f"accents must be, beside velocities, one value in 1..127 per "
+                                 f"track ({len(self.tracks)}) and step of a bar "
+                                 f"({self.steps_per_bar}), got {self.accents!r:.200}")
+            object.__setattr__(self, "accents", accents)
         drums = np.array([t.is_drum for t in self.tracks], bool)
         drums.setflags(write=False)
         object.__setattr__(self, "_drums", drums)  # not a field: cached for every window cut
@@ -117,6 +132,7 @@ class RollLayout:
         d["time_signature"] = list(self.time_signature)
         d["labels"] = list(self.labels)
         d["velocities"] = None if self.velocities is None else list(self.velocities)
+        d["accents"] = None if self.accents is None else [list(r) for r in self.accents]
         return d
 
     @classmethod
@@ -132,7 +148,23 @@ class RollLayout:
         d["time_signature"] = d.get("time_signature", (4, 4))  # checked in __post_init__
         d["labels"] = tuple(d.get("labels", ()))
         d["velocities"] = None if d.get("velocities") is None else tuple(d["velocities"])
+        d["accents"] = None if d.get("accents") is None else tuple(map(tuple, d["accents"]))
         return cls(**d)
+
+    def onset_velocities(self, n_steps: int, typical=None) -> np.ndarray | None:
+        """The velocity of a generated note by track and the step it starts on, steps from a
+        bar line: (K, n_steps) uint8. The track's accent at that step of the bar
+        (`accents`), scaled so that its median is ``typical[k]`` (K,) where given; without
+        accents, ``typical`` or `velocities` every step; None when there is neither."""
+        if typical is None and self.velocities is None:
+            return None
+        flat = np.asarray(typical if typical is not None else self.velocities, np.float64)
+        if self.accents is None:
+            return np.repeat(flat.astype(np.uint8)[:, None], n_steps, 1)
+        accents = np.asarray(self.accents, np.float64)  # (K, S)
+        scale = flat / np.asarray(self.velocities, np.float64)  # 1 when typical is left out
+        bar = np.clip(np.rint(accents * scale[:, None]), 1, 127).astype(np.uint8)
+        return np.tile(bar, (1, -(-n_steps // bar.shape[1])))[:, :n_steps]
 
     def label_index(self, name: str) -> int:
         """Index of a conditioning label by name; ValueError listing the names otherwise."""
@@ -215,9 +247,10 @@ class RollLayout:
 
         Repairs what a model may emit: an onset implies sustain, and a run of
         sustain without an onset at its start gets one. ``velocity``, if given, has
-        shape (T, K, P) and is used at onsets; else every onset of track k gets
-        ``velocities[k]`` (none when the layout has no `velocities`). The roll has
-        the layout's tracks, grid, meter and tempo.
+        shape (T, K, P) and is used at onsets; else an onset of track k gets the velocity
+        of its step of the bar (`onset_velocities`: `accents`, else ``velocities[k]``; none
+        when the layout has no `velocities`). The roll has the layout's tracks, grid, meter
+        and tempo.
         """
         x = np.asarray(x)
         x = x if x.dtype == bool else x > 0.5
@@ -237,8 +270,8 @@ class RollLayout:
             vel[:, :, inside] = np.asarray(velocity).transpose(1, 0, 2)  # (T, K, P) -> (K, T, P)
             vel = np.where(onset, np.clip(vel, 1, 127), 0)
         elif self.velocities is not None:
-            typical = np.asarray(self.velocities, np.uint8)[:, None, None]  # (K, 1, 1)
-            vel = np.where(onset, typical, np.uint8(0))
+            by_step = self.onset_velocities(T)[:, :, None]  # (K, T, 1)
+            vel = np.where(onset, by_step, np.uint8(0))
         return PianoRoll(onset, sustain, vel, steps_per_beat=self.steps_per_beat,
                          tempos=[(0, self.qpm)], time_signatures=[(0, *self.time_signature)],
                          tracks=list(self.tracks))

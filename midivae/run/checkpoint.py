@@ -310,7 +310,8 @@ def read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 def export_checkpoint(source: str | os.PathLike, path: str | os.PathLike, *,
                       half: bool = True, about: str = "",
-                      velocities: tuple[int, ...] | None = None) -> Path:
+                      velocities: tuple[int, ...] | None = None,
+                      accents: tuple[tuple[int, ...], ...] | None = None) -> Path:
     """Write the model of checkpoint ``source`` to ``path`` without its training state.
 
     The optimiser's moments and the random number generators' states go, so
@@ -318,7 +319,8 @@ def export_checkpoint(source: str | os.PathLike, path: str | os.PathLike, *,
     the step stay, with ``about`` (one line: what the model makes) added. With
     ``half`` the weights are stored as float16. ``velocities`` (one per track)
     replace the layout's typical velocities, which generated clips are played
-    at (`midivae.data.PreparedSet.typical_velocities` gives a set's). Returns
+    at (`midivae.data.PreparedSet.typical_velocities` gives a set's), and ``accents``
+    (one per track and step of a bar, `PreparedSet.typical_accents`) its accents. Returns
     the weights' path. The training set's path becomes its folder's name: where
     it lay on the training machine is nobody else's business.
     """
@@ -333,5 +335,6 @@ def export_checkpoint(source: str | os.PathLike, path: str | os.PathLike, *,
     if velocities is not None:
         if model.layout is None:
             raise CheckpointError(f"{source}: a bare model has no layout to give velocities")
-        model.layout = dataclasses.replace(model.layout, velocities=tuple(velocities))
+        model.layout = dataclasses.replace(model.layout, velocities=tuple(velocities),
+                                           accents=accents)
     return save_checkpoint(model, path, extra=extra, half=half)

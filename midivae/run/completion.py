@@ -76,14 +76,15 @@ def merged(fitted: Fitted, layout, cells: np.ndarray, given: np.ndarray,
            velocities: np.ndarray) -> PianoRoll:
     """The piece as given, with its parts not ``given`` (n_bars, K) taken from ``cells``
     (T, D), the completed piece in the model's pitches from `complete`, moved back into the
-    piece's register; their notes get ``velocities`` (K,), one a track.
+    piece's register; their notes get ``velocities`` (K,), one a track, shaped by where in
+    the bar they start as the layout's `accents` are (`RollLayout.onset_velocities`).
 
     The result is as long as ``cells`` (less the lead before a pickup), with the piece's
     tempo, meter and key; bars past the piece's end (a continuation) continue its last meter.
     """
     s = layout.steps_per_bar
     new = layout.from_array(cells)  # the model's tracks, grid and pitches, inside's steps
-    vel = np.where(new.onset, velocities[:, None, None].astype(np.uint8), 0)
+    vel = np.where(new.onset, layout.onset_velocities(cells.shape[0], velocities)[:, :, None], 0)
     new = moved(new.replace(velocity=vel), -fitted.shift)
     lead, roll = fitted.lead, fitted.roll
     steps = cells.shape[0] - lead

@@ -39,6 +39,8 @@ def model_for_set(prepared, preset_name: str, *, seed: int | None = None, **over
 
     check_trainable(prepared, train_split=False)
     layout = prepared.layout
+    if layout.velocities is not None and layout.accents is None:  # its notes' accents too
+        layout = dataclasses.replace(layout, accents=prepared.typical_accents())
     sizes = dict(n_steps=prepared.window_steps, n_tracks=layout.n_tracks,
                  n_pitches=layout.n_pitches, steps_per_bar=layout.steps_per_bar,
                  n_labels=len(prepared.labels))
