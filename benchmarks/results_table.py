@@ -200,8 +200,8 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                              "prior fitted to the first 40% of songs", "-", POP),
     "pop-8bar-tracks-more-t0.5": ("the same, samples at temperature 0.5", "-", POP),
     "chorale-shipped": ("bach-chorales 4-bar 4 voices, the model as shipped: voices rewritten "
-                        "keeping its card's rule, no parallel fifths or octaves", "-",
-                        CHORALE_HARMONY),
+                        "keeping its card's rules, no parallel fifths or octaves and a "
+                        "stepwise soprano", "-", CHORALE_HARMONY),
     "chorale-shipped-t0.5": ("the same, samples at temperature 0.5", "-", CHORALE_HARMONY),
     "pop-shipped": ("POP909 8-bar, the same model as shipped: its prior refitted to windows "
                     "of every song (`fit-prior --rank auto --by-key`, weights float16)", "-",

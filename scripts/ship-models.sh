@@ -33,7 +33,7 @@ ship pop pop-8bar-tracks-more "pop sketches: melody over bridge and piano (POP90
 "$PY" -m midivae.cli fit-prior "$OUT/pop" "$SETS/pop-8bar" --rank auto --by-key
 cat > "$OUT/models.json" <<'EOF'
 {"models": [
-  {"name": "chorale", "default": true, "temperature": 0.5, "rules": ["no-parallels"]},
+  {"name": "chorale", "default": true, "temperature": 0.5, "rules": ["no-parallels", "stepwise-melody"]},
   {"name": "folk", "temperature": 0.5},
   {"name": "folk-triple", "temperature": 0.5},
   {"name": "pop", "temperature": 0.5}

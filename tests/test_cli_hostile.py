@@ -366,9 +366,10 @@ BOUNDED = {
     "sample --rounds": (["sample", "--rounds", "1000000000"], "argument --rounds: must be at "
                         "most 100, got 1000000000"),
     "sample --rules": (["sample", "--rules", "loud"], "argument --rules: unknown rule 'loud'; "
-                       "the rules are no-parallels"),
+                       "the rules are no-parallels, stepwise-melody"),
     "harmonise --rules": (["harmonise", "{w}/song.mid", "--rules", "no-parallels,fugue"],
-                          "argument --rules: unknown rule 'fugue'; the rules are no-parallels"),
+                          "argument --rules: unknown rule 'fugue'; the rules are no-parallels, "
+                          "stepwise-melody"),
     "variations -n": (["variations", "{w}/song.mid", "-n", "1000000000"], "argument -n/--n: "
                       "must be at most 1000, got 1000000000 (set MIDIVAE_MAX_CLIPS to raise "
                       "the bound)"),
@@ -473,7 +474,7 @@ def test_train_never_starts_over_in_the_folder_holding_the_model_it_starts_from(
 
 
 @pytest.mark.parametrize("rules, said", [
-    (["loud"], "unknown rule 'loud'; the rules are no-parallels"),
+    (["loud"], "unknown rule 'loud'; the rules are no-parallels, stepwise-melody"),
     ("no-parallels", "must be a list of names, got 'no-parallels'")])
 def test_an_unknown_rule_in_the_model_index_is_refused(rules, said, models, tmp_path):
     (models / "models.json").write_text(json.dumps({"models": [

@@ -13,7 +13,8 @@ from midivae.errors import ModelError
 from midivae.midi.harmony import harmony_stats
 from midivae.midi.layout import RollLayout
 from midivae.midi.roll import Track
-from midivae.run.guides import PARALLEL_NATS, check_rules, guide_for, parallels_guide
+from midivae.run.guides import (PARALLEL_NATS, check_rules, guide_for, leaps_guide,
+                                parallels_guide)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -47,6 +48,20 @@ def test_the_parallels_guide_costs_each_parallel_fifth_and_octave_from_the_step_
     assert guide(both, 0).tolist() == [-6.0, 0.0, -3.0]
 
 
+def test_the_stepwise_guide_costs_each_leap_of_the_top_voice_where_it_lands():
+    guide = leaps_guide(LAYOUT, nats=2.0)
+    # 60 -> 62 a step, 62 -> 67 a leap, 67 -> 67 struck again, a rest, 67 -> 60 a leap
+    melody = cells([60, 62, 67, 67, None, 60], [48] * 6)
+    assert guide(melody, 0).tolist() == [-4.0]
+    assert guide(melody, 3).tolist() == [-2.0]  # the leap onto step 5 alone, over the rest
+    assert guide(melody, 6).tolist() == [0.0]
+    held = melody.clone().view(1, 6, 3, 2, 36)
+    held[0, 3, 0, 0] = 0  # 67 held, not struck again: no move at step 3
+    assert guide(held.flatten(2), 0).tolist() == [-4.0]
+    steps = cells([60, 62, 64, 62, 60, 59], [48, 50, 43, 36, 55, 40])  # the lower voice's leaps cost nothing
+    assert guide(torch.cat([melody, steps]), 0).tolist() == [-4.0, 0.0]
+
+
 def test_rules_are_checked_and_a_layout_with_one_pitched_track_has_no_parallels():
     assert check_rules(["no-parallels"]) == ("no-parallels",)
     with pytest.raises(ValueError, match="unknown rule 'fugue'; the rules are no-parallels"):
@@ -56,12 +71,14 @@ def test_rules_are_checked_and_a_layout_with_one_pitched_track_has_no_parallels(
     assert PARALLEL_NATS > 0
 
 
-def test_the_chorale_keeps_its_cards_rule_and_writes_fewer_parallels_with_it():
+def test_the_chorale_keeps_its_cards_rules_and_writes_fewer_parallels_and_leaps():
     chorale = midivae.load("chorale")
-    assert chorale.rules == ("no-parallels",) and midivae.load("folk").rules == ()
-    kept = chorale.sample(6, seed=4)  # the card's rule
+    assert chorale.rules == ("no-parallels", "stepwise-melody")
+    assert midivae.load("folk").rules == ()
+    kept = chorale.sample(6, seed=4)  # the card's rules
     free = chorale.sample(6, seed=4, rules=())
     assert harmony_stats(kept)["parallels_per_bar"] < harmony_stats(free)["parallels_per_bar"]
+    assert harmony_stats(kept)["top_stepwise_share"] > harmony_stats(free)["top_stepwise_share"]
     melody = free[0]
     with_rule = chorale.harmonise(melody, keep=["soprano"], seed=2)
     without = chorale.harmonise(melody, keep=["soprano"], seed=2, rules=[])
