@@ -91,7 +91,7 @@ class Model:
         (`midivae.load` sets it), else 1.
     rules : sequence of str
         What the parts it rewrites and writes keep when a call names no rules: a shipped
-        model's card's (the chorale's: ``("no-parallels",)``), else none. The names are
+        model's card's (the chorale's: ``("no-parallels", "stepwise-melody")``), else none. The names are
         `midivae.run.guides.RULES`'; each tilts the model's draws towards parts that keep it.
     """
 

@@ -48,8 +48,9 @@ def _track_options(p: argparse.ArgumentParser, whose: str = "file's") -> None:
 
 
 RULES_HELP = ("what the parts written keep, comma-separated, or none: no-parallels (no "
-              "parallel fifths or octaves between tracks). Default: the model card's (the "
-              "chorale's: no-parallels), none for a checkpoint")
+              "parallel fifths or octaves between tracks), stepwise-melody (few leaps in the "
+              "first voice). Default: the model card's (the chorale's: both), none for a "
+              "checkpoint")
 
 
 def _completion_options(p: argparse.ArgumentParser) -> None:
