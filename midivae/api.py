@@ -280,7 +280,9 @@ class Model:
                 label: int | str | None = None, roles: Roles = None,
                 rules: Sequence[str] | None = None) -> PianoRoll:
         """The piece with bars ``start`` to ``stop - 1`` written anew to join the bars around
-        them; every other bar stays exactly as given (`midivae.run.completion`).
+        them; every other bar stays exactly as given (`midivae.run.completion`), with its
+        notes whole: one struck before the range and held into it keeps its length, and
+        one tied into the bar after the range is started inside it.
 
         Bars count from 0, as `PianoRoll.bars` counts them (a pickup bar is bar 0):
         ``bars=(4, 8)`` rewrites the fifth to the eighth bar. Raises `ModelError` for a
