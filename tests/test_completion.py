@@ -179,6 +179,22 @@ def test_inpaint_keeps_every_other_bar_exactly(chorale, phrase):
     assert out.tempos == piece.tempos and out.key_signatures == piece.key_signatures
 
 
+def test_inpaint_keeps_the_notes_tied_over_the_gaps_edges_whole(chorale, phrase):
+    piece = chorale.fit_piece(phrase)
+    line = piece.bar_starts()[7]  # all four voices hold their chord over this bar line
+    tied = piece.sustain[:, line] & ~piece.onset[:, line] & piece.sustain[:, line - 1]
+    assert tied.any(axis=1).all()
+    into = chorale.inpaint(phrase, (7, 8), seed=1)  # struck before the gap: their length kept
+    ends = piece.sustain[:, line:].argmin(axis=1)  # (K, P): each tied note's steps past it
+    for k, p in zip(*np.nonzero(tied)):
+        span = slice(line, line + ends[k, p])
+        assert into.sustain[k, span, p].all() and not into.onset[k, span, p].any()
+    out_of = chorale.inpaint(phrase, (5, 7), seed=1)  # tied into the bar after: led into
+    assert not (out_of.onset[:, line] & tied).any()
+    assert out_of.sustain[:, line - 1][tied].all()
+    assert np.array_equal(out_of.sustain[:, line:], piece.sustain[:, line:])
+
+
 @pytest.mark.parametrize("bars, message", [
     ((3, 3), r"need 0 <= start < stop"), ((-1, 2), r"need 0 <= start < stop"),
     ((5, 40), r"bwv66\.6\.mid has 9 bars: the bars to write reach past its end"),
