@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -42,6 +42,9 @@ from midivae.midi.keys import key_events
 from midivae.midi.layout import RollLayout
 from midivae.midi.roll import PianoRoll, Track, concatenate
 from midivae.run.zoo import Folders, find_model, shipped_models
+
+# called as progress(windows written, windows) by the verbs that write parts of a piece
+Progress = Optional[Callable[[int, int], None]]
 
 # How far each window's latent moves from the one before in a clip longer than a
 # window (the rule in the module docstring): about 0.8 of it is kept, so the clip
@@ -91,8 +94,9 @@ class Model:
         (`midivae.load` sets it), else 1.
     rules : sequence of str
         What the parts it rewrites and writes keep when a call names no rules: a shipped
-        model's card's (the chorale's: ``("no-parallels", "stepwise-melody")``), else none. The names are
-        `midivae.run.guides.RULES`'; each tilts the model's draws towards parts that keep it.
+        model's card's (the chorale's: ``("no-parallels", "stepwise-melody")``), else
+        none. The names are `midivae.run.guides.RULES`'; each tilts the model's draws
+        towards parts that keep it.
     """
 
     def __init__(self, vae, *, name: str = "model", roles: str | None = None,
@@ -278,7 +282,7 @@ class Model:
     def inpaint(self, piece: Piece, bars: tuple[int, int], *, temperature: float = 0.5,
                 seed: int | None = None, particles: int = PARTICLES,
                 label: int | str | None = None, roles: Roles = None,
-                rules: Sequence[str] | None = None) -> PianoRoll:
+                rules: Sequence[str] | None = None, progress: Progress = None) -> PianoRoll:
         """The piece with bars ``start`` to ``stop - 1`` written anew to join the bars around
         them; every other bar stays exactly as given (`midivae.run.completion`), with its
         notes whole: one struck before the range and held into it keeps its length, and
@@ -293,12 +297,14 @@ class Model:
         start, stop = completion.bar_range(bars, n, fitted.name)
         given = np.ones((n, self.layout.n_tracks), bool)
         given[start:stop] = False
-        return self._complete(fitted, given, temperature, seed, particles, label, rules)
+        return self._complete(fitted, given, temperature, seed, particles, label, rules,
+                              progress)
 
     def harmonise(self, piece: Piece, keep: Sequence[str] | str | None = None, *,
                   temperature: float = 0.5, seed: int | None = None,
                   particles: int = PARTICLES, label: int | str | None = None,
-                  roles: Roles = None, rules: Sequence[str] | None = None) -> PianoRoll:
+                  roles: Roles = None, rules: Sequence[str] | None = None,
+                progress: Progress = None) -> PianoRoll:
         """The piece's ``keep`` tracks (the model's track names; default its first: the
         soprano, the melody) exactly as given, and the model's other tracks written to go
         with them. A one-track file (a melody) is mapped onto the model's first track, as
@@ -317,12 +323,14 @@ class Model:
         fitted = self._fit(piece, roles)
         given = np.zeros((completion.bars_of(fitted, self.layout), len(names)), bool)
         given[:, [names.index(k) for k in keep]] = True
-        return self._complete(fitted, given, temperature, seed, particles, label, rules)
+        return self._complete(fitted, given, temperature, seed, particles, label, rules,
+                              progress)
 
     def continuation(self, piece: Piece, bars: int | None = None, *, whole: bool = False,
                      temperature: float = 0.5, seed: int | None = None,
                      particles: int = PARTICLES, label: int | str | None = None,
-                     roles: Roles = None, rules: Sequence[str] | None = None) -> PianoRoll:
+                     roles: Roles = None, rules: Sequence[str] | None = None,
+                progress: Progress = None) -> PianoRoll:
         """``bars`` new bars (default: one window's) that follow on from the piece's notes:
         written in windows that each read the half window before them (`midivae.run.completion`).
         In the piece's register, its last tempo and meter, and its tracks' median velocities.
@@ -335,7 +343,8 @@ class Model:
         n = completion.bars_of(fitted, self.layout)
         given = np.ones((n + int(m), self.layout.n_tracks), bool)
         given[n:] = False
-        out = self._complete(fitted, given, temperature, seed, particles, label, rules)
+        out = self._complete(fitted, given, temperature, seed, particles, label, rules,
+                             progress)
         start = n * self.layout.steps_per_bar - fitted.lead  # the first new step
         cont = out[start:].replace(time_signatures=[(0, *fitted.meter)],
                                    tempos=[(0, fitted.roll.tempos[-1][1])])
@@ -357,9 +366,10 @@ class Model:
 
     def _complete(self, fitted: Fitted, given: np.ndarray, temperature: float,
                   seed: int | None, particles: int, label,
-                  rules: Sequence[str] | None = None) -> PianoRoll:
+                  rules: Sequence[str] | None = None, progress: Progress = None) -> PianoRoll:
         """The fitted piece with the parts not ``given`` (n_bars, K) written, keeping
-        ``rules`` (default the model's); see `midivae.run.completion`."""
+        ``rules`` (default the model's), ``progress(windows written, windows)`` called
+        after each window; see `midivae.run.completion`."""
         _check_count(particles, "particles")
         if not (0 <= float(temperature) and math.isfinite(temperature)):
             raise ValueError(f"temperature must be >= 0 and finite, got {temperature!r}")
@@ -367,7 +377,7 @@ class Model:
         cells = completion.complete(self.vae, self.layout, cells, given,
                                     temperature=float(temperature), seed=seed,
                                     particles=int(particles), label=self.label_index(label),
-                                    rules=self._rules(rules))
+                                    rules=self._rules(rules), progress=progress)
         return completion.merged(fitted, self.layout, cells, given,
                                  completion.track_velocities(fitted, self.layout))
 

@@ -437,3 +437,15 @@ def test_a_note_tied_into_a_given_bar_is_started_by_the_last_note_written_before
         joined = fill.clone()
         joined[0, 7, 0, 1, 3] = 1  # already sounding at the bar line: left as it is
         assert torch.equal(led_into(joined.flatten(2), x.flatten(2), mask, cfg), joined.flatten(2))
+
+
+def test_the_verbs_that_write_parts_report_each_window_written(chorale, phrase):
+    calls = []
+    out = chorale.harmonise(phrase, keep=["soprano"], seed=1, particles=2,
+                            progress=lambda done, total: calls.append((done, total)))
+    n = len(calls)
+    assert n >= 2 and calls == [(i, n) for i in range(1, n + 1)]
+    assert out == chorale.harmonise(phrase, keep=["soprano"], seed=1, particles=2)  # the same
+    calls.clear()
+    chorale.inpaint(phrase, (3, 5), seed=1, particles=2, progress=lambda *a: calls.append(a))
+    assert calls == [(1, 1)]

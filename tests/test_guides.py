@@ -58,7 +58,8 @@ def test_the_stepwise_guide_costs_each_leap_of_the_top_voice_where_it_lands():
     held = melody.clone().view(1, 6, 3, 2, 36)
     held[0, 3, 0, 0] = 0  # 67 held, not struck again: no move at step 3
     assert guide(held.flatten(2), 0).tolist() == [-4.0]
-    steps = cells([60, 62, 64, 62, 60, 59], [48, 50, 43, 36, 55, 40])  # the lower voice's leaps cost nothing
+    # the lower voice's leaps cost nothing
+    steps = cells([60, 62, 64, 62, 60, 59], [48, 50, 43, 36, 55, 40])
     assert guide(torch.cat([melody, steps]), 0).tolist() == [-4.0, 0.0]
 
 

@@ -341,3 +341,17 @@ def _check_device(name: str) -> None:
     except (RuntimeError, AssertionError, ValueError) as err:
         reason = (str(err).strip().splitlines() or ["unknown device"])[0]
         raise Failure(f"argument --device: cannot use {name!r} here ({reason})", 2) from None
+
+
+def _progress_bar(quiet: bool, unit: str):
+    """A tqdm bar on stderr as ``progress(done, total)``; None when quiet or not on a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+    bar = tqdm(unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+    progress.close = bar.close
+    return progress

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
-from midivae.cli.checks import Failure, _input_file, _output_file, _warnings_said
+from midivae.cli.checks import (Failure, _input_file, _output_file, _progress_bar,
+                                _warnings_said)
 
 
 def _cmd_quantize(args) -> int:
@@ -116,15 +117,3 @@ def _cmd_prepare(args) -> int:
     return 0
 
 
-def _progress_bar(quiet: bool, unit: str):
-    """A tqdm bar on stderr as ``progress(done, total)``; None when quiet or not on a terminal."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-    bar = tqdm(unit=unit, file=sys.stderr, dynamic_ncols=True)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-    progress.close = bar.close
-    return progress

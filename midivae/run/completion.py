@@ -44,12 +44,14 @@ def windows_to_write(given: np.ndarray, window: int) -> list[int]:
 
 
 def complete(vae, layout, cells: np.ndarray, given: np.ndarray, *, temperature: float,
-             seed: int | None, particles: int, label=None, rules=()) -> np.ndarray:
+             seed: int | None, particles: int, label=None, rules=(),
+             progress=None) -> np.ndarray:
     """The piece's cells (T, D) bool with every part not ``given`` (n_bars, K) written.
 
     ``cells`` are the piece in the model's pitches, whole bars (T = n_bars * S). Each
     window reads the given parts and those written by the windows before it. The parts
-    written keep ``rules`` (names in `midivae.run.guides.RULES`).
+    written keep ``rules`` (names in `midivae.run.guides.RULES`). ``progress(windows
+    written, windows)``, optional, is called after each window.
     """
     from midivae.run.guides import guide_for
 
@@ -58,7 +60,8 @@ def complete(vae, layout, cells: np.ndarray, given: np.ndarray, *, temperature: 
     n_bars = given.shape[0]
     cells, done = cells.copy(), given.copy()
     g = np.random.default_rng(seed)
-    for start in windows_to_write(given, window):
+    starts = list(windows_to_write(given, window))
+    for done_windows, start in enumerate(starts, 1):
         stop = min(start + window, n_bars)
         x = np.zeros((window * s, cells.shape[1]), np.float32)
         x[:(stop - start) * s] = cells[start * s:stop * s]
@@ -69,6 +72,8 @@ def complete(vae, layout, cells: np.ndarray, given: np.ndarray, *, temperature: 
                            particles=particles, guide=guide)
         cells[start * s:stop * s] = out[0, :(stop - start) * s].cpu().numpy() > 0.5
         done[start:stop] = True
+        if progress is not None:
+            progress(done_windows, len(starts))
     return cells
 
 
