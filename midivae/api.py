@@ -304,7 +304,7 @@ class Model:
                   temperature: float = 0.5, seed: int | None = None,
                   particles: int = PARTICLES, label: int | str | None = None,
                   roles: Roles = None, rules: Sequence[str] | None = None,
-                progress: Progress = None) -> PianoRoll:
+                  progress: Progress = None) -> PianoRoll:
         """The piece's ``keep`` tracks (the model's track names; default its first: the
         soprano, the melody) exactly as given, and the model's other tracks written to go
         with them. A one-track file (a melody) is mapped onto the model's first track, as
@@ -330,7 +330,7 @@ class Model:
                      temperature: float = 0.5, seed: int | None = None,
                      particles: int = PARTICLES, label: int | str | None = None,
                      roles: Roles = None, rules: Sequence[str] | None = None,
-                progress: Progress = None) -> PianoRoll:
+                  progress: Progress = None) -> PianoRoll:
         """``bars`` new bars (default: one window's) that follow on from the piece's notes:
         written in windows that each read the half window before them (`midivae.run.completion`).
         In the piece's register, its last tempo and meter, and its tracks' median velocities.

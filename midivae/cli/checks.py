@@ -355,3 +355,14 @@ def _progress_bar(quiet: bool, unit: str):
         bar.update(done - bar.n)
     progress.close = bar.close
     return progress
+
+
+@contextlib.contextmanager
+def _window_progress():
+    """`_progress_bar` of windows for a verb that writes parts of a piece, closed after it."""
+    progress = _progress_bar(False, "window")
+    try:
+        yield progress
+    finally:
+        if progress:
+            progress.close()

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from midivae.cli.checks import (Failure, _input_file, _output_file, _output_folder, _progress_bar,
-                                _warnings_said, bound, clip_count)
+from midivae.cli.checks import (Failure, _input_file, _output_file, _output_folder,
+                                _warnings_said, _window_progress, bound, clip_count)
 from midivae.errors import listed
 
 
@@ -214,14 +214,11 @@ def _cmd_continue(args) -> int:
     name, (song,) = _song_inputs(args)
     (stem,) = _stems(args, [f"{Path(song).stem}_continued"])
     model = _load(name, args)
-    progress = _progress_bar(False, "window")
-    with _warnings_said("continue"):
+    with _window_progress() as progress, _warnings_said("continue"):
         whole = model.continuation(song, args.bars, whole=True, temperature=args.temperature,
                                    seed=args.seed, particles=args.particles, label=args.label,
                                    roles=_mapped(model, [song], args), rules=args.rules,
                                    progress=progress)
-    if progress:
-        progress.close()
     added = args.bars or model.bars
     _write(args, stem, whole, f"the song, then {added} new bar{'s' * (added > 1)}")
     return 0
@@ -234,8 +231,7 @@ def _cmd_inpaint(args) -> int:
     (stem,) = _stems(args, [f"{Path(song).stem}_inpainted"])
     first, last = args.bars
     model = _load(name, args)
-    progress = _progress_bar(False, "window")
-    with _warnings_said("inpaint"):
+    with _window_progress() as progress, _warnings_said("inpaint"):
         try:
             roll = model.inpaint(song, (first - 1, last), temperature=args.temperature,
                                  seed=args.seed, particles=args.particles, label=args.label,
@@ -243,8 +239,6 @@ def _cmd_inpaint(args) -> int:
                                  progress=progress)
         except ModelError as err:  # bars past the song's end
             raise Failure(f"argument --bars {first}-{last}: {err}", 2) from None
-    if progress:
-        progress.close()
     _write(args, stem, roll, f"bars {first}-{last} written by {model.name}")
     return 0
 
@@ -262,14 +256,11 @@ def _cmd_harmonise(args) -> int:
     if set(keep) == set(names):
         raise Failure(f"argument --keep: {', '.join(keep)} is every track of model "
                       f"{model.name!r}: nothing is left to write", 2)
-    progress = _progress_bar(False, "window")
-    with _warnings_said("harmonise"):
+    with _window_progress() as progress, _warnings_said("harmonise"):
         roll = model.harmonise(song, keep, temperature=args.temperature, seed=args.seed,
                                particles=args.particles, label=args.label,
                                roles=_mapped(model, [song], args), rules=args.rules,
                                progress=progress)
-    if progress:
-        progress.close()
     written = [n for n in names if n not in keep]
     _write(args, stem, roll, f"{', '.join(keep)} kept, {', '.join(written)} written by "
            f"{model.name}")

@@ -335,8 +335,8 @@ class PreparedSet:
                                ((notes["start"] - rec["start"]) % s).astype(np.intp),
                                notes["velocity"].astype(np.intp)), 1)
         typical = self.typical_velocities()
-        return tuple(tuple(typical_velocities(counts[track])[step]
-                           if counts[track, step, 1:].sum() >= min_notes
+        medians = [typical_velocities(counts[track]) for track in range(k)]  # (K, S)
+        return tuple(tuple(medians[track][step] if counts[track, step, 1:].sum() >= min_notes
                            else typical[track] for step in range(s)) for track in range(k))
 
     def _window_notes(self, i: int):

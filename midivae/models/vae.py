@@ -90,6 +90,8 @@ def held_over(x: torch.Tensor, mask: torch.Tensor, cfg: ModelConfig) -> torch.Te
     nothing else set. Notes that start in the bars to write are theirs to choose.
     """
     k, s = cfg.n_tracks, cfg.steps_per_bar
+    if not (mask[:, :-1] & ~mask[:, 1:]).any():  # no given bar before one to write
+        return torch.zeros_like(x)
     cells = x.unflatten(-1, (k, 2, -1)) > 0.5  # (B, T, K, 2, P)
     given = mask.repeat_interleave(s, 1)  # (B, T, K)
     held = torch.zeros_like(cells[:, :, :, 1])  # (B, T, K, P)
