@@ -163,6 +163,11 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
     "pop-8bar-infill": ("pop-8bar", "hierarchical-8bar-pop-cpu",
                         ["--transpose", "3", "--keep-best", "--latent", "768",
                          "--free-bits", "2048", "--infill", "0.5"], ["pop-8bar"]),
+    # the same code and free bits (no infill), the made tracks reading the step before so
+    # that held chords stay held (preset hierarchical-8bar-pop-step-cpu), 90 minutes
+    "pop-8bar-step": ("pop-8bar", "hierarchical-8bar-pop-step-cpu", ["--transpose", "3",
+                                                                      "--keep-best"],
+                      ["pop-8bar"]),
     # the pop model shipped before: pop-8bar-hier (run it first), trained 30 minutes more
     "pop-8bar-hier-more": ("pop-8bar", "hierarchical-4bar-lstm-cpu",
                            ["--transpose", "3", *RECURRENT, "--init", "{runs}/pop-8bar-hier"],
@@ -175,17 +180,21 @@ BY_KEY = {"chorales-4bar-voices", "chorales-4bar-hier-tracklatents", "chorales-4
           "chorales-4bar-voices-ctx-z256",
           "pop-8bar-tracks", "pop-8bar-tracks-more", "folk-16bar-melody",
           "chorales-4bar-voices-infill", "folk-16bar-infill", "pop-8bar-infill",
-          "folk-16bar-triple"}
+          "folk-16bar-triple", "pop-8bar-step"}
 # the shipped models' recommended temperature (models.json's): their samples are judged at it
 # as well as at 1
 TEMPERATURE = {"folk-16bar-melody": 0.5, "chorales-4bar-voices-ctx": 0.5, "pop-8bar-tracks": 0.5,
                "chorales-4bar-voices-ctx-z256": 0.5,
                "pop-8bar-tracks-more": 0.5, "chorales-4bar-voices-infill": 0.5,
-               "folk-16bar-infill": 0.5, "pop-8bar-infill": 0.5, "folk-16bar-triple": 0.5}
+               "folk-16bar-infill": 0.5, "pop-8bar-infill": 0.5, "folk-16bar-triple": 0.5,
+               "pop-8bar-step": 0.5}
 # a budget of their own (default: --minutes)
-MINUTES = {"pop-8bar-hier-more": 30, "pop-8bar-tracks-more": 30, "pop-8bar-infill": 90}
-TOTAL = {"pop-8bar-hier-more": 90, "pop-8bar-tracks-more": 90, "pop-8bar-infill": 90}  # with the run they start from
+MINUTES = {"pop-8bar-hier-more": 30, "pop-8bar-tracks-more": 30, "pop-8bar-infill": 90,
+           "pop-8bar-step": 90}
+TOTAL = {"pop-8bar-hier-more": 90, "pop-8bar-tracks-more": 90, "pop-8bar-infill": 90,
+         "pop-8bar-step": 90}  # with the run they start from
 SNAPSHOTS = (10, 30)  # minutes
+SNAPSHOTS_OF = {"pop-8bar-step": (10, 30, 60)}  # a budget of its own, snapshots of its own
 # models whose samples rewrite their tracks (`VAE.rewrite`): also evaluated with --rounds 0
 REWRITTEN = {"chorales-4bar-voices-infill", "pop-8bar-infill"}
 LIMITS = {"nottingham-16bar": 1000, "pop-8bar": 500}  # windows evaluated, spread over the set
@@ -268,13 +277,17 @@ def main(argv: list[str] | None = None) -> None:
                               "--device", "cpu",
                               # validation only at the end, unless it picks the model kept
                               *([] if "--keep-best" in extra else ["--valid-every", "100000"]),
-                              *(["--snapshot-minutes", *[m for m in snapshots if m < minutes]]
-                                if snapshots and name not in MINUTES else [])],
+                              *(["--snapshot-minutes", *kept] if (kept := [
+                                  m for m in SNAPSHOTS_OF.get(name, snapshots)
+                                  if m < minutes]) and (name not in MINUTES
+                                                        or name in SNAPSHOTS_OF) else [])],
                              log=out.parent / f"{name}.log"))
         for proc in procs:
             proc.wait()
         for name in batch:
-            models = {f"{m:g}min": runs / name / f"at-{m:g}min" for m in snapshots}
+            models = {f"{m:g}min": runs / name / f"at-{m:g}min"
+                      for m in (SNAPSHOTS_OF.get(name, snapshots) if not args.quick
+                                else snapshots)}
             models[f"{args.minutes if args.quick else TOTAL.get(name, args.minutes):g}min"] = (
                 runs / name)
             for model in models.values():  # the sampling prior, for runs from before train

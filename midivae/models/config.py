@@ -86,6 +86,10 @@ class ModelConfig:
     # over polyphonic accompaniment); empty: every track has ``output``
     track_outputs: str = ""
     output_hidden: int = 128  # made only: masked hidden units per track
+    # made tracks, with the MLP bar decoder: each step's cells also read the step before (a
+    # chord held on stays held; without it the steps of a bar are drawn apart given the
+    # bar's context and held notes break into short ones)
+    made_previous: bool = False
     # -- conditioning on a label (style, dataset, composer) ------------------
     n_labels: int = 0  # number of label classes; 0 = unconditioned
     label_dim: int = 16  # size of the label embedding fed to encoder and decoder
@@ -149,6 +153,9 @@ class ModelConfig:
                 raise ValueError(f"track_outputs must name one of {OUTPUTS} for "
                                  f"each of the {self.n_tracks} tracks, got "
                                  f"{self.track_outputs!r}")
+        if self.made_previous and (self.decoder, self.bar_decoder) != ("hierarchical", "mlp"):
+            raise ValueError("made_previous is for the hierarchical decoder's MLP bar decoder "
+                             "(an LSTM bar decoder reads the step before already)")
         if self.bar_latents and self.latent % self.n_bars:
             raise ValueError(f"bar_latents splits z into {self.n_bars} bars' codes: latent="
                              f"{self.latent} is not a multiple of {self.n_bars}")
@@ -332,6 +339,17 @@ PRESETS: dict[str, Preset] = {
         "8-bar windows of a monophonic melody over polyphonic accompaniment (POP909: melody, "
         "bridge, piano), one code per bar and track, the tracks decoded accompaniment first, "
         "each with its own bar decoder and output; CPU, an hour (the shipped pop model)"),
+    "hierarchical-8bar-pop-step-cpu": Preset(
+        ModelConfig(n_steps=128, n_tracks=3, decoder="hierarchical", bar_decoder="mlp",
+                    encoder="bars", encoder_hidden=256, latent=768, decoder_hidden=256,
+                    conductor_hidden=256,
+                    bar_embedding=256, bar_latents=True, track_latents=True,
+                    voice_context=True, output="made", output_hidden=64,
+                    track_outputs="categorical,made,made", made_previous=True),
+        TrainConfig(batch_size=64, steps=None, minutes=90.0, lr=3e-3, beta=_EXP,
+                    free_bits=2048.0),
+        "hierarchical-8bar-pop-cpu with 32 units a bar and track, 2048 free bits, and made "
+        "tracks whose steps read the step before (held chords stay held); CPU, 90 minutes"),
     "hierarchical-4bar-lstm-cpu": Preset(
         ModelConfig(n_steps=64, decoder="hierarchical", encoder_hidden=256, latent=128,
                     decoder_hidden=256, conductor_hidden=256, bar_embedding=128),

@@ -97,6 +97,7 @@ class OutputHead(nn.Module):
     """
 
     context_size: int
+    reads_previous = False  # whether teacher-forced logits read the step before (``prev``)
 
     def nll(self, logits: torch.Tensor, x: torch.Tensor,
             steps: torch.Tensor | None = None) -> torch.Tensor:
@@ -178,18 +179,27 @@ class MadeOutput(OutputHead):
     2015, eq. 12-13). The context of a step supplies the hidden biases ``a``
     (H per track) and the output biases ``b`` (N = 2P per track).
 
+    With ``previous``, the step before (all of its cells, known) also feeds the hidden
+    units and every output, ``a + W x + R x_prev`` and ``b + ... + Q x_prev``: a note
+    sounding at the step before is likely to go on sounding, which context alone (the
+    MLP bar decoder gives every step of a bar at once) cannot say, so its held notes
+    broke into short ones. Steps are then drawn in order (`sample_steps`).
+
     Parameters
     ----------
     n_tracks, n_pitches : int
         K and P.
     hidden : int
         H, masked hidden units per track.
+    previous : bool
+        Read the step before.
     """
 
-    def __init__(self, n_tracks: int, n_pitches: int, hidden: int):
+    def __init__(self, n_tracks: int, n_pitches: int, hidden: int, previous: bool = False):
         super().__init__()
         k, n = n_tracks, 2 * n_pitches
         self.n_tracks, self.n_cells, self.hidden = k, n, hidden
+        self.reads_previous = previous
         self.context_size = k * (hidden + n)
         degree = 1 + torch.arange(hidden) % max(n - 1, 1)  # (H,), spread over 1..N-1
         order = torch.arange(n)  # (N,)
@@ -200,19 +210,36 @@ class MadeOutput(OutputHead):
         self.w_in = nn.Parameter(torch.empty(k, hidden, n).uniform_(-1, 1) / math.sqrt(n))
         self.w_out = nn.Parameter(torch.empty(k, n, hidden).uniform_(-1, 1) / math.sqrt(hidden))
         self.w_direct = nn.Parameter(torch.zeros(k, n, n))
+        if previous:  # the step before: no mask, every cell of it is known
+            self.w_prev = nn.Parameter(torch.empty(k, hidden, n).uniform_(-1, 1) / math.sqrt(n))
+            self.w_prev_out = nn.Parameter(torch.zeros(k, n, n))
 
     def _masked(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return (self.w_in * self.in_mask, self.w_out * self.out_mask,
                 self.w_direct * self.direct_mask)  # (K, H, N), (K, N, H), (K, N, N)
 
-    def _split(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _split(self, context: torch.Tensor, prev: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The hidden and output biases of (..., K(H + N)) contexts, (..., K, H) and
+        (..., K, N), with the step before, ``prev`` (..., D), read when the head reads it
+        (silence when None)."""
         c = context.unflatten(-1, (self.n_tracks, self.hidden + self.n_cells))  # (..., K, H + N)
-        return c[..., :self.hidden], c[..., self.hidden:]  # (..., K, H), (..., K, N)
+        a, b = c[..., :self.hidden], c[..., self.hidden:]
+        if self.reads_previous and prev is not None:
+            po = _to_order(prev.to(context.dtype), self.n_tracks)  # (..., K, N)
+            a = a + torch.einsum("...kn,khn->...kh", po, self.w_prev.to(a.dtype))
+            b = b + torch.einsum("...km,knm->...kn", po, self.w_prev_out.to(a.dtype))
+        return a, b
 
-    def logits(self, context: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits of a step's cells: (..., K(H + N)), (..., D) -> (..., D)."""
+    def logits(self, context: torch.Tensor, x: torch.Tensor,
+               prev: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced logits of a step's cells: (..., T, K(H + N)), (..., T, D) -> (..., T,
+        D); a head that reads the step before reads ``prev`` (..., T, D), by default x's
+        steps shifted by one (silence before the first)."""
         w_in, w_out, w_direct = self._masked()
-        a, b = self._split(context)
+        if self.reads_previous and prev is None:
+            prev = _previous(x)
+        a, b = self._split(context, prev)
         xo = _to_order(x.to(context.dtype), self.n_tracks)  # (..., K, N)
         h = torch.relu(a + torch.einsum("...kn,khn->...kh", xo, w_in.to(a.dtype)))
         out = (b + torch.einsum("...kh,knh->...kn", h, w_out.to(a.dtype))
@@ -231,7 +258,7 @@ class MadeOutput(OutputHead):
         """
         _check_temperature(temperature)
         w_in, w_out, w_direct = self._masked()
-        a, b = self._split(context.float())
+        a, b = self._split(context.float(), prev)
         u = (torch.rand(b.shape, generator=generator, device=b.device) if temperature > 0
              else None)
         cells = torch.zeros_like(b)  # (..., K, N)
@@ -250,6 +277,22 @@ class MadeOutput(OutputHead):
             a = a + x_n[..., None] * w_in[:, :, n]
             direct = direct + x_n[..., None] * w_direct[:, :, n]
         return _from_order(cells).to(context.dtype)
+
+    def sample_steps(self, context: torch.Tensor, temperature: float = 1.0,
+                     generator: torch.Generator | None = None,
+                     prev: torch.Tensor | None = None,
+                     held: torch.Tensor | None = None) -> torch.Tensor:
+        """`OutputHead.sample_steps`; a head that reads the step before draws the steps in
+        order, each reading the one drawn before it (with the notes ``held`` kept)."""
+        if not self.reads_previous:
+            return super().sample_steps(context, temperature, generator, prev, held)
+        steps = []
+        for t in range(context.shape[1]):
+            prev = self.sample(context[:, t], temperature, generator, prev)
+            if held is not None:
+                prev = self.hold(prev, held[:, t])
+            steps.append(prev)
+        return torch.stack(steps, dim=1)
 
 
 REST, HOLD = 0, 1  # categorical classes; class 2 + p is an onset of pitch p
@@ -487,5 +530,5 @@ def build_output(cfg: ModelConfig) -> OutputHead:
     if cfg.output == "categorical":
         return CategoricalOutput(cfg.n_tracks, cfg.n_pitches)
     if cfg.output == "made":
-        return MadeOutput(cfg.n_tracks, cfg.n_pitches, cfg.output_hidden)
+        return MadeOutput(cfg.n_tracks, cfg.n_pitches, cfg.output_hidden, cfg.made_previous)
     return IndependentOutput(cfg.n_tracks, cfg.n_pitches)

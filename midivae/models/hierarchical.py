@@ -67,7 +67,16 @@ class BarMLP(nn.Module):
             keep = torch.rand(first.shape[0], 1, generator=generator,
                               device=first.device) >= input_dropout
             first = first * keep
-        return self.head.logits(self._context(c, first), x)
+        return self._logits(self._context(c, first), x, first)
+
+    def _logits(self, context: torch.Tensor, x: torch.Tensor,
+                first: torch.Tensor | None) -> torch.Tensor:
+        """The head's logits of a bar's steps x (N, S, D), a head that reads the step before
+        reading ``first`` before the bar's first step."""
+        if not self.head.reads_previous:
+            return self.head.logits(context, x)
+        before = x.new_zeros(x.shape[0], 1, x.shape[2]) if first is None else first[:, None]
+        return self.head.logits(context, x, torch.cat([before.to(x.dtype), x[:, :-1]], 1))
 
     def step_by_step(self, c: torch.Tensor, n_steps: int, *, temperature: float = 1.0,
                      generator: torch.Generator | None = None, x: torch.Tensor | None = None,
@@ -83,7 +92,7 @@ class BarMLP(nn.Module):
         if x is None:
             return None, drawn
         own = torch.rand(*x.shape[:2], 1, generator=generator, device=x.device) < sampling_prob
-        return self.head.logits(context, x), torch.where(own, drawn, x)
+        return self._logits(context, x, first), torch.where(own, drawn, x)
 
 
 class HierarchicalDecoder(Decoder, name="hierarchical"):
