@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(seed=0, outputs="", n_pitches=1, voice_context=True, n_tracks=2, n_steps=2,
-         steps_per_bar=1, scale=1.0):
+         steps_per_bar=1, scale=1.0, made_previous=False):
     """Two bars of one step, two tracks of one pitch: 2**8 windows in all."""
     torch.manual_seed(seed)
     cfg = ModelConfig(n_steps=n_steps, steps_per_bar=steps_per_bar, n_tracks=n_tracks,
@@ -27,7 +27,8 @@ def tiny(seed=0, outputs="", n_pitches=1, voice_context=True, n_tracks=2, n_step
                       voice_context=voice_context, latent=2 * n_tracks * (n_steps //
                                                                           steps_per_bar),
                       output="made", track_outputs=outputs, encoder_hidden=8,
-                      decoder_hidden=8, conductor_hidden=8, bar_embedding=4, output_hidden=3)
+                      decoder_hidden=8, conductor_hidden=8, bar_embedding=4, output_hidden=3,
+                      made_previous=made_previous)
     model = VAE(cfg)
     with torch.no_grad():
         for name, p in model.decoder.named_parameters():
@@ -39,8 +40,14 @@ def all_binary(n):
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)))
 
 
-def test_likelihood_of_voices_in_turn_sums_to_one():
-    model = tiny()
+# (made_previous, steps a bar): the step before a bar's first is the bar before's last (1),
+# or the bar's own (2)
+PREVIOUS = [(False, 1), (True, 1), (True, 2)]
+
+
+@pytest.mark.parametrize("made_previous,steps_per_bar", PREVIOUS)
+def test_likelihood_of_voices_in_turn_sums_to_one(made_previous, steps_per_bar):
+    model = tiny(made_previous=made_previous, steps_per_bar=steps_per_bar)
     x = all_binary(8).reshape(-1, 2, 4)  # every window: 2 steps x (2 tracks x on/sus)
     z = torch.randn(1, model.config.latent, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -56,9 +63,11 @@ def valid_windows():
     return torch.stack([torch.stack([s, t]) for s in steps for t in steps])
 
 
+@pytest.mark.parametrize("made_previous,steps_per_bar", PREVIOUS)
 @pytest.mark.parametrize("temperature", [1.0, 0.6])
-def test_sampling_voices_in_turn_follows_the_likelihood(temperature):
-    model = tiny(seed=2, scale=0.5)
+def test_sampling_voices_in_turn_follows_the_likelihood(temperature, made_previous,
+                                                        steps_per_bar):
+    model = tiny(seed=2, scale=0.5, made_previous=made_previous, steps_per_bar=steps_per_bar)
     windows = valid_windows()
     z = torch.randn(1, model.config.latent, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
@@ -115,16 +124,49 @@ def test_a_track_reads_the_tracks_after_it_and_never_those_before(outputs):
             assert all(torch.allclose(a[:, :4], b[:, :4]) for a, b in zip(out, base))
 
 
-def test_greedy_samples_are_the_teacher_forced_choices():
+def test_made_tracks_with_made_previous_read_their_own_step_before():
+    model = tiny(seed=6, outputs="categorical,made,made", n_pitches=6, n_tracks=3, n_steps=8,
+                 steps_per_bar=4, made_previous=True)
+    plain = tiny(seed=6, outputs="categorical,made,made", n_pitches=6, n_tracks=3, n_steps=8,
+                 steps_per_bar=4)
+    sizes = model.decoder.head.logit_sizes
+    z = torch.randn(2, model.config.latent)
+    x = (torch.rand(2, 8, model.config.cells) < 0.3).float()
+    changed = x.clone()
+    changed.view(2, 8, 3, 12)[:, 1, 2] = 1 - changed.view(2, 8, 3, 12)[:, 1, 2]  # the piano's
+    with torch.no_grad():                                                       # step 1
+        for m, reads in ((model, True), (plain, False)):
+            base = split(m.decoder.logits(x, z), sizes)
+            out = split(m.decoder.logits(changed, z), sizes)
+            piano = 2  # the third track, decoded first; step 2 follows the step changed
+            assert torch.allclose(out[piano][:, 0], base[piano][:, 0])  # (step 1 reads its
+            assert torch.allclose(out[piano][:, 2], base[piano][:, 2]) != reads  # own cells)
+            assert torch.allclose(out[piano][:, 3:], base[piano][:, 3:])
+
+
+def test_made_previous_is_refused_where_the_bar_decoder_reads_the_past_itself():
+    with pytest.raises(ValueError, match="made_previous is for the hierarchical decoder's MLP "
+                                         "bar decoder"):
+        ModelConfig(decoder="hierarchical", bar_decoder="lstm", made_previous=True)
+    with pytest.raises(ValueError, match="made_previous is for"):
+        ModelConfig(made_previous=True)  # the recurrent decoder
+
+
+@pytest.mark.parametrize("made_previous", [False, True])
+def test_greedy_samples_are_the_teacher_forced_choices(made_previous):
     # a categorical melody over a made track: at temperature 0, the melody drawn after the
     # accompaniment is the most likely one given the accompaniment drawn
-    model = tiny(seed=7, outputs="categorical,made", n_pitches=5, n_steps=8, steps_per_bar=4)
+    model = tiny(seed=7, outputs="categorical,made", n_pitches=5, n_steps=8, steps_per_bar=4,
+                 made_previous=made_previous)
     z = torch.randn(4, model.config.latent)
     with torch.no_grad():
         x = model.decoder.sample(z, temperature=0)
         chosen = model.decoder.most_likely(model.decoder.logits(x, z), x)
     melody = slice(0, 10)
     torch.testing.assert_close(chosen[..., melody], x[..., melody])
+    # the made track's onsets too (a sustain is set by its onset, not chosen), each read
+    # after the steps drawn before it
+    torch.testing.assert_close(chosen[..., 10:15], x[..., 10:15])
     assert bool((x[..., 5:10].sum(-1) <= 1).all())  # the categorical track sounds one pitch
 
 
@@ -157,8 +199,10 @@ def test_settings_that_do_not_fit_are_refused():
         ModelConfig(n_tracks=2, track_outputs="categorical,bernoulli")
 
 
-def test_a_mixed_voice_model_round_trips_through_a_checkpoint(tmp_path):
-    model = tiny(seed=9, outputs="categorical,made", n_pitches=5, n_steps=8, steps_per_bar=4)
+@pytest.mark.parametrize("made_previous", [False, True])
+def test_a_mixed_voice_model_round_trips_through_a_checkpoint(tmp_path, made_previous):
+    model = tiny(seed=9, outputs="categorical,made", n_pitches=5, n_steps=8, steps_per_bar=4,
+                 made_previous=made_previous)
     assert not any("scoring" in k for k in model.state_dict())  # the heads are stored once
     save_checkpoint(model, tmp_path / "m")
     again = load_checkpoint(tmp_path / "m")
@@ -168,6 +212,7 @@ def test_a_mixed_voice_model_round_trips_through_a_checkpoint(tmp_path):
         b = again.decoder.sample(z, temperature=0.7, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(a, b)
     assert again.config.track_outputs == "categorical,made" and again.config.voice_context
+    assert again.config.made_previous == made_previous
 
 
 @pytest.mark.parametrize("outputs,context", [("", False), ("", True), ("categorical,made", True)])
