@@ -33,6 +33,13 @@ One can only help it:
 The reported figure is the importance-weighted bound (Burda et al. 2016) with k
 samples per window, an upper bound on the NLL; the ELBO (k = 1) is given beside it.
 
+The arithmetic is pinned (``PINNED``): Intel MKL's conditional numerical reproducibility
+for AVX2 (``MKL_CBWR``), ATen's AVX2 kernels (``ATEN_CPU_CAPABILITY``) and no oneDNN, so that
+every x86-64 machine with AVX2 computes the same numbers: unpinned, each library takes the
+widest instructions the machine has (AVX-512 here), and 7,600 steps carry a rounding
+difference to 0.016 nats between two machines. Pinned runs are about 1.5 times slower;
+``--native-arithmetic`` runs unpinned (each result file says which it was).
+
 Each set is trained for its ``STEPS`` on one torch thread, once per ``--seeds`` (two
 runs at a time with ``--jobs 2``: the 2-core machine), and each run writes
 ``benchmarks/results/boulanger-SET-seedN.json`` with its wall-clock time beside its
@@ -207,13 +214,14 @@ def run_set(name: str, *, steps: int, k: int, quick: bool, root: Path, seed: int
             print(f"  {name} step {r['step']:6d}  {time.monotonic() - started:6.0f} s  valid "
                   f"-ELBO {-r['elbo_nats'] / window:.3f} nats/frame", flush=True)
     recipe = dataclasses.replace(RECIPE, steps=steps)
-    history = train(model, loader, recipe, seed=seed, valid_loader=valid,
-                    valid_every=every, best=best, log_every=every, log=log)
-    trained = time.monotonic() - started
-    chosen = load_checkpoint(best)
-    started = time.monotonic()
-    res_valid = score(chosen, valid_x, valid_steps, k=1, seed=seed)  # the ELBO: cheaper
-    res_test = score(chosen, *scoring_windows(data["test"], window), k=k, seed=seed)
+    with torch.backends.mkldnn.flags(enabled=not pinned()):
+        history = train(model, loader, recipe, seed=seed, valid_loader=valid,
+                        valid_every=every, best=best, log_every=every, log=log)
+        trained = time.monotonic() - started
+        chosen = load_checkpoint(best)
+        started = time.monotonic()
+        res_valid = score(chosen, valid_x, valid_steps, k=1, seed=seed)  # the ELBO: cheaper
+        res_test = score(chosen, *scoring_windows(data["test"], window), k=k, seed=seed)
     return {
         "set": name, "quick": quick, "window_frames": window,
         "frames_per_quarter": boulanger.SETS[name][1],
@@ -228,9 +236,31 @@ def run_set(name: str, *, steps: int, k: int, quick: bool, root: Path, seed: int
                      "recipe": recipe.to_dict()},
         "scoring_seconds": round(time.monotonic() - started, 1),
         "model": {**cfg.to_dict(), "parameters": sum(p.numel() for p in model.parameters())},
-        "machine": {"cpu": platform.processor() or platform.machine(),
+        "machine": {"cpu": cpu_name(), "arithmetic": "pinned" if pinned() else "native",
                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
     }
+
+
+# what every x86-64 machine with AVX2 computes alike (read by MKL and ATen when they start,
+# so a run re-executes itself with them set); oneDNN, whose kernels follow the machine's
+# caches and instructions, is switched off in `run_set`
+PINNED = {"MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+
+
+def pinned() -> bool:
+    """Whether this process computes with the pinned arithmetic."""
+    return all(os.environ.get(k) == v for k, v in PINNED.items())
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def result_path(results: Path, name: str, seed: int, *, quick: bool, variant: bool) -> Path:
@@ -259,7 +289,14 @@ def main(argv: list[str] | None = None) -> None:
                    "the set's, in MODELS)")
     p.add_argument("--transpose", type=int, help="semitones each way training windows move "
                    "(default: the set's, in MODELS)")
+    p.add_argument("--native-arithmetic", action="store_true",
+                   help="compute with the machine's widest instructions and oneDNN (faster; "
+                   "the figures then differ from another machine's by rounding)")
     args = p.parse_args(argv)
+    if not args.native_arithmetic and not pinned():  # MKL and ATen read them at start-up
+        argv = sys.argv[1:] if argv is None else argv
+        raise SystemExit(subprocess.call([sys.executable, __file__, *argv],
+                                         env={**os.environ, **PINNED}))
     k = min(args.iwae, 4) if args.quick else args.iwae
     runs = [(name, seed) for name in args.sets for seed in args.seeds]
     if args.jobs > 1 and len(runs) > 1:  # one process per run, `jobs` at a time
@@ -269,6 +306,7 @@ def main(argv: list[str] | None = None) -> None:
                   *(["--transpose", str(args.transpose)] if args.transpose is not None else []),
                   *(["--steps", str(args.steps)] if args.steps is not None else [])]
         common += ["--quick"] if args.quick else []
+        common += ["--native-arithmetic"] if args.native_arithmetic else []
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         pending, running, failed = list(runs), [], 0
         while pending or running:
