@@ -214,7 +214,9 @@ def run_set(name: str, *, steps: int, k: int, quick: bool, root: Path, seed: int
             print(f"  {name} step {r['step']:6d}  {time.monotonic() - started:6.0f} s  valid "
                   f"-ELBO {-r['elbo_nats'] / window:.3f} nats/frame", flush=True)
     recipe = dataclasses.replace(RECIPE, steps=steps)
-    with torch.backends.mkldnn.flags(enabled=not pinned()):
+    dnn = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = dnn and not pinned()
+    try:
         history = train(model, loader, recipe, seed=seed, valid_loader=valid,
                         valid_every=every, best=best, log_every=every, log=log)
         trained = time.monotonic() - started
@@ -222,6 +224,8 @@ def run_set(name: str, *, steps: int, k: int, quick: bool, root: Path, seed: int
         started = time.monotonic()
         res_valid = score(chosen, valid_x, valid_steps, k=1, seed=seed)  # the ELBO: cheaper
         res_test = score(chosen, *scoring_windows(data["test"], window), k=k, seed=seed)
+    finally:
+        torch.backends.mkldnn.enabled = dnn
     return {
         "set": name, "quick": quick, "window_frames": window,
         "frames_per_quarter": boulanger.SETS[name][1],
