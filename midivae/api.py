@@ -43,8 +43,11 @@ from midivae.midi.layout import RollLayout
 from midivae.midi.roll import PianoRoll, Track, concatenate
 from midivae.run.zoo import Folders, find_model, shipped_models
 
-# called as progress(windows written, windows) by the verbs that write parts of a piece
+# called as progress(windows written, windows) by the verbs that write a piece's windows
 Progress = Optional[Callable[[int, int], None]]
+# windows decoded at once by `Model.decode` (and so `reconstruct`, `variations`): a song's
+# windows go in batches of this many, each batch reported to ``progress``
+DECODE_WINDOWS = 8
 
 # How far each window's latent moves from the one before in a clip longer than a
 # window (the rule in the module docstring): about 0.8 of it is kept, so the clip
@@ -217,33 +220,49 @@ class Model:
         return mean.cpu(), scale.cpu()
 
     def decode(self, z: torch.Tensor, *, temperature: float = 0.0, seed: int | None = None,
-               label: int | str | None = None) -> list[PianoRoll]:
-        """One window per latent: (B, Z) -> B rolls."""
-        return generate.decode(self.vae, z, temperature=temperature, seed=seed,
-                               label=self.label_index(label))
+               label: int | str | None = None, progress: Progress = None) -> list[PianoRoll]:
+        """One window per latent: (B, Z) -> B rolls, ``DECODE_WINDOWS`` at a time (the first
+        batch with ``seed``, each later one with a seed drawn from it), each batch reported
+        as ``progress(windows decoded, B)``."""
+        index, rolls = self.label_index(label), []
+        g = _generator(seed) if seed is not None else None
+        for start in range(0, len(z), DECODE_WINDOWS):
+            part_seed = seed if start == 0 or g is None else _seed(g)
+            rolls += generate.decode(self.vae, z[start:start + DECODE_WINDOWS],
+                                     temperature=temperature, seed=part_seed, label=index)
+            if progress is not None:
+                progress(len(rolls), len(z))
+        return rolls
 
     def reconstruct(self, piece: Piece, *, temperature: float = 0.0, seed: int | None = None,
-                    label: int | str | None = None, roles: Roles = None) -> PianoRoll:
-        """The piece as the model hears it: each window decoded from its posterior mean."""
+                    label: int | str | None = None, roles: Roles = None,
+                    progress: Progress = None) -> PianoRoll:
+        """The piece as the model hears it: each window decoded from its posterior mean;
+        ``progress(windows decoded, windows)`` called as they are (see `decode`)."""
         fitted = self._fit(piece, roles)
         mean, _ = self._posterior(fitted.windows, label)
-        return fitted.join(self.decode(mean, temperature=temperature, seed=seed, label=label))
+        return fitted.join(self.decode(mean, temperature=temperature, seed=seed, label=label,
+                                       progress=progress))
 
     def variations(self, piece: Piece, n: int = 4, *, amount: float = 0.3,
                    temperature: float = 0.0, seed: int | None = None,
-                   label: int | str | None = None, roles: Roles = None) -> list[PianoRoll]:
+                   label: int | str | None = None, roles: Roles = None,
+                   progress: Progress = None) -> list[PianoRoll]:
         """``n`` versions of the piece, each window's latent moved by ``amount`` (0: the
-        reconstruction; 1: unrelated prior draws) before decoding."""
+        reconstruction; 1: unrelated prior draws) before decoding; ``progress(windows
+        decoded, windows of all n)`` called as they are."""
         _check_count(n, "n")
         _check_amount(amount)
         fitted = self._fit(piece, roles)
         mean, _ = self._posterior(fitted.windows, label)  # (W, Z)
         g = _generator(seed)
-        out = []
-        for _ in range(n):
+        out, w = [], len(mean)
+        for i in range(n):
             z = _move(mean, amount, g)
+            done = None if progress is None else (
+                lambda k, _, i=i: progress(i * w + k, n * w))  # noqa: E731
             out.append(fitted.join(self.decode(z, temperature=temperature, seed=_seed(g),
-                                               label=label)))
+                                               label=label, progress=done)))
         return out
 
     def steer(self, piece: Piece, vector: torch.Tensor, *, temperature: float = 0.0,

@@ -323,6 +323,22 @@ def test_variations(model, work):
         model.variations(song, amount=1.5)
 
 
+def test_reconstruct_and_variations_report_each_batch_of_windows_decoded(
+        model, work, monkeypatch):
+    song = work / "midi" / "tune2.mid"  # 8 bars: 4 windows
+    whole = model.reconstruct(song)
+    monkeypatch.setattr(midivae.api, "DECODE_WINDOWS", 3)
+    calls = []
+    assert model.reconstruct(song, progress=lambda *a: calls.append(a)) == whole
+    assert calls == [(3, 4), (4, 4)]
+    calls.clear()
+    found = model.variations(song, n=2, amount=0.5, temperature=1.0, seed=4,
+                             progress=lambda *a: calls.append(a))
+    assert calls == [(3, 8), (4, 8), (7, 8), (8, 8)]
+    # the later batches take seeds drawn from the one given: the same again
+    assert model.variations(song, n=2, amount=0.5, temperature=1.0, seed=4) == found
+
+
 def test_continuation_follows_the_piece(model, tmp_path):
     song = tune(tmp_path / "song.mid", 1, bars=3)
     cont = model.continuation(song, bars=4, seed=5)

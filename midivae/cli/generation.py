@@ -173,9 +173,10 @@ def _cmd_reconstruct(args) -> int:
     name, (song,) = _song_inputs(args)
     (stem,) = _stems(args, [f"{Path(song).stem}_reconstructed"])
     model = _load(name, args)
-    with _warnings_said("reconstruct"):
+    with _window_progress() as progress, _warnings_said("reconstruct"):
         roll = model.reconstruct(song, temperature=args.temperature, seed=args.seed,
-                                 label=args.label, roles=_mapped(model, [song], args))
+                                 label=args.label, roles=_mapped(model, [song], args),
+                                 progress=progress)
     _write(args, stem, roll, f"{song} through {model.name}")
     return 0
 
@@ -184,10 +185,10 @@ def _cmd_variations(args) -> int:
     name, (song,) = _song_inputs(args)
     stems = _stems(args, [f"{Path(song).stem}_variation_{i + 1}" for i in range(args.n)])
     model = _load(name, args)
-    with _warnings_said("variations"):
+    with _window_progress() as progress, _warnings_said("variations"):
         rolls = model.variations(song, args.n, amount=args.amount, temperature=args.temperature,
                                  seed=args.seed, label=args.label,
-                                 roles=_mapped(model, [song], args))
+                                 roles=_mapped(model, [song], args), progress=progress)
     for stem, roll in zip(stems, rolls):
         _write(args, stem, roll)
     return 0
