@@ -168,6 +168,11 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
     "pop-8bar-step": ("pop-8bar", "hierarchical-8bar-pop-step-cpu", ["--transpose", "3",
                                                                       "--keep-best"],
                       ["pop-8bar"]),
+    # ... with a quarter of the steps before that the made tracks read silenced in training
+    # (word dropout), so that they lean on the code and not only on the step before
+    "pop-8bar-step-dropout": ("pop-8bar", "hierarchical-8bar-pop-step-cpu",
+                              ["--transpose", "3", "--keep-best", "--input-dropout", "0.25"],
+                              ["pop-8bar"]),
     # the pop model shipped before: pop-8bar-hier (run it first), trained 30 minutes more
     "pop-8bar-hier-more": ("pop-8bar", "hierarchical-4bar-lstm-cpu",
                            ["--transpose", "3", *RECURRENT, "--init", "{runs}/pop-8bar-hier"],
@@ -180,21 +185,21 @@ BY_KEY = {"chorales-4bar-voices", "chorales-4bar-hier-tracklatents", "chorales-4
           "chorales-4bar-voices-ctx-z256",
           "pop-8bar-tracks", "pop-8bar-tracks-more", "folk-16bar-melody",
           "chorales-4bar-voices-infill", "folk-16bar-infill", "pop-8bar-infill",
-          "folk-16bar-triple", "pop-8bar-step"}
+          "folk-16bar-triple", "pop-8bar-step", "pop-8bar-step-dropout"}
 # the shipped models' recommended temperature (models.json's): their samples are judged at it
 # as well as at 1
 TEMPERATURE = {"folk-16bar-melody": 0.5, "chorales-4bar-voices-ctx": 0.5, "pop-8bar-tracks": 0.5,
                "chorales-4bar-voices-ctx-z256": 0.5,
                "pop-8bar-tracks-more": 0.5, "chorales-4bar-voices-infill": 0.5,
                "folk-16bar-infill": 0.5, "pop-8bar-infill": 0.5, "folk-16bar-triple": 0.5,
-               "pop-8bar-step": 0.5}
+               "pop-8bar-step": 0.5, "pop-8bar-step-dropout": 0.5}
 # a budget of their own (default: --minutes)
 MINUTES = {"pop-8bar-hier-more": 30, "pop-8bar-tracks-more": 30, "pop-8bar-infill": 90,
-           "pop-8bar-step": 90}
+           "pop-8bar-step": 90, "pop-8bar-step-dropout": 90}
 TOTAL = {"pop-8bar-hier-more": 90, "pop-8bar-tracks-more": 90, "pop-8bar-infill": 90,
-         "pop-8bar-step": 90}  # with the run they start from
+         "pop-8bar-step": 90, "pop-8bar-step-dropout": 90}  # with the run they start from
 SNAPSHOTS = (10, 30)  # minutes
-SNAPSHOTS_OF = {"pop-8bar-step": (10, 30, 60)}  # a budget of its own, snapshots of its own
+SNAPSHOTS_OF = {"pop-8bar-step": (10, 30, 60), "pop-8bar-step-dropout": (10, 30, 60)}  # a budget of its own, snapshots of its own
 # models whose samples rewrite their tracks (`VAE.rewrite`): also evaluated with --rounds 0
 REWRITTEN = {"chorales-4bar-voices-infill", "pop-8bar-infill"}
 LIMITS = {"nottingham-16bar": 1000, "pop-8bar": 500}  # windows evaluated, spread over the set

@@ -144,6 +144,23 @@ def test_made_tracks_with_made_previous_read_their_own_step_before():
             assert torch.allclose(out[piano][:, 3:], base[piano][:, 3:])
 
 
+def test_input_dropout_silences_the_steps_before_that_made_tracks_read():
+    model = tiny(seed=8, outputs="categorical,made,made", n_pitches=6, n_tracks=3, n_steps=8,
+                 steps_per_bar=4, made_previous=True)
+    sizes = model.decoder.head.logit_sizes
+    z = torch.randn(2, model.config.latent)
+    x = (torch.rand(2, 8, model.config.cells) < 0.3).float()
+    other = x.clone()
+    other.view(2, 8, 3, 12)[:, 1, 2] = 1 - other.view(2, 8, 3, 12)[:, 1, 2]  # piano, step 1
+    almost_all = 1.0 - 1e-9  # torch.rand is < 1, so every step before is silenced
+    with torch.no_grad():
+        dropped = [split(model.decoder.logits(w, z, input_dropout=almost_all), sizes)[2]
+                   for w in (x, other)]
+        kept = [split(model.decoder.logits(w, z), sizes)[2] for w in (x, other)]
+    assert torch.equal(dropped[0][:, 2:], dropped[1][:, 2:])  # step 2 no longer reads step 1
+    assert not torch.allclose(kept[0][:, 2], kept[1][:, 2])
+
+
 def test_made_previous_is_refused_where_the_bar_decoder_reads_the_past_itself():
     with pytest.raises(ValueError, match="made_previous is for the hierarchical decoder's MLP "
                                          "bar decoder"):

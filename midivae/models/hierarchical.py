@@ -67,16 +67,22 @@ class BarMLP(nn.Module):
             keep = torch.rand(first.shape[0], 1, generator=generator,
                               device=first.device) >= input_dropout
             first = first * keep
-        return self._logits(self._context(c, first), x, first)
+        return self._logits(self._context(c, first), x, first, input_dropout, generator)
 
-    def _logits(self, context: torch.Tensor, x: torch.Tensor,
-                first: torch.Tensor | None) -> torch.Tensor:
+    def _logits(self, context: torch.Tensor, x: torch.Tensor, first: torch.Tensor | None,
+                input_dropout: float = 0.0, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
         """The head's logits of a bar's steps x (N, S, D), a head that reads the step before
-        reading ``first`` before the bar's first step."""
+        reading ``first`` before the bar's first step, each step before silenced with
+        probability ``input_dropout``."""
         if not self.head.reads_previous:
             return self.head.logits(context, x)
         before = x.new_zeros(x.shape[0], 1, x.shape[2]) if first is None else first[:, None]
-        return self.head.logits(context, x, torch.cat([before.to(x.dtype), x[:, :-1]], 1))
+        prev = torch.cat([before.to(x.dtype), x[:, :-1]], 1)  # (N, S, D)
+        if input_dropout > 0:
+            prev = prev * (torch.rand(*prev.shape[:2], 1, generator=generator,
+                                      device=prev.device) >= input_dropout)
+        return self.head.logits(context, x, prev)
 
     def step_by_step(self, c: torch.Tensor, n_steps: int, *, temperature: float = 1.0,
                      generator: torch.Generator | None = None, x: torch.Tensor | None = None,
