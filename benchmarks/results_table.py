@@ -213,6 +213,13 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                              "given the others, 3 rounds: the default)", "-", POP),
     "pop-8bar-infill-t0.5-r0": ("the same, samples at temperature 0.5 as drawn (--rounds 0)",
                                 "-", POP),
+    "pop-8bar-step": ("POP909 8-bar, 32 units a bar and track, 2048 free bits, made tracks "
+                      "reading the step before (preset hierarchical-8bar-pop-step-cpu)", "-",
+                      POP),
+    "pop-8bar-step-t0.5": ("the same, samples at temperature 0.5", "-", POP),
+    "pop-8bar-step-dropout": ("POP909 8-bar, the same with a quarter of the steps before "
+                              "silenced in training (--input-dropout 0.25)", "-", POP),
+    "pop-8bar-step-dropout-t0.5": ("the same, samples at temperature 0.5", "-", POP),
     "pop-8bar-hier-more": ("POP909 8-bar, hierarchical, LSTM bars, 60 + 30 minutes "
                            "(shipped before issue 21)", "-", []),
     "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical, LSTM bars",
