@@ -169,7 +169,9 @@ MODELS = {  # name: (set, preset, extra train arguments, sets it is evaluated on
                                                                       "--keep-best"],
                       ["pop-8bar"]),
     # ... with a quarter of the steps before that the made tracks read silenced in training
-    # (word dropout), so that they lean on the code and not only on the step before
+    # (word dropout), so that they lean on the code and not only on the step before. Stopped
+    # after its 10-minute snapshot: teacher-forced / free-running / onset F1 0.317 / 0.131 /
+    # 0.562 on 100 test windows, against 0.403 / 0.161 / 0.668 for pop-8bar-step's
     "pop-8bar-step-dropout": ("pop-8bar", "hierarchical-8bar-pop-step-cpu",
                               ["--transpose", "3", "--keep-best", "--input-dropout", "0.25"],
                               ["pop-8bar"]),

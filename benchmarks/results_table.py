@@ -217,9 +217,6 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                       "reading the step before (preset hierarchical-8bar-pop-step-cpu)", "-",
                       POP),
     "pop-8bar-step-t0.5": ("the same, samples at temperature 0.5", "-", POP),
-    "pop-8bar-step-dropout": ("POP909 8-bar, the same with a quarter of the steps before "
-                              "silenced in training (--input-dropout 0.25)", "-", POP),
-    "pop-8bar-step-dropout-t0.5": ("the same, samples at temperature 0.5", "-", POP),
     "pop-8bar-hier-more": ("POP909 8-bar, hierarchical, LSTM bars, 60 + 30 minutes "
                            "(shipped before issue 21)", "-", []),
     "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical, LSTM bars",
