@@ -203,6 +203,11 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                         "keeping its card's rules, no parallel fifths or octaves and a "
                         "stepwise soprano", "-", CHORALE_HARMONY),
     "chorale-shipped-t0.5": ("the same, samples at temperature 0.5", "-", CHORALE_HARMONY),
+    "folk-shipped": ("essen-folk 16-bar, the folk model as shipped: its prior by key with "
+                     "rank 64 (chosen on the validation windows)", "0.919 / 0.812",
+                     FOLK_16BAR),
+    "folk-shipped-t0.5": ("the same, samples at temperature 0.5", "0.919 / 0.812",
+                          FOLK_16BAR),
     "pop-shipped": ("POP909 8-bar, the same model as shipped: its prior refitted to windows "
                     "of every song (`fit-prior --rank auto --by-key`, weights float16)", "-",
                     POP),
