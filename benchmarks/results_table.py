@@ -208,10 +208,11 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                      FOLK_16BAR),
     "folk-shipped-t0.5": ("the same, samples at temperature 0.5", "0.919 / 0.812",
                           FOLK_16BAR),
-    "pop-shipped": ("POP909 8-bar, the same model as shipped: its prior refitted to windows "
-                    "of every song (`fit-prior --rank auto --by-key`, weights float16)", "-",
-                    POP),
-    "pop-shipped-t0.5": ("the same, samples at temperature 0.5", "-", POP),
+    "pop-shipped-tracks": ("POP909 8-bar, pop-8bar-tracks-more as it shipped until made "
+                           "tracks read the step before: its prior refitted to windows of "
+                           "every song (`fit-prior --rank auto --by-key`, weights float16)",
+                           "-", POP),
+    "pop-shipped-tracks-t0.5": ("the same, samples at temperature 0.5", "-", POP),
     "pop-8bar-infill": ("POP909 8-bar, the same with 32 units a bar and track, 2048 free "
                         "bits, trained to infill half its windows", "-", POP),
     "pop-8bar-infill-t0.5": ("the same, samples at temperature 0.5 (each track rewritten "
@@ -222,6 +223,9 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
                       "reading the step before (preset hierarchical-8bar-pop-step-cpu)", "-",
                       POP),
     "pop-8bar-step-t0.5": ("the same, samples at temperature 0.5", "-", POP),
+    "pop-shipped": ("POP909 8-bar, pop-8bar-step as shipped: its prior by key with rank 64 "
+                    "(weights float16)", "-", POP),
+    "pop-shipped-t0.5": ("the same, samples at temperature 0.5", "-", POP),
     "pop-8bar-hier-more": ("POP909 8-bar, hierarchical, LSTM bars, 60 + 30 minutes "
                            "(shipped before issue 21)", "-", []),
     "pop-8bar-hier": ("POP909 8-bar, melody + bridge + piano, hierarchical, LSTM bars",
@@ -316,8 +320,12 @@ MUSICVAE_ROWS = [
      "piano first", "pop-8bar-tracks", None, "-", "-"),
     ("8-bar POP909: melody, bridge, piano", "the same, 30 minutes more",
      "pop-8bar-tracks-more", None, "-", "-"),
-    ("8-bar POP909: melody, bridge, piano", "the same, its prior fitted to every song "
-     "(shipped)", "pop-shipped", None, "-", "-"),
+    ("8-bar POP909: melody, bridge, piano", "the same, its prior fitted to every song",
+     "pop-shipped-tracks", None, "-", "-"),
+    ("8-bar POP909: melody, bridge, piano", "32 units a bar and track, made tracks reading "
+     "the step before", "pop-8bar-step", None, "-", "-"),
+    ("8-bar POP909: melody, bridge, piano", "the same, prior rank 64 (shipped)",
+     "pop-shipped", None, "-", "-"),
 ]
 
 
