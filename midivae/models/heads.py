@@ -130,6 +130,19 @@ class OutputHead(nn.Module):
         drawn = self.sample(context, temperature, generator)
         return drawn if held is None else self.hold(drawn, held)
 
+    def steps_in_order(self, context: torch.Tensor, temperature: float,
+                       generator: torch.Generator | None, prev: torch.Tensor | None,
+                       held: torch.Tensor | None) -> torch.Tensor:
+        """`sample_steps` for a head that reads the step before: each step drawn after the
+        one before it (the first after ``prev``), with the notes ``held`` kept."""
+        steps = []
+        for t in range(context.shape[1]):
+            prev = self.sample(context[:, t], temperature, generator, prev)
+            if held is not None:
+                prev = self.hold(prev, held[:, t])
+            steps.append(prev)
+        return torch.stack(steps, dim=1)
+
     def hold(self, cells: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
         """Drawn ``cells`` (..., D) with the notes ``held`` (..., D) sustains kept sounding
         (notes held over from given music into the part drawn: sustain cells, no onsets).
@@ -286,13 +299,7 @@ class MadeOutput(OutputHead):
         order, each reading the one drawn before it (with the notes ``held`` kept)."""
         if not self.reads_previous:
             return super().sample_steps(context, temperature, generator, prev, held)
-        steps = []
-        for t in range(context.shape[1]):
-            prev = self.sample(context[:, t], temperature, generator, prev)
-            if held is not None:
-                prev = self.hold(prev, held[:, t])
-            steps.append(prev)
-        return torch.stack(steps, dim=1)
+        return self.steps_in_order(context, temperature, generator, prev, held)
 
 
 REST, HOLD = 0, 1  # categorical classes; class 2 + p is an onset of pitch p
@@ -440,13 +447,7 @@ class CategoricalOutput(OutputHead):
         """Draw the steps of (B, T, K(P + 2)) in order, each reading the one before (the
         first ``prev`` (B, D), silence when None): (B, T, D). ``held``: as
         `OutputHead.sample_steps`; the steps after a held note read it."""
-        steps = []
-        for t in range(context.shape[1]):
-            prev = self.sample(context[:, t], temperature, generator, prev)
-            if held is not None:
-                prev = self.hold(prev, held[:, t])
-            steps.append(prev)
-        return torch.stack(steps, dim=1)
+        return self.steps_in_order(context, temperature, generator, prev, held)
 
 
 class MixedOutput(OutputHead):
