@@ -155,8 +155,20 @@ def test_fit_prior_by_key_fits_one_gaussian_per_key(tmp_path):
     assert model.prior.weights.tolist() == [0.5, 0.5] and stored_half(tmp_path / "shared")
     assert read_settings(tmp_path / "shared")["extra"]["prior"] == {
         "rank": 4, "windows": n, "dataset": str(tmp_path / "set"), "keys": 2}
+    out = run_cli("fit-prior", tmp_path / "shared", tmp_path / "set", "--by-key", "--rank", "2",
+                  "--noise")
+    assert out.returncode == 0 and out.stdout.strip().endswith("rank 2 with the rest as noise")
+    model = load_checkpoint(tmp_path / "shared")
+    assert model.prior.scales.shape == (2, 8, 2) and model.prior.noises.shape == (2,)
+    assert bool((model.prior.noises > 0).all())
+    assert read_settings(tmp_path / "shared")["extra"]["prior"]["noise"] is True
+    out = run_cli("fit-prior", tmp_path / "shared", tmp_path / "set", "--noise")
+    assert out.returncode == 2 and out.stderr.strip() == (
+        "midivae fit-prior: error: --noise spreads the directions a rank leaves out: give "
+        "--rank K")
     out = run_cli("fit-prior", tmp_path / "shared", tmp_path / "set", "--by-key", "--rank", "4")
     assert out.returncode == 0  # a mixture of another size loads and is refitted
+    assert len(load_checkpoint(tmp_path / "shared").prior.noises) == 0
     (tmp_path / "few").mkdir()  # too few windows in any key
     for i in range(2):
         midi_file(track(*[note(t * 480, t * 480 + 480, 60 + scale[t % 7]) for t in range(16)])

@@ -209,6 +209,11 @@ def test_the_sampling_prior_is_standard_until_fitted_to_the_aggregate_posterior(
     torch.testing.assert_close(prior.scale @ prior.scale.T, torch.tensor(
         [[1.5, 0, 0, -1.5], [0, 0, 0, 0], [0, 0, 3, 0], [-1.5, 0, 0, 1.5]]))
     assert prior.draw(5)[:, 1].abs().max() < 1e-6  # no variance off those two directions
+    # with noise: the two directions left out (eigenvalues 1 along (1, 0, 0, 1) / sqrt(2)
+    # and 2 along unit 1) both get their mean, 1.5 (probabilistic PCA)
+    prior.fit(mu, logvar, rank=2, noise=True)
+    torch.testing.assert_close(prior.scale @ prior.scale.T, torch.tensor(
+        [[2.25, 0, 0, -0.75], [0, 1.5, 0, 0], [0, 0, 3, 0], [-0.75, 0, 0, 2.25]]))
     with pytest.raises(ValueError, match=r"rank must be in 1..4, got 5"):
         prior.fit(mu, logvar, rank=5)
     assert model.sample(2, seed=0).shape == (2, T, 2 * P)
@@ -262,6 +267,23 @@ def test_the_sampling_prior_fitted_by_group_is_a_mixture_of_each_groups_gaussian
         torch.testing.assert_close(getattr(loaded, name), getattr(prior, name))
     torch.testing.assert_close(loaded.draw(5, torch.Generator().manual_seed(1)),
                                prior.draw(5, torch.Generator().manual_seed(1)))
+    # rank 1 with noise: the directions left out vary by their mean variance, group 3's
+    # (0.5, 0.5, 0.5) -> 0.5 and group 7's (2/3 + 0.5, 0.5, 0.5) -> 13/18
+    prior.fit(mu, logvar, 1, groups, min_group=2, noise=True)
+    torch.testing.assert_close(prior.noises ** 2, torch.tensor([0.5, 13 / 18]))
+    z = prior.draw(20_000, torch.Generator().manual_seed(0))
+    second = z[:, 1] > 5
+    torch.testing.assert_close(torch.cov(z[second].T), torch.diag(torch.tensor(
+        [13 / 18, 13 / 18, 2.5, 13 / 18])), atol=0.1, rtol=0.05)
+    walk = prior.walk(4, 2, 0.6, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(walk[:, 0], prior.draw(4, torch.Generator().manual_seed(3)))
+    save_checkpoint(model, tmp_path / "n")
+    torch.testing.assert_close(load_checkpoint(tmp_path / "n").prior.noises, prior.noises)
+    known = torch.tensor([[True, False, False, False]] * 2)
+    drawn = prior.conditional(z[:2], known, 3, torch.Generator().manual_seed(0))
+    assert drawn.shape == (2, 3, 4) and torch.equal(drawn[..., 0], z[:2, None, 0].expand(2, 3))
+    prior.fit(mu, logvar, 1, groups, min_group=2)  # without: no noise, the draws as before
+    assert len(prior.noises) == 0
     prior.fit(mu, logvar)  # without groups: one Gaussian again
     assert prior.components == 0 and prior.fitted
     with pytest.raises(ValueError, match=r"no group holds 20 windows: \{3: 2, 7: 3, 9: 1\}"):

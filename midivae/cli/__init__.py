@@ -285,6 +285,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="one Gaussian per key (the major scale holding most of a window's "
                    "notes) that holds 20 training windows or more, weighted by how often the "
                    "key occurs: draws stay in one key")
+    f.add_argument("--noise", action="store_true",
+                   help="with --rank K: the directions left out vary with their mean variance "
+                   "(probabilistic PCA's noise) instead of keeping the mean, whose draws "
+                   "decode to sparser music")
     f.set_defaults(func=tr._cmd_fit_prior)
 
     add_generation_commands(sub)

@@ -469,10 +469,13 @@ def _cmd_fit_prior(args) -> int:
     if args.rank == "auto" and not prepared.n_windows["valid"]:
         raise Failure(f"{prepared.path}: --rank auto chooses on the validation split, which "
                       "holds no window", 2)
+    if args.noise and not isinstance(args.rank, int):
+        raise Failure("--noise spreads the directions a rank leaves out: give --rank K", 2)
     if isinstance(args.rank, int) and args.rank > model.config.latent:
         raise Failure(f"--rank {args.rank}: the model's z has {model.config.latent} units", 2)
     try:
-        print(_fit_prior_file(args.checkpoint, model, prepared, args.rank, by_key=args.by_key))
+        print(_fit_prior_file(args.checkpoint, model, prepared, args.rank, by_key=args.by_key,
+                              noise=args.noise))
     except ValueError as err:  # --by-key: no key holds enough windows
         raise Failure(f"{prepared.path}: {err}", 2) from None
     return 0
@@ -482,7 +485,7 @@ KEY_WINDOWS = 20  # LatentPrior.fit's min_group: windows a key needs for a Gauss
 
 
 def _fit_prior_file(path, model, prepared, rank: int | str | None, *,
-                    by_key: bool | str = False) -> str:
+                    by_key: bool | str = False, noise: bool = False) -> str:
     """Fit the prior of ``model``, loaded from checkpoint ``path``, to ``prepared``'s
     training windows (``rank``: a number, "auto" or None for full; ``by_key``: one Gaussian
     per key, or "auto": per key where two keys or more hold `KEY_WINDOWS` windows each, else
@@ -507,13 +510,15 @@ def _fit_prior_file(path, model, prepared, rank: int | str | None, *,
         said = " (chosen on the validation windows; samples' distance to them: " + ", ".join(
             f"{r or 'full'} {d:.3f}" for r, d in scores.items()) + ")"
     else:
-        model.prior.fit(mu, logvar, rank, groups)
+        model.prior.fit(mu, logvar, rank, groups, noise=noise)
     extra = read_settings(path)["extra"]
     extra["prior"] = {"rank": rank, "windows": len(mu), "dataset": str(prepared.path),
+                      **({"noise": True} if noise else {}),
                       **({"keys": model.prior.components} if by_key else {}),
                       **({"forms": len(model.prior.form_weights)} if forms else {})}
     save_checkpoint(model, path, extra=extra, state=read_state(path),
                     half=stored_half(path))  # an exported model stays float16
     return (f"{path}: its prior is fitted to {len(mu)} training windows of "
             f"{prepared.path}" + (f", one Gaussian for each of {model.prior.components} keys"
-                                  if by_key else "") + f", rank {rank or 'full'}{said}")
+                                  if by_key else "") + f", rank {rank or 'full'}"
+            + (" with the rest as noise" if noise else "") + said)

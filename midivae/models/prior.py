@@ -36,7 +36,7 @@ class LatentPrior(nn.Module):
     # the mixture's buffers: (C,) weights, (C, Z) means, (C, Z, R) low-rank scales; empty
     # (C = 0) for one Gaussian; and the forms (see `fit_forms`): (F, n_bars) bars repeated,
     # (F,) their weights; all sized by the checkpoint they are loaded from
-    MIXTURE = ("weights", "means", "scales", "forms", "form_weights")
+    MIXTURE = ("weights", "means", "scales", "forms", "form_weights", "noises")
 
     def __init__(self, latent: int):
         super().__init__()
@@ -49,6 +49,9 @@ class LatentPrior(nn.Module):
         self.register_buffer("scales", torch.zeros(0, latent, 0))
         self.register_buffer("forms", torch.zeros(0, 0))
         self.register_buffer("form_weights", torch.zeros(0))
+        # (C,) with a rank and ``noise``: each component's spread along the directions its
+        # rank leaves out (probabilistic PCA's noise); empty: they keep the mean
+        self.register_buffer("noises", torch.zeros(0))
 
     @torch.no_grad()
     def fit_forms(self, forms: torch.Tensor) -> None:
@@ -86,10 +89,15 @@ class LatentPrior(nn.Module):
 
     @torch.no_grad()
     def fit(self, mu: torch.Tensor, logvar: torch.Tensor, rank: int | None = None,
-            groups: torch.Tensor | None = None, min_group: int = 20) -> None:
+            groups: torch.Tensor | None = None, min_group: int = 20,
+            noise: bool = False) -> None:
         """Set to the aggregate posterior's mean and covariance (its ``rank`` principal
         directions only, when given), from the posterior means and log-variances of N >= 2
-        windows: (N, Z) each; with ``groups`` (N,), to the mixture of each group's."""
+        windows: (N, Z) each; with ``groups`` (N,), to the mixture of each group's. With
+        ``noise`` and a rank, the directions left out vary with their mean variance
+        (probabilistic PCA, Tipping & Bishop 1999) instead of keeping the mean: a key's
+        low-rank Gaussian otherwise draws codes near its mean, which decode to sparse
+        music."""
         z = len(self.mean)
         if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape[1] != z:
             raise ValueError(f"expected mu and logvar of shape (N, {z}), got "
@@ -98,7 +106,7 @@ class LatentPrior(nn.Module):
             raise ValueError(f"fitting the prior needs at least 2 windows, got {mu.shape[0]}")
         if rank is not None and not 1 <= rank <= z:
             raise ValueError(f"rank must be in 1..{z}, got {rank!r}")
-        mean, scale = _gaussian(mu, logvar, rank)  # with groups too: the whole's Gaussian
+        mean, scale = _gaussian(mu, logvar, rank, noise)  # with groups: the whole's
         self.mean.copy_(mean)
         self.scale.copy_(scale)
         kept: dict[int, int] = {}  # group: windows
@@ -113,13 +121,23 @@ class LatentPrior(nn.Module):
                 raise ValueError(f"no group holds {max(2, min_group)} windows: {found}")
         z, r = len(self.mean), len(self.mean) if rank is None else rank
         weights, means, scales = torch.zeros(0), torch.zeros(0, z), torch.zeros(0, z, 0)
+        noises = torch.zeros(0)
         if kept:
-            parts = [_gaussian(mu[groups == g], logvar[groups == g], rank) for g in kept]
+            parts = [_gaussian(mu[groups == g], logvar[groups == g], rank, noise)
+                     for g in kept]
             weights = torch.tensor(list(kept.values()), dtype=torch.float32)
             weights, means = weights / weights.sum(), torch.stack([m for m, _ in parts])
             scales = torch.stack([a[:, z - r:] for _, a in parts])  # eigh: largest last
+            if noise and r < z:  # the columns left out are sigma times unit vectors;
+                # sigma^2 I is added in every direction, so the kept ones give it up:
+                # lambda = (lambda - sigma^2) + sigma^2
+                noises = torch.stack([a[:, :z - r].norm(dim=0).mean() for _, a in parts])
+                lam = scales.norm(dim=1, keepdim=True) ** 2  # (C, 1, R)
+                scales = scales * (1 - noises[:, None, None] ** 2 / lam.clamp_min(1e-12)
+                                   ).clamp_min(0).sqrt()
         device = self.mean.device
-        self.weights, self.means, self.scales = (t.to(device) for t in (weights, means, scales))
+        self.weights, self.means, self.scales, self.noises = (
+            t.to(device) for t in (weights, means, scales, noises))
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n latents (n, Z)."""
@@ -136,20 +154,24 @@ class LatentPrior(nn.Module):
         """
         device = generator.device if generator is not None else self.mean.device
         z = len(self.mean)
-        eps = [torch.randn(n, z, generator=generator, device=device)]
+        width = 2 * z if len(self.noises) else z  # and Z more for the noise, when it has one
+        eps = [torch.randn(n, width, generator=generator, device=device)]
         pick = (torch.multinomial(self.weights.to(device), n, replacement=True,
                                   generator=generator) if self.components else None)
         for _ in range(m - 1):
-            e = torch.randn(n, z, generator=generator, device=device)
+            e = torch.randn(n, width, generator=generator, device=device)
             eps.append(math.sqrt(1.0 - amount**2) * eps[-1] + amount * e)
-        eps = torch.stack(eps, dim=1).to(self.mean.device)  # (n, m, Z)
+        eps = torch.stack(eps, dim=1).to(self.mean.device)  # (n, m, width)
         if not self.fitted:
             return eps
         if pick is not None:
             pick = pick.to(self.mean.device)
             r = self.scales.shape[2]
-            return (self.means[pick][:, None]
-                    + torch.einsum("nzr,nmr->nmz", self.scales[pick], eps[..., :r]))
+            out = (self.means[pick][:, None]
+                   + torch.einsum("nzr,nmr->nmz", self.scales[pick], eps[..., :r]))
+            if len(self.noises):
+                out = out + self.noises[pick][:, None, None] * eps[..., z:]
+            return out
         return self.mean + eps @ self.scale.T
 
     def conditional(self, z: torch.Tensor, known: torch.Tensor, n: int,
@@ -197,6 +219,9 @@ class LatentPrior(nn.Module):
             e = mu_e[pick] + torch.linalg.solve_triangular(
                 chol[pick].transpose(1, 2), eps[..., None], upper=True)[..., 0]
             draw = means[pick].double() + (scales[pick].double() @ e[..., None])[..., 0]
+            if self.components and len(self.noises):  # the spread left out of the rank
+                draw = draw + self.noises[pick].double()[:, None] * torch.randn(
+                    n, dim, generator=generator, device=g_device).to(device).double()
             out.append(torch.where(seen, row, draw).float())  # (n, Z)
         return torch.stack(out)
 
@@ -208,16 +233,17 @@ class LatentPrior(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-def _gaussian(mu: torch.Tensor, logvar: torch.Tensor, rank: int | None
+def _gaussian(mu: torch.Tensor, logvar: torch.Tensor, rank: int | None, noise: bool = False
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean (Z,), A (Z, Z)) of the aggregate posterior of windows' (mu, logvar), (N, Z)
     each: the covariance A A^T is Cov(mu) + E[diag(exp(logvar))], with only its ``rank``
-    largest principal directions kept when given; A's columns ascend by variance."""
+    largest principal directions kept when given (with ``noise``, the others all get
+    their mean variance, probabilistic PCA's sigma^2); A's columns ascend by variance."""
     z = mu.shape[1]
     mu, logvar = mu.double(), logvar.double()
     cov = torch.cov(mu.T, correction=0) + torch.diag(logvar.exp().mean(0))
     values, vectors = torch.linalg.eigh(cov)  # ascending
     values = values.clamp_min(0.0)
-    if rank is not None:
-        values[:z - rank] = 0.0  # all but the rank largest
+    if rank is not None:  # all but the rank largest
+        values[:z - rank] = values[:z - rank].mean() if noise and rank < z else 0.0
     return mu.mean(0).float(), (vectors * values.sqrt()).float()
