@@ -201,7 +201,8 @@ MINUTES = {"pop-8bar-hier-more": 30, "pop-8bar-tracks-more": 30, "pop-8bar-infil
 TOTAL = {"pop-8bar-hier-more": 90, "pop-8bar-tracks-more": 90, "pop-8bar-infill": 90,
          "pop-8bar-step": 90, "pop-8bar-step-dropout": 90}  # with the run they start from
 SNAPSHOTS = (10, 30)  # minutes
-SNAPSHOTS_OF = {"pop-8bar-step": (10, 30, 60), "pop-8bar-step-dropout": (10, 30, 60)}  # a budget of its own, snapshots of its own
+# runs with a budget of their own that keep snapshots of their own
+SNAPSHOTS_OF = {"pop-8bar-step": (10, 30, 60), "pop-8bar-step-dropout": (10, 30, 60)}
 # models whose samples rewrite their tracks (`VAE.rewrite`): also evaluated with --rounds 0
 REWRITTEN = {"chorales-4bar-voices-infill", "pop-8bar-infill"}
 LIMITS = {"nottingham-16bar": 1000, "pop-8bar": 500}  # windows evaluated, spread over the set
@@ -214,6 +215,14 @@ SHIPPED = {"pop-shipped": ("pop", "pop-8bar", "pop-8bar-step"),
            "folk-shipped": ("folk", "folk-16bar", "folk-16bar-melody"),
            # with its card's rules (no-parallels, stepwise-melody) as its voices are rewritten
            "chorale-shipped": ("chorale", "chorales-4bar", "chorales-4bar-voices-infill")}
+
+
+def snapshot_minutes(name: str, minutes: float, snapshots: list[float]) -> list[float]:
+    """The minutes run ``name`` of ``minutes`` keeps its model at: its own (SNAPSHOTS_OF),
+    else the common ``snapshots`` unless it has a budget of its own (MINUTES: a run that
+    continues another, or a long one)."""
+    kept = SNAPSHOTS_OF.get(name, () if name in MINUTES else snapshots)
+    return [m for m in kept if m < minutes]
 
 
 def run(cmd: list[str], log: Path | None = None) -> subprocess.Popen:
@@ -286,19 +295,16 @@ def main(argv: list[str] | None = None) -> None:
                               "--device", "cpu",
                               # validation only at the end, unless it picks the model kept
                               *([] if "--keep-best" in extra else ["--valid-every", "100000"]),
-                              *(["--snapshot-minutes", *kept] if (kept := [
-                                  m for m in SNAPSHOTS_OF.get(name, snapshots)
-                                  if m < minutes]) and (name not in MINUTES
-                                                        or name in SNAPSHOTS_OF) else [])],
+                              *(["--snapshot-minutes", *kept] if (
+                                  kept := snapshot_minutes(name, minutes, snapshots)) else [])],
                              log=out.parent / f"{name}.log"))
         for proc in procs:
             proc.wait()
         for name in batch:
+            minutes = args.minutes if args.quick else TOTAL.get(name, args.minutes)
             models = {f"{m:g}min": runs / name / f"at-{m:g}min"
-                      for m in (SNAPSHOTS_OF.get(name, snapshots) if not args.quick
-                                else snapshots)}
-            models[f"{args.minutes if args.quick else TOTAL.get(name, args.minutes):g}min"] = (
-                runs / name)
+                      for m in snapshot_minutes(name, minutes, snapshots)}
+            models[f"{minutes:g}min"] = runs / name
             for model in models.values():  # the sampling prior, for runs from before train
                 if (model / "model.safetensors").exists():  # fitted it (the same fit again)
                     subprocess.run([str(c) for c in [*MIDIVAE, "fit-prior", model,

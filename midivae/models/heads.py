@@ -123,10 +123,12 @@ class OutputHead(nn.Module):
         """Draw every step of (B, T, C) contexts that are independent given z: (B, T, D).
 
         Bernoulli heads draw all steps at once; a head that reads the previous
-        step (categorical) draws them in order, the first after ``prev`` (B, D)
-        (silence when None). ``held`` (B, T, D), optional: notes that sound where it
+        step (categorical, made with ``previous``) draws them in order, the first
+        after ``prev`` (B, D) (silence when None). ``held`` (B, T, D), optional: notes that sound where it
         sustains them, whatever is drawn (`hold`).
         """
+        if self.reads_previous:
+            return self.steps_in_order(context, temperature, generator, prev, held)
         drawn = self.sample(context, temperature, generator)
         return drawn if held is None else self.hold(drawn, held)
 
@@ -291,15 +293,6 @@ class MadeOutput(OutputHead):
             direct = direct + x_n[..., None] * w_direct[:, :, n]
         return _from_order(cells).to(context.dtype)
 
-    def sample_steps(self, context: torch.Tensor, temperature: float = 1.0,
-                     generator: torch.Generator | None = None,
-                     prev: torch.Tensor | None = None,
-                     held: torch.Tensor | None = None) -> torch.Tensor:
-        """`OutputHead.sample_steps`; a head that reads the step before draws the steps in
-        order, each reading the one drawn before it (with the notes ``held`` kept)."""
-        if not self.reads_previous:
-            return super().sample_steps(context, temperature, generator, prev, held)
-        return self.steps_in_order(context, temperature, generator, prev, held)
 
 
 REST, HOLD = 0, 1  # categorical classes; class 2 + p is an onset of pitch p
