@@ -174,8 +174,8 @@ class Model:
     # -- generation ------------------------------------------------------------
     def sample(self, n: int = 1, *, temperature: float | None = None, bars: int | None = None,
                seed: int | None = None, label: int | str | None = None,
-               rounds: int | None = None, rules: Sequence[str] | None = None
-               ) -> list[PianoRoll]:
+               rounds: int | None = None, rules: Sequence[str] | None = None,
+               progress: Progress = None) -> list[PianoRoll]:
         """``n`` clips drawn from the prior, each ``bars`` bars long (default: one window).
 
         ``bars`` must be a whole number of windows; a longer clip is successive
@@ -186,6 +186,9 @@ class Model:
         infill with several tracks (the chorale model) then redraws each track given the
         others ``rounds`` times (`VAE.rewrite`; default 3, 0 for none): its voices make
         chords together, keeping ``rules`` (default: ``Model.rules``; ``()``: none).
+        Windows are drawn `DECODE_WINDOWS` at a time (the first batch with ``seed``, later
+        ones with seeds drawn from it), each batch reported as ``progress(windows drawn,
+        n * windows a clip)``. One `UserWarning` when clips come out silent or dense.
         """
         _check_count(n, "n")
         temperature = self.temperature if temperature is None else temperature
@@ -195,16 +198,21 @@ class Model:
         m = self._windows_in(bars)
         index = self.label_index(label)
         if m == 1:
-            return generate.sample(self.vae, n, temperature=temperature, seed=seed, label=index,
-                                   rounds=rounds, rules=rules)
+            clips = _in_batches(n, seed, lambda a, b, s: generate.sample(
+                self.vae, b - a, temperature=temperature, seed=s, label=index, rounds=rounds,
+                rules=rules, warn=False), progress)
+            generate.warn_if_odd(clips, temperature, stacklevel=2)
+            return clips
         g = _generator(seed)
         z = self.vae.prior.walk(n, m, WINDOW_TO_WINDOW, g).cpu()  # (n, m, Z), the prior's
+        z = z.reshape(n * m, -1)
         if rounds is None:
             rounds = self.vae.rewrite_rounds
-        windows = generate.decode(self.vae, z.reshape(n * m, -1), temperature=temperature,
-                                  seed=_seed(g), label=index, rounds=rounds,
-                                  rules=rules)  # (n * m, Z) -> n * m windows
+        windows = _in_batches(n * m, _seed(g), lambda a, b, s: generate.decode(
+            self.vae, z[a:b], temperature=temperature, seed=s, label=index, rounds=rounds,
+            rules=rules), progress)  # (n * m, Z) -> n * m windows
         clips = [concatenate(windows[i * m:(i + 1) * m]) for i in range(n)]
+        generate.warn_if_odd(clips, temperature, stacklevel=2)
         return [c.replace(key_signatures=key_events(c, self.window_steps)) for c in clips]
 
     def encode(self, pieces: Piece | Sequence[Piece], *, label: int | str | None = None,
@@ -224,15 +232,9 @@ class Model:
         """One window per latent: (B, Z) -> B rolls, ``DECODE_WINDOWS`` at a time (the first
         batch with ``seed``, each later one with a seed drawn from it), each batch reported
         as ``progress(windows decoded, B)``."""
-        index, rolls = self.label_index(label), []
-        g = _generator(seed) if seed is not None else None
-        for start in range(0, len(z), DECODE_WINDOWS):
-            part_seed = seed if start == 0 or g is None else _seed(g)
-            rolls += generate.decode(self.vae, z[start:start + DECODE_WINDOWS],
-                                     temperature=temperature, seed=part_seed, label=index)
-            if progress is not None:
-                progress(len(rolls), len(z))
-        return rolls
+        index = self.label_index(label)
+        return _in_batches(len(z), seed, lambda a, b, s: generate.decode(
+            self.vae, z[a:b], temperature=temperature, seed=s, label=index), progress)
 
     def reconstruct(self, piece: Piece, *, temperature: float = 0.0, seed: int | None = None,
                     label: int | str | None = None, roles: Roles = None,
@@ -459,6 +461,21 @@ class Model:
 def _bar_steps(meter: tuple[int, int], steps_per_beat: int) -> int:
     """Grid steps in a bar of ``meter`` at ``steps_per_beat`` a quarter note."""
     return meter[0] * 4 * steps_per_beat // meter[1]
+
+
+def _in_batches(count: int, seed: int | None, draw: Callable[[int, int, int | None], list],
+                progress: Progress) -> list[PianoRoll]:
+    """``draw(start, stop, seed)`` for windows [start, stop) of ``count``, `DECODE_WINDOWS`
+    at a time: the first batch with ``seed``, each later one with a seed drawn from it (none
+    when ``seed`` is None), each reported as ``progress(windows done, count)``."""
+    g = _generator(seed) if seed is not None else None
+    rolls: list[PianoRoll] = []
+    for start in range(0, count, DECODE_WINDOWS):
+        part_seed = seed if start == 0 or g is None else _seed(g)
+        rolls += draw(start, min(start + DECODE_WINDOWS, count), part_seed)
+        if progress is not None:
+            progress(len(rolls), count)
+    return rolls
 
 
 # -- latents ----------------------------------------------------------------------------

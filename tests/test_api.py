@@ -339,6 +339,19 @@ def test_reconstruct_and_variations_report_each_batch_of_windows_decoded(
     assert model.variations(song, n=2, amount=0.5, temperature=1.0, seed=4) == found
 
 
+def test_sample_reports_each_batch_of_windows_and_repeats_with_its_seed(model, monkeypatch):
+    monkeypatch.setattr(midivae.api, "DECODE_WINDOWS", 3)
+    calls = []
+    long = model.sample(2, bars=4, temperature=1.0, seed=6, progress=lambda *a: calls.append(a))
+    assert calls == [(3, 4), (4, 4)] and [r.n_steps for r in long] == [4 * 16] * 2
+    assert model.sample(2, bars=4, temperature=1.0, seed=6) == long
+    calls.clear()
+    one = model.sample(7, temperature=1.0, seed=6, progress=lambda *a: calls.append(a))
+    assert calls == [(3, 7), (6, 7), (7, 7)] and len(one) == 7
+    assert one[:3] == model.sample(3, temperature=1.0, seed=6)  # the first batch: the seed's
+    assert model.sample(7, temperature=1.0, seed=6) == one
+
+
 def test_continuation_follows_the_piece(model, tmp_path):
     song = tune(tmp_path / "song.mid", 1, bars=3)
     cont = model.continuation(song, bars=4, seed=5)

@@ -113,7 +113,6 @@ def test_sample_and_models_use_the_shipped_models(work, shipped, tmp_path):
 
 def test_demo_composes_with_every_shipped_model_and_leaves_other_files_alone(
         work, shipped, tmp_path):
-    import pretty_midi
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     (out_dir / "mine.mid").write_bytes(b"a user's file")
@@ -127,8 +126,8 @@ def test_demo_composes_with_every_shipped_model_and_leaves_other_files_alone(
     import wave
     with wave.open(str(out_dir / "demo_tunes_1.wav")) as w:  # two bars at 120 qpm, and a tail
         assert w.getnframes() / w.getframerate() >= 4.0
-    path = pretty_midi.PrettyMIDI(str(out_dir / "demo_tunes_path.mid"))
-    assert path.get_end_time() == pytest.approx(5 * 2 * 2.0)  # 5 points of 2 bars at 120 qpm
+    path = mido.MidiFile(out_dir / "demo_tunes_path.mid")  # its end_of_track: the clip's end
+    assert path.length == pytest.approx(5 * 2 * 2.0)  # 5 points of 2 bars at 120 qpm
     assert (out_dir / "mine.mid").read_bytes() == b"a user's file"
     assert "composed in" in out.stdout
 
@@ -286,3 +285,39 @@ def test_sample_takes_a_shipped_models_recommended_temperature(work, tmp_path, m
         assert out.returncode == 0, out.stderr
         runs[label] = [midivae.quantize(tmp_path / label / f"sample_00{i}.mid") for i in range(2)]
     assert runs["card"] == runs["zero"] != runs["one"]
+
+
+def _note_ends(path) -> list[int]:
+    """Each note's end tick in a written file, less its step's end: 0 for a legato note."""
+    mf = mido.MidiFile(path)
+    step = mf.ticks_per_beat // midivae.quantize(path).steps_per_beat
+    ends = []
+    for tr in mf.tracks:
+        tick = 0
+        for msg in tr:
+            tick += msg.time
+            if msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0):
+                ends.append(tick - -(-tick // step) * step)
+    return ends
+
+
+def test_generated_notes_are_detached_by_the_gate_unless_asked_legato(work, tmp_path):
+    from midivae.midi.render import DETACHED_GATE
+
+    out = run_cli("sample", work / "m", "-n", "1", "--out", tmp_path / "a")
+    assert out.returncode == 0, out.stderr
+    step = 480 // 4
+    ends = _note_ends(tmp_path / "a" / "sample_000.mid")
+    assert ends and set(ends) == {-round((1 - DETACHED_GATE) * step)}
+    out = run_cli("sample", work / "m", "-n", "1", "--gate", "1", "--out", tmp_path / "b")
+    assert out.returncode == 0, out.stderr
+    assert set(_note_ends(tmp_path / "b" / "sample_000.mid")) == {0}
+    # the same notes on the grid either way
+    assert (midivae.quantize(tmp_path / "a" / "sample_000.mid")
+            == midivae.quantize(tmp_path / "b" / "sample_000.mid"))
+
+
+@pytest.mark.parametrize("gate", ["0.5", "1.5", "nan", "x"])
+def test_a_gate_outside_half_to_one_is_refused_in_one_line(work, tmp_path, gate):
+    line = one_line(run_cli("sample", work / "m", "--gate", gate, "--out", tmp_path), 2)
+    assert "argument --gate" in line and not any(tmp_path.iterdir())

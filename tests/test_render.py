@@ -449,3 +449,29 @@ def test_roll_layout_keeps_label_names_through_its_dict():
     with pytest.raises(ValueError, match="unknown label 'c'; this model knows \\['a', 'b'\\]"):
         again.label_index("c")
     assert RollLayout.from_dict({k: v for k, v in layout.to_dict().items() if k != "labels"}).labels == ()
+
+
+# -- gate: notes detached by a share of their last step ---------------------------
+
+def test_a_gate_ends_each_note_that_share_of_its_last_step_early():
+    roll = make_roll([(0, 60, 0, 2, 90), (0, 62, 2, 3, 80), (0, 62, 3, 4, 70)], 4)  # 4 steps a beat
+    step = 480 // 4
+    assert [n[3:] for n in tick_notes(render(roll))] == [
+        (0, 2 * step, 90), (2 * step, 3 * step, 80), (3 * step, 4 * step, 70)]  # legato
+    assert [n[3:] for n in tick_notes(render(roll, gate=0.8))] == [
+        (0, 2 * step - 24, 90), (2 * step, 3 * step - 24, 80), (3 * step, 4 * step - 24, 70)]
+    mf = render(roll, gate=0.8)
+    assert sum(m.time for m in mf.tracks[1]) == 4 * step  # the clip keeps its length
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(roll=rolls(), gate=st.floats(0.5, 1.0, exclude_min=True))
+def test_a_gate_above_half_a_step_reads_back_as_the_same_roll(roll, gate):
+    assert quantize(render(roll, gate=gate), roll.steps_per_beat) == roll
+
+
+@pytest.mark.parametrize("gate", [0.5, 0.3, 1.01, float("nan"), True, "0.8"])
+def test_a_gate_outside_half_to_one_is_refused(gate):
+    roll = make_roll([(0, 60, 0, 2, 90)], 4)
+    with pytest.raises(ValueError, match=r"gate must be a number above 0.5 and up to 1.*got"):
+        render(roll, gate=gate)

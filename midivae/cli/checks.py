@@ -222,6 +222,16 @@ def unit_interval(text: str) -> float:
     return value
 
 
+def note_gate(text: str) -> float:
+    """--gate: the share of its last step a note sounds, above 0.5 and up to 1
+    (`midivae.midi.render`)."""
+    value = finite_float(text)
+    if not 0.5 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be above 0.5 and at most 1 (1 = legato), got "
+                                         f"{value:g}")
+    return value
+
+
 def pitch_range(text: str) -> tuple[int, int]:
     """``"21-108"`` -> (21, 108); the bounds are checked by `PrepareSettings`."""
     parts = text.split("-")

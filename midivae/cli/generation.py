@@ -123,12 +123,16 @@ def _check_windows(model, n: int, bars: int | None) -> None:
 
 
 def _write(args, stem: str, roll, what: str = "") -> None:
-    """Write ``roll`` as OUT/<stem>.mid (and .png / .musicxml when asked); say where."""
+    """Write ``roll`` as OUT/<stem>.mid (and .png / .musicxml when asked); say where. MIDI
+    and audio sound each note for ``--gate`` of its last step (the demo: `DETACHED_GATE`)."""
+    from midivae.midi.render import DETACHED_GATE
+
     if args.qpm:
         roll = roll.replace(tempos=[(0, args.qpm)])
     os.makedirs(args.out, exist_ok=True)
     for path in _paths(args, stem):
-        roll.save(path)
+        detached = path.endswith((".mid", ".wav"))  # notation and pictures keep the grid
+        roll.save(path, **({"gate": getattr(args, "gate", DETACHED_GATE)} if detached else {}))
         if path.endswith(".mid"):
             print(f"wrote {path}: {roll.n_notes} notes, {len(roll.bar_starts())} bars"
                   + (f" ({what})" if what else ""))
@@ -150,10 +154,10 @@ def _cmd_sample(args) -> int:
     if args.temperature is None:
         from midivae.run.zoo import recommended_temperature
         args.temperature = recommended_temperature(args.checkpoint or args.model)
-    with _warnings_said("sample"):
+    with _window_progress() as progress, _warnings_said("sample"):
         rolls = model.sample(args.n, temperature=args.temperature, bars=args.bars,
                              seed=args.seed, label=args.label, rounds=args.rounds,
-                             rules=args.rules)
+                             rules=args.rules, progress=progress)
     if args.one_file:
         _write(args, stems[0], concatenate(rolls), f"{args.n} clips")
     else:

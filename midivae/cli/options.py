@@ -7,9 +7,10 @@ import argparse
 from midivae.cli import generation as g
 from midivae.cli import serve
 from midivae.cli.checks import (MAX_QPM, MIN_QPM, bar_count, bar_range, clip_count, limits,
-                                non_negative_float, particle_count, path_points, port_number,
-                                role_spec, round_count, rule_names, seed, tempo_qpm, track_map,
-                                unit_interval)
+                                non_negative_float, note_gate, particle_count, path_points,
+                                port_number, role_spec, round_count, rule_names, seed, tempo_qpm,
+                                track_map, unit_interval)
+from midivae.midi.render import DETACHED_GATE
 
 _INPUTS = ("the model (a checkpoint file or run folder, or a shipped model's name; left out: "
            "--model, else the default shipped model), then the MIDI file(s)")
@@ -27,6 +28,10 @@ def _model_options(p: argparse.ArgumentParser, *, temperature: float | None) -> 
     p.add_argument("--label", help="for a conditioned model: which label (e.g. essen-folk)")
     p.add_argument("--qpm", type=tempo_qpm, help="tempo to write, quarter notes a minute from "
                    f"{MIN_QPM} to {MAX_QPM} (default: the song's, or the model's data's)")
+    p.add_argument("--gate", type=note_gate, default=DETACHED_GATE,
+                   help="the share of its last step each note sounds in the MIDI and audio "
+                   f"written, above 0.5 and up to 1 (default {DETACHED_GATE:g}: detached a "
+                   "little, as a player lifts a key; 1 = legato, every note held to the next)")
     p.add_argument("--out", default="out", help="folder for the files (default out)")
     p.add_argument("--png", action="store_true", help="also draw each file as a PNG")
     p.add_argument("--wav", action="store_true",

@@ -44,7 +44,7 @@ def default_soundfont() -> Path:
 
 
 def render_wav(roll: PianoRoll, path: str | os.PathLike, *, soundfont: str | os.PathLike | None = None,
-               sample_rate: int = 44100) -> str:
+               sample_rate: int = 44100, gate: float = 1.0) -> str:
     """Play ``roll`` into a 16-bit stereo WAV file at ``path``, written atomically.
 
     Parameters
@@ -57,20 +57,23 @@ def render_wav(roll: PianoRoll, path: str | os.PathLike, *, soundfont: str | os.
         warning) when tinysoundfont is not installed.
     sample_rate : int
         Frames per second, 8000..192000.
+    gate : float
+        The share of its last step each note sounds (above 0.5, up to 1), as the MIDI file is
+        written (`midivae.midi.render.render`).
 
     Returns
     -------
     str
         The backend that made the sound: ``"tinysoundfont"`` or ``"sine"``.
     """
-    audio, backend = synthesize(roll, soundfont=soundfont, sample_rate=sample_rate)
+    audio, backend = synthesize(roll, soundfont=soundfont, sample_rate=sample_rate, gate=gate)
     replace_atomically(path, lambda tmp: write_wav(tmp, audio, sample_rate))
     return backend
 
 
 def synthesize(roll: PianoRoll, *, soundfont: str | os.PathLike | None = None,
-               sample_rate: int = 44100) -> tuple[np.ndarray, str]:
-    """The roll's audio, as `render_wav` writes it.
+               sample_rate: int = 44100, gate: float = 1.0) -> tuple[np.ndarray, str]:
+    """The roll's audio, as `render_wav` writes it (``gate`` as there).
 
     Audio longer than ``MAX_AUDIO_SECONDS`` (`midivae.bounds`; $MIDIVAE_MAX_AUDIO_SECONDS
     raises it) raises `BoundError` before any sample is allocated; a file that is not a
@@ -88,7 +91,7 @@ def synthesize(roll: PianoRoll, *, soundfont: str | os.PathLike | None = None,
     sf = Path(soundfont) if soundfont is not None else default_soundfont()
     if not sf.is_file():
         raise FileNotFoundError(f"soundfont {str(sf)!r} is not a file")
-    mf = _midi(roll)
+    mf = _midi(roll, gate)
     _check_length(mf.length + RELEASE_TAIL)
     n_frames = round((mf.length + RELEASE_TAIL) * sample_rate)
     try:
@@ -99,7 +102,7 @@ def synthesize(roll: PianoRoll, *, soundfont: str | os.PathLike | None = None,
                       + "; for General MIDI instruments install the audio extra (pip install "
                       "'midivae[audio]', or pip install --no-deps tinysoundfont where PyAudio "
                       "does not build)", stacklevel=2)
-        audio, backend = _sine(roll, n_frames, sample_rate), "sine"
+        audio, backend = _sine(roll, n_frames, sample_rate, gate), "sine"
     else:
         audio, backend = _soundfont(mf, n_frames, sample_rate, sf), "tinysoundfont"
     peak = float(np.abs(audio).max(initial=0.0))
@@ -121,12 +124,12 @@ def _check_length(seconds: float) -> None:
 
 
 def wav_bytes(roll: PianoRoll, *, soundfont: str | os.PathLike | None = None,
-              sample_rate: int = 44100) -> bytes:
+              sample_rate: int = 44100, gate: float = 1.0) -> bytes:
     """The WAV file `render_wav` would write, as bytes (for a notebook:
     ``IPython.display.Audio(wav_bytes(roll))``)."""
     import io
 
-    audio, _ = synthesize(roll, soundfont=soundfont, sample_rate=sample_rate)
+    audio, _ = synthesize(roll, soundfont=soundfont, sample_rate=sample_rate, gate=gate)
     buffer = io.BytesIO()
     write_wav(buffer, audio, sample_rate)
     return buffer.getvalue()
@@ -143,9 +146,9 @@ def write_wav(path, audio: np.ndarray, sample_rate: int) -> None:
         w.writeframes(pcm.tobytes())
 
 
-def _midi(roll: PianoRoll) -> mido.MidiFile:
+def _midi(roll: PianoRoll, gate: float) -> mido.MidiFile:
     from midivae.midi.render import to_midi_file
-    return to_midi_file(roll)
+    return to_midi_file(roll, gate=gate)
 
 
 def _soundfont(mf: mido.MidiFile, n_frames: int, sample_rate: int, soundfont: Path) -> np.ndarray:
@@ -181,11 +184,11 @@ def _soundfont(mf: mido.MidiFile, n_frames: int, sample_rate: int, soundfont: Pa
     return audio
 
 
-def _sine(roll: PianoRoll, n_frames: int, sample_rate: int) -> np.ndarray:
+def _sine(roll: PianoRoll, n_frames: int, sample_rate: int, gate: float) -> np.ndarray:
     """pretty_midi's sine synthesis, plus a decaying noise burst per drum hit. Shape (n_frames, 2)."""
     from midivae.midi.render import to_pretty_midi
 
-    pm = to_pretty_midi(roll)
+    pm = to_pretty_midi(roll, gate=gate)
     mono = np.zeros(n_frames)
     pitched = pm.synthesize(fs=sample_rate, normalize=False)[:n_frames]  # drums come back silent
     mono[:len(pitched)] = pitched

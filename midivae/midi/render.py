@@ -9,6 +9,12 @@ the same here for any roll without a key signature.
 
 ``quantize(render(roll)) == roll`` for every roll whose tracks all have notes
 (a silent track is written but, having no notes, does not come back).
+
+A grid note fills its last step, so a line of notes is legato: each ends where the
+next begins. ``gate`` below 1 ends every note that share of its last step early, as a
+player lifts a key between notes (`DETACHED_GATE`, what midivae writes for the clips a
+model makes); any gate above 0.5 keeps the round trip, since quantize rounds ends to
+the nearest step.
 """
 
 from __future__ import annotations
@@ -29,15 +35,23 @@ from midivae.midi.smf import decode_text
 DEFAULT_VELOCITY = 100  # written when the roll keeps no velocities
 TICKS_PER_BEAT = 480  # the resolution written, rounded to a multiple of steps_per_beat
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != 9)
+# The share of its last step a generated note sounds: at 4 steps a beat and 120 BPM the
+# key is lifted 25 ms before the next note, so repeated and stepwise notes are heard
+# apart while held chords still sound held. 1.0 is legato (the grid as it is).
+DETACHED_GATE = 0.8
 
 
-def to_midi_file(roll: PianoRoll, estimate_key: bool = False) -> mido.MidiFile:
+def to_midi_file(roll: PianoRoll, estimate_key: bool = False, gate: float = 1.0
+                 ) -> mido.MidiFile:
     """The roll as a type-1 `mido.MidiFile` (see module docstring).
 
     Every track's end_of_track lies at the roll's last step: the clip length a
     DAW shows, trailing silence included. No other event marks it.
     ``estimate_key``: a roll without key signatures gets an estimated one at step 0.
+    ``gate``: the share of its last step each note sounds, above 0.5 and up to 1 (module
+    docstring).
     """
+    _check_gate(gate)
     spb = roll.steps_per_beat
     tps = max(1, TICKS_PER_BEAT // spb)  # ticks per step
     if spb * tps > 32767:
@@ -52,6 +66,8 @@ def to_midi_file(roll: PianoRoll, estimate_key: bool = False) -> mido.MidiFile:
     mf.tracks.append(_track(conductor, max(end, max(t for t, _ in conductor))))
     notes = roll.notes()
     channels = _channels(roll)
+    # ticks each note_off comes before its step's end: under half a step, so ends read back
+    early = min(round((1 - gate) * tps), (tps - 1) // 2)
     for k, track in enumerate(roll.tracks):
         ch = channels[k]
         events = [(0, mido.MetaMessage("track_name", name=_encode_name(track.name))),
@@ -59,7 +75,8 @@ def to_midi_file(roll: PianoRoll, estimate_key: bool = False) -> mido.MidiFile:
         mine = notes[notes["track"] == k]
         vel = mine["velocity"] if roll.velocity is not None else np.full(len(mine), DEFAULT_VELOCITY)
         # offs sort before ons at the same tick, so a re-attacked pitch stays two notes
-        events += [(int(e) * tps, mido.Message("note_off", channel=ch, note=int(p), velocity=0))
+        events += [(int(e) * tps - early, mido.Message("note_off", channel=ch, note=int(p),
+                                                       velocity=0))
                    for p, e in zip(mine["pitch"], mine["end"])]
         events += [(int(s) * tps, mido.Message("note_on", channel=ch, note=int(p), velocity=int(v)))
                    for p, s, v in zip(mine["pitch"], mine["start"], vel)]
@@ -77,11 +94,13 @@ def key_signatures(roll: PianoRoll, estimate_key: bool = False) -> list[tuple[in
 
 
 def render(roll: PianoRoll, path: str | os.PathLike | None = None, *,
-           estimate_key: bool = False) -> mido.MidiFile:
+           estimate_key: bool = False, gate: float = 1.0) -> mido.MidiFile:
     """Render a roll to MIDI, optionally writing it to ``path``.
 
     ``estimate_key``: give a roll that has no key signature the key its notes
     suggest (Krumhansl–Schmuckler, `midivae.midi.keys.estimate_key`); False writes none.
+    ``gate``: the share of its last step each note sounds, above 0.5 and up to 1 (legato,
+    the default); `DETACHED_GATE` is what the command line writes for generated clips.
 
     The file is written under a temporary name in the target folder and then
     renamed, so an interrupted write never leaves a half-written file.
@@ -92,13 +111,13 @@ def render(roll: PianoRoll, path: str | os.PathLike | None = None, *,
         The type-1 file written (`quantize` reads it back as it is); see
         `to_pretty_midi` for a `pretty_midi.PrettyMIDI`.
     """
-    mf = to_midi_file(roll, estimate_key)
+    mf = to_midi_file(roll, estimate_key, gate)
     if path is not None:
         replace_atomically(path, lambda tmp: mf.save(str(tmp)))
     return mf
 
 
-def to_pretty_midi(roll: PianoRoll, estimate_key: bool = False):
+def to_pretty_midi(roll: PianoRoll, estimate_key: bool = False, gate: float = 1.0):
     """The rendered roll as pretty_midi reads it (a `pretty_midi.PrettyMIDI`).
 
     pretty_midi keeps no end_of_track, so its ``get_end_time`` (and a file it
@@ -108,7 +127,7 @@ def to_pretty_midi(roll: PianoRoll, estimate_key: bool = False):
     import pretty_midi
 
     buf = io.BytesIO()
-    to_midi_file(roll, estimate_key).save(file=buf)
+    to_midi_file(roll, estimate_key, gate).save(file=buf)
     buf.seek(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # pretty_midi's tick-scale notes
@@ -119,6 +138,13 @@ def to_pretty_midi(roll: PianoRoll, estimate_key: bool = False):
         pm.time_signature_changes.append(
             pretty_midi.TimeSignature(n, d, pm.tick_to_time(roll.n_steps * tps)))
     return pm
+
+
+def _check_gate(gate) -> None:
+    """ValueError unless 0.5 < gate <= 1: a shorter note would come back a step short."""
+    if isinstance(gate, bool) or not isinstance(gate, (int, float)) or not 0.5 < gate <= 1:
+        raise ValueError(f"gate must be a number above 0.5 and up to 1 (the share of its last "
+                         f"step a note sounds), got {gate!r}")
 
 
 def _mpqn(qpm: float) -> int:

@@ -56,19 +56,29 @@ DENSE_ONSETS_PER_STEP = 2.0
 
 
 def sample(model, n: int, *, temperature: float = 1.0, seed: int | None = None,
-           label=None, rounds: int | None = None, rules=()) -> list[PianoRoll]:
+           label=None, rounds: int | None = None, rules=(), warn: bool = True
+           ) -> list[PianoRoll]:
     """n rolls drawn from the prior, their tracks rewritten ``rounds`` times for a model
     that rewrites (`VAE.sample`, `VAE.rewrite`), keeping ``rules`` as they are rewritten
     (names in `midivae.run.guides.RULES`).
 
-    Warns (`UserWarning`, one for the batch) when clips come out silent or absurdly
-    dense (more than ``DENSE_ONSETS_PER_STEP`` onsets per step and track): signs
-    of an undertrained model or a temperature far from 1.
+    Warns (`UserWarning`, one for the batch; none when ``warn`` is False) when clips come
+    out silent or absurdly dense (more than ``DENSE_ONSETS_PER_STEP`` onsets per step and
+    track, `warn_if_odd`): signs of an undertrained model or a temperature far from 1.
     """
-    import warnings
-
     rolls = _rolls(model, model.sample(n, temperature=temperature, seed=seed, label=label,
                                        rounds=rounds, guide=_guide(model, rules)))
+    if warn:
+        warn_if_odd(rolls, temperature, stacklevel=3)
+    return rolls
+
+
+def warn_if_odd(rolls: list[PianoRoll], temperature: float, stacklevel: int = 2) -> None:
+    """One `UserWarning` when some of the clips are silent or hold more than
+    ``DENSE_ONSETS_PER_STEP`` onsets per step and track."""
+    import warnings
+
+    n = len(rolls)
     silent = sum(r.n_notes == 0 for r in rolls)
     dense = sum(r.n_notes > DENSE_ONSETS_PER_STEP * r.n_steps * r.n_tracks for r in rolls)
     if silent or dense:
@@ -76,8 +86,7 @@ def sample(model, n: int, *, temperature: float = 1.0, seed: int | None = None,
         said += [f"{dense} of {n} clips hold more than {DENSE_ONSETS_PER_STEP:g} notes per "
                  "step and track"] if dense else []
         warnings.warn("; ".join(said) + f" (temperature {temperature:g}): the model may need "
-                      "more training, or another temperature", stacklevel=2)
-    return rolls
+                      "more training, or another temperature", stacklevel=stacklevel)
 
 
 def encode(model, rolls: Rolls, *, label=None) -> torch.Tensor:

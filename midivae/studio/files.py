@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import io
 import tempfile
-import wave
 import zipfile
 from pathlib import Path
-
-import numpy as np
 
 from midivae.studio.session import BadRequest
 
 
 def midi_bytes(roll) -> bytes:
+    """The clip as the command line writes a generated one: each note detached by the
+    gate (`midivae.midi.render.DETACHED_GATE`)."""
+    from midivae.midi.render import DETACHED_GATE
+
     buf = io.BytesIO()
-    roll.to_midi().save(file=buf)
+    roll.to_midi(gate=DETACHED_GATE).save(file=buf)
     return buf.getvalue()
 
 
@@ -28,22 +29,16 @@ def musicxml_bytes(roll) -> bytes:
 
 
 def wav_bytes(roll) -> bytes:
-    """The roll through the General MIDI SoundFont (`midivae.midi.audio`), as a WAV file."""
+    """The roll through the General MIDI SoundFont (`midivae.midi.audio`), as a WAV file,
+    its notes detached as in `midi_bytes`."""
     import warnings
 
-    from midivae.midi.audio import synthesize
+    from midivae.midi import audio
+    from midivae.midi.render import DETACHED_GATE
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # without tinysoundfont: sine synthesis, as said there
-        audio, _ = synthesize(roll, sample_rate=22050)
-    pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(pcm.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(22050)
-        w.writeframes(pcm.tobytes())
-    return buf.getvalue()
+        return audio.wav_bytes(roll, sample_rate=22050, gate=DETACHED_GATE)
 
 
 FORMATS = {"mid": (midi_bytes, "audio/midi"),
