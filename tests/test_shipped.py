@@ -127,3 +127,21 @@ def test_a_tune_in_three_is_refused_by_folk_naming_the_model_that_makes_it(tmp_p
                               "'folk-triple' makes bars that long (3/4)")
     (window,) = midivae.load("folk-triple").fit(path)
     assert window.n_steps == 16 * 12 and window.n_notes == 48
+
+
+@pytest.mark.parametrize("num, den", [(3, 4), (6, 8)])
+def test_folk_triple_continues_a_tune_in_three_in_its_own_meter(tmp_path, num, den):
+    from conftest import meter, midi_file, note, track
+    path = tmp_path / "tune.mid"
+    beat = 480 * 4 // den  # a 3/4 bar is three quarters, a 6/8 bar six eighths: 1440 ticks
+    midi_file(track(meter(0, num, den), *[note(t * beat, (t + 1) * beat, (62, 64, 66, 67)[t % 4])
+                                          for t in range(4 * num)])).save(path)  # 4 bars
+    folk = midivae.load("folk-triple")
+    out = folk.continuation(path, bars=4, seed=1)  # four new bars
+    assert out.time_signatures == [(0, num, den)] and list(out.bar_starts()) == [0, 12, 24, 36]
+    assert out.n_notes >= 4  # a note a bar at least
+    whole = folk.continuation(path, bars=4, seed=1, whole=True)
+    given = midivae.quantize(path)
+    assert whole.n_steps == 8 * 12 and (whole.sustain[:, :48] == given.sustain).all()
+    written = midivae.quantize(whole.to_midi(gate=0.8))  # detached, as the command line writes
+    assert written.time_signatures == [(0, num, den)] and written == whole
