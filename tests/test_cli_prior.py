@@ -157,11 +157,23 @@ def test_fit_prior_by_key_fits_one_gaussian_per_key(tmp_path):
         "rank": 4, "windows": n, "dataset": str(tmp_path / "set"), "keys": 2}
     out = run_cli("fit-prior", tmp_path / "shared", tmp_path / "set", "--by-key", "--rank", "2",
                   "--noise")
-    assert out.returncode == 0 and out.stdout.strip().endswith("rank 2 with the rest as noise")
+    assert out.returncode == 0 and out.stdout.strip().endswith(
+        "rank 2 with the rest as isotropic noise")
     model = load_checkpoint(tmp_path / "shared")
     assert model.prior.scales.shape == (2, 8, 2) and model.prior.noises.shape == (2,)
     assert bool((model.prior.noises > 0).all())
-    assert read_settings(tmp_path / "shared")["extra"]["prior"]["noise"] is True
+    assert read_settings(tmp_path / "shared")["extra"]["prior"]["noise"] == "isotropic"
+    out = run_cli("fit-prior", tmp_path / "shared", tmp_path / "set", "--by-key", "--rank", "2",
+                  "--noise", "diagonal")
+    assert out.returncode == 0 and out.stdout.strip().endswith(
+        "rank 2 with the rest as diagonal noise")
+    model = load_checkpoint(tmp_path / "shared")  # one deviation a key and unit of z
+    assert model.prior.noises.shape == (2, 8) and bool((model.prior.noises >= 0).all())
+    assert read_settings(tmp_path / "shared")["extra"]["prior"]["noise"] == "diagonal"
+    assert stored_half(tmp_path / "shared") and len(model.sample(2, seed=0)) == 2
+    out = run_cli("fit-prior", tmp_path / "shared", tmp_path / "set", "--rank", "2",
+                  "--noise", "pca")
+    assert out.returncode == 2 and "argument --noise: invalid choice: 'pca'" in out.stderr
     out = run_cli("fit-prior", tmp_path / "shared", tmp_path / "set", "--noise")
     assert out.returncode == 2 and out.stderr.strip() == (
         "midivae fit-prior: error: --noise spreads the directions a rank leaves out: give "

@@ -214,6 +214,13 @@ def test_the_sampling_prior_is_standard_until_fitted_to_the_aggregate_posterior(
     prior.fit(mu, logvar, rank=2, noise=True)
     torch.testing.assert_close(prior.scale @ prior.scale.T, torch.tensor(
         [[2.25, 0, 0, -0.75], [0, 1.5, 0, 0], [0, 0, 3, 0], [-0.75, 0, 0, 2.25]]))
+    # diagonal noise: each unit gets back what the kept directions leave of its variance,
+    # (2 - 1.5, 2 - 0, 3 - 3, 2 - 1.5), so the diagonal is the data's
+    prior.fit(mu, logvar, rank=2, noise="diagonal")
+    torch.testing.assert_close(prior.scale @ prior.scale.T, torch.tensor(
+        [[2.0, 0, 0, -1.5], [0, 2, 0, 0], [0, 0, 3, 0], [-1.5, 0, 0, 2]]))
+    with pytest.raises(ValueError, match=r"noise must be one of isotropic, diagonal, got 'pca'"):
+        prior.fit(mu, logvar, rank=2, noise="pca")
     with pytest.raises(ValueError, match=r"rank must be in 1..4, got 5"):
         prior.fit(mu, logvar, rank=5)
     assert model.sample(2, seed=0).shape == (2, T, 2 * P)
@@ -280,6 +287,21 @@ def test_the_sampling_prior_fitted_by_group_is_a_mixture_of_each_groups_gaussian
     save_checkpoint(model, tmp_path / "n")
     torch.testing.assert_close(load_checkpoint(tmp_path / "n").prior.noises, prior.noises)
     known = torch.tensor([[True, False, False, False]] * 2)
+    drawn = prior.conditional(z[:2], known, 3, torch.Generator().manual_seed(0))
+    assert drawn.shape == (2, 3, 4) and torch.equal(drawn[..., 0], z[:2, None, 0].expand(2, 3))
+    # diagonal: group 3 keeps unit 0 (1.5) and gives back 0.5 in each other unit; group 7
+    # keeps unit 2 (2.5) and gives back 2/3 + 0.5 in unit 0 and 0.5 in units 1 and 3
+    prior.fit(mu, logvar, 1, groups, min_group=2, noise="diagonal")
+    torch.testing.assert_close(prior.noises ** 2, torch.tensor(
+        [[0.0, 0.5, 0.5, 0.5], [2 / 3 + 0.5, 0.5, 0, 0.5]]))
+    z = prior.draw(20_000, torch.Generator().manual_seed(0))
+    second = z[:, 1] > 5
+    torch.testing.assert_close(torch.cov(z[second].T), cov7, atol=0.1, rtol=0.05)
+    torch.testing.assert_close(torch.cov(z[~second].T), cov3, atol=0.1, rtol=0.05)
+    save_checkpoint(model, tmp_path / "d")
+    loaded = load_checkpoint(tmp_path / "d").prior
+    torch.testing.assert_close(loaded.draw(5, torch.Generator().manual_seed(1)),
+                               prior.draw(5, torch.Generator().manual_seed(1)))
     drawn = prior.conditional(z[:2], known, 3, torch.Generator().manual_seed(0))
     assert drawn.shape == (2, 3, 4) and torch.equal(drawn[..., 0], z[:2, None, 0].expand(2, 3))
     prior.fit(mu, logvar, 1, groups, min_group=2)  # without: no noise, the draws as before

@@ -285,10 +285,12 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="one Gaussian per key (the major scale holding most of a window's "
                    "notes) that holds 20 training windows or more, weighted by how often the "
                    "key occurs: draws stay in one key")
-    f.add_argument("--noise", action="store_true",
-                   help="with --rank K: the directions left out vary with their mean variance "
-                   "(probabilistic PCA's noise) instead of keeping the mean, whose draws "
-                   "decode to sparser music")
+    f.add_argument("--noise", nargs="?", const="isotropic", choices=("isotropic", "diagonal"),
+                   help="with --rank K: give back what the rank leaves out instead of keeping "
+                   "the mean there, whose draws decode to sparser music: isotropic (the "
+                   "default; probabilistic PCA's noise, every direction left out varies with "
+                   "their mean variance) or diagonal (each unit of z gets back the variance "
+                   "the kept directions leave it)")
     f.set_defaults(func=tr._cmd_fit_prior)
 
     add_generation_commands(sub)

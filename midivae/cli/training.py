@@ -485,7 +485,7 @@ KEY_WINDOWS = 20  # LatentPrior.fit's min_group: windows a key needs for a Gauss
 
 
 def _fit_prior_file(path, model, prepared, rank: int | str | None, *,
-                    by_key: bool | str = False, noise: bool = False) -> str:
+                    by_key: bool | str = False, noise: str | None = None) -> str:
     """Fit the prior of ``model``, loaded from checkpoint ``path``, to ``prepared``'s
     training windows (``rank``: a number, "auto" or None for full; ``by_key``: one Gaussian
     per key, or "auto": per key where two keys or more hold `KEY_WINDOWS` windows each, else
@@ -513,7 +513,7 @@ def _fit_prior_file(path, model, prepared, rank: int | str | None, *,
         model.prior.fit(mu, logvar, rank, groups, noise=noise)
     extra = read_settings(path)["extra"]
     extra["prior"] = {"rank": rank, "windows": len(mu), "dataset": str(prepared.path),
-                      **({"noise": True} if noise else {}),
+                      **({"noise": noise} if noise else {}),
                       **({"keys": model.prior.components} if by_key else {}),
                       **({"forms": len(model.prior.form_weights)} if forms else {})}
     save_checkpoint(model, path, extra=extra, state=read_state(path),
@@ -521,4 +521,4 @@ def _fit_prior_file(path, model, prepared, rank: int | str | None, *,
     return (f"{path}: its prior is fitted to {len(mu)} training windows of "
             f"{prepared.path}" + (f", one Gaussian for each of {model.prior.components} keys"
                                   if by_key else "") + f", rank {rank or 'full'}"
-            + (" with the rest as noise" if noise else "") + said)
+            + (f" with the rest as {noise} noise" if noise else "") + said)

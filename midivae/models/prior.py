@@ -4,6 +4,7 @@ posterior of training windows (one Gaussian, or one per key), with the forms of 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -49,8 +50,9 @@ class LatentPrior(nn.Module):
         self.register_buffer("scales", torch.zeros(0, latent, 0))
         self.register_buffer("forms", torch.zeros(0, 0))
         self.register_buffer("form_weights", torch.zeros(0))
-        # (C,) with a rank and ``noise``: each component's spread along the directions its
-        # rank leaves out (probabilistic PCA's noise); empty: they keep the mean
+        # with a rank and ``noise``: (C,) isotropic, each component's spread along the
+        # directions its rank leaves out (probabilistic PCA's noise), or (C, Z) diagonal,
+        # its spread in each unit of z (`spreads`); empty: they keep the mean
         self.register_buffer("noises", torch.zeros(0))
 
     @torch.no_grad()
@@ -90,14 +92,18 @@ class LatentPrior(nn.Module):
     @torch.no_grad()
     def fit(self, mu: torch.Tensor, logvar: torch.Tensor, rank: int | None = None,
             groups: torch.Tensor | None = None, min_group: int = 20,
-            noise: bool = False) -> None:
+            noise: bool | str | None = None) -> None:
         """Set to the aggregate posterior's mean and covariance (its ``rank`` principal
         directions only, when given), from the posterior means and log-variances of N >= 2
-        windows: (N, Z) each; with ``groups`` (N,), to the mixture of each group's. With
-        ``noise`` and a rank, the directions left out vary with their mean variance
-        (probabilistic PCA, Tipping & Bishop 1999) instead of keeping the mean: a key's
-        low-rank Gaussian otherwise draws codes near its mean, which decode to sparse
-        music."""
+        windows: (N, Z) each; with ``groups`` (N,), to the mixture of each group's.
+
+        A key's low-rank Gaussian draws codes near its mean, which decode to sparse music;
+        ``noise`` (with a rank) gives back what the rank leaves out, as `NOISES` says:
+        ``"isotropic"`` (or True): every direction gets the mean variance left out
+        (probabilistic PCA, Tipping & Bishop 1999); ``"diagonal"``: each unit of z gets
+        the variance the kept directions leave it (the covariance's diagonal is the data's;
+        factor analysis's form, with PCA's directions)."""
+        noise = _noise_kind(noise)
         z = len(self.mean)
         if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape[1] != z:
             raise ValueError(f"expected mu and logvar of shape (N, {z}), got "
@@ -106,9 +112,9 @@ class LatentPrior(nn.Module):
             raise ValueError(f"fitting the prior needs at least 2 windows, got {mu.shape[0]}")
         if rank is not None and not 1 <= rank <= z:
             raise ValueError(f"rank must be in 1..{z}, got {rank!r}")
-        mean, scale = _gaussian(mu, logvar, rank, noise)  # with groups: the whole's
-        self.mean.copy_(mean)
-        self.scale.copy_(scale)
+        whole = _gaussian(mu, logvar, rank, noise)  # with groups: the whole's
+        self.mean.copy_(whole.mean)
+        self.scale.copy_(whole.root())
         kept: dict[int, int] = {}  # group: windows
         if groups is not None:
             if groups.shape != mu.shape[:1]:
@@ -126,15 +132,13 @@ class LatentPrior(nn.Module):
             parts = [_gaussian(mu[groups == g], logvar[groups == g], rank, noise)
                      for g in kept]
             weights = torch.tensor(list(kept.values()), dtype=torch.float32)
-            weights, means = weights / weights.sum(), torch.stack([m for m, _ in parts])
-            scales = torch.stack([a[:, z - r:] for _, a in parts])  # eigh: largest last
-            if noise and r < z:  # the columns left out are sigma times unit vectors;
-                # sigma^2 I is added in every direction, so the kept ones give it up:
-                # lambda = (lambda - sigma^2) + sigma^2
-                noises = torch.stack([a[:, :z - r].norm(dim=0).mean() for _, a in parts])
-                lam = scales.norm(dim=1, keepdim=True) ** 2  # (C, 1, R)
-                scales = scales * (1 - noises[:, None, None] ** 2 / lam.clamp_min(1e-12)
-                                   ).clamp_min(0).sqrt()
+            weights = weights / weights.sum()
+            means = torch.stack([p.mean for p in parts])
+            scales = torch.stack([p.kept for p in parts])  # (C, Z, R), largest last
+            if noise == "isotropic" and r < z:  # one sigma a component
+                noises = torch.tensor([p.sigma for p in parts], dtype=torch.float32)
+            elif noise == "diagonal" and r < z:  # one deviation a unit and component
+                noises = torch.stack([p.spread for p in parts])  # (C, Z)
         device = self.mean.device
         self.weights, self.means, self.scales, self.noises = (
             t.to(device) for t in (weights, means, scales, noises))
@@ -170,7 +174,7 @@ class LatentPrior(nn.Module):
             out = (self.means[pick][:, None]
                    + torch.einsum("nzr,nmr->nmz", self.scales[pick], eps[..., :r]))
             if len(self.noises):
-                out = out + self.noises[pick][:, None, None] * eps[..., z:]
+                out = out + self.spreads()[pick][:, None] * eps[..., z:]
             return out
         return self.mean + eps @ self.scale.T
 
@@ -220,10 +224,18 @@ class LatentPrior(nn.Module):
                 chol[pick].transpose(1, 2), eps[..., None], upper=True)[..., 0]
             draw = means[pick].double() + (scales[pick].double() @ e[..., None])[..., 0]
             if self.components and len(self.noises):  # the spread left out of the rank
-                draw = draw + self.noises[pick].double()[:, None] * torch.randn(
+                draw = draw + self.spreads()[pick].double() * torch.randn(
                     n, dim, generator=generator, device=g_device).to(device).double()
             out.append(torch.where(seen, row, draw).float())  # (n, Z)
         return torch.stack(out)
+
+    def spreads(self) -> torch.Tensor:
+        """Each component's noise: the standard deviation a draw gets in each unit of z
+        besides its kept directions, (C, Z); a checkpoint from before "diagonal" noise
+        holds one number a component (isotropic), spread over every unit here."""
+        if self.noises.ndim == 2:
+            return self.noises
+        return self.noises[:, None].expand(-1, len(self.mean))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for name in self.MIXTURE:  # sized by the checkpoint's mixture
@@ -233,17 +245,63 @@ class LatentPrior(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-def _gaussian(mu: torch.Tensor, logvar: torch.Tensor, rank: int | None, noise: bool = False
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean (Z,), A (Z, Z)) of the aggregate posterior of windows' (mu, logvar), (N, Z)
-    each: the covariance A A^T is Cov(mu) + E[diag(exp(logvar))], with only its ``rank``
-    largest principal directions kept when given (with ``noise``, the others all get
-    their mean variance, probabilistic PCA's sigma^2); A's columns ascend by variance."""
+NOISES = ("isotropic", "diagonal")  # what `LatentPrior.fit` can give back of a rank's loss
+
+
+def _noise_kind(noise: bool | str | None) -> str | None:
+    """None, or one of `NOISES` (True: "isotropic", as before "diagonal" was added)."""
+    if noise is None or noise is False:
+        return None
+    if noise is True:
+        return "isotropic"
+    if noise not in NOISES:
+        raise ValueError(f"noise must be one of {', '.join(NOISES)}, got {noise!r}")
+    return noise
+
+
+class _Gaussian(NamedTuple):
+    """One Gaussian of the prior: z = mean + kept e + spread * e', e ~ N(0, I_R) and
+    e' ~ N(0, I_Z)."""
+    mean: torch.Tensor  # (Z,)
+    kept: torch.Tensor  # (Z, R): the R principal directions kept, times their deviation
+    spread: torch.Tensor  # (Z,): the noise's deviation in each unit (zeros: none)
+    sigma: float  # isotropic noise's deviation (0 otherwise)
+    values: torch.Tensor  # (Z,): the covariance's eigenvalues, ascending
+    vectors: torch.Tensor  # (Z, Z): its eigenvectors
+
+    def root(self) -> torch.Tensor:
+        """A (Z, Z) with A A^T the covariance: principal directions, variance ascending."""
+        z, r = self.kept.shape
+        if self.spread.any() and not self.sigma:  # diagonal noise: directions of its own
+            cov = self.kept.double() @ self.kept.double().T + torch.diag(
+                self.spread.double() ** 2)
+            values, vectors = torch.linalg.eigh(cov)
+            return (vectors * values.clamp_min(0).sqrt()).float()
+        values = self.values.clone()  # the kept directions hold their whole variance
+        values[:z - r] = self.sigma ** 2  # and the others isotropic noise's, or none
+        return (self.vectors * values.sqrt()).float()
+
+
+def _gaussian(mu: torch.Tensor, logvar: torch.Tensor, rank: int | None,
+              noise: str | None = None) -> _Gaussian:
+    """The aggregate posterior of windows' (mu, logvar), (N, Z) each, as one Gaussian: its
+    covariance is Cov(mu) + E[diag(exp(logvar))], with only its ``rank`` largest principal
+    directions kept when given, and what they leave out given back as ``noise`` (see
+    `LatentPrior.fit`): "isotropic": sigma^2, the mean variance left out, in every
+    direction, the kept ones giving it up (lambda - sigma^2); "diagonal": each unit the
+    variance the kept directions leave it."""
     z = mu.shape[1]
     mu, logvar = mu.double(), logvar.double()
     cov = torch.cov(mu.T, correction=0) + torch.diag(logvar.exp().mean(0))
     values, vectors = torch.linalg.eigh(cov)  # ascending
     values = values.clamp_min(0.0)
-    if rank is not None:  # all but the rank largest
-        values[:z - rank] = values[:z - rank].mean() if noise and rank < z else 0.0
-    return mu.mean(0).float(), (vectors * values.sqrt()).float()
+    r = z if rank is None else rank
+    kept = vectors[:, z - r:] * values[z - r:].sqrt()
+    spread, sigma = torch.zeros(z, dtype=torch.float64), 0.0
+    if noise == "isotropic" and r < z:  # sigma^2 I everywhere: the kept give it up
+        sigma = float(values[:z - r].mean().sqrt())
+        spread[:] = sigma
+        kept = vectors[:, z - r:] * (values[z - r:] - sigma ** 2).clamp_min(0.0).sqrt()
+    if noise == "diagonal" and r < z:
+        spread = (cov.diagonal() - (kept ** 2).sum(1)).clamp_min(0.0).sqrt()
+    return _Gaussian(mu.mean(0).float(), kept.float(), spread.float(), sigma, values, vectors)

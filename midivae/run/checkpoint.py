@@ -249,6 +249,8 @@ def _check_shapes(weights: Path, config: ModelConfig,
         if dtype == torch.float16 and expected[name][1] == torch.float32:
             dtype = torch.float32  # a model exported with half=True: widened on loading
         want = expected[name][0]
+        if name == "prior.noises" and len(shape) == 2:  # diagonal noise: (C, Z)
+            want = (*want, config.latent)
         if name in _SIZED_ON_LOAD and len(shape) == len(want):  # a mixture prior's C and R
             want = tuple(f if w == 0 else w for f, w in zip(shape, want))
         if shape != want or dtype != expected[name][1]:
