@@ -35,13 +35,13 @@ samples per window, an upper bound on the NLL; the ELBO (k = 1) is given beside 
 
 ``--pinned`` pins the arithmetic (``PINNED``): Intel MKL's conditional numerical
 reproducibility for AVX2 (``MKL_CBWR``), ATen's AVX2 kernels (``ATEN_CPU_CAPABILITY``) and no
-oneDNN, so that every x86-64 machine with AVX2 computes the same numbers: unpinned, each
-library takes the widest instructions the machine has (AVX-512 here), and 7,600 steps carry a
-rounding difference to 0.016 nats between two machines. Pinned runs are about 1.5 times
-slower, and the table's figures are unpinned runs, so it is not the default yet: JSB at seed
-0 pinned stopped early at step 5,500 (best 4,300) with 6.04, against 5.80 unpinned, so a
-figure moves by more than its seeds' spread with the rounding. Each result file says which
-arithmetic it had.
+oneDNN, meant to make other x86-64 machines with AVX2 compute the same numbers: unpinned,
+each library takes the widest instructions the machine has, and 7,600 steps carry a
+rounding difference to 0.016 nats between two sessions' machines. It has not shown that:
+JSB at seed 0 pinned (on two threads, before runs were held to one) stopped early at step
+5,500 (best 4,300) with 6.04 on one session's machine and ran to 7,600 (best 6,400) with
+5.859 on another's. Pinned runs are about 1.5 times slower and the table's figures are
+unpinned, so it stays opt-in. Each result file says which arithmetic and processor it had.
 
 Each set is trained for its ``STEPS`` on one torch thread, once per ``--seeds`` (two
 runs at a time with ``--jobs 2``: the 2-core machine), and each run writes
@@ -297,9 +297,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--transpose", type=int, help="semitones each way training windows move "
                    "(default: the set's, in MODELS)")
     p.add_argument("--pinned", action="store_true",
-                   help="compute as every AVX2 machine does (MKL's AVX2 reproducibility mode, "
-                   "ATen's AVX2 kernels, no oneDNN): the same figures on any such machine, "
-                   "about 1.5 times slower")
+                   help="compute as AVX2 machines do (MKL's AVX2 reproducibility mode, ATen's "
+                   "AVX2 kernels, no oneDNN), meant to give the same figures on other "
+                   "processors (not shown yet: see the module docstring); about 1.5 times "
+                   "slower")
     args = p.parse_args(argv)
     if args.pinned and not pinned():  # MKL and ATen read them at start-up
         argv = sys.argv[1:] if argv is None else argv
@@ -331,7 +332,9 @@ def main(argv: list[str] | None = None) -> None:
         if not path.is_file():
             raise SystemExit(f"boulanger.py: {path} does not exist; pass --data pointing at "
                              "the folder that holds boulanger/")
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    # one thread a run on any machine: how many threads split a sum changes its rounding,
+    # and so the figures (a run with the machine's two threads differed from the table's)
+    torch.set_num_threads(1)
     Path(args.results).mkdir(parents=True, exist_ok=True)
     for name, seed in runs:
         steps = args.steps or (QUICK_STEPS if args.quick else STEPS[name])
