@@ -48,18 +48,21 @@ def test_the_quick_benchmark_scores_the_real_test_frames_and_repeats_its_figures
         shared_data, tmp_path):
     from scipy.io import loadmat
 
-    def run(folder):
+    def run(folder, env):
         done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "boulanger.py"),
                                "--quick", "--sets", "jsb", "--seeds", "3", "--data",
                                str(shared_data), "--runs", str(folder / "runs"), "--results",
                                str(folder)], capture_output=True, text=True, timeout=600,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+                              env=env)
         assert done.returncode == 0, done.stderr[-2000:]
         return done, json.loads((folder / "boulanger-jsb-seed3-quick.json").read_text())
-    done, res = run(tmp_path)
-    # a step budget, not a clock: a second run (another process, its own timing) trains
-    # the same steps and gives the same figures
-    _, again = run(tmp_path / "again")
+    done, res = run(tmp_path, {**os.environ, "OMP_NUM_THREADS": "1"})
+    # a step budget, not a clock: a second run (another process, its own timing, and every
+    # thread the machine has on offer) trains the same steps on one thread and gives the
+    # same figures
+    _, again = run(tmp_path / "again",
+                   {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})
+    assert res["machine"]["torch_threads"] == again["machine"]["torch_threads"] == 1
     assert again["test"] == res["test"] and again["valid"] == res["valid"]
     assert res["training"]["steps"] == res["training"]["steps_budget"] == bench.QUICK_STEPS
     assert res["training"]["seed"] == 3 and res["variant"] is False
