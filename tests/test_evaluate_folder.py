@@ -106,7 +106,11 @@ def test_a_folder_where_nothing_fits_names_each_file_then_fails_in_one_line(tmp_
     (["folk", "{d}/empty", "--strict"], 1,
      "midivae: error: {d}/empty is not a prepared set: strict evaluation takes a prepared set "
      "of the model's layout"),
-], ids=["CKPT and --model", "empty folder", "no such folder", "--strict on a folder"])
+    (["folk", "{d}/empty", "--split", "valid"], 1,
+     "midivae: error: {d}/empty is not a prepared set, so it has no 'valid' split: every "
+     "piece of MIDI files is evaluated (prepare them to split them)"),
+], ids=["CKPT and --model", "empty folder", "no such folder", "--strict on a folder",
+        "--split on a folder"])
 def test_refusals_are_one_line(tmp_path, capsys, argv, status, said):
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", *(a.format(d=tmp_path) for a in argv)]) == status

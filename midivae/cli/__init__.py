@@ -244,8 +244,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    "a folder of MIDI files, or one MIDI file")
     e.add_argument("--model", metavar="NAME", help="a shipped model (see `midivae models`) or "
                    "a checkpoint, instead of CKPT")
-    e.add_argument("--split", default="test", choices=("train", "valid", "test"),
-                   help="a prepared set's split (default test)")
+    e.add_argument("--split", choices=("train", "valid", "test"),
+                   help="a prepared set's split (default test; MIDI files have none: every "
+                   "piece is evaluated)")
     e.add_argument("--strict", action="store_true", help="refuse a prepared set whose layout "
                    "differs from the model's instead of fitting its pieces")
     e.add_argument("--label", help="for a conditioned model on MIDI files or a set of another "

@@ -412,7 +412,7 @@ def _evaluate_inputs(args) -> list:
 def _print_evaluation(args, name: str, res: dict) -> None:
     """The report of `evaluate`, from its figures."""
     m, dist = res["metrics"], res["distance"]
-    where = (f"{res['set']} ({args.split}, {res['windows']} windows)" if "set" in res
+    where = (f"{res['set']} ({res['split']}, {res['windows']} windows)" if "set" in res
              else f"{res['source']} ({res['windows']} windows)")
     print(f"{name} on {where}")
     if "fitted" in res:

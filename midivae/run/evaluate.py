@@ -138,21 +138,25 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     return out
 
 
-def evaluate_source(model, source, *, split: str = "test", strict: bool = False,
+def evaluate_source(model, source, *, split: str | None = None, strict: bool = False,
                     roles: Roles = None, label: int | None = None, name: str = "the model",
                     **figures) -> dict:
-    """`evaluate` on ``source``: a prepared set (a folder with its manifest; a set of
-    another layout is fitted unless ``strict``), or a folder of MIDI files or one MIDI file,
-    fitted to the model (`midivae.data.fitted_source.fit_files`, with ``roles``, default
-    the layout's own) and measured as `evaluate_fitted` does. ``figures``: the keywords of
-    `evaluate` that choose the figures (``k``, ``n_samples``, ``temperature``, ...)."""
+    """`evaluate` on ``source``: a prepared set (a folder with its manifest; its ``split``,
+    default "test"; a set of another layout is fitted unless ``strict``), or a folder of
+    MIDI files or one MIDI file, fitted to the model (`midivae.data.fitted_source.fit_files`,
+    with ``roles``, default the layout's own) and measured as `evaluate_fitted` does: every
+    piece, so a ``split`` given for one is refused (`DatasetError`). ``figures``: the
+    keywords of `evaluate` that choose the figures (``k``, ``n_samples``, ...)."""
     from midivae.data import PreparedSet
     from midivae.data.store import SET_FILES
 
     if os.path.isdir(source) and any(os.path.lexists(os.path.join(source, f))
                                      for f in SET_FILES):
-        return evaluate(model, PreparedSet(source), split=split, strict=strict, roles=roles,
-                        label=label, name=name, **figures)
+        return evaluate(model, PreparedSet(source), split=split or "test", strict=strict,
+                        roles=roles, label=label, name=name, **figures)
+    if split is not None:
+        raise DatasetError(f"{source} is not a prepared set, so it has no {split!r} split: "
+                           "every piece of MIDI files is evaluated (prepare them to split them)")
     if strict:
         raise DatasetError(f"{source} is not a prepared set: strict evaluation takes a "
                            "prepared set of the model's layout")
