@@ -26,6 +26,7 @@ rest to fit it (`midivae.run.completion`, `VAE.complete`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -71,6 +72,7 @@ def load(model: str | os.PathLike | None = None, *, device: str | torch.device =
         shipped = find_model(None if model is None else str(model), folders)
         loaded = Model.from_checkpoint(shipped.path, name=shipped.name, device=device)
         loaded.temperature, loaded.rules = shipped.temperature, shipped.rules
+        loaded.onset_bias = dict(shipped.onset_bias)
         return loaded
     return Model.from_checkpoint(model, device=device)
 
@@ -100,14 +102,20 @@ class Model:
         model's card's (the chorale's: ``("no-parallels", "stepwise-melody")``), else
         none. The names are `midivae.run.guides.RULES`'; each tilts the model's draws
         towards parts that keep it.
+    onset_bias : dict of str to float
+        What `sample` adds to the logit of every note's start, by track name, when a call
+        gives none: a shipped model's card's (the pop model's bridge and piano: its prior
+        draws codes that decode sparser than the songs), else none (`onset_biases`).
     """
 
     def __init__(self, vae, *, name: str = "model", roles: str | None = None,
-                 temperature: float = 1.0, rules: Sequence[str] = ()):
+                 temperature: float = 1.0, rules: Sequence[str] = (),
+                 onset_bias: dict[str, float] | None = None):
         from midivae.run.guides import check_rules
 
         self.temperature = temperature
         self.rules = check_rules(rules)
+        self.onset_bias = dict(onset_bias or {})
         self.vae = vae.eval()
         self.layout: RollLayout = generate.layout_of(vae)
         self.name = name
@@ -175,6 +183,7 @@ class Model:
     def sample(self, n: int = 1, *, temperature: float | None = None, bars: int | None = None,
                seed: int | None = None, label: int | str | None = None,
                rounds: int | None = None, rules: Sequence[str] | None = None,
+               onset_bias: dict[str, float] | None = None,
                progress: Progress = None) -> list[PianoRoll]:
         """``n`` clips drawn from the prior, each ``bars`` bars long (default: one window).
 
@@ -186,6 +195,8 @@ class Model:
         infill with several tracks (the chorale model) then redraws each track given the
         others ``rounds`` times (`VAE.rewrite`; default 3, 0 for none): its voices make
         chords together, keeping ``rules`` (default: ``Model.rules``; ``()``: none).
+        ``onset_bias`` (a number a track by name; default ``Model.onset_bias``, ``{}``:
+        none) is added to the logit of every note's start of that track (`onset_biases`).
         Windows are drawn `DECODE_WINDOWS` at a time (the first batch with ``seed``, later
         ones with seeds drawn from it), each batch reported as ``progress(windows drawn,
         n * windows a clip)``. One `UserWarning` when clips come out silent or dense.
@@ -197,6 +208,12 @@ class Model:
             _check_rounds(rounds, self.vae)
         m = self._windows_in(bars)
         index = self.label_index(label)
+        with self.onset_biases(onset_bias):
+            return self._sample(n, m, temperature, seed, index, rounds, rules, progress)
+
+    def _sample(self, n: int, m: int, temperature: float, seed: int | None, index,
+                rounds: int | None, rules, progress: Progress) -> list[PianoRoll]:
+        """`sample`'s draws: ``n`` clips of ``m`` windows."""
         if m == 1:
             clips = _in_batches(n, seed, lambda a, b, s: generate.sample(
                 self.vae, b - a, temperature=temperature, seed=s, label=index, rounds=rounds,
@@ -214,6 +231,30 @@ class Model:
         clips = [concatenate(windows[i * m:(i + 1) * m]) for i in range(n)]
         generate.warn_if_odd(clips, temperature, stacklevel=2)
         return [c.replace(key_signatures=key_events(c, self.window_steps)) for c in clips]
+
+    @contextlib.contextmanager
+    def onset_biases(self, onset_bias: dict[str, float] | None = None):
+        """Within the block the model's draws add ``onset_bias`` (a number a track by name;
+        None: ``Model.onset_bias``) to the logit of every note's start of that track
+        (`midivae.models.VAE.onset_biases`): `sample` does this, and `midivae evaluate
+        --model` judges a shipped model's samples so. `ModelError` for an unknown track, a
+        number that is not finite, or a model whose tracks share one output head."""
+        biases = self.onset_bias if onset_bias is None else onset_bias
+        if not biases:
+            yield self
+            return
+        names = [t.name for t in self.tracks]
+        unknown = sorted(set(biases) - set(names))
+        if unknown:
+            raise ModelError(f"onset_bias: model {self.name!r} has no track {unknown[0]!r}; "
+                             f"its tracks are {', '.join(names)}")
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self.vae.onset_biases(
+                    [float(biases.get(t, 0.0)) for t in names]))
+            except (ValueError, TypeError) as err:
+                raise ModelError(f"onset_bias for model {self.name!r}: {err}") from None
+            yield self
 
     def encode(self, pieces: Piece | Sequence[Piece], *, label: int | str | None = None,
                roles: Roles = None) -> tuple[torch.Tensor, torch.Tensor]:

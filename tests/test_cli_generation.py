@@ -321,3 +321,18 @@ def test_generated_notes_are_detached_by_the_gate_unless_asked_legato(work, tmp_
 def test_a_gate_outside_half_to_one_is_refused_in_one_line(work, tmp_path, gate):
     line = one_line(run_cli("sample", work / "m", "--gate", gate, "--out", tmp_path), 2)
     assert "argument --gate" in line and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("bias, said", [
+    ("bridge", "argument --onset-bias: must look like TRACK=NUMBER,..., e.g. "
+               "bridge=2,piano=0.5, got 'bridge'"),
+    ("melody=x", "argument --onset-bias: must be a number, got 'x'"),
+    ("melody=1", "onset_bias for model 'm': this decoder draws its tracks with one output "
+                 "head: an onset bias a track needs a head a track"),
+    ("drums=1", "onset_bias: model 'm' has no track 'drums'; its tracks are melody, bass"),
+])
+def test_an_onset_bias_the_model_cannot_take_is_refused_in_one_line(work, tmp_path, bias,
+                                                                    said):
+    out = run_cli("sample", work / "m", "--onset-bias", bias, "--out", tmp_path)
+    line = one_line(out, 2 if "argument" in said else 1)
+    assert line.endswith(said) and not any(tmp_path.iterdir())

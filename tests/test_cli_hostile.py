@@ -315,6 +315,17 @@ def test_a_negative_temperature_in_the_model_index_is_refused(models, tmp_path):
                     tmp_path)
 
 
+@pytest.mark.parametrize("bias, said", [
+    ({"nope": 1}, "{'nope': 1}"), ({"all": "x"}, "{'all': 'x'}"),
+    ({"all": float("inf")}, "{'all': inf}"), ([1], "[1]")])
+def test_an_onset_bias_in_the_model_index_is_checked(models, tmp_path, bias, said):
+    (models / "models.json").write_text(json.dumps({"models": [
+        {"name": "tunes", "default": True}, {"name": "bad", "onset_bias": bias}]}))
+    assert_left_out(models, left_out(models, f" ({models / 'models.json'}: the onset_bias of "
+                                             "'bad' must map its tracks (all) to "
+                                             f"finite numbers, got {said})"), tmp_path)
+
+
 def spoil_checkpoint(src: Path, dest: Path, change) -> Path:
     """A copy of checkpoint ``src`` at ``dest`` whose settings in its metadata ``change`` edits
     (a function of the record; or a string: the metadata's text itself)."""

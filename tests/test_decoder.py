@@ -306,3 +306,41 @@ def test_the_place_in_the_bar_reaches_the_decoder_alike_teacher_forced_and_step_
     with torch.no_grad():
         lstm.weight_ih_l0[:, -4:] = 0.0  # the places' columns: now every place reads alike
     assert not torch.allclose(model.logits(x, z), one_pass, atol=1e-3)
+
+
+def _zero(head):
+    with torch.no_grad():
+        for p in head.parameters():
+            p.zero_()
+    return head
+
+
+@pytest.mark.parametrize("kind", ["independent", "made", "categorical"])
+def test_an_onset_bias_makes_every_head_start_more_notes_or_fewer(kind):
+    from midivae.models.heads import IndependentOutput, split_cells
+    head = _zero({"independent": IndependentOutput(n_tracks=1, n_pitches=3),
+                  "made": MadeOutput(n_tracks=1, n_pitches=3, hidden=4),
+                  "categorical": CategoricalOutput(n_tracks=1, n_pitches=3)}[kind])
+    context = torch.zeros(4000, head.context_size)  # every logit 0
+
+    def onsets(bias):
+        head.onset_bias = bias
+        drawn = head.sample(context, 1.0, torch.Generator().manual_seed(0))
+        return split_cells(drawn, 1)[:, 0, 0]  # (N, P) onsets of the one track
+
+    assert bool((onsets(40.0).sum(-1) >= 1).all())  # a note starts at every step
+    assert onsets(-40.0).sum() == 0  # none ever
+    unbiased, biased = onsets(0.0).float().mean(), onsets(1.0).float().mean()
+    assert biased > unbiased
+    if kind != "categorical":  # each onset cell Bernoulli(sigmoid(0 + 1))
+        assert abs(biased.item() - torch.sigmoid(torch.tensor(1.0)).item()) < 0.02
+        assert abs(unbiased.item() - 0.5) < 0.02
+    else:  # 3 onset classes of weight e against rest's and hold's (no note before: 0)
+        e = torch.e
+        assert abs(biased.item() - e / (3 * e + 1)) < 0.02  # a pitch's share of the steps
+    # the bias raises the logit before the temperature: at 0 the most likely cells are the
+    # biased logits' (logits of 0: no note unbiased, a note at every step with +0.5)
+    for bias, notes in ((0.0, 0), (0.5, 3)):
+        head.onset_bias = bias
+        greedy = split_cells(head.sample(context[:3], 0.0), 1)[:, 0, 0]
+        assert int(greedy.sum()) == notes * (1 if kind == "categorical" else 3)

@@ -145,3 +145,26 @@ def test_folk_triple_continues_a_tune_in_three_in_its_own_meter(tmp_path, num, d
     assert whole.n_steps == 8 * 12 and (whole.sustain[:, :48] == given.sustain).all()
     written = midivae.quantize(whole.to_midi(gate=0.8))  # detached, as the command line writes
     assert written.time_signatures == [(0, num, den)] and written == whole
+
+
+def test_the_pop_card_draws_with_its_onset_biases_and_a_call_can_change_them():
+    from midivae.models.heads import OutputHead
+    pop = midivae.load("pop")
+    assert pop.onset_bias == {"melody": 3.0, "bridge": 2.0, "piano": 0.5}
+    assert pop.temperature == 1.0  # the card's: the biases were chosen at 1
+    card, plain = pop.sample(1, seed=2)[0], pop.sample(1, seed=2, onset_bias={})[0]
+    for track in ("melody", "bridge"):
+        k = [t.name for t in pop.tracks].index(track)
+        assert int(card.onset[k].sum()) > int(plain.onset[k].sum())
+    assert all(h.onset_bias == 0.0 for h in pop.vae.modules() if isinstance(h, OutputHead))
+    with pytest.raises(midivae.ModelError, match="^onset_bias: model 'pop' has no track "
+                                                 "'drums'; its tracks are melody, bridge, piano$"):
+        pop.sample(1, onset_bias={"drums": 1.0})
+    with pytest.raises(ValueError, match=r"expected 3 finite onset biases, one a track, "
+                                         r"got \[1.0\]"):
+        with pop.vae.onset_biases([1.0]):
+            pass
+    chorale = midivae.load("chorale")  # its four voices share one bar decoder
+    with pytest.raises(midivae.ModelError, match="^onset_bias for model 'chorale': this "
+                                                 "decoder draws its tracks with one output head"):
+        chorale.sample(1, onset_bias={"bass": 1.0})

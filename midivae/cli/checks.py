@@ -270,6 +270,18 @@ def track_map(text: str) -> dict[str, str]:
         raise argparse.ArgumentTypeError(str(err).removeprefix("map: ")) from None
 
 
+def onset_biases(text: str) -> dict[str, float]:
+    """--onset-bias's TRACK=NUMBER,... as a dict (the tracks are checked by the model)."""
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        track, sep, number = part.partition("=")
+        if not sep or not track.strip():
+            raise argparse.ArgumentTypeError(f"must look like TRACK=NUMBER,..., e.g. "
+                                             f"bridge=2,piano=0.5, got {text!r}")
+        out[track.strip()] = finite_float(number.strip())
+    return out
+
+
 # -- paths: checked before any work, so a refusal changes nothing -------------------------
 
 def _input_file(path: str) -> None:

@@ -157,7 +157,8 @@ def _cmd_sample(args) -> int:
     with _window_progress() as progress, _warnings_said("sample"):
         rolls = model.sample(args.n, temperature=args.temperature, bars=args.bars,
                              seed=args.seed, label=args.label, rounds=args.rounds,
-                             rules=args.rules, progress=progress)
+                             rules=args.rules, onset_bias=args.onset_bias,
+                             progress=progress)
     if args.one_file:
         _write(args, stems[0], concatenate(rolls), f"{args.n} clips")
     else:

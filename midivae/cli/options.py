@@ -7,9 +7,9 @@ import argparse
 from midivae.cli import generation as g
 from midivae.cli import serve
 from midivae.cli.checks import (MAX_QPM, MIN_QPM, bar_count, bar_range, clip_count, limits,
-                                non_negative_float, note_gate, particle_count, path_points,
-                                port_number, role_spec, round_count, rule_names, seed, tempo_qpm,
-                                track_map, unit_interval)
+                                non_negative_float, note_gate, onset_biases, particle_count,
+                                path_points, port_number, role_spec, round_count, rule_names,
+                                seed, tempo_qpm, track_map, unit_interval)
 from midivae.midi.render import DETACHED_GATE
 
 _INPUTS = ("the model (a checkpoint file or run folder, or a shipped model's name; left out: "
@@ -89,6 +89,10 @@ def add_generation_commands(sub) -> None:
                    f"{limits(round_count)})")
     s.add_argument("--rules", type=rule_names, metavar="RULES",
                    help=RULES_HELP.replace("parts written", "tracks redrawn"))
+    s.add_argument("--onset-bias", type=onset_biases, metavar="TRACK=B,...",
+                   help="added to the logit of every note's start of those tracks: above 0 "
+                   "a track plays more notes, below 0 fewer (default: a shipped model's "
+                   "card's, e.g. the pop model's bridge and piano; none for a checkpoint)")
     _model_options(s, temperature=None)
     s.set_defaults(func=g._cmd_sample)
 

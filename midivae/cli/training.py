@@ -365,7 +365,8 @@ def _cmd_evaluate(args) -> int:
                       "the others: it needs a model trained to infill with several tracks", 2)
     label = None if args.label is None else model.label_index(args.label)
     failed = None
-    with _warnings_said("evaluate"):  # each file skipped, said also when then none is left
+    # a shipped model's samples are judged as `sample` draws them (its card's onset biases)
+    with _warnings_said("evaluate"), model.onset_biases():  # each file skipped said too
         try:
             res = evaluate_source(
                 model.vae, args.dataset, split=args.split, strict=args.strict,
@@ -378,6 +379,8 @@ def _cmd_evaluate(args) -> int:
     if failed is not None:
         raise failed
     res["checkpoint"] = str(name)
+    if model.onset_bias:
+        res["onset_bias"] = dict(model.onset_bias)
     _print_evaluation(args, name, res)
     if args.json:
         text = json.dumps(res, indent=1, sort_keys=True)
@@ -427,11 +430,14 @@ def _print_evaluation(args, name: str, res: dict) -> None:
           f"{m['onset_recall']:.3f} / {m['onset_f1']:.3f}"
           + (" (by track: " + ", ".join(f"{f:.3f}" for f in m["onset_f1_by_track"]) + ")"
              if "onset_f1_by_track" in m else ""))
-    rounds = res["rounds"]
+    rounds, biased = res["rounds"], res.get("onset_bias")
     print(f"  {args.samples} samples at temperature {args.temperature}"
           + (f", tracks rewritten {rounds} times" if rounds else "")
           + (f" keeping {', '.join(res['rules'])}" if rounds and res.get("rules") else "")
-          + ("," if rounds else "") + " vs the data "
+          + ("," if rounds else "")
+          + (" (onset biases " + ", ".join(f"{t} {b:+g}" for t, b in biased.items())
+             + ", the model card's)" if biased else "")
+          + " vs the data "
           f"(distance {dist['distance']['value']:.3f}):")
     for key in dist["distance"]["keys"] + ["silent_share", "empty_beat_share"]:
         if key in dist:

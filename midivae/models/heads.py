@@ -55,12 +55,14 @@ def _check_temperature(temperature: float) -> None:
 
 
 def sample_cells(logits: torch.Tensor, temperature: float, n_tracks: int,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, onset_bias: float = 0.0
+                 ) -> torch.Tensor:
     """Draw every cell independently at a temperature, keeping onset => sustain.
 
-    Each cell is Bernoulli(sigmoid(logit / temperature)); temperature 0 gives
-    the most likely value (logit > 0). An onset drawn without its sustain gets
-    the sustain, so the window is a valid roll step by step.
+    Each cell is Bernoulli(sigmoid(logit / temperature)), an onset cell's logit raised by
+    ``onset_bias`` first (`OutputHead.onset_bias`); temperature 0 gives the most likely
+    value (logit > 0). An onset drawn without its sustain gets the sustain, so the
+    window is a valid roll step by step.
 
     Parameters
     ----------
@@ -76,6 +78,9 @@ def sample_cells(logits: torch.Tensor, temperature: float, n_tracks: int,
     Tensor of logits' shape and dtype, values in {0, 1}.
     """
     _check_temperature(temperature)
+    if onset_bias:
+        logits = logits.float().clone()
+        split_cells(logits, n_tracks)[..., 0, :] += onset_bias
     if temperature == 0:
         cells = logits > 0
     else:  # u < sigmoid(l / T) with u ~ U(0, 1); torch.rand is ~4x faster than torch.bernoulli
@@ -98,6 +103,10 @@ class OutputHead(nn.Module):
 
     context_size: int
     reads_previous = False  # whether teacher-forced logits read the step before (``prev``)
+    # Added to the logit of every note's start when sampling, before the temperature (not
+    # when scoring): a track draws more notes (or fewer, below 0), in the order the model
+    # ranks them. Set for a draw by `VAE.onset_biases`, never saved.
+    onset_bias = 0.0
 
     def nll(self, logits: torch.Tensor, x: torch.Tensor,
             steps: torch.Tensor | None = None) -> torch.Tensor:
@@ -171,7 +180,7 @@ class IndependentOutput(OutputHead):
     def sample(self, context: torch.Tensor, temperature: float = 1.0,
                generator: torch.Generator | None = None,
                prev: torch.Tensor | None = None) -> torch.Tensor:
-        return sample_cells(context, temperature, self.n_tracks, generator)
+        return sample_cells(context, temperature, self.n_tracks, generator, self.onset_bias)
 
 
 def _to_order(x: torch.Tensor, n_tracks: int) -> torch.Tensor:
@@ -281,6 +290,8 @@ class MadeOutput(OutputHead):
         for n in range(self.n_cells):
             # Hidden units that cell n reads (m_j <= n) have seen all their inputs in a.
             logit = b[..., n] + direct[..., n] + (torch.relu(a) * w_out[:, n]).sum(-1)
+            if not n % 2:  # cells alternate onset, sustain: an onset's logit gets the bias
+                logit = logit + self.onset_bias
             if temperature == 0:
                 on = logit > 0
             else:
@@ -420,6 +431,9 @@ class CategoricalOutput(OutputHead):
         if prev is None:
             prev = context.new_zeros(*context.shape[:-1], self.n_tracks * 2 * n_pitches)
         logits = self._masked(context, prev)  # (..., K, P + 2)
+        if self.onset_bias:  # every class but rest and hold starts a note
+            logits = logits + self.onset_bias * (
+                torch.arange(self.n_classes, device=logits.device) > HOLD)
         if temperature > 0:
             e = torch.empty_like(logits).exponential_(generator=generator)
             logits = logits / temperature - e.log()

@@ -8,7 +8,9 @@ can turn outputs back into piano rolls. This module never looks inside it.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import contextlib
+import math
+from typing import Any, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +21,7 @@ from midivae.models.config import ModelConfig
 from midivae.models.prior import LatentPrior
 from midivae.models.encoder import build_encoder, reparameterize
 from midivae.models.decoder import build_decoder
+from midivae.models.heads import MixedOutput, OutputHead
 # The decoders register themselves with `build_decoder` when their modules load.
 from midivae.models.flat import FlatDecoder  # noqa: F401
 from midivae.models.hierarchical import HierarchicalDecoder  # noqa: F401
@@ -330,6 +333,29 @@ class VAE(nn.Module):
         code = self._code(z, self._condition(label, z.shape[0]))
         return self.decoder.sample(code, temperature=temperature,
                                    generator=_generator(seed, z.device))
+
+    @contextlib.contextmanager
+    def onset_biases(self, biases: Sequence[float]):
+        """Within the block, track k's draws add ``biases[k]`` to the logit of every note's
+        start (`OutputHead.onset_bias`): a track the prior leaves sparse draws more notes,
+        in the order its decoder ranks them. Needs a decoder with one output head a track
+        (ValueError otherwise, or for a count other than the tracks'); restored after."""
+        heads = [h for h in self.decoder.modules()
+                 if isinstance(h, OutputHead) and not isinstance(h, MixedOutput)]
+        k = self.config.n_tracks
+        if len(biases) != k or not all(math.isfinite(b) for b in biases):
+            raise ValueError(f"expected {k} finite onset biases, one a track, got {list(biases)}")
+        if len(heads) != k or any(h.n_tracks != 1 for h in heads):
+            raise ValueError("this decoder draws its tracks with one output head: an onset "
+                             "bias a track needs a head a track")
+        before = [h.onset_bias for h in heads]
+        for h, b in zip(heads, biases):
+            h.onset_bias = float(b)
+        try:
+            yield self
+        finally:
+            for h, b in zip(heads, before):
+                h.onset_bias = b
 
     @property
     def rewrites(self) -> bool:

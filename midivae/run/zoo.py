@@ -9,6 +9,9 @@ model its one line::
     {"models": [{"name": "chorale", "about": "four-voice chorales", "default": true,
                  "temperature": 0.8}]}
 
+and its sampling settings: ``temperature``, ``rules`` and ``onset_bias`` (a number a
+track by name, e.g. ``{"bridge": 2.0}``, see `midivae.models.VAE.onset_biases`).
+
 Without an index a model's line is its checkpoint's ``extra["about"]`` and the
 default is the first model by name. ``$MIDIVAE_MODELS`` (a folder, or several
 joined by ``os.pathsep``) is searched instead of the packaged folder; a name
@@ -49,6 +52,9 @@ class ShippedModel:
     labels: tuple[str, ...]  # the labels it is conditioned on (none: unconditioned)
     temperature: float = 1.0  # the sampling temperature its card recommends (the demo's)
     rules: tuple[str, ...] = ()  # what its rewritten and written parts keep (`run.guides`)
+    # what its samples add to the logit of a note's start, by track (`VAE.onset_biases`):
+    # a track its prior leaves sparser than the data draws as many notes as the data's
+    onset_bias: tuple[tuple[str, float], ...] = ()
 
 
 def model_folders(folders: Folders = None) -> list[Path]:
@@ -185,10 +191,19 @@ def _describe(weights: Path, entry: dict, index: Path) -> ShippedModel:
         rules = check_rules(rules)
     except ValueError as err:
         raise _LeftOut(f"{left_out} ({index}: the rules of {weights.stem!r}: {err})") from None
+    tracks = tuple(t.name for t in layout.tracks)
+    biases = entry.get("onset_bias", {})
+    if not isinstance(biases, dict) or not all(
+            k in tracks and not isinstance(v, bool) and isinstance(v, (int, float))
+            and math.isfinite(v) for k, v in biases.items()):
+        raise _LeftOut(f"{left_out} ({index}: the onset_bias of {weights.stem!r} must map "
+                       f"its tracks ({', '.join(tracks)}) to finite numbers, got "
+                       f"{biases!r:.100})")
     return ShippedModel(weights.stem, weights, about.splitlines()[0] if about else "",
                         bool(entry.get("default", False)), weights.stat().st_size,
-                        tuple(t.name for t in layout.tracks), steps // per_bar,
-                        layout.time_signature, layout.labels, float(temperature), rules)
+                        tracks, steps // per_bar, layout.time_signature, layout.labels,
+                        float(temperature), rules,
+                        tuple((k, float(v)) for k, v in biases.items()))
 
 
 def _with_default(m: ShippedModel, default: bool = True) -> ShippedModel:
