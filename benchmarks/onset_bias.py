@@ -41,9 +41,8 @@ def main() -> None:
     prepared = PreparedSet(args.set)
     for text in args.biases:
         biases = [float(b) for b in text.split(",")]
-        with vae.onset_biases(biases):
-            r = evaluate(vae, prepared, split="valid", n_samples=256,
-                         temperature=args.temperature, max_windows=args.windows)
+        r = evaluate(vae, prepared, split="valid", n_samples=256, onset_biases=biases,
+                     temperature=args.temperature, max_windows=args.windows)
         s, d, n = r["samples"], r["data"], r["novelty"]
         h = r.get("harmony", {})
         chord = (f"; melody on the chord {h['samples']['melody_chord_share']:.3f} "

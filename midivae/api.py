@@ -239,22 +239,31 @@ class Model:
         (`midivae.models.VAE.onset_biases`): `sample` does this, and `midivae evaluate
         --model` judges a shipped model's samples so. `ModelError` for an unknown track, a
         number that is not finite, or a model whose tracks share one output head."""
-        biases = self.onset_bias if onset_bias is None else onset_bias
-        if not biases:
+        values = self.onset_bias_by_track(onset_bias)
+        if values is None:
             yield self
             return
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self.vae.onset_biases(values))
+            except ValueError as err:
+                raise ModelError(f"onset_bias for model {self.name!r}: {err}") from None
+            yield self
+
+    def onset_bias_by_track(self, onset_bias: dict[str, float] | None = None
+                            ) -> list[float] | None:
+        """``onset_bias`` (None: ``Model.onset_bias``) as one number a track in the model's
+        order (0 for a track it leaves out), as `VAE.onset_biases` and `midivae evaluate`
+        take them; None when it gives none. `ModelError` for a track the model lacks."""
+        biases = self.onset_bias if onset_bias is None else onset_bias
+        if not biases:
+            return None
         names = [t.name for t in self.tracks]
         unknown = sorted(set(biases) - set(names))
         if unknown:
             raise ModelError(f"onset_bias: model {self.name!r} has no track {unknown[0]!r}; "
                              f"its tracks are {', '.join(names)}")
-        with contextlib.ExitStack() as stack:
-            try:
-                stack.enter_context(self.vae.onset_biases(
-                    [float(biases.get(t, 0.0)) for t in names]))
-            except (ValueError, TypeError) as err:
-                raise ModelError(f"onset_bias for model {self.name!r}: {err}") from None
-            yield self
+        return [float(biases.get(t, 0.0)) for t in names]
 
     def encode(self, pieces: Piece | Sequence[Piece], *, label: int | str | None = None,
                roles: Roles = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -365,15 +365,16 @@ def _cmd_evaluate(args) -> int:
                       "the others: it needs a model trained to infill with several tracks", 2)
     label = None if args.label is None else model.label_index(args.label)
     failed = None
-    # a shipped model's samples are judged as `sample` draws them (its card's onset biases)
-    with _warnings_said("evaluate"), model.onset_biases():  # each file skipped said too
+    with _warnings_said("evaluate"):  # each file skipped, said also when then none is left
         try:
             res = evaluate_source(
                 model.vae, args.dataset, split=args.split, strict=args.strict,
                 roles=model.roles, label=label, name=f"model {model.name!r}", k=args.iwae,
                 n_samples=args.samples, temperature=args.temperature, seed=args.seed,
                 max_windows=args.limit, rounds=args.rounds,
-                rules=model.rules if args.rules is None else args.rules)
+                rules=model.rules if args.rules is None else args.rules,
+                # a shipped model's samples as `sample` draws them (its card's onset biases)
+                onset_biases=model.onset_bias_by_track())
         except MidivaeError as err:
             failed = err
     if failed is not None:

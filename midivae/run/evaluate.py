@@ -26,6 +26,7 @@ windows are not at hand.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
@@ -66,7 +67,7 @@ def layout_differences(model, prepared) -> list[str]:
 def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int = 256,
              temperature: float = 1.0, seed: int = 0, batch_size: int = 256,
              max_windows: int | None = None, rounds: int | None = None, rules=(),
-             strict: bool = True,
+             onset_biases=None, strict: bool = True,
              roles: Roles = None, label: int | None = None, name: str = "the model") -> dict:
     """Every figure of the module docstring for ``model`` on ``prepared``'s ``split``.
 
@@ -86,6 +87,10 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
         Rounds of `VAE.rewrite` after each prior draw, as `VAE.sample` takes them
         (default: the model's own, as users get its samples), keeping ``rules`` (names in
         `midivae.run.guides.RULES`; a shipped model's card names its own).
+    onset_biases : sequence of float, optional
+        One number a track added to the logit of every note's start as the samples are
+        drawn (`VAE.onset_biases`; a shipped model's card may give them); the
+        reconstructions are measured without.
     max_windows : int, optional
         Evaluate on N windows spread evenly over the split (in its order, so
         over its pieces) instead of all of them.
@@ -112,7 +117,7 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
         return {"set": str(prepared.path), "split": split, **evaluate_fitted(
             model, fitted, label=label, k=k, n_samples=n_samples, temperature=temperature,
             seed=seed, batch_size=batch_size, max_windows=max_windows, rounds=rounds,
-            rules=rules)}
+            rules=rules, onset_biases=onset_biases)}
     indices = prepared.indices(split)
     if len(indices) == 0:
         raise DatasetError(f"{prepared.path}: the {split} split holds no window")
@@ -126,7 +131,8 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     windows = [prepared.window_roll(int(i)) for i in indices]
     figures, samples = _figures(model, DataLoader(dataset, batch_size=batch_size), windows,
                                 labels, k=k, n_samples=n_samples, temperature=temperature,
-                                seed=seed, rounds=rounds, rules=rules)
+                                seed=seed, rounds=rounds, rules=rules,
+                                onset_biases=onset_biases)
     out = {"set": str(prepared.path), "split": split, **figures}
     train = prepared.indices("train")
     if len(train):
@@ -169,7 +175,7 @@ def evaluate_source(model, source, *, split: str | None = None, strict: bool = F
 def evaluate_fitted(model, fitted, *, label: int | None = None, k: int = 0,
                     n_samples: int = 256, temperature: float = 1.0, seed: int = 0,
                     batch_size: int = 256, max_windows: int | None = None,
-                    rounds: int | None = None, rules=()) -> dict:
+                    rounds: int | None = None, rules=(), onset_biases=None) -> dict:
     """The figures of `evaluate` on the windows of a `FittedSource` (all given ``label``, which a
     conditioned model needs), with ``fitted``: what fitting changed (`FittedSource.to_dict`).
     Novelty is left out (``novelty_left_out`` says why): the training windows it is measured
@@ -187,7 +193,8 @@ def evaluate_fitted(model, fitted, *, label: int | None = None, k: int = 0,
             yield x, torch.from_numpy(labels[a:a + batch_size]) if labels is not None else None
 
     figures, _ = _figures(model, batches(), windows, labels, k=k, n_samples=n_samples,
-                          temperature=temperature, seed=seed, rounds=rounds, rules=rules)
+                          temperature=temperature, seed=seed, rounds=rounds, rules=rules,
+                          onset_biases=onset_biases)
     return {"source": fitted.source, "fitted": fitted.to_dict(), **figures,
             "novelty_left_out": NOVELTY_LEFT_OUT}
 
@@ -199,13 +206,16 @@ def _check_label(model, label: int | None, source) -> None:
 
 
 def _figures(model, batches, windows, labels, *, k, n_samples, temperature, seed,
-             rounds, rules=()) -> tuple[dict, list]:
+             rounds, rules=(), onset_biases=None) -> tuple[dict, list]:
     """Reconstruction metrics over ``batches`` and the statistics of prior samples against
-    ``windows`` (``labels``: one per window, for a conditioned model); and the samples."""
+    ``windows`` (``labels``: one per window, for a conditioned model); and the samples,
+    drawn with ``onset_biases`` (one number a track, `VAE.onset_biases`) where given: the
+    reconstructions never are."""
     model.eval()
     with torch.no_grad():
         metrics = model_metrics(model, batches, k=k, seed=seed)
-        samples = _samples(model, labels, n_samples, temperature, seed, rounds, rules)
+        with model.onset_biases(onset_biases) if onset_biases else contextlib.nullcontext():
+            samples = _samples(model, labels, n_samples, temperature, seed, rounds, rules)
     data, drawn = roll_stats(windows), roll_stats(samples)
     out = {"windows": len(windows), "latent": model.config.latent, "metrics": _finite(metrics),
            "temperature": temperature,
