@@ -164,7 +164,3 @@ def test_the_pop_card_draws_with_its_onset_biases_and_a_call_can_change_them():
                                          r"got \[1.0\]"):
         with pop.vae.onset_biases([1.0]):
             pass
-    chorale = midivae.load("chorale")  # its four voices share one bar decoder
-    with pytest.raises(midivae.ModelError, match="^onset_bias for model 'chorale': this "
-                                                 "decoder draws its tracks with one output head"):
-        chorale.sample(1, onset_bias={"bass": 1.0})
