@@ -3,10 +3,13 @@ refits it, the windows it is fitted to are spread over every piece."""
 
 from __future__ import annotations
 
+import pytest
 from conftest import midi_file, note, track
 from midivae.run.checkpoint import load_checkpoint
 from test_cli import run_cli
 
+
+@pytest.mark.slow  # the longest of the fast suite (15-18 s: two trainings and three refits)
 def test_train_fits_the_sampling_prior_and_fit_prior_refits_an_older_model(tmp_path, chorale_set):
     import torch
     from midivae.run.checkpoint import read_state

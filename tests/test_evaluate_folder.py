@@ -64,7 +64,8 @@ def test_evaluate_on_a_folder_prints_the_figures(tunes, tmp_path, capsys, model)
     assert ("fitted to the model: 3 files, 4 windows; 1 file moved by whole octaves; 1 note "
             "outside the model's pitches left out") in printed
     assert "step accuracy: teacher-forced" in printed and "onset P/R/F1" in printed
-    assert "8 samples at temperature 1.0 vs the data" in printed
+    assert ("8 samples at temperature 1.0 (onset biases melody +0.8, the model card's) vs "
+            "the data") in printed  # its samples as `sample` draws them
     assert "novelty left out: it compares the samples with the model's training windows" \
         in printed
     assert err == ""
