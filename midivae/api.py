@@ -104,8 +104,8 @@ class Model:
         towards parts that keep it.
     onset_bias : dict of str to float
         What `sample` adds to the logit of every note's start, by track name, when a call
-        gives none: a shipped model's card's (the pop model's bridge and piano: its prior
-        draws codes that decode sparser than the songs), else none (`onset_biases`).
+        gives none: a shipped model's card's (the pop and folk models': their priors draw
+        codes that decode sparser than the data), else none (`onset_biases`).
     """
 
     def __init__(self, vae, *, name: str = "model", roles: str | None = None,
@@ -263,6 +263,11 @@ class Model:
         if unknown:
             raise ModelError(f"onset_bias: model {self.name!r} has no track {unknown[0]!r}; "
                              f"its tracks are {', '.join(names)}")
+        bad = [(t, b) for t, b in biases.items() if isinstance(b, bool)
+               or not isinstance(b, (int, float)) or not math.isfinite(b)]
+        if bad:
+            raise ModelError(f"onset_bias: {bad[0][0]}'s must be a finite number, got "
+                             f"{bad[0][1]!r}")
         return [float(biases.get(t, 0.0)) for t in names]
 
     def encode(self, pieces: Piece | Sequence[Piece], *, label: int | str | None = None,

@@ -160,6 +160,9 @@ def test_the_pop_card_draws_with_its_onset_biases_and_a_call_can_change_them():
     with pytest.raises(midivae.ModelError, match="^onset_bias: model 'pop' has no track "
                                                  "'drums'; its tracks are melody, bridge, piano$"):
         pop.sample(1, onset_bias={"drums": 1.0})
+    with pytest.raises(midivae.ModelError, match=r"^onset_bias: bridge's must be a finite "
+                                                 r"number, got 'x'$"):
+        pop.sample(1, onset_bias={"bridge": "x"})
     with pytest.raises(ValueError, match=r"expected 3 finite onset biases, one a track, "
                                          r"got \[1.0\]"):
         with pop.vae.onset_biases([1.0]):

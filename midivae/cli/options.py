@@ -92,7 +92,7 @@ def add_generation_commands(sub) -> None:
     s.add_argument("--onset-bias", type=onset_biases, metavar="TRACK=B,...",
                    help="added to the logit of every note's start of those tracks: above 0 "
                    "a track plays more notes, below 0 fewer (default: a shipped model's "
-                   "card's, e.g. the pop model's bridge and piano; none for a checkpoint)")
+                   "card's, e.g. the pop model's; none for a checkpoint)")
     _model_options(s, temperature=None)
     s.set_defaults(func=g._cmd_sample)
 

@@ -290,7 +290,7 @@ class MadeOutput(OutputHead):
         for n in range(self.n_cells):
             # Hidden units that cell n reads (m_j <= n) have seen all their inputs in a.
             logit = b[..., n] + direct[..., n] + (torch.relu(a) * w_out[:, n]).sum(-1)
-            if not n % 2:  # cells alternate onset, sustain: an onset's logit gets the bias
+            if self.onset_bias and not n % 2:  # cells alternate onset, sustain
                 logit = logit + self.onset_bias
             if temperature == 0:
                 on = logit > 0
