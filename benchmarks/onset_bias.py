@@ -35,6 +35,9 @@ def main() -> None:
     p.add_argument("--set", default=str(ROOT / "datasets" / "quality" / "pop-8bar"))
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--windows", type=int, default=100)
+    p.add_argument("--every-track", action="store_true",
+                   help="draw again a window in which a track sounds no note (the card's "
+                   "every_track)")
     args = p.parse_args()
     torch.set_num_threads(1)
     vae = load_checkpoint(find_model(args.model).path)
@@ -42,14 +45,18 @@ def main() -> None:
     for text in args.biases:
         biases = [float(b) for b in text.split(",")]
         r = evaluate(vae, prepared, split="valid", n_samples=256, onset_biases=biases,
-                     temperature=args.temperature, max_windows=args.windows)
+                     temperature=args.temperature, max_windows=args.windows,
+                     every_track=args.every_track)
         s, d, n = r["samples"], r["data"], r["novelty"]
         h = r.get("harmony", {})
         chord = (f"; melody on the chord {h['samples']['melody_chord_share']:.3f} "
                  f"({h['data']['melody_chord_share']:.3f})" if h else "")
-        print(f"biases {text} at {args.temperature:g}: notes a bar "
+        print(f"biases {text} at {args.temperature:g}"
+              f"{', every track' if args.every_track else ''}: notes a bar "
               f"{' / '.join(f'{x:.2f}' for x in s['notes_per_bar_by_track'])} (data "
-              f"{' / '.join(f'{x:.2f}' for x in d['notes_per_bar_by_track'])}); in the scale "
+              f"{' / '.join(f'{x:.2f}' for x in d['notes_per_bar_by_track'])}); at once "
+              f"{' / '.join(f'{x:.2f}' for x in s['voice_polyphony_by_track'])} (data "
+              f"{' / '.join(f'{x:.2f}' for x in d['voice_polyphony_by_track'])}); in the scale "
               f"{s['in_scale_share']:.3f} ({d['in_scale_share']:.3f}); a silent track "
               f"{s['silent_track_share']:.3f} ({d['silent_track_share']:.3f}){chord}; nearest "
               f"training window {n['samples_overlap_median']:.3f} "

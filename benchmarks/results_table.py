@@ -226,7 +226,8 @@ GOALS = {  # model name (file stem without "quality-" and "@..."): (what, publis
     "pop-8bar-step-t0.5": ("the same, samples at temperature 0.5", "-", POP),
     "pop-shipped": ("POP909 8-bar, pop-8bar-step as shipped: its prior by key with rank 64 "
                     "(weights float16), samples with its card's onset biases (melody +3, "
-                    "bridge +2, piano +0.5)", "-", POP),
+                    "bridge +1.75, piano +0.5), a window with a silent track drawn again",
+                    "-", POP),
     "pop-shipped-t0.5": ("the same, samples at temperature 0.5", "-", POP),
     "pop-8bar-hier-more": ("POP909 8-bar, hierarchical, LSTM bars, 60 + 30 minutes "
                            "(shipped before issue 21)", "-", []),

@@ -73,6 +73,7 @@ def load(model: str | os.PathLike | None = None, *, device: str | torch.device =
         loaded = Model.from_checkpoint(shipped.path, name=shipped.name, device=device)
         loaded.temperature, loaded.rules = shipped.temperature, shipped.rules
         loaded.onset_bias = dict(shipped.onset_bias)
+        loaded.every_track = shipped.every_track
         return loaded
     return Model.from_checkpoint(model, device=device)
 
@@ -106,16 +107,20 @@ class Model:
         What `sample` adds to the logit of every note's start, by track name, when a call
         gives none: a shipped model's card's (the pop and folk models': their priors draw
         codes that decode sparser than the data), else none (`onset_biases`).
+    every_track : bool
+        Whether `sample` draws again a window in which a track sounds no note, when a call
+        does not say: a shipped model's card's (the pop model's), else False.
     """
 
     def __init__(self, vae, *, name: str = "model", roles: str | None = None,
                  temperature: float = 1.0, rules: Sequence[str] = (),
-                 onset_bias: dict[str, float] | None = None):
+                 onset_bias: dict[str, float] | None = None, every_track: bool = False):
         from midivae.run.guides import check_rules
 
         self.temperature = temperature
         self.rules = check_rules(rules)
         self.onset_bias = dict(onset_bias or {})
+        self.every_track = bool(every_track)
         self.vae = vae.eval()
         self.layout: RollLayout = generate.layout_of(vae)
         self.name = name
@@ -184,7 +189,8 @@ class Model:
                seed: int | None = None, label: int | str | None = None,
                rounds: int | None = None, rules: Sequence[str] | None = None,
                onset_bias: dict[str, float] | None = None,
-               progress: Progress = None) -> list[PianoRoll]:
+               every_track: bool | None = None, progress: Progress = None
+               ) -> list[PianoRoll]:
         """``n`` clips drawn from the prior, each ``bars`` bars long (default: one window).
 
         ``bars`` must be a whole number of windows; a longer clip is successive
@@ -197,6 +203,10 @@ class Model:
         chords together, keeping ``rules`` (default: ``Model.rules``; ``()``: none).
         ``onset_bias`` (a number a track by name; default ``Model.onset_bias``, ``{}``:
         none) is added to the logit of every note's start of that track (`onset_biases`).
+        ``every_track`` (default ``Model.every_track``): a window in which a track sounds
+        no note is drawn again, up to `midivae.models.vae.SILENT_REDRAWS` times (rejection
+        sampling: each window kept is a draw of the prior given that every track plays; a
+        window of a longer clip is drawn again in the clip's key).
         Windows are drawn `DECODE_WINDOWS` at a time (the first batch with ``seed``, later
         ones with seeds drawn from it), each batch reported as ``progress(windows drawn,
         n * windows a clip)``. One `UserWarning` when clips come out silent or dense.
@@ -208,26 +218,37 @@ class Model:
             _check_rounds(rounds, self.vae)
         m = self._windows_in(bars)
         index = self.label_index(label)
+        every_track = self.every_track if every_track is None else bool(every_track)
         with self.onset_biases(onset_bias):
-            return self._sample(n, m, temperature, seed, index, rounds, rules, progress)
+            return self._sample(n, m, temperature, seed, index, rounds, rules, every_track,
+                                progress)
 
     def _sample(self, n: int, m: int, temperature: float, seed: int | None, index,
-                rounds: int | None, rules, progress: Progress) -> list[PianoRoll]:
+                rounds: int | None, rules, every_track: bool, progress: Progress
+                ) -> list[PianoRoll]:
         """`sample`'s draws: ``n`` clips of ``m`` windows."""
         if m == 1:
             clips = _in_batches(n, seed, lambda a, b, s: generate.sample(
                 self.vae, b - a, temperature=temperature, seed=s, label=index, rounds=rounds,
-                rules=rules, warn=False), progress)
+                rules=rules, every_track=every_track, warn=False), progress)
             generate.warn_if_odd(clips, temperature, stacklevel=2)
             return clips
         g = _generator(seed)
-        z = self.vae.prior.walk(n, m, WINDOW_TO_WINDOW, g).cpu()  # (n, m, Z), the prior's
+        prior = self.vae.prior
+        keys = prior.draw_components(n, g) if every_track else None  # each clip's
+        z = prior.walk(n, m, WINDOW_TO_WINDOW, g, keys).cpu()  # (n, m, Z), the prior's
         z = z.reshape(n * m, -1)
         if rounds is None:
             rounds = self.vae.rewrite_rounds
+
+        def redraw(first: int):
+            """Fresh latents in their clips' keys for rows of the batch from window ``first``."""
+            return lambda rows: prior.draw(len(rows), g, None if keys is None
+                                           else keys[(first + rows.cpu()) // m])
         windows = _in_batches(n * m, _seed(g), lambda a, b, s: generate.decode(
             self.vae, z[a:b], temperature=temperature, seed=s, label=index, rounds=rounds,
-            rules=rules), progress)  # (n * m, Z) -> n * m windows
+            rules=rules, redraw=redraw(a) if every_track else None),
+            progress)  # (n * m, Z) -> n * m windows
         clips = [concatenate(windows[i * m:(i + 1) * m]) for i in range(n)]
         generate.warn_if_odd(clips, temperature, stacklevel=2)
         return [c.replace(key_signatures=key_events(c, self.window_steps)) for c in clips]

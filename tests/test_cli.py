@@ -3,6 +3,7 @@ in this process (fast), and the installed entry point once as a real subprocess.
 
 import contextlib
 import io
+import re
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -242,6 +243,8 @@ def test_train_decodes_voices_in_turn_with_outputs_of_their_own(tmp_path, choral
     assert out.returncode == 0, out.stderr
     assert "onset P/R/F1" in out.stdout and "(by track: " in out.stdout
     assert "    chord_share " in out.stdout and "nearest training window" in out.stdout
+    assert re.search(r"\n    in_scale_share +[0-9.]+  data +[0-9.]+  training +[0-9.]+\n",
+                     out.stdout)  # the training windows' figure beside the split's
     out = run_cli("train", chorale_set.path, "--preset", "hierarchical-4bar-voices-cpu",
                   "--track-outputs", "categorical,made", "--latent", "32", "--steps", "1",
                   "--out", tmp_path / "f")

@@ -326,6 +326,15 @@ def test_an_onset_bias_in_the_model_index_is_checked(models, tmp_path, bias, sai
                                              f"finite numbers, got {said})"), tmp_path)
 
 
+@pytest.mark.parametrize("every", ["yes", 1, None])
+def test_every_track_in_the_model_index_must_be_true_or_false(models, tmp_path, every):
+    (models / "models.json").write_text(json.dumps({"models": [
+        {"name": "tunes", "default": True}, {"name": "bad", "every_track": every}]}))
+    assert_left_out(models, left_out(models, f" ({models / 'models.json'}: the every_track of "
+                                             f"'bad' must be true or false, got {every!r})"),
+                    tmp_path)
+
+
 def spoil_checkpoint(src: Path, dest: Path, change) -> Path:
     """A copy of checkpoint ``src`` at ``dest`` whose settings in its metadata ``change`` edits
     (a function of the record; or a string: the metadata's text itself)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 
@@ -54,6 +55,7 @@ def test_a_model_that_learnt_its_windows_scores_full_marks(fitted):
     assert m["acc_teacher_forced"] == 1.0 and m["acc_free_running"] == 1.0
     assert m["onset_f1"] == 1.0
     assert res["data"] == roll_stats([prepared.window_roll(i) for i in range(len(prepared))])
+    assert res["train"] == res["data"]  # the training windows' statistics: here the split's
     assert res["data"]["notes_per_bar"] == 4.0 and res["data"]["voice_single_share_min"] == 1.0
     assert res["samples"]["n_rolls"] == 8
     d = res["distance"]
@@ -107,3 +109,17 @@ def test_onset_biases_change_the_samples_and_never_the_reconstructions(fitted):
     biased = evaluate(model, prepared, split="train", n_samples=16, seed=1, onset_biases=[3.0])
     assert biased["metrics"] == plain["metrics"]  # free-running and F1 decode unbiased
     assert biased["samples"]["notes_per_bar"] > plain["samples"]["notes_per_bar"]
+    assert not plain["every_track"]
+
+
+def test_every_track_draws_the_silent_samples_again_and_never_the_reconstructions(fitted):
+    _, prepared, model = fitted
+    quiet = copy.deepcopy(model)  # every cell's logit 6 lower: a third of the samples silent
+    with torch.no_grad():
+        [m for m in quiet.decoder.modules() if isinstance(m, torch.nn.Linear)][-1].bias -= 6
+    with pytest.warns(UserWarning, match="of 32 clips are silent"):
+        sparse = evaluate(quiet, prepared, split="train", n_samples=32, seed=1)
+    every = evaluate(quiet, prepared, split="train", n_samples=32, seed=1, every_track=True)
+    assert every["every_track"] and every["metrics"] == sparse["metrics"]
+    assert sparse["samples"]["silent_track_share"] >= 0.25
+    assert every["samples"]["silent_track_share"] == 0.0

@@ -71,6 +71,7 @@ def test_evaluate_on_a_folder_prints_the_figures(tunes, tmp_path, capsys, model)
     assert err == ""
     res = json.loads(out.read_text())
     assert res["fitted"]["pieces"] == 3 and res["windows"] == 4 and "novelty" not in res
+    assert "train" not in res  # nor the training windows' statistics
     assert 0 <= res["metrics"]["acc_free_running"] <= res["metrics"]["acc_teacher_forced"] <= 1
 
 

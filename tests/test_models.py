@@ -306,8 +306,19 @@ def test_the_sampling_prior_fitted_by_group_is_a_mixture_of_each_groups_gaussian
     assert drawn.shape == (2, 3, 4) and torch.equal(drawn[..., 0], z[:2, None, 0].expand(2, 3))
     prior.fit(mu, logvar, 1, groups, min_group=2)  # without: no noise, the draws as before
     assert len(prior.noises) == 0
+    # components given: every draw of the walk from those (the clip's key), none drawn
+    keys = torch.tensor([1, 0, 1])
+    walk = prior.walk(3, 4, 0.6, torch.Generator().manual_seed(2), components=keys)
+    assert ((walk[..., 1] > 5) == (keys == 1)[:, None]).all()
+    assert torch.equal(prior.draw(3, torch.Generator().manual_seed(2), keys), walk[:, 0])
+    assert prior.draw_components(5, torch.Generator().manual_seed(0)).shape == (5,)
+    with pytest.raises(ValueError, match=r"expected \(2,\) components, got \(3,\)"):
+        prior.draw(2, components=keys)
     prior.fit(mu, logvar)  # without groups: one Gaussian again
     assert prior.components == 0 and prior.fitted
+    assert prior.draw_components(5) is None  # and components given are not read
+    torch.testing.assert_close(prior.draw(3, torch.Generator().manual_seed(4), keys),
+                               prior.draw(3, torch.Generator().manual_seed(4)))
     with pytest.raises(ValueError, match=r"no group holds 20 windows: \{3: 2, 7: 3, 9: 1\}"):
         prior.fit(mu, logvar, None, groups)
     with pytest.raises(ValueError, match=r"expected one group per window, \(6,\), got \(5,\)"):
@@ -732,3 +743,65 @@ def test_train_stops_when_its_minutes_are_spent():
         train(model, [(x, torch.zeros(4))], minutes=0.0)
     with pytest.raises(ValueError, match="never end"):
         train(model, [(x, torch.zeros(4))], steps=None)
+
+
+# -- every track plays ---------------------------------------------------------------
+def _window(tracks_playing: list[bool], pitch: int = 0) -> torch.Tensor:
+    """One (T, K * 2 * P) window: a note at step 0 in each track that plays."""
+    x = torch.zeros(T, len(tracks_playing), 2, P)
+    for k, plays in enumerate(tracks_playing):
+        if plays:
+            x[0, k, :, pitch] = 1
+    return x.flatten(1)
+
+
+def test_silent_tracks_are_those_that_sound_no_note():
+    from midivae.models.vae import silent_tracks
+    x = torch.stack([_window([True, False]), _window([False, False]), _window([True, True])])
+    held = x[2].view(T, 2, 2, P).clone()
+    held[0, 1] = 0
+    held[1:4, 1, 1, 5] = 1  # track 1 of a fourth window sustains without an onset: it plays
+    onset = x[1].view(T, 2, 2, P).clone()
+    onset[3, 0, 0, 2] = 1  # an onset alone plays too
+    x = torch.cat([x, held.flatten(1)[None], onset.flatten(1)[None]])
+    assert silent_tracks(x, 2).tolist() == [[False, True], [True, True], [False, False],
+                                            [False, False], [False, True]]
+
+
+def test_redraw_silent_draws_again_only_the_windows_with_a_silent_track():
+    from midivae.models.vae import SILENT_REDRAWS, redraw_silent
+    x = torch.stack([_window([True, True]), _window([True, False]), _window([False, True])])
+    asked = []
+
+    def draw(rows):  # row 1 plays from the second redraw on; row 2 never does
+        asked.append(rows.tolist())
+        return torch.stack([_window([int(r) == 1 and len(asked) >= 2, True], pitch=len(asked))
+                            for r in rows])
+    out = redraw_silent(x, 2, draw)
+    assert asked[:2] == [[1, 2], [1, 2]] and asked[2:] == [[2]] * (SILENT_REDRAWS - 2)
+    assert torch.equal(out[0], x[0])  # every track played: never drawn again
+    assert torch.equal(out[1], _window([True, True], pitch=2))  # the draw that plays, kept
+    assert torch.equal(out[2], _window([False, True], pitch=SILENT_REDRAWS))  # the last
+    assert torch.equal(x[1], _window([True, False]))  # the windows given are not changed
+    assert redraw_silent(x, 2, draw, redraws=0) is not x  # a copy, even with no redraw
+    assert len(asked) == SILENT_REDRAWS
+
+
+def test_a_model_draws_again_a_sample_with_a_silent_track():
+    # a head a track; the categorical one sounds nothing when its onsets are kept down
+    model = small_model("recurrent", n_tracks=2, track_outputs="made,categorical").eval()
+    with model.onset_biases([40.0, 40.0]):  # every track plays: nothing is drawn again
+        assert torch.equal(model.sample(4, seed=3, every_track=True), model.sample(4, seed=3))
+    with model.onset_biases([0.0, -40.0]):  # track 1 never plays: drawn again, kept silent
+        plain, every = model.sample(4, seed=3), model.sample(4, seed=3, every_track=True)
+        assert silent_tracks_of(plain)[:, 1].all() and silent_tracks_of(every)[:, 1].all()
+        assert not torch.equal(plain, every)
+    with model.onset_biases([0.0, -6.0]):  # often silent (half the windows): drawing again
+        plain = silent_tracks_of(model.sample(64, seed=5)).any(1).sum()  # makes it rare
+        every = silent_tracks_of(model.sample(64, seed=5, every_track=True)).any(1).sum()
+        assert plain >= 24 and every <= plain / 10
+
+
+def silent_tracks_of(x):
+    from midivae.models.vae import silent_tracks
+    return silent_tracks(x, 2)

@@ -76,6 +76,26 @@ def test_the_demo_composes_with_the_shipped_models(tmp_path):
             assert (tmp_path / f"demo_{name}_{i}.wav").stat().st_size > 1000
     assert midivae.quantize(tmp_path / "demo_chorale_path.mid").n_steps == 5 * 64
     assert "composed in" in out.stdout
+    for i in (1, 2):  # the pop card draws again a window with a silent track
+        pop = midivae.quantize(tmp_path / f"demo_pop_{i}.mid")
+        assert [t.name for t in pop.tracks] == ["melody", "bridge", "piano"]
+        assert all(pop.onset[k].any() for k in range(3))
+
+
+@pytest.mark.slow
+def test_sample_draws_again_a_pop_clip_with_a_silent_track_unless_told_not_to(tmp_path):
+    def tracks_sounding(*options) -> list[int]:
+        out = tmp_path / "-".join(options or ("card",))
+        run = subprocess.run([sys.executable, "-m", "midivae.cli", "sample", "--model", "pop",
+                              "-n", "8", "--seed", "4", "--out", str(out), *options],
+                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        rolls = [midivae.quantize(f) for f in sorted(out.glob("sample_*.mid"))]
+        assert len(rolls) == 8
+        return [sum(bool(r.onset[k].any()) for k in range(r.n_tracks)) for r in rolls]
+    plain = tracks_sounding("--no-every-track")
+    assert plain.count(3) <= 6  # two of seed 4's eight clips leave a track silent
+    assert tracks_sounding() == tracks_sounding("--every-track") == [3] * 8
 
 
 def test_a_long_sample_walks_through_the_prior_as_one_window_does():
@@ -150,8 +170,9 @@ def test_folk_triple_continues_a_tune_in_three_in_its_own_meter(tmp_path, num, d
 def test_the_pop_card_draws_with_its_onset_biases_and_a_call_can_change_them():
     from midivae.models.heads import OutputHead
     pop = midivae.load("pop")
-    assert pop.onset_bias == {"melody": 3.0, "bridge": 2.0, "piano": 0.5}
+    assert pop.onset_bias == {"melody": 3.0, "bridge": 1.75, "piano": 0.5}
     assert pop.temperature == 1.0  # the card's: the biases were chosen at 1
+    assert pop.every_track and not midivae.load("folk").every_track
     card, plain = pop.sample(1, seed=2)[0], pop.sample(1, seed=2, onset_bias={})[0]
     for track in ("melody", "bridge"):
         k = [t.name for t in pop.tracks].index(track)

@@ -158,7 +158,7 @@ def _cmd_sample(args) -> int:
         rolls = model.sample(args.n, temperature=args.temperature, bars=args.bars,
                              seed=args.seed, label=args.label, rounds=args.rounds,
                              rules=args.rules, onset_bias=args.onset_bias,
-                             progress=progress)
+                             every_track=args.every_track, progress=progress)
     if args.one_file:
         _write(args, stems[0], concatenate(rolls), f"{args.n} clips")
     else:

@@ -93,6 +93,10 @@ def add_generation_commands(sub) -> None:
                    help="added to the logit of every note's start of those tracks: above 0 "
                    "a track plays more notes, below 0 fewer (default: a shipped model's "
                    "card's, e.g. the pop model's; none for a checkpoint)")
+    s.add_argument("--every-track", action=argparse.BooleanOptionalAction,
+                   help="draw again (a few times at most) a window in which a track plays no note "
+                   "(default: a shipped model's card's, on for the pop model; off for a "
+                   "checkpoint)")
     _model_options(s, temperature=None)
     s.set_defaults(func=g._cmd_sample)
 

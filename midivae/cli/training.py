@@ -373,8 +373,9 @@ def _cmd_evaluate(args) -> int:
                 n_samples=args.samples, temperature=args.temperature, seed=args.seed,
                 max_windows=args.limit, rounds=args.rounds,
                 rules=model.rules if args.rules is None else args.rules,
-                # a shipped model's samples as `sample` draws them (its card's onset biases)
-                onset_biases=model.onset_bias_by_track())
+                # a shipped model's samples as `sample` draws them (its card's onset biases,
+                # its windows with a silent track drawn again if it asks for that)
+                onset_biases=model.onset_bias_by_track(), every_track=model.every_track)
         except MidivaeError as err:
             failed = err
     if failed is not None:
@@ -438,11 +439,14 @@ def _print_evaluation(args, name: str, res: dict) -> None:
           + ("," if rounds else "")
           + (" (onset biases " + ", ".join(f"{t} {b:+g}" for t, b in biased.items())
              + ", the model card's)" if biased else "")
+          + (" (a window with a silent track drawn again)" if res.get("every_track") else "")
           + " vs the data "
           f"(distance {dist['distance']['value']:.3f}):")
+    trained = res.get("train", {})
     for key in dist["distance"]["keys"] + ["silent_share", "empty_beat_share"]:
         if key in dist:
-            print(f"    {key:24s} {dist[key]['a']:8.3f}  data {dist[key]['b']:8.3f}")
+            print(f"    {key:24s} {dist[key]['a']:8.3f}  data {dist[key]['b']:8.3f}"
+                  + (f"  training {trained[key]:8.3f}" if key in trained else ""))
     if "harmony" in res:
         h = res["harmony"]
         print("  how the tracks sound together (null: each track from another window in the "

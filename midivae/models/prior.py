@@ -143,25 +143,44 @@ class LatentPrior(nn.Module):
         self.weights, self.means, self.scales, self.noises = (
             t.to(device) for t in (weights, means, scales, noises))
 
-    def draw(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n latents (n, Z)."""
-        return self.walk(n, 1, 0.0, generator)[:, 0]
+    def draw(self, n: int, generator: torch.Generator | None = None,
+             components: torch.Tensor | None = None) -> torch.Tensor:
+        """n latents (n, Z); in a mixture from ``components`` (n,) when given (`walk`)."""
+        return self.walk(n, 1, 0.0, generator, components)[:, 0]
+
+    def draw_components(self, n: int, generator: torch.Generator | None = None
+                        ) -> torch.Tensor | None:
+        """n of the mixture's components (its keys) drawn by their weights, (n,) long; None
+        for one Gaussian."""
+        if not self.components:
+            return None
+        device = generator.device if generator is not None else self.mean.device
+        return torch.multinomial(self.weights.to(device), n, replacement=True,
+                                 generator=generator)
 
     def walk(self, n: int, m: int, amount: float,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None,
+             components: torch.Tensor | None = None) -> torch.Tensor:
         """n draws, each followed by m - 1 latents that move from the one before: (n, m, Z).
 
         The standard normal noise e behind a draw (z = mean + A e) moves as
         sqrt(1 - a^2) e + a e', e' ~ N(0, I), with ``amount`` a in 0..1, so that every
         latent of the walk is itself a draw of this prior; in a mixture the walk keeps
-        its component (its key). Long clips are such walks, one latent per window.
+        its component (its key): ``components`` (n,), or drawn (`draw_components`).
+        Long clips are such walks, one latent per window.
         """
         device = generator.device if generator is not None else self.mean.device
         z = len(self.mean)
         width = 2 * z if len(self.noises) else z  # and Z more for the noise, when it has one
         eps = [torch.randn(n, width, generator=generator, device=device)]
-        pick = (torch.multinomial(self.weights.to(device), n, replacement=True,
-                                  generator=generator) if self.components else None)
+        if not self.components:
+            pick = None
+        elif components is None:
+            pick = self.draw_components(n, generator)
+        elif components.shape == (n,):
+            pick = components
+        else:
+            raise ValueError(f"expected ({n},) components, got {tuple(components.shape)}")
         for _ in range(m - 1):
             e = torch.randn(n, width, generator=generator, device=device)
             eps.append(math.sqrt(1.0 - amount**2) * eps[-1] + amount * e)

@@ -14,7 +14,10 @@ Three groups of figures, one dict (what ``midivae evaluate --json`` writes):
 - ``harmony`` (sets of several pitched tracks): how the tracks sound together
   in the samples, the data and a null of mixed voices (`midivae.midi.harmony`);
 - ``novelty``: how close the samples and the split's windows come to the
-  training windows, and the samples that copy one (`midivae.midi.novelty`).
+  training windows, and the samples that copy one (`midivae.midi.novelty`);
+- ``train``: the musical statistics of those training windows, what the model learnt
+  from: where the split's differ from them (POP909's test songs' bridge holds 1.5 notes at
+  once, the training songs' 2.4), the samples can only follow one.
 
 A set whose layout differs from the model's (tracks, pitch range, grid, meter,
 window length) is refused with every difference named (``strict``), or its pieces
@@ -67,7 +70,7 @@ def layout_differences(model, prepared) -> list[str]:
 def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int = 256,
              temperature: float = 1.0, seed: int = 0, batch_size: int = 256,
              max_windows: int | None = None, rounds: int | None = None, rules=(),
-             onset_biases=None, strict: bool = True,
+             onset_biases=None, every_track: bool = False, strict: bool = True,
              roles: Roles = None, label: int | None = None, name: str = "the model") -> dict:
     """Every figure of the module docstring for ``model`` on ``prepared``'s ``split``.
 
@@ -91,6 +94,9 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
         One number a track added to the logit of every note's start as the samples are
         drawn (`VAE.onset_biases`; a shipped model's card may give them); the
         reconstructions are measured without.
+    every_track : bool
+        Whether a sample's window in which a track sounds no note is drawn again
+        (`VAE.sample`'s ``every_track``; a shipped model's card may ask for it).
     max_windows : int, optional
         Evaluate on N windows spread evenly over the split (in its order, so
         over its pieces) instead of all of them.
@@ -117,7 +123,7 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
         return {"set": str(prepared.path), "split": split, **evaluate_fitted(
             model, fitted, label=label, k=k, n_samples=n_samples, temperature=temperature,
             seed=seed, batch_size=batch_size, max_windows=max_windows, rounds=rounds,
-            rules=rules, onset_biases=onset_biases)}
+            rules=rules, onset_biases=onset_biases, every_track=every_track)}
     indices = prepared.indices(split)
     if len(indices) == 0:
         raise DatasetError(f"{prepared.path}: the {split} split holds no window")
@@ -132,15 +138,16 @@ def evaluate(model, prepared, *, split: str = "test", k: int = 0, n_samples: int
     figures, samples = _figures(model, DataLoader(dataset, batch_size=batch_size), windows,
                                 labels, k=k, n_samples=n_samples, temperature=temperature,
                                 seed=seed, rounds=rounds, rules=rules,
-                                onset_biases=onset_biases)
+                                onset_biases=onset_biases, every_track=every_track)
     out = {"set": str(prepared.path), "split": split, **figures}
     train = prepared.indices("train")
     if len(train):
         from midivae.midi.novelty import novelty
 
         pick = spread(len(train), min(len(train), NOVELTY_WINDOWS))
-        out["novelty"] = novelty(samples, [prepared.window_roll(int(i)) for i in train[pick]],
-                                 windows)
+        trained = [prepared.window_roll(int(i)) for i in train[pick]]
+        out["novelty"] = novelty(samples, trained, windows)
+        out["train"] = roll_stats(trained)
     return out
 
 
@@ -175,7 +182,8 @@ def evaluate_source(model, source, *, split: str | None = None, strict: bool = F
 def evaluate_fitted(model, fitted, *, label: int | None = None, k: int = 0,
                     n_samples: int = 256, temperature: float = 1.0, seed: int = 0,
                     batch_size: int = 256, max_windows: int | None = None,
-                    rounds: int | None = None, rules=(), onset_biases=None) -> dict:
+                    rounds: int | None = None, rules=(), onset_biases=None,
+                    every_track: bool = False) -> dict:
     """The figures of `evaluate` on the windows of a `FittedSource` (all given ``label``, which a
     conditioned model needs), with ``fitted``: what fitting changed (`FittedSource.to_dict`).
     Novelty is left out (``novelty_left_out`` says why): the training windows it is measured
@@ -194,7 +202,7 @@ def evaluate_fitted(model, fitted, *, label: int | None = None, k: int = 0,
 
     figures, _ = _figures(model, batches(), windows, labels, k=k, n_samples=n_samples,
                           temperature=temperature, seed=seed, rounds=rounds, rules=rules,
-                          onset_biases=onset_biases)
+                          onset_biases=onset_biases, every_track=every_track)
     return {"source": fitted.source, "fitted": fitted.to_dict(), **figures,
             "novelty_left_out": NOVELTY_LEFT_OUT}
 
@@ -206,21 +214,23 @@ def _check_label(model, label: int | None, source) -> None:
 
 
 def _figures(model, batches, windows, labels, *, k, n_samples, temperature, seed,
-             rounds, rules=(), onset_biases=None) -> tuple[dict, list]:
+             rounds, rules=(), onset_biases=None, every_track: bool = False
+             ) -> tuple[dict, list]:
     """Reconstruction metrics over ``batches`` and the statistics of prior samples against
     ``windows`` (``labels``: one per window, for a conditioned model); and the samples,
-    drawn with ``onset_biases`` (one number a track, `VAE.onset_biases`) where given: the
-    reconstructions never are."""
+    drawn with ``onset_biases`` (one number a track, `VAE.onset_biases`) where given and
+    ``every_track`` (`VAE.sample`): the reconstructions never are."""
     model.eval()
     with torch.no_grad():
         metrics = model_metrics(model, batches, k=k, seed=seed)
         with model.onset_biases(onset_biases) if onset_biases else contextlib.nullcontext():
-            samples = _samples(model, labels, n_samples, temperature, seed, rounds, rules)
+            samples = _samples(model, labels, n_samples, temperature, seed, rounds, rules,
+                               every_track)
     data, drawn = roll_stats(windows), roll_stats(samples)
     out = {"windows": len(windows), "latent": model.config.latent, "metrics": _finite(metrics),
            "temperature": temperature,
            "rounds": model.rewrite_rounds if rounds is None else rounds,
-           "rules": list(rules), "data": data,
+           "rules": list(rules), "every_track": every_track, "data": data,
            "samples": drawn, "distance": compare(drawn, data)}
     if sum(not t.is_drum for t in layout_of(model).tracks) >= 2:
         out["harmony"] = harmony(samples, windows, seed)
@@ -319,19 +329,19 @@ def choose_prior_rank(model, prepared, mu: torch.Tensor, logvar: torch.Tensor, *
 
 
 def _samples(model, labels: np.ndarray | None, n: int, temperature: float, seed: int,
-             rounds: int | None = None, rules=()):
+             rounds: int | None = None, rules=(), every_track: bool = False):
     """``n`` prior samples; for a conditioned model spread over the labels in the proportions
     of ``labels`` (one per window)."""
     if not model.config.n_labels:
         return sample(model, n, temperature=temperature, seed=seed, rounds=rounds,
-                      rules=rules)
+                      rules=rules, every_track=every_track)
     counts = np.bincount(labels, minlength=model.config.n_labels)
     shares = np.round(counts / counts.sum() * n).astype(int)
     rolls = []
     for label, m in enumerate(shares):
         if m:
             rolls += sample(model, int(m), temperature=temperature, seed=seed + label, label=label,
-                            rounds=rounds, rules=rules)
+                            rounds=rounds, rules=rules, every_track=every_track)
     return rolls
 
 

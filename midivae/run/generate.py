@@ -56,18 +56,20 @@ DENSE_ONSETS_PER_STEP = 2.0
 
 
 def sample(model, n: int, *, temperature: float = 1.0, seed: int | None = None,
-           label=None, rounds: int | None = None, rules=(), warn: bool = True
-           ) -> list[PianoRoll]:
+           label=None, rounds: int | None = None, rules=(), every_track: bool = False,
+           warn: bool = True) -> list[PianoRoll]:
     """n rolls drawn from the prior, their tracks rewritten ``rounds`` times for a model
     that rewrites (`VAE.sample`, `VAE.rewrite`), keeping ``rules`` as they are rewritten
-    (names in `midivae.run.guides.RULES`).
+    (names in `midivae.run.guides.RULES`); with ``every_track``, a window in which a track
+    sounds no note is drawn again (`midivae.models.vae.redraw_silent`).
 
     Warns (`UserWarning`, one for the batch; none when ``warn`` is False) when clips come
     out silent or absurdly dense (more than ``DENSE_ONSETS_PER_STEP`` onsets per step and
     track, `warn_if_odd`): signs of an undertrained model or a temperature far from 1.
     """
     rolls = _rolls(model, model.sample(n, temperature=temperature, seed=seed, label=label,
-                                       rounds=rounds, guide=_guide(model, rules)))
+                                       rounds=rounds, guide=_guide(model, rules),
+                                       every_track=every_track))
     if warn:
         warn_if_odd(rolls, temperature, stacklevel=3)
     return rolls
@@ -102,10 +104,22 @@ def posterior(model, rolls: Rolls, *, label=None) -> tuple[torch.Tensor, torch.T
 
 
 def decode(model, z: torch.Tensor, *, temperature: float = 0.0, seed: int | None = None,
-           label=None, rounds: int = 0, rules=()) -> list[PianoRoll]:
+           label=None, rounds: int = 0, rules=(), redraw=None) -> list[PianoRoll]:
     """Rolls decoded from latents (B, Z), their tracks then rewritten ``rounds`` times
-    (`VAE.rewrite`), keeping ``rules``."""
+    (`VAE.rewrite`), keeping ``rules``. ``redraw``, optional: ``redraw(rows)`` (R,) -> (R, Z)
+    new latents for the windows of ``rows``; a window in which a track sounds no note is
+    decoded again from one (`midivae.models.vae.redraw_silent`)."""
     x = model.decode(z, label, temperature=temperature, seed=seed)
+    if redraw is not None:
+        from midivae.models.vae import redraw_silent
+
+        tries = iter(range(2, 2 + 2**20))  # each redraw decodes with a seed of its own
+
+        def draw(rows: torch.Tensor) -> torch.Tensor:
+            labels = label[rows] if torch.is_tensor(label) and label.ndim else label
+            return model.decode(redraw(rows), labels, temperature=temperature,
+                                seed=None if seed is None else seed + next(tries))
+        x = redraw_silent(x, model.config.n_tracks, draw)
     if rounds:
         x = model.rewrite(x, label, rounds=rounds, temperature=temperature,
                           seed=None if seed is None else seed + 1, guide=_guide(model, rules))

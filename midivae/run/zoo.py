@@ -9,8 +9,10 @@ model its one line::
     {"models": [{"name": "chorale", "about": "four-voice chorales", "default": true,
                  "temperature": 0.8}]}
 
-and its sampling settings: ``temperature``, ``rules`` and ``onset_bias`` (a number a
-track by name, e.g. ``{"bridge": 2.0}``, see `midivae.models.VAE.onset_biases`).
+and its sampling settings: ``temperature``, ``rules``, ``onset_bias`` (a number a
+track by name, e.g. ``{"bridge": 2.0}``, see `midivae.models.VAE.onset_biases`) and
+``every_track`` (true: a sample's window in which a track sounds no note is drawn again,
+`midivae.models.vae.redraw_silent`).
 
 Without an index a model's line is its checkpoint's ``extra["about"]`` and the
 default is the first model by name. ``$MIDIVAE_MODELS`` (a folder, or several
@@ -55,6 +57,7 @@ class ShippedModel:
     # what its samples add to the logit of a note's start, by track (`VAE.onset_biases`):
     # a track its prior leaves sparser than the data draws as many notes as the data's
     onset_bias: tuple[tuple[str, float], ...] = ()
+    every_track: bool = False  # whether its samples draw again a window with a silent track
 
 
 def model_folders(folders: Folders = None) -> list[Path]:
@@ -199,11 +202,15 @@ def _describe(weights: Path, entry: dict, index: Path) -> ShippedModel:
         raise _LeftOut(f"{left_out} ({index}: the onset_bias of {weights.stem!r} must map "
                        f"its tracks ({', '.join(tracks)}) to finite numbers, got "
                        f"{biases!r:.100})")
+    every_track = entry.get("every_track", False)
+    if not isinstance(every_track, bool):
+        raise _LeftOut(f"{left_out} ({index}: the every_track of {weights.stem!r} must be true "
+                       f"or false, got {every_track!r:.100})")
     return ShippedModel(weights.stem, weights, about.splitlines()[0] if about else "",
                         bool(entry.get("default", False)), weights.stat().st_size,
                         tracks, steps // per_bar, layout.time_signature, layout.labels,
                         float(temperature), rules,
-                        tuple((k, float(v)) for k, v in biases.items()))
+                        tuple((k, float(v)) for k, v in biases.items()), every_track)
 
 
 def _with_default(m: ShippedModel, default: bool = True) -> ShippedModel:
