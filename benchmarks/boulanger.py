@@ -243,7 +243,7 @@ def run_set(name: str, *, steps: int, k: int, quick: bool, root: Path, seed: int
                      "recipe": recipe.to_dict()},
         "scoring_seconds": round(time.monotonic() - started, 1),
         "model": {**cfg.to_dict(), "parameters": sum(p.numel() for p in model.parameters())},
-        "machine": {"cpu": cpu_name(), "arithmetic": "pinned" if pinned() else "native",
+        "machine": {"cpu": cpu_name(), "cpu_kind": cpu_kind(), "arithmetic": "pinned" if pinned() else "native",
                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
     }
 
@@ -261,13 +261,31 @@ def pinned() -> bool:
 
 def cpu_name() -> str:
     """The processor's model name (Linux), else what `platform` knows."""
+    return cpu_fields().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_fields() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (empty where there is none)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return {}
+    fields = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def cpu_kind() -> str:
+    """Which kind of processor, as far as rounding goes: vendor, family, model and stepping
+    (a model name such as "AMD EPYC" covers several) and the widest vector instructions
+    (which each library picks its kernels by), e.g. "AuthenticAMD 25/1/1 avx2"."""
+    f = cpu_fields()
+    flags = set(f.get("flags", "").split())
+    widest = next((w for w in ("avx512f", "avx2", "avx") if w in flags), "none")
+    return (f"{f.get('vendor_id', '?')} {f.get('cpu family', '?')}/{f.get('model', '?')}/"
+            f"{f.get('stepping', '?')} {widest}")
 
 
 def result_path(results: Path, name: str, seed: int, *, quick: bool, variant: bool) -> Path:

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -67,6 +68,7 @@ def test_the_quick_benchmark_scores_the_real_test_frames_and_repeats_its_figures
     assert res["training"]["steps"] == res["training"]["steps_budget"] == bench.QUICK_STEPS
     assert res["training"]["seed"] == 3 and res["variant"] is False
     assert res["machine"]["arithmetic"] == "native"
+    assert re.fullmatch(r"\S+ \d+/\d+/\d+ (avx512f|avx2|avx|none)", res["machine"]["cpu_kind"])
     test = loadmat(shared_data / "boulanger" / "JSB_Chorales.mat")["testdata"].ravel()[:6]
     lengths = [len(s) for s in test]
     assert res["test"]["frames"] == sum(lengths)
