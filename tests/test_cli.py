@@ -242,6 +242,8 @@ def test_train_decodes_voices_in_turn_with_outputs_of_their_own(tmp_path, choral
                   "--samples", "4", "--limit", "4")
     assert out.returncode == 0, out.stderr
     assert "onset P/R/F1" in out.stdout and "(by track: " in out.stdout
+    assert re.search(r"free-running [0-9.]+ \(by track: ([0-9.]+, ){3}[0-9.]+\); onset",
+                     out.stdout)  # each voice's free-running accuracy too
     assert "    chord_share " in out.stdout and "nearest training window" in out.stdout
     assert re.search(r"\n    in_scale_share +[0-9.]+  data +[0-9.]+  training +[0-9.]+\n",
                      out.stdout)  # the training windows' figure beside the split's

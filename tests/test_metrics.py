@@ -11,7 +11,7 @@ from torch.distributions import Normal
 from midivae.models.losses import bernoulli_nll, gaussian_kl
 from midivae.models.metrics import (active_units, evaluate, iwae_bound, kl_per_dimension,
                              log_importance_weights, onset_prf, step_accuracy,
-                             track_onset_counts)
+                             track_onset_counts, track_step_accuracy)
 from conftest import DECODER_VARIANTS, decoder_settings
 from midivae.models import ModelConfig, VAE
 
@@ -61,6 +61,14 @@ def test_onset_precision_recall_f1_by_hand():
     assert onset_prf(torch.zeros(1, 2, 12), target, 2) == (0.0, 0.0, 0.0)
     # each track alone: track 0 right once of two predicted, track 1 wrong once
     assert track_onset_counts(pred, target, 2) == [(1, 2, 1), (0, 1, 1)]
+    # each track's steps: track 0 right at step 0, wrong at step 1 (cells 1 and 3 drawn,
+    # 4 missed); track 1 wrong at step 0 (8 for 7), right at step 1 (nothing in either);
+    # the whole step right at neither
+    assert track_step_accuracy(pred, target, 2) == [0.5, 0.5]
+    assert step_accuracy(pred, target) == 0.0
+    pred[0, 0, [7, 8]] = torch.tensor([1.0, 0.0])  # track 1 right at step 0 now
+    assert track_step_accuracy(pred, target, 2) == [0.5, 1.0]
+    assert step_accuracy(pred, target) == 0.5
 
 
 def test_active_units_and_kl_per_dimension_by_hand():

@@ -428,7 +428,10 @@ def _print_evaluation(args, name: str, res: dict) -> None:
           + (f", iwae({args.iwae}) {m['iwae_bits_per_step']:.3f}" if args.iwae else "")
           + f", kl {m['kl_nats']:.1f} nats/window, {m['active_units']} active units")
     print(f"  step accuracy: teacher-forced {m['acc_teacher_forced']:.3f}, free-running "
-          f"{m['acc_free_running']:.3f}; onset P/R/F1 {m['onset_precision']:.3f} / "
+          f"{m['acc_free_running']:.3f}"
+          + (" (by track: " + ", ".join(f"{f:.3f}" for f in m["acc_free_running_by_track"])
+             + ")" if "acc_free_running_by_track" in m else "")
+          + f"; onset P/R/F1 {m['onset_precision']:.3f} / "
           f"{m['onset_recall']:.3f} / {m['onset_f1']:.3f}"
           + (" (by track: " + ", ".join(f"{f:.3f}" for f in m["onset_f1_by_track"]) + ")"
              if "onset_f1_by_track" in m else ""))

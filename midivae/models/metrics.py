@@ -126,6 +126,14 @@ def track_onset_counts(pred: torch.Tensor, target: torch.Tensor,
              int(t_on[..., k, :].sum())) for k in range(n_tracks)]
 
 
+def track_step_accuracy(pred: torch.Tensor, target: torch.Tensor, n_tracks: int) -> list[float]:
+    """`step_accuracy` of each track alone: the share of steps whose every cell of that
+    track is right, K floats."""
+    right = ((split_cells(pred, n_tracks) > 0.5) == (split_cells(target, n_tracks) > 0.5))
+    return [float(right[..., k, :, :].flatten(-2).all(-1).float().mean())
+            for k in range(n_tracks)]  # (B, T, K, 2, P) -> K shares
+
+
 def prf(tp: int, n_pred: int, n_true: int) -> tuple[float, float, float]:
     """(precision, recall, F1) from counts.
 
@@ -153,12 +161,13 @@ def evaluate(model, batches, *, k: int = 0, seed: int = 0) -> dict[str, float]:
     z per window, seeded), KL and ELBO,
     the IWAE bound when ``k`` > 0, active units, step accuracy (teacher-forced
     and free-running) and onset precision/recall/F1 of the free-running output (with
-    several tracks, each track's onset F1 too: ``onset_f1_by_track``).
+    several tracks, each track's onset F1 and free-running accuracy too:
+    ``onset_f1_by_track``, ``acc_free_running_by_track``).
     """
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
-    mus, n, onsets, by_track = [], 0, [0, 0, 0], {}
+    mus, n, onsets, by_track, free_by_track = [], 0, [0, 0, 0], {}, []
     g = torch.Generator(model.device).manual_seed(seed)
     for batch in batches:
         x, label = batch if isinstance(batch, (tuple, list)) else (batch, None)
@@ -173,6 +182,9 @@ def evaluate(model, batches, *, k: int = 0, seed: int = 0) -> dict[str, float]:
         if model.config.n_tracks > 1:
             for t, c in enumerate(track_onset_counts(free, x, model.config.n_tracks)):
                 by_track[t] = [a + b for a, b in zip(by_track.get(t, [0, 0, 0]), c)]
+            free_by_track = [a + acc * len(x) for a, acc in zip(
+                free_by_track or [0.0] * model.config.n_tracks,
+                track_step_accuracy(free, x, model.config.n_tracks))]
         forced = model.decoder.most_likely(out.logits, x)  # each step given the true past
         row = {"recon_nats": float(recon.sum()), "kl_nats": float(kl.sum()),
                "acc_teacher_forced": step_accuracy(forced, x) * len(x),
@@ -193,8 +205,9 @@ def evaluate(model, batches, *, k: int = 0, seed: int = 0) -> dict[str, float]:
         res["iwae_bits_per_step"] = -res["iwae_nats"] * per_step
     res["active_units"] = active_units(torch.cat(mus))
     res["onset_precision"], res["onset_recall"], res["onset_f1"] = prf(*onsets)
-    if by_track:  # several tracks: each one's onset F1 too
+    if by_track:  # several tracks: each one's onset F1 and free-running accuracy too
         res["onset_f1_by_track"] = [prf(*by_track[t])[2] for t in sorted(by_track)]
+        res["acc_free_running_by_track"] = [a / n for a in free_by_track]
     return res
 
 
