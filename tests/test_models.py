@@ -790,8 +790,9 @@ def test_redraw_silent_draws_again_only_the_windows_with_a_silent_track():
 def test_a_model_draws_again_a_sample_with_a_silent_track():
     # a head a track; the categorical one sounds nothing when its onsets are kept down
     model = small_model("recurrent", n_tracks=2, track_outputs="made,categorical").eval()
-    with model.onset_biases([40.0, 40.0]):  # every track plays: nothing is drawn again
-        assert torch.equal(model.sample(4, seed=3, every_track=True), model.sample(4, seed=3))
+    with model.onset_biases([40.0, 40.0]):  # every track plays: the first 4 of 4 + 3 drawn
+        assert torch.equal(model.sample(4, seed=3, every_track=True),  # (3 = 4 // 4 + 2 spare)
+                           model.sample(7, seed=3)[:4])
     with model.onset_biases([0.0, -40.0]):  # track 1 never plays: drawn again, kept silent
         plain, every = model.sample(4, seed=3), model.sample(4, seed=3, every_track=True)
         assert silent_tracks_of(plain)[:, 1].all() and silent_tracks_of(every)[:, 1].all()
@@ -799,7 +800,18 @@ def test_a_model_draws_again_a_sample_with_a_silent_track():
     with model.onset_biases([0.0, -6.0]):  # often silent (half the windows): drawing again
         plain = silent_tracks_of(model.sample(64, seed=5)).any(1).sum()  # makes it rare
         every = silent_tracks_of(model.sample(64, seed=5, every_track=True)).any(1).sum()
-        assert plain >= 24 and every <= plain / 10
+        assert plain >= 24 and every <= plain / 5
+    with model.onset_biases([0.0, -5.0]):  # a quarter silent: the 4 spares of 8 stand in,
+        drawn = model.sample(12, seed=5)  # in order: the first 8 of 8 + 4 that play
+        plays = drawn[~silent_tracks_of(drawn).any(1)]
+        assert 8 <= len(plays) < 12
+        assert torch.equal(model.sample(8, seed=5, every_track=True), plays[:8])
+    label = torch.tensor([0, 1, 0])  # a label a window: no spares (redrawn with their own)
+    conditioned = small_model("recurrent", n_tracks=2, track_outputs="made,categorical",
+                              n_labels=2).eval()
+    with conditioned.onset_biases([0.0, -6.0]):
+        x = conditioned.sample(3, seed=1, label=label, every_track=True)
+        assert x.shape == conditioned.sample(3, seed=1, label=label).shape
 
 
 def silent_tracks_of(x):

@@ -400,11 +400,17 @@ class VAE(nn.Module):
         """n windows (n, T, D) from the prior: z drawn from `prior` (N(0, I) unless fitted),
         then decoded at a temperature; with the prior's forms (`LatentPrior.fit_forms`), each
         window repeats bars as a drawn training window's form does. With ``every_track``, a
-        window in which a track sounds no note is drawn again (`redraw_silent`). Then, for a
-        model that `rewrites`, ``rounds`` of `rewrite` (default ``REWRITE_ROUNDS``; 0: none),
-        with ``guide`` (see `complete`)."""
+        window in which a track sounds no note is drawn again: n // 4 + 2 spare windows are
+        drawn beside the n and the first n that play are kept (order decides, so each is
+        still a draw given that every track plays), the rest drawn again
+        (`redraw_silent`). Then, for a model that `rewrites`, ``rounds`` of `rewrite`
+        (default ``REWRITE_ROUNDS``; 0: none), with ``guide`` (see `complete`)."""
         g = _generator(seed, self.device)
-        cond = self._condition(label, n)
+        # with every_track, spare windows drawn in the same batch stand in for silent ones (a
+        # batch costs about what one window does): one label for all, or none
+        spare = (n // 4 + 2 if every_track and (label is None or torch.as_tensor(label).ndim == 0)
+                 else 0)
+        cond = self._condition(label, n + spare)
 
         def draw(rows: torch.Tensor) -> torch.Tensor:
             code = self._code(self.prior.draw(len(rows), g),
@@ -416,8 +422,11 @@ class VAE(nn.Module):
             return self.decoder.sample(code, temperature=temperature, generator=g,
                                        repeats=repeats)
 
-        x = draw(torch.arange(n, device=self.device))
-        if every_track:
+        x = draw(torch.arange(n + spare, device=self.device))
+        if spare:  # the first n windows that play, in order, then silent ones
+            plays = ~silent_tracks(x, self.config.n_tracks).any(1)
+            x = x[torch.cat([plays.nonzero().squeeze(1), (~plays).nonzero().squeeze(1)])[:n]]
+        if every_track:  # any still silent drawn again
             x = redraw_silent(x, self.config.n_tracks, draw)
         return self.rewrite(x, label, rounds=rounds, temperature=temperature,
                             seed=_child_seed(g), guide=guide)
