@@ -140,3 +140,12 @@ def _folk_layout():
 
     folk = load(find_model("folk").path)
     return folk.layout, folk.bars, folk.roles
+
+
+def test_the_report_says_what_the_samples_were_drawn_with():
+    from midivae.cli.training import _sampling_said
+    assert _sampling_said(None, False) == ""
+    assert _sampling_said({"melody": 3.0, "bridge": 1.75}, True) == (
+        " (onset biases melody +3, bridge +1.75, the model card's; a window with a silent "
+        "track drawn again)")
+    assert _sampling_said({}, True) == " (a window with a silent track drawn again)"

@@ -391,6 +391,14 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _sampling_said(biased: dict | None, every_track: bool | None) -> str:
+    """What the samples were drawn with, in parentheses ("" for plain draws)."""
+    said = (["onset biases " + ", ".join(f"{t} {b:+g}" for t, b in biased.items())
+             + ", the model card's"] if biased else [])
+    said += ["a window with a silent track drawn again"] if every_track else []
+    return f" ({'; '.join(said)})" if said else ""
+
+
 def _model_and_source(args) -> None:
     """``args.checkpoint`` (None: --model or the default) and ``args.dataset`` from the
     positional arguments of `evaluate`, [CKPT] SOURCE."""
@@ -440,9 +448,7 @@ def _print_evaluation(args, name: str, res: dict) -> None:
           + (f", tracks rewritten {rounds} times" if rounds else "")
           + (f" keeping {', '.join(res['rules'])}" if rounds and res.get("rules") else "")
           + ("," if rounds else "")
-          + (" (onset biases " + ", ".join(f"{t} {b:+g}" for t, b in biased.items())
-             + ", the model card's)" if biased else "")
-          + (" (a window with a silent track drawn again)" if res.get("every_track") else "")
+          + _sampling_said(biased, res.get("every_track"))
           + " vs the data "
           f"(distance {dist['distance']['value']:.3f}):")
     trained = res.get("train", {})
