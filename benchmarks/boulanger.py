@@ -40,8 +40,11 @@ each library takes the widest instructions the machine has, and 7,600 steps carr
 rounding difference to 0.016 nats between two sessions' machines. It has not shown that:
 JSB at seed 0 pinned (on two threads, before runs were held to one) stopped early at step
 5,500 (best 4,300) with 6.04 on one session's machine and ran to 7,600 (best 6,400) with
-5.859 on another's. Pinned runs are about 1.5 times slower and the table's figures are
-unpinned, so it stays opt-in. Each result file says which arithmetic and processor it had.
+5.859 on another's; on one thread a third machine, whose native figures differ from the
+second's, gave 5.8587 after the same steps (`results/machine-check/pinned-full/`): a first
+sign, not yet a check across kinds. Pinned runs are about 1.5 times slower and the table's
+figures are unpinned, so it stays opt-in. Each result file says which arithmetic and
+processor (`cpu_kind`) it had.
 
 Each set is trained for its ``STEPS`` on one torch thread, once per ``--seeds`` (two
 runs at a time with ``--jobs 2``: the 2-core machine), and each run writes
@@ -243,7 +246,8 @@ def run_set(name: str, *, steps: int, k: int, quick: bool, root: Path, seed: int
                      "recipe": recipe.to_dict()},
         "scoring_seconds": round(time.monotonic() - started, 1),
         "model": {**cfg.to_dict(), "parameters": sum(p.numel() for p in model.parameters())},
-        "machine": {"cpu": cpu_name(), "cpu_kind": cpu_kind(), "arithmetic": "pinned" if pinned() else "native",
+        "machine": {"cpu": cpu_name(), "cpu_kind": cpu_kind(),
+                    "arithmetic": "pinned" if pinned() else "native",
                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
     }
 

@@ -4,13 +4,14 @@
 A model whose prior draws codes near each key's mean decodes them to fewer notes than
 the data has. `VAE.onset_biases` adds a number to the logit of every note's start of a
 track while sampling (before the temperature), so that track draws more notes in the
-order its decoder ranks them. For each bias vector given (one number a track), this script evaluates the model's
-samples on the validation split (`midivae evaluate`'s figures: 100 windows, 256 samples)
-and prints notes a bar by track, the in-scale share, the share of samples with a silent
-track, the melody on the accompaniment's chord, the nearest-training-window overlap
-(against the validation windows') and the distance to the data's statistics::
+order its decoder ranks them. For each bias vector given (one number a track), this script
+evaluates the model's samples on the validation split (`midivae evaluate`'s figures: 100
+windows, 256 samples) and prints notes a bar and notes at once by track, the in-scale
+share, the share of samples with a silent track, the melody on the accompaniment's chord,
+the nearest-training-window overlap (against the validation windows') and the distance to
+the data's statistics; ``--every-track`` draws as the pop card does::
 
-    .venv/bin/python benchmarks/onset_bias.py 0,0,0 0,1.5,0.5 0.5,1.5,0.5
+    .venv/bin/python benchmarks/onset_bias.py 3,2,0.5 3,1.5,0.5 3,1.75,0.5 --every-track
 """
 
 from __future__ import annotations

@@ -167,7 +167,8 @@ def evaluate(model, batches, *, k: int = 0, seed: int = 0) -> dict[str, float]:
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
-    mus, n, onsets, by_track, free_by_track = [], 0, [0, 0, 0], {}, []
+    mus, n, onsets, by_track = [], 0, [0, 0, 0], {}
+    free_by_track = [0.0] * model.config.n_tracks  # steps right, weighted by windows
     g = torch.Generator(model.device).manual_seed(seed)
     for batch in batches:
         x, label = batch if isinstance(batch, (tuple, list)) else (batch, None)
@@ -183,8 +184,7 @@ def evaluate(model, batches, *, k: int = 0, seed: int = 0) -> dict[str, float]:
             for t, c in enumerate(track_onset_counts(free, x, model.config.n_tracks)):
                 by_track[t] = [a + b for a, b in zip(by_track.get(t, [0, 0, 0]), c)]
             free_by_track = [a + acc * len(x) for a, acc in zip(
-                free_by_track or [0.0] * model.config.n_tracks,
-                track_step_accuracy(free, x, model.config.n_tracks))]
+                free_by_track, track_step_accuracy(free, x, model.config.n_tracks))]
         forced = model.decoder.most_likely(out.logits, x)  # each step given the true past
         row = {"recon_nats": float(recon.sum()), "kl_nats": float(kl.sum()),
                "acc_teacher_forced": step_accuracy(forced, x) * len(x),

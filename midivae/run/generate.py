@@ -9,6 +9,7 @@ windows (B, T, D).
 
 from __future__ import annotations
 
+import itertools
 from typing import Sequence
 
 import torch
@@ -113,7 +114,7 @@ def decode(model, z: torch.Tensor, *, temperature: float = 0.0, seed: int | None
     if redraw is not None:
         from midivae.models.vae import redraw_silent
 
-        tries = iter(range(2, 2 + 2**20))  # each redraw decodes with a seed of its own
+        tries = itertools.count(2)  # each redraw decodes with a seed of its own
 
         def draw(rows: torch.Tensor) -> torch.Tensor:
             labels = label[rows] if torch.is_tensor(label) and label.ndim else label
